@@ -1,0 +1,110 @@
+// Postern: the request a callback receives.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace postern {
+
+/// The CGI meta-variables of one request (RFC 3875 §4.1), in the order the
+/// gateway produced them. Names are unique; a header the client repeated is
+/// one HTTP_* entry whose value joins the copies with ", " ("; " for Cookie).
+using Environ = std::vector<std::pair<std::string, std::string>>;
+
+/// Thrown by the gateway when the request itself is at fault (a malformed
+/// chunked body, a body over the configured limit, a path that cannot be
+/// decoded). The exception barrier turns it into `status` (400, 413, ...)
+/// when nothing was sent yet, and closes the connection afterwards.
+/// A callback may throw it too, to refuse a request with a 4xx.
+class RequestError : public std::runtime_error {
+public:
+    RequestError(int status, const std::string& reason) : std::runtime_error(reason), status_(status) {}
+    int status() const noexcept { return status_; }
+
+private:
+    int status_;
+};
+
+/// Where the body of a request comes from. Implemented by each adapter over
+/// its wire format (FCGI_STDIN records, an HTTP chunked or fixed-length
+/// body, ...). `read` blocks until at least one byte is available, returns
+/// 0 at the end of the body, and throws RequestError when the body is
+/// malformed or exceeds the configured limit.
+class BodySource {
+public:
+    virtual ~BodySource() = default;
+    virtual std::size_t read(char* buffer, std::size_t size) = 0;
+};
+
+/// One request, as every adapter presents it: the same meta-variables the
+/// same way whatever the front end and protocol, so a callback cannot tell
+/// them apart except through protocol().
+///
+/// Threading: a Request belongs to the worker thread running the callback;
+/// it is valid only during the callback. Ownership: the gateway owns it.
+/// The body is a stream: read() it in pieces; it is never held in memory
+/// whole by the gateway.
+class Request {
+public:
+    Request(std::string_view protocol, Environ environ, BodySource& body);
+
+    /// Adapter that decoded the request: "fastcgi", "http", ...
+    std::string_view protocol() const noexcept { return protocol_; }
+
+    std::string_view method() const noexcept { return var("REQUEST_METHOD"); }
+    /// The mount prefix that matched ("" for a mount at "/").
+    std::string_view script_name() const noexcept { return var("SCRIPT_NAME"); }
+    /// The path under the mount, percent-decoded ("/throw" under mount "/f").
+    std::string_view path_info() const noexcept { return var("PATH_INFO"); }
+    std::string_view query_string() const noexcept { return var("QUERY_STRING"); }
+    /// The request target as the client sent it, raw (path and query).
+    std::string_view request_uri() const noexcept { return var("REQUEST_URI"); }
+    std::string_view server_name() const noexcept { return var("SERVER_NAME"); }
+    std::string_view server_port() const noexcept { return var("SERVER_PORT"); }
+    std::string_view server_protocol() const noexcept { return var("SERVER_PROTOCOL"); }
+    std::string_view remote_addr() const noexcept { return var("REMOTE_ADDR"); }
+    std::string_view remote_port() const noexcept { return var("REMOTE_PORT"); }
+    std::string_view content_type() const noexcept { return var("CONTENT_TYPE"); }
+    /// True when the client reached the front end over TLS (HTTPS=on).
+    bool https() const noexcept;
+    /// CONTENT_LENGTH; empty for a body of unknown length (chunked upload).
+    std::optional<std::uint64_t> content_length() const noexcept;
+
+    /// A request header by name, case-insensitive ("content-type",
+    /// "X-Forwarded-For"). Content-Type and Content-Length are headers too.
+    std::optional<std::string_view> header(std::string_view name) const;
+    /// Every request header: lowercased names with '-', values as received
+    /// (repeated headers already joined).
+    std::vector<std::pair<std::string, std::string>> headers() const;
+
+    /// One CGI meta-variable by exact name, or empty.
+    std::optional<std::string_view> env(std::string_view name) const noexcept;
+    /// Every CGI meta-variable.
+    const Environ& environ() const noexcept { return environ_; }
+
+    /// Reads up to `size` body bytes; returns 0 at the end of the body.
+    /// Throws RequestError when the body is malformed or too large.
+    std::size_t read(char* buffer, std::size_t size);
+    /// Reads the rest of the body into a string, refusing (RequestError 413)
+    /// a body longer than `limit` bytes.
+    std::string read_all(std::size_t limit);
+    /// Body bytes read so far.
+    std::uint64_t body_bytes_read() const noexcept { return body_read_; }
+
+private:
+    std::string_view var(std::string_view name) const noexcept;
+
+    std::string protocol_;
+    Environ environ_;
+    BodySource& body_;
+    std::uint64_t body_read_ = 0;
+    bool body_done_ = false;
+};
+
+}  // namespace postern

@@ -1,0 +1,124 @@
+// Postern: the response a callback builds.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace postern {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+/// The reason phrase of an HTTP status code (RFC 9110 §15), "Unknown" for a
+/// code without one. The only place the gateway derives reason phrases.
+std::string_view reason_phrase(int status) noexcept;
+
+/// True for a valid header field name (RFC 9110 §5.1: a token).
+bool valid_header_name(std::string_view name) noexcept;
+/// True for a header value without CR, LF or NUL (RFC 9110 §5.5).
+bool valid_header_value(std::string_view value) noexcept;
+
+/// What the core hands an adapter to put on the wire.
+struct ResponseHead {
+    int status = 200;
+    const HeaderList* headers = nullptr;
+    /// Set when the length is known (the whole body was buffered, or the
+    /// callback declared it); empty for a streamed body of unknown length.
+    std::optional<std::uint64_t> content_length;
+    /// HEAD: headers only, no body will follow.
+    bool head_only = false;
+};
+
+/// Implemented by each adapter: encodes a response into its wire format
+/// (CGI header block and FCGI_STDOUT records, an HTTP/1.1 status line and
+/// chunked or fixed-length body, ...). Called from the worker thread serving
+/// the request, in the order send_head, send_body*, finish. Every call
+/// returns false once the front end has gone away (a write failed).
+class ResponseSink {
+public:
+    virtual ~ResponseSink() = default;
+    virtual bool send_head(const ResponseHead& head) = 0;
+    virtual bool send_body(std::string_view data) = 0;
+    /// Pushes what the adapter buffered to the front end now.
+    virtual bool flush() = 0;
+    /// The response is complete.
+    virtual bool finish() = 0;
+    /// The response cannot complete (the callback threw after the head was
+    /// sent): end it so that the front end sees it cut off, never complete.
+    virtual void abort() = 0;
+};
+
+/// The response a callback builds: status, headers, body.
+///
+/// Headers are validated when set: a name that is not a token, or a value
+/// with CR, LF or NUL, throws std::invalid_argument naming it, as does a
+/// hop-by-hop header (Connection, Transfer-Encoding, ...) that the gateway
+/// manages itself. The reason phrase always follows the status code.
+///
+/// Writes are buffered. If the callback returns without flushing, the
+/// whole body goes out with a Content-Length. flush() sends the head and
+/// what is buffered at once; from then on the body streams (with the
+/// Content-Length the callback set, otherwise with the protocol's streamed
+/// framing). A buffer that grows past the gateway's limit is flushed by
+/// itself, so a large body never sits in memory. For HEAD the head is sent
+/// with the body's length and the body is dropped.
+///
+/// When the front end has gone away, write() and flush() return false and
+/// client_gone() is true, so a long callback can stop early.
+///
+/// Threading: belongs to the worker thread running the callback.
+class Response {
+public:
+    Response(ResponseSink& sink, bool head_only, std::size_t buffer_limit = 64 * 1024);
+
+    void status(int code);
+    int status() const noexcept { return status_; }
+    /// Adds a header (a second call with the same name adds a second copy).
+    void header(std::string_view name, std::string_view value);
+    /// Replaces every copy of a header.
+    void set_header(std::string_view name, std::string_view value);
+    /// The first value of a header set so far.
+    std::optional<std::string_view> get_header(std::string_view name) const;
+    const HeaderList& headers() const noexcept { return headers_; }
+
+    /// Appends body bytes; false once the front end has gone away.
+    bool write(std::string_view data);
+    /// Sends the head and everything buffered now; false once the front end
+    /// has gone away.
+    bool flush();
+    bool client_gone() const noexcept { return gone_; }
+    bool headers_sent() const noexcept { return committed_; }
+    /// Body bytes passed to the adapter so far.
+    std::uint64_t body_bytes_sent() const noexcept { return sent_; }
+
+    // Used by the core once the callback has returned.
+    /// Sends whatever remains; returns false if the front end went away.
+    bool finish();
+    /// Ends a response that cannot complete.
+    void abort();
+    /// Drops headers and body so an error page can replace them; only
+    /// before the head was sent.
+    void reset();
+
+private:
+    bool commit(std::optional<std::uint64_t> length);
+    bool send_buffer();
+
+    ResponseSink& sink_;
+    bool head_only_;
+    std::size_t buffer_limit_;
+    int status_ = 200;
+    HeaderList headers_;
+    std::string buffer_;
+    bool committed_ = false;
+    bool gone_ = false;
+    bool finished_ = false;
+    std::optional<std::uint64_t> declared_length_;
+    std::uint64_t sent_ = 0;
+};
+
+}  // namespace postern

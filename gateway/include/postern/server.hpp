@@ -1,0 +1,118 @@
+// Postern: running the gateway from a program of one's own (library mode).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "postern/handler.hpp"
+
+namespace postern {
+
+/// One listening socket: PROTOCOL is "fastcgi" or "http"; ADDRESS is
+/// "HOST:PORT" (port 0 picks a free one), an absolute unix-socket path, or
+/// "fd:N" for a socket inherited on descriptor N (a process manager such as
+/// spawn-fcgi or mod_fcgid hands it on fd 0).
+struct ListenSpec {
+    std::string protocol;
+    std::string address;
+};
+
+/// Bounds on what one request or connection may cost. Every one has a safe
+/// default; exceeding one is refused in the protocol's own words (a 4xx
+/// where it can carry one, otherwise a logged, closed connection).
+struct Limits {
+    /// HTTP: request line plus header block.
+    std::size_t max_header_bytes = 64 * 1024;
+    /// HTTP: header fields in one request.
+    std::size_t max_headers = 200;
+    /// FastCGI: total bytes of the name-value pairs of one request (nginx
+    /// sends up to 64 KiB of params in one record).
+    std::size_t max_params_bytes = 256 * 1024;
+    /// Request body bytes (413 beyond).
+    std::uint64_t max_body_bytes = std::uint64_t{4} << 30;
+    /// Longest wait for the rest of a request once its first byte arrived,
+    /// and for each further piece of a body.
+    std::chrono::milliseconds read_timeout{30'000};
+    /// Longest a write to the front end may block.
+    std::chrono::milliseconds write_timeout{30'000};
+    /// An idle kept-alive connection is closed after this long.
+    std::chrono::milliseconds idle_timeout{300'000};
+    /// Open connections per listener; beyond it new ones are closed at once.
+    std::size_t max_connections = 16'384;
+    /// Response bytes buffered before the gateway starts streaming.
+    std::size_t response_buffer = 64 * 1024;
+};
+
+struct Mount {
+    /// "/app" serves "/app", "/app/" and "/app/..."; "/" serves everything.
+    std::string prefix;
+    Handler handler;
+    /// For log lines (the module's file name in the executable).
+    std::string name;
+};
+
+struct Options {
+    std::vector<ListenSpec> listeners;
+    std::vector<Mount> mounts;
+    /// Worker threads running callbacks. Connections are not threads: every
+    /// open connection waits in one reactor, so idle front-end connections
+    /// never hold a worker.
+    unsigned threads = 16;
+    Limits limits;
+    /// Front-end addresses allowed to connect (IPv4/IPv6 addresses or CIDR
+    /// blocks, as FCGI_WEB_SERVER_ADDRS); empty allows any peer that can
+    /// reach the listening address (loopback by default).
+    std::vector<std::string> allow;
+    /// Proxies whose X-Forwarded-For / X-Forwarded-Proto / X-Forwarded-Port
+    /// are believed (HTTP adapter). Empty: those headers are plain headers.
+    std::vector<std::string> trusted_proxies;
+    /// File mode of unix-socket listeners.
+    unsigned socket_mode = 0660;
+    /// Access log in the combined format: "" or "-" for stderr, "off" for
+    /// none, otherwise a file appended to.
+    std::string access_log = "-";
+    /// On stop, in-flight requests get this long to finish.
+    std::chrono::milliseconds drain_timeout{30'000};
+};
+
+/// A bound listener, as it ended up (the port chosen for port 0).
+struct BoundListener {
+    std::string protocol;
+    std::string address;
+};
+
+/// A running gateway. The constructor binds every listener (throwing
+/// std::runtime_error with one clear line when an address is in use or
+/// invalid); start() runs the reactor and the worker threads; stop() stops
+/// accepting, lets in-flight requests finish within the drain time, and
+/// closes every connection. Not copyable; start/stop from one thread.
+class Server {
+public:
+    explicit Server(Options options);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    void start();
+    void stop();
+    /// Blocks until stop() was called (from another thread or a signal).
+    void wait();
+    const std::vector<BoundListener>& listeners() const;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+/// Library mode: serves `handler` at "/" (plus any mounts in `options`) on
+/// the given listeners until SIGTERM or SIGINT, then drains and returns 0.
+/// Returns 1 after logging one clear line if the gateway cannot start.
+int serve(Handler handler, Options options);
+
+}  // namespace postern
