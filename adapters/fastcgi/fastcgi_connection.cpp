@@ -1,0 +1,277 @@
+#include "fastcgi/fastcgi_connection.hpp"
+
+#include <fcgiapp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/environ.hpp"
+#include "core/log.hpp"
+#include "fastcgi/fcgx_body.hpp"
+#include "fastcgi/fcgx_sink.hpp"
+
+namespace postern::fastcgi {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// A libfcgi request that is always freed: FCGX_Free(request, 0) releases
+/// the streams and params without writing a byte or closing the
+/// descriptor, and does nothing once FCGX_Finish_r or a failed
+/// FCGX_Accept_r freed them.
+struct LibfcgiRequest {
+    FCGX_Request r;
+    LibfcgiRequest() noexcept { FCGX_InitRequest(&r, -1, 0); }
+    ~LibfcgiRequest() { FCGX_Free(&r, 0); }
+    LibfcgiRequest(const LibfcgiRequest&) = delete;
+    LibfcgiRequest& operator=(const LibfcgiRequest&) = delete;
+};
+
+std::optional<std::uint64_t> content_length_of(const Environ& env) {
+    const std::string* cl = find_var(env, "CONTENT_LENGTH");
+    if (cl == nullptr || cl->empty() || cl->size() > 19)
+        return std::nullopt;
+    std::uint64_t n = 0;
+    for (char c : *cl) {
+        if (c < '0' || c > '9')
+            return std::nullopt;  // the core refuses it with 400
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return n;
+}
+
+std::string role_name(int role) {
+    switch (role) {
+        case 1:
+            return "FCGI_RESPONDER";
+        case 2:
+            return "FCGI_AUTHORIZER";
+        case 3:
+            return "FCGI_FILTER";
+        default:
+            return "unknown role " + std::to_string(role);
+    }
+}
+
+}  // namespace
+
+Connection::Next FastCgiConnection::serve() {
+    try {
+        return serve_request();
+    } catch (const std::exception& e) {
+        log::error("FastCGI connection from front end " + peer().describe() +
+                   " failed: " + e.what());
+    } catch (...) {
+        log::error("FastCGI connection from front end " + peer().describe() +
+                   " failed with a non-standard exception");
+    }
+    return Next::close;
+}
+
+Connection::Next FastCgiConnection::serve_request() {
+    const int fd = this->fd();
+
+    // A front end closes idle kept connections whenever it likes (nginx's
+    // keepalive_timeout): an end of file before a request is not an error.
+    char first;
+    const ssize_t peeked = ::recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (peeked == 0) {
+        log::debug("front end " + peer().describe() + " closed its FastCGI connection");
+        return Next::close;
+    }
+    if (peeked < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return Next::keep;
+        log::debug("FastCGI connection from front end " + peer().describe() +
+                   " broke: " + std::strerror(errno));
+        return Next::close;
+    }
+
+    // FCGX_InitRequest zeroes the request. No listening socket (-1): when a
+    // head fails, libfcgi closes the connection and tries to accept another
+    // one itself; accept(-1) fails at once and FCGX_Accept_r returns.
+    // keepConnection stops it from closing the descriptor on entry
+    // ("finish the previous request"); detached makes its close a plain
+    // close(2), not its lingering close that waits up to 2 s per read.
+    LibfcgiRequest req;
+    req.r.ipcFd = fd;
+    req.r.keepConnection = 1;
+    req.r.detached = 1;
+
+    const auto start = Clock::now();
+    HeadValidator validator(max_params_bytes_);
+    ReadGuard::Failure failure = ReadGuard::Failure::none;
+    int read_errno = 0;
+    int accepted;
+    {
+        ReadGuard guard(fd, validator, start + read_timeout_);
+        accepted = FCGX_Accept_r(&req.r);
+        failure = guard.failure();
+        read_errno = guard.read_errno();
+    }
+    if (accepted != 0) {
+        // libfcgi closed the descriptor (FCGX_Free(request, 1) in its retry
+        // loop); it may already be another connection's number.
+        release_fd();
+        log_bad_head(validator, failure, read_errno, start);
+        return Next::close;
+    }
+    if (FCGX_GetError(req.r.in) != 0) {
+        // libfcgi's ReadParams stops quietly at an error between two pairs:
+        // FCGX_Accept_r succeeds with the stream in error.
+        log_bad_head(validator, failure, read_errno, start);
+        return Next::close;
+    }
+
+    const bool keep_conn = req.r.keepConnection != 0;  // FCGI_KEEP_CONN, §5.1
+    req.r.keepConnection = 1;                          // FCGX_Finish_r never closes; we decide
+    if (req.r.role != kResponder)
+        return refuse_role(req.r.requestId, req.r.role);
+
+    // The params, as libfcgi decoded them ("NAME=value"). It adds
+    // FCGI_ROLE itself; the role was checked above.
+    Environ env;
+    std::uint64_t params_bytes = 0;
+    for (char** p = req.r.envp; p != nullptr && *p != nullptr; ++p) {
+        const std::string_view entry(*p);
+        const auto eq = entry.find('=');
+        if (eq == std::string_view::npos || eq == 0)
+            continue;
+        const std::string_view name = entry.substr(0, eq);
+        const std::string_view value = entry.substr(eq + 1);
+        if (name == "FCGI_ROLE")
+            continue;
+        params_bytes += name_value_size(name.size(), value.size());
+        add_param(env, name, value);
+    }
+
+    FcgxSink sink(req.r.out, fd);
+    Outcome outcome;
+    if (params_bytes > max_params_bytes_) {
+        // Only reached when the validator did not see the bytes (see
+        // read_guard.hpp, interposed()).
+        const std::string* method = find_var(env, "REQUEST_METHOD");
+        app_.refuse(sink, 431,
+                    "front end sent FastCGI params of " + std::to_string(params_bytes) +
+                        " bytes (limit " + std::to_string(max_params_bytes_) + ")",
+                    peer(), "fastcgi", method != nullptr && *method == "HEAD");
+    } else {
+        FcgxBody body(req.r.in, content_length_of(env));
+        outcome = app_.handle("fastcgi", std::move(env), body, sink, peer());
+    }
+
+    if (sink.broken()) {
+        // Aborted, or the front end is gone: no FCGI_END_REQUEST, so the
+        // response reads as cut off. ~LibfcgiRequest frees without writing.
+        return Next::close;
+    }
+    // The empty FCGI_STDOUT record and FCGI_END_REQUEST (§5.5), after what
+    // is still buffered, in one write.
+    FCGX_Finish_r(&req.r);
+    if (req.r.ipcFd < 0) {
+        // libfcgi closed the descriptor: the last write failed or FCGI_STDIN
+        // was in error.
+        release_fd();
+        return Next::close;
+    }
+    if (keep_conn && outcome.reusable)
+        return Next::keep;
+    if (!outcome.reusable || input_pending())
+        linger_close();
+    return Next::close;
+}
+
+Connection::Next FastCgiConnection::refuse_role(int request_id, int role) {
+    log::warn(
+        "front end " + peer().describe() + " asked for FastCGI " + role_name(role) +
+        "; Postern is a FCGI_RESPONDER only and answered FCGI_UNKNOWN_ROLE (FastCGI 1.0 §5.5)");
+    // §5.5: FCGI_END_REQUEST, content {appStatus 0, protocolStatus
+    // FCGI_UNKNOWN_ROLE, reserved}.
+    unsigned char end_request[16] = {};
+    end_request[0] = kVersion1;
+    end_request[1] = kEndRequest;
+    end_request[2] = static_cast<unsigned char>(request_id >> 8);
+    end_request[3] = static_cast<unsigned char>(request_id & 0xff);
+    end_request[5] = 8;  // contentLength
+    end_request[8 + 4] = kUnknownRole;
+    (void)::send(fd(), end_request, sizeof(end_request), MSG_NOSIGNAL);
+    linger_close();
+    return Next::close;
+}
+
+void FastCgiConnection::log_bad_head(const HeadValidator& validator, ReadGuard::Failure failure,
+                                     int read_errno, Clock::time_point start) const {
+    const std::string who = "front end " + peer().describe();
+    const std::string at = " after " + std::to_string(validator.offset()) + " bytes";
+    switch (failure) {
+        case ReadGuard::Failure::malformed:
+            log::warn(who + " sent " + validator.error_reason() + " at byte " +
+                      std::to_string(validator.error_offset()) + "; closed the FastCGI connection");
+            return;
+        case ReadGuard::Failure::timeout: {
+            const auto waited =
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+            log::warn(who + " stalled in the middle of a FastCGI request head for " +
+                      std::to_string(waited.count()) + " ms (read timeout " +
+                      std::to_string(read_timeout_.count()) + " ms)" + at +
+                      "; closed the connection");
+            return;
+        }
+        case ReadGuard::Failure::closed:
+            log::warn(who + " closed the connection in the middle of a FastCGI request head" + at);
+            return;
+        case ReadGuard::Failure::read_error:
+            log::warn("reading a FastCGI request head from " + who +
+                      " failed: " + std::strerror(read_errno) + at);
+            return;
+        case ReadGuard::Failure::none:
+            break;
+    }
+    // The validator saw nothing wrong (or did not see the bytes): libfcgi
+    // refused on its own, e.g. a role it does not know.
+    const std::uint16_t role = validator.role();
+    if (role > 3) {
+        log::warn(who + " asked for FastCGI " + role_name(role) +
+                  " (FastCGI 1.0 §6); libfcgi closed the connection");
+        return;
+    }
+    log::warn(who +
+              " sent a FastCGI request head libfcgi rejected (malformed, truncated or stalled)" +
+              at + "; closed the connection");
+}
+
+bool FastCgiConnection::input_pending() const noexcept {
+    int pending = 0;
+    return ::ioctl(fd(), FIONREAD, &pending) == 0 && pending > 0;
+}
+
+void FastCgiConnection::linger_close() const noexcept {
+    const int fd = this->fd();
+    if (fd < 0)
+        return;
+    ::shutdown(fd, SHUT_WR);
+    // Bounded, unlike libfcgi's own lingering close (up to 2 s per read).
+    const auto deadline =
+        Clock::now() + std::min<std::chrono::milliseconds>(read_timeout_, std::chrono::seconds(2));
+    char sink[4096];
+    for (;;) {
+        const auto left =
+            std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0)
+            return;
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left)) <= 0)
+            return;
+        if (::recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+            return;
+    }
+}
+
+}  // namespace postern::fastcgi

@@ -1,0 +1,63 @@
+// Postern FastCGI adapter: one connection from a FastCGI front end.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <utility>
+
+#include "core/app.hpp"
+#include "core/connection.hpp"
+#include "fastcgi/head_validator.hpp"
+#include "fastcgi/read_guard.hpp"
+
+namespace postern::fastcgi {
+
+/// Serves the requests of one front-end connection, one per serve() call,
+/// with libfcgi reading and writing the records on the connection's own
+/// (blocking) descriptor:
+///
+///   * the head (FCGI_BEGIN_REQUEST, FCGI_PARAMS) is read by FCGX_Accept_r,
+///     every byte checked first by a HeadValidator (read_guard.hpp), within
+///     Limits::read_timeout in total;
+///   * the body streams from FCGI_STDIN (fcgx_body.hpp), the response goes
+///     out as FCGI_STDOUT (fcgx_sink.hpp), FCGX_Finish_r ends it with
+///     FCGI_END_REQUEST;
+///   * the connection is kept for the next request only when the front end
+///     asked for it (FCGI_KEEP_CONN, FastCGI 1.0 §5.1) and the request left
+///     it in step (Outcome::reusable).
+///
+/// Bad input (a malformed or oversized head, a stalled or vanished front
+/// end) is logged naming the front end, and the connection is closed; a
+/// front end closing an idle kept connection is not an error. When libfcgi
+/// has closed the descriptor itself (FCGX_Accept_r failing does), the
+/// connection releases it so that it is not closed twice.
+class FastCgiConnection : public Connection {
+  public:
+    FastCgiConnection(int fd, Peer peer, App& app, const Limits& limits) noexcept
+        : Connection(fd, std::move(peer)),
+          app_(app),
+          max_params_bytes_(limits.max_params_bytes),
+          read_timeout_(limits.read_timeout) {}
+
+    Next serve() override;
+
+  private:
+    Next serve_request();
+    void log_bad_head(const HeadValidator& validator, ReadGuard::Failure failure, int read_errno,
+                      std::chrono::steady_clock::time_point start) const;
+    Next refuse_role(int request_id, int role);
+    /// Half-closes and waits (bounded) for the front end to close, so that
+    /// request bytes it still sends do not turn our close into a RST that
+    /// could destroy the response before the front end read it. Used when
+    /// the request was not read to its end; a request read to its end
+    /// leaves nothing unread, and close(2) alone is clean.
+    void linger_close() const noexcept;
+    /// Unread bytes wait in the socket's receive queue.
+    bool input_pending() const noexcept;
+
+    App& app_;
+    std::uint64_t max_params_bytes_;
+    std::chrono::milliseconds read_timeout_;
+};
+
+}  // namespace postern::fastcgi

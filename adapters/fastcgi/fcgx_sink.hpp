@@ -1,0 +1,53 @@
+// Postern FastCGI adapter: a response written as FCGI_STDOUT records through
+// libfcgi's output stream.
+#pragma once
+
+#include <string_view>
+
+#include "postern/response.hpp"
+
+struct FCGX_Stream;
+
+namespace postern::fastcgi {
+
+/// Encodes a response for the FastCGI front end: the CGI header block
+/// (Status: line and headers, core/cgi_head.hpp) then the body, both as
+/// FCGI_STDOUT content (FastCGI 1.0 §6.2). libfcgi cuts the stream into
+/// records of up to 8 KiB and writes a record when its buffer fills or on
+/// flush(). The empty FCGI_STDOUT record and FCGI_END_REQUEST are written
+/// by FCGX_Finish_r, after the core is done, so a small response goes out
+/// in one write(2).
+///
+/// Every call returns false once a write failed (the front end closed, or
+/// SO_SNDTIMEO expired); that is how Response::client_gone() learns it.
+/// abort() shuts the socket down at once, so the front end sees the
+/// response end without FCGI_END_REQUEST: cut off, never complete; the
+/// connection must then be freed with FCGX_Free(request, 0), never
+/// FCGX_Finish_r, which would write FCGI_END_REQUEST.
+///
+/// Threading: the worker thread serving the request. Does not own the stream
+/// or the descriptor.
+class FcgxSink : public ResponseSink {
+  public:
+    FcgxSink(FCGX_Stream* out, int fd) noexcept : out_(out), fd_(fd) {}
+
+    bool send_head(const ResponseHead& head) override;
+    bool send_body(std::string_view data) override;
+    bool flush() override;
+    bool finish() override;
+    void abort() override;
+
+    bool aborted() const noexcept { return aborted_; }
+    /// A write failed or abort() was called: the response did not complete.
+    bool broken() const noexcept { return aborted_ || !ok(); }
+
+  private:
+    bool put(std::string_view data);
+    bool ok() const noexcept;
+
+    FCGX_Stream* out_;
+    int fd_;
+    bool aborted_ = false;
+};
+
+}  // namespace postern::fastcgi

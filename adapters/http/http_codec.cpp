@@ -1,0 +1,643 @@
+#include "http/http_codec.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace postern::http {
+
+namespace {
+
+// RFC 9110 §5.6.2: tchar.
+constexpr bool is_tchar(unsigned char c) noexcept {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return true;
+    switch (c) {
+        case '!':
+        case '#':
+        case '$':
+        case '%':
+        case '&':
+        case '\'':
+        case '*':
+        case '+':
+        case '-':
+        case '.':
+        case '^':
+        case '_':
+        case '`':
+        case '|':
+        case '~':
+            return true;
+        default:
+            return false;
+    }
+}
+
+// RFC 9110 §5.5: field-vchar = VCHAR / obs-text, plus SP and HTAB inside a
+// value. Every other control byte (NUL, bare CR or LF, DEL) is refused.
+constexpr bool is_field_char(unsigned char c) noexcept {
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+constexpr bool is_ows(char c) noexcept {
+    return c == ' ' || c == '\t';
+}
+
+constexpr int hex_value(unsigned char c) noexcept {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size())
+        return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i]))
+            return false;
+    return true;
+}
+
+bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
+    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+std::string_view trim_ows(std::string_view s) noexcept {
+    while (!s.empty() && is_ows(s.front()))
+        s.remove_prefix(1);
+    while (!s.empty() && is_ows(s.back()))
+        s.remove_suffix(1);
+    return s;
+}
+
+// Position of the first CRLF in in[from, to), or npos.
+std::size_t find_crlf(std::string_view in, std::size_t from, std::size_t to) noexcept {
+    while (from + 1 < to) {
+        const void* p = std::memchr(in.data() + from, '\r', to - from - 1);
+        if (p == nullptr)
+            return std::string_view::npos;
+        std::size_t at = static_cast<std::size_t>(static_cast<const char*>(p) - in.data());
+        if (in[at + 1] == '\n')
+            return at;
+        from = at + 1;
+    }
+    return std::string_view::npos;
+}
+
+// Position of the first LF in in[from, to) that does not follow a CR, or
+// npos. RFC 9112 §2.2 lets a recipient accept a bare LF as a line end;
+// Postern does not, and says so at once rather than when the head times out.
+std::size_t find_bare_lf(std::string_view in, std::size_t from, std::size_t to) noexcept {
+    while (from < to) {
+        const void* p = std::memchr(in.data() + from, '\n', to - from);
+        if (p == nullptr)
+            return std::string_view::npos;
+        std::size_t at = static_cast<std::size_t>(static_cast<const char*>(p) - in.data());
+        if (at == 0 || in[at - 1] != '\r')
+            return at;
+        from = at + 1;
+    }
+    return std::string_view::npos;
+}
+
+HeadResult error(int code, std::string reason, std::size_t offset) {
+    HeadResult r;
+    r.status = Status::error;
+    r.code = code;
+    r.reason = std::move(reason);
+    r.offset = offset;
+    return r;
+}
+
+// RFC 9112 §6.3 rule 5 and RFC 9110 §8.6: Content-Length = 1*DIGIT. No
+// sign, no inner whitespace, no list ("5, 5"): a lenient reading is what
+// made the gunicorn request smuggling possible.
+bool parse_length(std::string_view s, std::uint64_t& out) noexcept {
+    if (s.empty() || s.size() > 19)
+        return false;  // 19 digits always fit in 64 bits
+    std::uint64_t n = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9')
+            return false;
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    out = n;
+    return true;
+}
+
+// RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ).
+constexpr bool is_reg_name_char(unsigned char c) noexcept {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return true;
+    switch (c) {
+        case '-':
+        case '.':
+        case '_':
+        case '~':
+        case '%':
+        case '!':
+        case '$':
+        case '&':
+        case '\'':
+        case '(':
+        case ')':
+        case '*':
+        case '+':
+        case ',':
+        case ';':
+        case '=':
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace
+
+bool valid_host(std::string_view host) noexcept {
+    std::string_view name = host;
+    std::string_view port;
+    if (!host.empty() && host.front() == '[') {
+        // IP-literal: an IPv6 address (or IPvFuture) in brackets.
+        std::size_t close = host.find(']');
+        if (close == std::string_view::npos || close < 3)
+            return false;
+        for (char c : host.substr(1, close - 1))
+            if (hex_value(static_cast<unsigned char>(c)) < 0 && c != ':' && c != '.')
+                return false;
+        std::string_view rest = host.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':')
+                return false;
+            port = rest.substr(1);
+        }
+        name = {};
+    } else if (std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+        name = host.substr(0, colon);
+        port = host.substr(colon + 1);
+    }
+    for (char c : name)
+        if (!is_reg_name_char(static_cast<unsigned char>(c)))
+            return false;
+    if (port.size() > 5)
+        return false;
+    for (char c : port)
+        if (c < '0' || c > '9')
+            return false;
+    return true;
+}
+
+std::string host_without_port(std::string_view authority) {
+    std::string_view host = authority;
+    if (!host.empty() && host.front() == '[') {
+        if (std::size_t close = host.find(']'); close != std::string_view::npos)
+            host = host.substr(0, close + 1);
+    } else if (std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+        host = host.substr(0, colon);
+    }
+    std::string out(host);
+    for (char& c : out)
+        c = lower(c);
+    return out;
+}
+
+HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, RequestHead& out) {
+    {
+        // Reset, keeping the capacity of `fields` for the next request.
+        std::vector<Field> fields = std::move(out.fields);
+        fields.clear();
+        out = RequestHead{};
+        out.fields = std::move(fields);
+    }
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF)
+    // received before the request-line (some clients send one after a
+    // POST body).
+    std::size_t start = 0;
+    while (in.size() - start >= 2 && in[start] == '\r' && in[start + 1] == '\n')
+        start += 2;
+    const std::size_t budget_end = std::min(in.size(), start + limits.max_header_bytes);
+    if (start == in.size() || (in.size() - start == 1 && in[start] == '\r')) {
+        HeadResult r;
+        r.consumed = start;
+        return r;
+    }
+
+    // --- Request line (RFC 9112 §3): method SP request-target SP version.
+    const std::size_t line_end = find_crlf(in, start, budget_end);
+    if (line_end == std::string_view::npos) {
+        // Refuse a client that is not speaking HTTP (a TLS handshake on the
+        // plain port, random bytes) now, not once the limit is reached.
+        for (std::size_t i = start; i < in.size() && in[i] != ' '; ++i) {
+            if (!is_tchar(static_cast<unsigned char>(in[i])) && in[i] != '\r')
+                return error(400,
+                             static_cast<unsigned char>(in[start]) == 0x16
+                                 ? "TLS handshake on a plain HTTP port"
+                                 : "request line does not start with a method",
+                             i);
+        }
+        if (std::size_t lf = find_bare_lf(in, start, budget_end); lf != std::string_view::npos)
+            return error(400, "request line ended by a bare LF", lf);
+        if (in.size() - start >= limits.max_header_bytes)
+            return error(
+                414,
+                "request line longer than " + std::to_string(limits.max_header_bytes) + " bytes",
+                start);
+        HeadResult r;
+        r.consumed = start;
+        return r;
+    }
+    std::string_view line = in.substr(start, line_end - start);
+    std::size_t sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos || sp1 == 0)
+        return error(400, "malformed request line", start);
+    for (std::size_t i = 0; i < sp1; ++i)
+        if (!is_tchar(static_cast<unsigned char>(line[i])))
+            return error(400, "invalid character in the method", start + i);
+    std::size_t sp2 = line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos || sp2 == sp1 + 1)
+        return error(400, "malformed request line", start + sp1);
+    for (std::size_t i = sp1 + 1; i < sp2; ++i) {
+        unsigned char c = static_cast<unsigned char>(line[i]);
+        if (c <= 0x20 || c == 0x7f)
+            return error(400, "invalid character in the request target", start + i);
+    }
+    out.method = line.substr(0, sp1);
+    out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    // RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT, case-sensitive.
+    std::string_view version = line.substr(sp2 + 1);
+    if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[5] < '0' ||
+        version[5] > '9' || version[6] != '.' || version[7] < '0' || version[7] > '9')
+        return error(400, "malformed HTTP version", start + sp2 + 1);
+    if (version[5] != '1')
+        return error(505, "HTTP version other than 1.x", start + sp2 + 1);
+    out.minor = version[7] == '0' ? 0 : 1;
+
+    // --- Header section (RFC 9112 §5): field lines up to an empty line.
+    std::size_t head_end;  // one past the final CRLF
+    const std::size_t fields_start = line_end + 2;
+    if (in.size() >= fields_start + 2 && in[fields_start] == '\r' && in[fields_start + 1] == '\n') {
+        head_end = fields_start + 2;
+        if (head_end > budget_end)
+            return error(
+                431,
+                "request head longer than " + std::to_string(limits.max_header_bytes) + " bytes",
+                start);
+    } else {
+        std::size_t at = std::string_view::npos;
+        for (std::size_t from = line_end;;) {
+            std::size_t crlf = find_crlf(in, from, budget_end);
+            if (crlf == std::string_view::npos || crlf + 4 > budget_end)
+                break;
+            if (in[crlf + 2] == '\r' && in[crlf + 3] == '\n') {
+                at = crlf;
+                break;
+            }
+            from = crlf + 2;
+        }
+        if (at == std::string_view::npos) {
+            if (std::size_t lf = find_bare_lf(in, fields_start, budget_end);
+                lf != std::string_view::npos)
+                return error(400, "header field line ended by a bare LF", lf);
+            if (in.size() - start >= limits.max_header_bytes)
+                return error(431,
+                             "request head longer than " + std::to_string(limits.max_header_bytes) +
+                                 " bytes",
+                             start);
+            HeadResult r;
+            r.consumed = 0;
+            return r;
+        }
+        head_end = at + 4;
+    }
+
+    std::size_t lengths = 0;
+    std::size_t encodings = 0;
+    std::size_t hosts = 0;
+    std::string_view length_value;
+    std::string_view encoding_value;
+    std::string_view host_value;
+    bool close = false;
+    bool keep_alive_token = false;
+    for (std::size_t pos = fields_start; pos + 2 < head_end;) {
+        const std::size_t eol = find_crlf(in, pos, head_end);
+        std::string_view fl = in.substr(pos, eol - pos);
+        // RFC 9112 §5.2: obs-fold is refused with 400.
+        if (is_ows(fl.front()))
+            return error(400, "obsolete line folding in the header section", pos);
+        std::size_t colon = 0;
+        while (colon < fl.size() && is_tchar(static_cast<unsigned char>(fl[colon])))
+            ++colon;
+        if (colon == fl.size() || fl[colon] != ':') {
+            // RFC 9112 §5.1: whitespace between a field name and the colon
+            // MUST be refused with 400 ("Transfer-Encoding : chunked").
+            return error(400,
+                         colon < fl.size() && is_ows(fl[colon])
+                             ? "whitespace between a header field name and its colon"
+                             : "invalid header field name",
+                         pos + colon);
+        }
+        if (colon == 0)
+            return error(400, "empty header field name", pos);
+        std::string_view raw_value = fl.substr(colon + 1);
+        for (std::size_t i = 0; i < raw_value.size(); ++i)
+            if (!is_field_char(static_cast<unsigned char>(raw_value[i])))
+                return error(400, "control character in a header field value", pos + colon + 1 + i);
+        if (out.fields.size() == limits.max_headers)
+            return error(431, "more than " + std::to_string(limits.max_headers) + " header fields",
+                         pos);
+        Field f{fl.substr(0, colon), trim_ows(raw_value)};
+        out.fields.push_back(f);
+        pos = eol + 2;
+
+        if (iequals(f.name, "content-length")) {
+            ++lengths;
+            length_value = f.value;
+        } else if (iequals(f.name, "transfer-encoding")) {
+            ++encodings;
+            encoding_value = f.value;
+        } else if (iequals(f.name, "host")) {
+            ++hosts;
+            host_value = f.value;
+        } else if (iequals(f.name, "connection")) {
+            // RFC 9110 §7.6.1: a list of connection options.
+            std::string_view rest = f.value;
+            while (!rest.empty()) {
+                std::size_t comma = rest.find(',');
+                std::string_view token = trim_ows(rest.substr(0, comma));
+                if (iequals(token, "close"))
+                    close = true;
+                if (iequals(token, "keep-alive"))
+                    keep_alive_token = true;
+                rest =
+                    comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            }
+        } else if (iequals(f.name, "expect")) {
+            // RFC 9110 §10.1.1: 100-continue is the only expectation; an
+            // HTTP/1.0 client cannot expect it, so it is ignored there.
+            if (!iequals(f.value, "100-continue"))
+                return error(417, "unsupported expectation", pos);
+            if (out.minor >= 1)
+                out.expect_continue = true;
+        }
+    }
+
+    // --- Message body framing (RFC 9112 §6), strictly.
+    if (encodings > 0) {
+        // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing.
+        if (out.minor == 0)
+            return error(400, "Transfer-Encoding in an HTTP/1.0 request", start);
+        // RFC 9112 §6.1: both is a smuggling attempt or a broken proxy;
+        // refusing is the safe choice (a server MAY process it as chunked).
+        if (lengths > 0)
+            return error(400, "both Content-Length and Transfer-Encoding", start);
+        // Only "chunked" alone: any other coding would be answered 501 by
+        // a server that decodes codings; Postern decodes none, and a list
+        // ("chunked, chunked", "gzip, chunked") or a second field is where
+        // parsers disagree.
+        if (encodings > 1)
+            return error(400, "more than one Transfer-Encoding field", start);
+        if (!iequals(encoding_value, "chunked"))
+            return error(400, "Transfer-Encoding other than chunked", start);
+        out.framing = Framing::chunked;
+    } else if (lengths > 0) {
+        // RFC 9112 §6.3 rule 5: differing lengths are unrecoverable; equal
+        // repeated ones are refused too, as no honest client sends them.
+        if (lengths > 1)
+            return error(400, "more than one Content-Length field", start);
+        if (!parse_length(length_value, out.content_length))
+            return error(400, "Content-Length is not a decimal number", start);
+        out.framing = out.content_length > 0 ? Framing::length : Framing::none;
+    }
+    if (out.framing == Framing::none)
+        out.expect_continue = false;
+
+    // --- Target and Host (RFC 9112 §3.2, §3.2.2).
+    if (hosts > 1)
+        return error(400, "more than one Host field", start);
+    if (hosts == 0 && out.minor >= 1)
+        return error(400, "HTTP/1.1 request without Host", start);
+    if (hosts == 1 && !valid_host(host_value))
+        return error(400, "invalid Host", start);
+    out.authority = host_value;
+    if (out.target.front() == '/') {
+        out.path = out.target;
+    } else if (istarts_with(out.target, "http://") || istarts_with(out.target, "https://")) {
+        std::string_view rest = out.target.substr(out.target.find(':') + 3);
+        std::size_t end = rest.find_first_of("/?");
+        std::string_view authority = rest.substr(0, end);
+        if (authority.empty() || authority.find('@') != std::string_view::npos ||
+            !valid_host(authority))
+            return error(400, "invalid authority in an absolute-form request target",
+                         start + sp1 + 1);
+        out.authority = authority;
+        out.path = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+    } else if (out.target == "*" && out.method == "OPTIONS") {
+        out.path = out.target;
+    } else {
+        return error(400, "request target is neither origin-form nor absolute-form",
+                     start + sp1 + 1);
+    }
+
+    // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with
+    // "keep-alive".
+    out.keep_alive = !close && (out.minor >= 1 || keep_alive_token);
+
+    HeadResult r;
+    r.status = Status::done;
+    r.consumed = head_end;
+    return r;
+}
+
+// ---------------------------------------------------------------------------
+
+void ChunkedDecoder::reset() noexcept {
+    state_ = State::size_first;
+    chunk_size_ = 0;
+    chunk_left_ = 0;
+    line_bytes_ = 0;
+    trailer_bytes_ = 0;
+    trailer_colon_ = false;
+    last_chunk_ = false;
+    offset_ = 0;
+}
+
+void ChunkedDecoder::consume_data(std::size_t n) noexcept {
+    if (state_ != State::data)
+        return;
+    n = static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk_left_));
+    chunk_left_ -= n;
+    offset_ += n;
+    if (chunk_left_ == 0)
+        state_ = State::data_cr;
+}
+
+ChunkedDecoder::Step ChunkedDecoder::fail(Step step, std::size_t at, int code, std::string reason) {
+    step.status = Status::error;
+    step.consumed = at;
+    step.code = code;
+    step.reason = std::move(reason);
+    step.offset = offset_ + at;
+    return step;
+}
+
+ChunkedDecoder::Step ChunkedDecoder::decode(std::string_view in, char* out, std::size_t out_size) {
+    Step step;
+    std::size_t i = 0;
+    bool full = false;  // `out` is full: stop inside chunk data
+    while (i < in.size() && state_ != State::done && !full) {
+        const unsigned char c = static_cast<unsigned char>(in[i]);
+        switch (state_) {
+            case State::size_first: {
+                // RFC 9112 §7.1: chunk-size = 1*HEXDIG.
+                int v = hex_value(c);
+                if (v < 0)
+                    return fail(step, i, 400, "invalid chunk size");
+                chunk_size_ = static_cast<std::uint64_t>(v);
+                line_bytes_ = 1;
+                state_ = State::size;
+                ++i;
+                break;
+            }
+            case State::size: {
+                int v = hex_value(c);
+                if (v >= 0) {
+                    if (chunk_size_ > (UINT64_MAX >> 5))  // keeps sizes below 2^63
+                        return fail(step, i, 400, "chunk size too large");
+                    chunk_size_ = chunk_size_ * 16 + static_cast<std::uint64_t>(v);
+                } else if (c == ';') {
+                    state_ = State::ext;
+                } else if (c == ' ' || c == '\t') {
+                    state_ = State::size_ws;
+                } else if (c == '\r') {
+                    state_ = State::size_lf;
+                } else {
+                    return fail(step, i, 400, "invalid chunk size");
+                }
+                ++line_bytes_;
+                ++i;
+                break;
+            }
+            case State::size_ws:
+                // chunk-ext = *( BWS ";" ... ): whitespace is allowed only
+                // before an extension, never as the end of the size.
+                if (c == ';') {
+                    state_ = State::ext;
+                } else if (c != ' ' && c != '\t') {
+                    return fail(step, i, 400, "whitespace after a chunk size");
+                }
+                ++line_bytes_;
+                ++i;
+                break;
+            case State::ext:
+                if (c == '\r') {
+                    state_ = State::size_lf;
+                } else if (!is_field_char(c)) {
+                    return fail(step, i, 400, "control character in a chunk extension");
+                }
+                ++line_bytes_;
+                ++i;
+                break;
+            case State::size_lf:
+                if (c != '\n')
+                    return fail(step, i, 400, "chunk size line not ended by CRLF");
+                ++i;
+                if (chunk_size_ == 0) {
+                    last_chunk_ = true;
+                    state_ = State::trailer;
+                } else {
+                    chunk_left_ = chunk_size_;
+                    state_ = State::data;
+                }
+                break;
+            case State::data: {
+                std::size_t room = out_size - step.produced;
+                if (room == 0) {
+                    full = true;
+                    break;
+                }
+                std::size_t n = static_cast<std::size_t>(
+                    std::min<std::uint64_t>({chunk_left_, room, in.size() - i}));
+                std::memcpy(out + step.produced, in.data() + i, n);
+                step.produced += n;
+                chunk_left_ -= n;
+                i += n;
+                if (chunk_left_ == 0)
+                    state_ = State::data_cr;
+                break;
+            }
+            case State::data_cr:
+                if (c != '\r')
+                    return fail(step, i, 400, "chunk data not followed by CRLF");
+                state_ = State::data_lf;
+                ++i;
+                break;
+            case State::data_lf:
+                if (c != '\n')
+                    return fail(step, i, 400, "chunk data not followed by CRLF");
+                state_ = State::size_first;
+                ++i;
+                break;
+            case State::trailer:
+                if (c == '\r') {
+                    state_ = State::end_lf;
+                } else if (is_tchar(c)) {
+                    state_ = State::trailer_line;
+                    trailer_colon_ = false;
+                } else {
+                    return fail(step, i, 400, "invalid trailer field");
+                }
+                ++trailer_bytes_;
+                ++i;
+                break;
+            case State::trailer_line:
+                if (c == '\r') {
+                    if (!trailer_colon_)
+                        return fail(step, i, 400, "invalid trailer field");
+                    state_ = State::trailer_lf;
+                } else if (c == ':') {
+                    trailer_colon_ = true;
+                } else if (!trailer_colon_ ? !is_tchar(c) : !is_field_char(c)) {
+                    return fail(step, i, 400, "invalid trailer field");
+                }
+                ++trailer_bytes_;
+                ++i;
+                break;
+            case State::trailer_lf:
+                if (c != '\n')
+                    return fail(step, i, 400, "trailer field not ended by CRLF");
+                state_ = State::trailer;
+                ++trailer_bytes_;
+                ++i;
+                break;
+            case State::end_lf:
+                if (c != '\n')
+                    return fail(step, i, 400, "chunked body not ended by CRLF");
+                state_ = State::done;
+                ++i;
+                break;
+            case State::done:
+                break;
+        }
+        if (line_bytes_ > max_line_)
+            return fail(step, i, 400, "chunk size line too long");
+        if (trailer_bytes_ > max_trailer_)
+            return fail(step, i, 431, "trailer section too long");
+        if (state_ == State::size_lf || state_ == State::data)
+            line_bytes_ = 0;
+    }
+    offset_ += i;
+    step.consumed = i;
+    if (state_ == State::done)
+        step.status = Status::done;
+    return step;
+}
+
+}  // namespace postern::http

@@ -1,0 +1,582 @@
+#include "http/http_connection.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+
+#include "core/log.hpp"
+#include "http/http_environ.hpp"
+
+namespace postern::http {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Most request heads are a few hundred bytes; the buffer grows for longer
+// ones (up to max_header_bytes) and shrinks back once the connection is idle,
+// so thousands of idle connections cost little memory.
+constexpr std::size_t kInitialBuffer = 4 * 1024;
+// Small body writes are gathered with the head (and the last chunk with the
+// terminating one) into one write; larger ones go out with sendmsg from
+// where they are, uncopied.
+constexpr std::size_t kCoalesce = 16 * 1024;
+// After refusing a request whose body may still be arriving, read and drop
+// for this long (or this much) before closing, so the client reads the
+// refusal instead of a connection reset (Apache's lingering close).
+constexpr auto kLingerTime = std::chrono::milliseconds(500);
+constexpr std::size_t kLingerBytes = 256 * 1024;
+
+char lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size())
+        return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i]))
+            return false;
+    return true;
+}
+
+void append_number(std::string& out, std::uint64_t n, int base = 10) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof(buf), n, base);
+    out.append(buf, r.ptr);
+}
+
+// RFC 9110 §6.6.1: an origin server with a clock MUST send Date. Formatting
+// it is the costly part of a small response head, so each worker thread
+// formats it once a second (IMF-fixdate, RFC 9110 §5.6.7; not strftime,
+// whose day and month names follow the locale).
+void append_date(std::string& out) {
+    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    thread_local std::time_t cached = -1;
+    thread_local char text[64];
+    thread_local std::size_t length = 0;
+    std::time_t now = std::time(nullptr);
+    if (now != cached) {
+        std::tm tm{};
+        ::gmtime_r(&now, &tm);
+        int n = std::snprintf(text, sizeof(text), "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
+                              kDays[tm.tm_wday % 7], tm.tm_mday, kMonths[tm.tm_mon % 12],
+                              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        length = n > 0 ? static_cast<std::size_t>(n) : 0;
+        cached = now;
+    }
+    out.append(text, length);
+}
+
+std::string millis(std::chrono::milliseconds ms) {
+    return std::to_string(ms.count()) + " ms";
+}
+
+}  // namespace
+
+HttpConnection::HttpConnection(int fd, Peer peer, const HttpSettings& settings)
+    : Connection(fd, std::move(peer)), settings_(settings) {}
+
+// ---------------------------------------------------------------------------
+// Input buffer
+
+void HttpConnection::consume(std::size_t n) noexcept {
+    in_begin_ += n;
+    if (in_begin_ >= in_end_)
+        in_begin_ = in_end_ = 0;
+}
+
+HttpConnection::Io HttpConnection::receive_into(char* buffer, std::size_t size, std::size_t& got) {
+    got = 0;
+    for (;;) {
+        ssize_t n = ::recv(fd(), buffer, size, 0);
+        if (n > 0) {
+            got = static_cast<std::size_t>(n);
+            return Io::ok;
+        }
+        if (n == 0)
+            return Io::eof;
+        if (errno == EINTR)
+            continue;
+        last_errno_ = errno;
+        // SO_RCVTIMEO (set by the reactor to read_timeout) expired.
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return Io::timeout;
+        return Io::failed;
+    }
+}
+
+HttpConnection::Io HttpConnection::fill(bool dont_wait) {
+    if (!in_) {
+        in_capacity_ = kInitialBuffer;
+        in_ = std::make_unique_for_overwrite<char[]>(in_capacity_);
+    }
+    if (in_end_ == in_capacity_ && in_begin_ > 0) {
+        std::memmove(in_.get(), in_.get() + in_begin_, in_end_ - in_begin_);
+        in_end_ -= in_begin_;
+        in_begin_ = 0;
+    }
+    if (in_end_ == in_capacity_) {
+        // Only a head grows the buffer, and the codec refuses one longer
+        // than max_header_bytes, so it stays below that plus one read.
+        std::size_t capacity = in_capacity_ * 2;
+        auto grown = std::make_unique_for_overwrite<char[]>(capacity);
+        std::memcpy(grown.get(), in_.get(), in_end_);
+        in_ = std::move(grown);
+        in_capacity_ = capacity;
+    }
+    for (;;) {
+        ssize_t n =
+            ::recv(fd(), in_.get() + in_end_, in_capacity_ - in_end_, dont_wait ? MSG_DONTWAIT : 0);
+        if (n > 0) {
+            in_end_ += static_cast<std::size_t>(n);
+            return Io::ok;
+        }
+        if (n == 0)
+            return Io::eof;
+        if (errno == EINTR)
+            continue;
+        last_errno_ = errno;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return Io::timeout;
+        return Io::failed;
+    }
+}
+
+HttpConnection::Io HttpConnection::wait_readable(Clock::time_point deadline) {
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0)
+            return Io::timeout;
+        pollfd p{fd(), POLLIN, 0};
+        int r = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count() + 1, 1 << 30)));
+        if (r > 0)
+            return Io::ok;  // readable, end of file or error: recv tells which
+        if (r == 0)
+            continue;  // the deadline check above ends it
+        if (errno == EINTR)
+            continue;
+        last_errno_ = errno;
+        return Io::failed;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One request
+
+Connection::Next HttpConnection::serve() {
+    try {
+        return serve_request();
+    } catch (const std::exception& e) {
+        log::error("HTTP connection from " + peer().describe() +
+                   " ended by an internal error: " + e.what());
+    } catch (...) {
+        log::error("HTTP connection from " + peer().describe() +
+                   " ended by a non-standard exception");
+    }
+    return Next::close;
+}
+
+void HttpConnection::begin_exchange(const RequestHead* head) {
+    minor_ = head ? head->minor : 1;
+    client_keep_alive_ = head ? head->keep_alive : false;
+    head_request_ = head && head->method == "HEAD";
+    framing_ = head ? head->framing : Framing::none;
+    body_left_ = head ? head->content_length : 0;
+    chunks_.reset();
+    body_done_ = framing_ == Framing::none;
+    body_failed_ = false;
+    continue_pending_ = head && head->expect_continue;
+
+    out_.clear();
+    head_sent_ = finished_ = gone_ = broken_ = force_close_ = false;
+    keep_alive_ = no_body_ = false;
+    body_out_ = BodyOut::length;
+    out_left_ = 0;
+}
+
+Connection::Next HttpConnection::refuse(int status, const std::string& reason) {
+    begin_exchange(nullptr);
+    force_close_ = true;
+    settings_.app->refuse(*this, status, reason, peer(), "http");
+    return Next::close;
+}
+
+Connection::Next HttpConnection::serve_request() {
+    // RFC 9112 §9.3: a connection carries requests one after the other; the
+    // head of one must arrive whole within read_timeout of this call.
+    const auto deadline = Clock::now() + settings_.read_timeout;
+    bool tried = false;
+    RequestHead& head = head_;
+    HeadResult parsed;
+    for (;;) {
+        parsed = parse_request_head(buffered(), settings_.head_limits, head);
+        if (parsed.status != Status::need_more)
+            break;
+        consume(parsed.consumed);  // empty lines before a request
+        const bool started = in_begin_ < in_end_;
+        Io io;
+        if (!started) {
+            // The reactor found the socket readable: take what is there
+            // without blocking. Nothing (or only empty lines) means nothing
+            // to do: wait in the reactor, not in a worker.
+            if (tried)
+                return Next::keep;
+            tried = true;
+            io = fill(true);
+            if (io == Io::timeout)
+                return Next::keep;
+        } else {
+            tried = true;
+            io = wait_readable(deadline);
+            if (io == Io::ok)
+                io = fill(false);
+        }
+        if (io == Io::ok)
+            continue;
+        if (io == Io::timeout) {
+            // RFC 9110 §15.5.9: 408, and the connection is closed.
+            return refuse(408, "client did not send a complete request head within " +
+                                   millis(settings_.read_timeout));
+        }
+        if (started)
+            log::info("client " + peer().describe() +
+                      " closed the connection in the middle of a request head");
+        return Next::close;  // end of file between requests: the client is done
+    }
+    if (parsed.status == Status::error) {
+        refuse(parsed.code, "client sent a bad request head: " + parsed.reason + " (at byte " +
+                                std::to_string(parsed.offset) + ")");
+        linger_close();
+        return Next::close;
+    }
+
+    Environ env = request_environ(head, peer(), settings_.trusted_proxies);
+    begin_exchange(&head);
+    consume(parsed.consumed);  // the views in `head` are not used from here on
+
+    Outcome outcome = settings_.app->handle("http", std::move(env), *this, *this, peer());
+
+    const bool keep = outcome.reusable && finished_ && keep_alive_ && !broken_ && !gone_ &&
+                      body_done_ && !body_failed_;
+    if (!keep) {
+        if (!gone_ && (!body_done_ || body_failed_))
+            linger_close();
+        return Next::close;
+    }
+    // Do not let one large head or response hold memory while idle.
+    if (in_capacity_ > 4 * kInitialBuffer && in_begin_ == in_end_) {
+        in_.reset();
+        in_capacity_ = 0;
+    }
+    if (out_.capacity() > 2 * kCoalesce)
+        std::string().swap(out_);
+    return Next::keep;
+}
+
+void HttpConnection::linger_close() {
+    ::shutdown(fd(), SHUT_WR);
+    const auto until = Clock::now() + kLingerTime;
+    char scratch[16384];
+    std::size_t total = 0;
+    while (total < kLingerBytes) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+        if (left.count() <= 0)
+            break;
+        pollfd p{fd(), POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+            break;
+        ssize_t n = ::recv(fd(), scratch, sizeof(scratch), MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        total += static_cast<std::size_t>(n);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// BodySource
+
+void HttpConnection::body_failed(Io io) {
+    body_failed_ = true;
+    switch (io) {
+        case Io::timeout:
+            throw RequestError(408, "client " + peer().describe() +
+                                        " sent no request body bytes for " +
+                                        millis(settings_.read_timeout));
+        case Io::eof:
+            throw RequestError(400,
+                               "client " + peer().describe() +
+                                   " closed the connection before the end of the request body");
+        default:
+            throw RequestError(400, "reading the request body from " + peer().describe() +
+                                        " failed: " + std::strerror(last_errno_));
+    }
+}
+
+std::size_t HttpConnection::read(char* buffer, std::size_t size) {
+    if (body_done_ || size == 0)
+        return 0;
+    if (body_failed_)
+        throw RequestError(400, "request body already failed");
+    if (continue_pending_) {
+        if (finished_) {
+            // The response went out without a 100 (the callback never read
+            // the body), so the client may never send it: do not wait for
+            // it. The response said "Connection: close" (send_head), so
+            // the connection ends here and nothing is left out of step.
+            return 0;
+        }
+        continue_pending_ = false;
+        // RFC 9110 §10.1.1: send 100 only when the body is wanted, and
+        // never after the final response has started.
+        if (!head_sent_) {
+            static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+            ssize_t n = ::send(fd(), k100.data(), k100.size(), MSG_NOSIGNAL);
+            if (n != static_cast<ssize_t>(k100.size())) {
+                last_errno_ = errno;
+                body_failed(Io::failed);
+            }
+        }
+    }
+
+    if (framing_ == Framing::length) {
+        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size, body_left_));
+        std::size_t got = 0;
+        if (in_begin_ < in_end_) {
+            got = std::min(want, in_end_ - in_begin_);
+            std::memcpy(buffer, in_.get() + in_begin_, got);
+            consume(got);
+        } else if (Io io = receive_into(buffer, want, got); io != Io::ok) {
+            // Straight into the caller's buffer, and never past the body: a
+            // pipelined request after it stays in the socket.
+            body_failed(io);
+        }
+        body_left_ -= got;
+        if (body_left_ == 0)
+            body_done_ = true;
+        return got;
+    }
+
+    // Framing::chunked (RFC 9112 §7.1).
+    for (;;) {
+        if (in_begin_ < in_end_) {
+            ChunkedDecoder::Step step = chunks_.decode(buffered(), buffer, size);
+            consume(step.consumed);
+            if (step.status == Status::error) {
+                body_failed_ = true;
+                throw RequestError(step.code, "client " + peer().describe() +
+                                                  " sent a malformed chunked body: " + step.reason +
+                                                  " (at byte " + std::to_string(step.offset) + ")");
+            }
+            if (step.status == Status::done)
+                body_done_ = true;
+            if (step.produced > 0 || body_done_)
+                return step.produced;
+        }
+        if (std::uint64_t left = chunks_.data_left(); left > 0) {
+            std::size_t got = 0;
+            std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size, left));
+            if (Io io = receive_into(buffer, want, got); io != Io::ok)
+                body_failed(io);
+            chunks_.consume_data(got);
+            return got;
+        }
+        if (Io io = fill(false); io != Io::ok)
+            body_failed(io);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ResponseSink
+
+bool HttpConnection::send_head(const ResponseHead& head) {
+    if (head_sent_)
+        return !gone_;
+    head_sent_ = true;
+    // RFC 9110 §9.3.2, §15.3.5, §15.4.5, RFC 9112 §6.3 rule 1: no body.
+    no_body_ = head.head_only || head_request_ || head.status < 200 || head.status == 204 ||
+               head.status == 304;
+    keep_alive_ = client_keep_alive_ && !force_close_;
+    // RFC 9110 §10.1.1: a final response before the body the client was
+    // told to wait for: whether that body will come is unknown, so this
+    // response ends the connection.
+    if (continue_pending_)
+        keep_alive_ = false;
+    // The body failed, or the core refuses it (413) or gave up waiting for
+    // it (408) before it was read: the core will not read the rest, so the
+    // connection ends, and the response says so (RFC 9112 §9.6).
+    if (body_failed_ || (!body_done_ && (head.status == 413 || head.status == 408)))
+        keep_alive_ = false;
+
+    out_.clear();
+    out_ += "HTTP/1.1 ";  // RFC 9110 §6.2: our version, whatever the client's
+    append_number(out_, static_cast<std::uint64_t>(head.status));
+    out_ += ' ';
+    out_ += reason_phrase(head.status);
+    out_ += "\r\n";
+    bool has_date = false;
+    if (head.headers != nullptr) {
+        for (const auto& [name, value] : *head.headers) {
+            // Framing is the adapter's alone (the core never passes these).
+            if (iequals(name, "content-length") || iequals(name, "transfer-encoding"))
+                continue;
+            if (iequals(name, "date"))
+                has_date = true;
+            out_ += name;
+            out_ += ": ";
+            out_ += value;
+            out_ += "\r\n";
+        }
+    }
+    if (!has_date)
+        append_date(out_);
+
+    if (no_body_) {
+        // HEAD: the length a GET would have had (RFC 9110 §9.3.2).
+        if (head.content_length && head.status >= 200 && head.status != 204 && head.status != 304) {
+            out_ += "Content-Length: ";
+            append_number(out_, *head.content_length);
+            out_ += "\r\n";
+        }
+    } else if (head.content_length) {
+        body_out_ = BodyOut::length;
+        out_left_ = *head.content_length;
+        out_ += "Content-Length: ";
+        append_number(out_, *head.content_length);
+        out_ += "\r\n";
+    } else if (minor_ >= 1) {
+        body_out_ = BodyOut::chunked;  // RFC 9112 §7.1
+        out_ += "Transfer-Encoding: chunked\r\n";
+    } else {
+        // RFC 9112 §6.3 rule 8: for an HTTP/1.0 client, closing the
+        // connection is the only way to end a body of unknown length.
+        body_out_ = BodyOut::close_delimited;
+        keep_alive_ = false;
+    }
+    // RFC 9112 §9.6 and §C.2.2 (HTTP/1.0 keep-alive).
+    if (!keep_alive_)
+        out_ += "Connection: close\r\n";
+    else if (minor_ == 0)
+        out_ += "Connection: keep-alive\r\n";
+    out_ += "\r\n";
+    return true;  // goes out with the first body bytes, or at flush/finish
+}
+
+bool HttpConnection::send_pending(std::string_view data, bool chunk_end) {
+    static constexpr char kCrlf[] = "\r\n";
+    iovec iov[3];
+    int count = 0;
+    if (!out_.empty())
+        iov[count++] = {out_.data(), out_.size()};
+    if (!data.empty())
+        iov[count++] = {const_cast<char*>(data.data()), data.size()};
+    if (chunk_end)
+        iov[count++] = {const_cast<char*>(kCrlf), 2};
+    int first = 0;
+    while (first < count) {
+        msghdr msg{};
+        msg.msg_iov = iov + first;
+        msg.msg_iovlen = static_cast<std::size_t>(count - first);
+        ssize_t n = ::sendmsg(fd(), &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            gone_ = true;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                log::warn("client " + peer().describe() + " did not read the response for " +
+                          millis(settings_.write_timeout) + "; closing the connection");
+            else
+                log::debug("client " + peer().describe() + " went away: " + std::strerror(errno));
+            out_.clear();
+            return false;
+        }
+        auto sent = static_cast<std::size_t>(n);
+        while (first < count && sent >= iov[first].iov_len)
+            sent -= iov[first++].iov_len;
+        if (first < count) {
+            iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + sent;
+            iov[first].iov_len -= sent;
+        }
+    }
+    out_.clear();
+    return true;
+}
+
+bool HttpConnection::send_body(std::string_view data) {
+    if (gone_)
+        return false;
+    if (no_body_ || data.empty() || finished_)
+        return true;
+    switch (body_out_) {
+        case BodyOut::length:
+            if (data.size() > out_left_) {
+                // Past the Content-Length it would be read as the next
+                // response; the core prevents it, this keeps the wire sane.
+                log::error("application response to " + peer().describe() +
+                           " is longer than its Content-Length; cutting it off");
+                data = data.substr(0, static_cast<std::size_t>(out_left_));
+                broken_ = true;
+            }
+            out_left_ -= data.size();
+            break;
+        case BodyOut::chunked:
+            append_number(out_, data.size(), 16);  // RFC 9112 §7.1: chunk-size CRLF data CRLF
+            out_ += "\r\n";
+            if (out_.size() + data.size() + 2 <= kCoalesce) {
+                out_ += data;
+                out_ += "\r\n";
+                return true;
+            }
+            return send_pending(data, true);
+        case BodyOut::close_delimited:
+            break;
+    }
+    if (out_.size() + data.size() <= kCoalesce) {
+        out_ += data;
+        return true;
+    }
+    return send_pending(data);
+}
+
+bool HttpConnection::flush() {
+    if (gone_)
+        return false;
+    return out_.empty() || send_pending();
+}
+
+bool HttpConnection::finish() {
+    if (gone_)
+        return false;
+    if (finished_)
+        return true;
+    finished_ = true;
+    if (!no_body_ && body_out_ == BodyOut::chunked)
+        out_ += "0\r\n\r\n";  // RFC 9112 §7.1: last-chunk
+    if (!no_body_ && body_out_ == BodyOut::length && out_left_ > 0)
+        broken_ = true;
+    return out_.empty() || send_pending();
+}
+
+void HttpConnection::abort() {
+    // The response must look cut off: what is not sent is dropped and the
+    // connection closes before the last chunk or the Content-Length is
+    // reached (RFC 9112 §8). A close-delimited body has no such mark, so
+    // the connection is reset instead of closed.
+    finished_ = true;
+    broken_ = true;
+    out_.clear();
+    if (!gone_ && head_sent_ && body_out_ == BodyOut::close_delimited && !no_body_) {
+        linger l{1, 0};
+        ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    }
+}
+
+}  // namespace postern::http

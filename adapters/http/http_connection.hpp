@@ -1,0 +1,120 @@
+// Postern HTTP adapter: one client connection.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/address_list.hpp"
+#include "core/app.hpp"
+#include "core/connection.hpp"
+#include "http/http_codec.hpp"
+#include "postern/request.hpp"
+#include "postern/response.hpp"
+
+namespace postern::http {
+
+/// What every connection of one listener shares. Read-only once built.
+struct HttpSettings {
+    App* app = nullptr;
+    HeadLimits head_limits;
+    AddressList trusted_proxies;
+    std::chrono::milliseconds read_timeout{30'000};
+    std::chrono::milliseconds write_timeout{30'000};
+};
+
+/// One HTTP/1.1 connection (RFC 9112). serve() reads one request head,
+/// hands the request to the core and writes the response, then returns:
+/// `keep` when the connection can carry another request (the reactor waits
+/// for it, no thread does), `close` otherwise. Bytes of a next request
+/// already read (pipelining) stay in the connection's buffer and make
+/// pending() true.
+///
+/// The connection is also the request's BodySource and ResponseSink: the
+/// two are coupled through Expect: 100-continue and keep-alive, and exist
+/// once per connection anyway.
+///
+/// Threading: used by one worker thread at a time, as the reactor
+/// guarantees; nothing in it is shared. Ownership: the descriptor is the
+/// base Connection's; this class never closes it.
+///
+/// Bad input: a head the codec refuses gets its 4xx through App::refuse
+/// (logged, naming the client) and the connection is closed; a client that
+/// does not finish its head within read_timeout gets 408 and is closed; a
+/// malformed chunked body or a client that stops sending its body makes
+/// read() throw RequestError (400, 408), and the connection is closed.
+class HttpConnection final : public Connection, public BodySource, public ResponseSink {
+  public:
+    HttpConnection(int fd, Peer peer, const HttpSettings& settings);
+
+    Next serve() override;
+    bool pending() const override { return in_begin_ < in_end_; }
+
+    // BodySource: the request body, de-chunked.
+    std::size_t read(char* buffer, std::size_t size) override;
+
+    // ResponseSink.
+    bool send_head(const ResponseHead& head) override;
+    bool send_body(std::string_view data) override;
+    bool flush() override;
+    bool finish() override;
+    void abort() override;
+
+  private:
+    enum class Io { ok, eof, timeout, failed };
+    enum class BodyOut { length, chunked, close_delimited };
+
+    Next serve_request();
+    void begin_exchange(const RequestHead* head);
+    Next refuse(int status, const std::string& reason);
+
+    std::string_view buffered() const noexcept {
+        return {in_.get() + in_begin_, in_end_ - in_begin_};
+    }
+    void consume(std::size_t n) noexcept;
+    Io fill(bool dont_wait);
+    Io wait_readable(std::chrono::steady_clock::time_point deadline);
+    Io receive_into(char* buffer, std::size_t size, std::size_t& got);
+    [[noreturn]] void body_failed(Io io);
+    bool send_pending(std::string_view data = {}, bool chunk_end = false);
+    void linger_close();
+
+    const HttpSettings& settings_;
+
+    // Input: bytes read and not yet consumed are in_[in_begin_, in_end_).
+    std::unique_ptr<char[]> in_;
+    std::size_t in_capacity_ = 0;
+    std::size_t in_begin_ = 0;
+    std::size_t in_end_ = 0;
+    int last_errno_ = 0;
+
+    // The request in progress. head_ is parsed into again for each request
+    // (its fields keep their capacity); its views point into in_.
+    RequestHead head_;
+    int minor_ = 1;
+    bool client_keep_alive_ = false;
+    bool head_request_ = false;
+    Framing framing_ = Framing::none;
+    std::uint64_t body_left_ = 0;  // Framing::length
+    ChunkedDecoder chunks_;
+    bool body_done_ = true;
+    bool body_failed_ = false;
+    bool continue_pending_ = false;  // Expect: 100-continue, no 100 sent yet
+
+    // The response in progress; out_ holds what is not sent yet.
+    std::string out_;
+    bool head_sent_ = false;
+    bool finished_ = false;
+    bool gone_ = false;
+    bool broken_ = false;  // the framing cannot complete: close afterwards
+    bool force_close_ = false;
+    bool keep_alive_ = false;  // what the response head announced
+    bool no_body_ = false;
+    BodyOut body_out_ = BodyOut::length;
+    std::uint64_t out_left_ = 0;  // BodyOut::length
+};
+
+}  // namespace postern::http

@@ -1,0 +1,221 @@
+#include "core/cli.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <map>
+
+namespace postern {
+
+namespace {
+
+struct OptionDef {
+    const char* name;
+    const char* arg;  // nullptr: a flag
+    const char* help;
+};
+
+const OptionDef kOptions[] = {
+    {"app", "MODULE.so", "mount a module at / (same as --mount /=MODULE.so)"},
+    {"mount", "PREFIX=MODULE.so", "mount a module at PREFIX (repeatable; longest prefix wins)"},
+    {"listen", "PROTO=ADDRESS",
+     "listen for PROTO (fastcgi, http) on ADDRESS: HOST:PORT, an absolute unix-socket path, or fd:N "
+     "(repeatable; default fastcgi=127.0.0.1:9000, or fd:0 when started with a listening socket on "
+     "descriptor 0, as spawn-fcgi and mod_fcgid do)"},
+    {"threads", "N", "worker threads running callbacks (default 16)"},
+    {"config", "FILE", "read options from FILE: one `name = value` per line, '#' comments"},
+    {"allow", "ADDR[/BITS]", "accept connections only from these front-end addresses (repeatable)"},
+    {"trusted-proxy", "ADDR[/BITS]",
+     "believe X-Forwarded-For/-Proto/-Port from these proxies (HTTP; repeatable)"},
+    {"socket-mode", "OCTAL", "file mode of unix-socket listeners (default 0660)"},
+    {"access-log", "TARGET", "combined-format access log: - (stderr, default), off, or a file"},
+    {"log-level", "LEVEL", "debug, info (default), warn or error"},
+    {"max-header-bytes", "N", "HTTP request line plus headers (default 65536)"},
+    {"max-headers", "N", "HTTP header fields per request (default 200)"},
+    {"max-params-bytes", "N", "FastCGI params per request (default 262144)"},
+    {"max-body-bytes", "N", "request body bytes, 413 beyond (default 4294967296)"},
+    {"max-connections", "N", "open connections per listener (default 16384)"},
+    {"read-timeout", "MS", "wait for the rest of a request once it began (default 30000)"},
+    {"write-timeout", "MS", "wait for the front end to take response bytes (default 30000)"},
+    {"idle-timeout", "MS", "close a kept-alive connection idle this long (default 300000)"},
+    {"drain-timeout", "MS", "on SIGTERM, let requests in flight finish this long (default 30000)"},
+    {"help", nullptr, "print this help and exit"},
+    {"version", nullptr, "print the version and exit"},
+};
+
+const OptionDef* find_option(const std::string& name) {
+    for (const auto& o : kOptions)
+        if (name == o.name) return &o;
+    return nullptr;
+}
+
+std::uint64_t to_number(const std::string& name, const std::string& value, std::uint64_t min,
+                        std::uint64_t max) {
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (value.empty() || ec != std::errc() || end != value.data() + value.size() || n < min || n > max)
+        throw CliError("--" + name + ": expected a whole number from " + std::to_string(min) + " to " +
+                       std::to_string(max) + ", got \"" + value + "\"");
+    return n;
+}
+
+std::pair<std::string, std::string> split_pair(const std::string& name, const std::string& value,
+                                               const char* form) {
+    auto eq = value.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == value.size())
+        throw CliError("--" + name + ": expected " + form + ", got \"" + value + "\"");
+    return {value.substr(0, eq), value.substr(eq + 1)};
+}
+
+void apply(CliConfig& cfg, const std::string& name, const std::string& value, int depth);
+
+void read_config(CliConfig& cfg, const std::string& file, int depth) {
+    if (depth > 4) throw CliError("--config: files include each other too deeply (" + file + ")");
+    std::ifstream in(file);
+    if (!in) throw CliError("--config: cannot read " + file);
+    std::string line;
+    int lineno = 0;
+    while (std::getline(in, line)) {
+        ++lineno;
+        auto trim = [](std::string s) {
+            auto b = s.find_first_not_of(" \t\r");
+            auto e = s.find_last_not_of(" \t\r");
+            return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+        };
+        if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+        line = trim(line);
+        if (line.empty()) continue;
+        auto sep = line.find_first_of("= \t");
+        std::string name = trim(line.substr(0, sep));
+        std::string value;
+        if (sep != std::string::npos) {
+            value = trim(line.substr(sep));
+            if (!value.empty() && value[0] == '=') value = trim(value.substr(1));
+        }
+        const OptionDef* def = find_option(name);
+        if (def == nullptr || name == "help" || name == "version")
+            throw CliError(file + ":" + std::to_string(lineno) + ": unknown setting \"" + name + "\"");
+        if (def->arg != nullptr && value.empty())
+            throw CliError(file + ":" + std::to_string(lineno) + ": " + name + " needs a value");
+        try {
+            apply(cfg, name, value, depth + 1);
+        } catch (const CliError& e) {
+            throw CliError(file + ":" + std::to_string(lineno) + ": " + e.what());
+        }
+    }
+}
+
+void apply(CliConfig& cfg, const std::string& name, const std::string& value, int depth) {
+    Options& o = cfg.options;
+    Limits& l = o.limits;
+    using ms = std::chrono::milliseconds;
+    constexpr std::uint64_t kDay = 86'400'000;
+    if (name == "app") {
+        cfg.modules.emplace_back("/", value);
+    } else if (name == "mount") {
+        auto [prefix, file] = split_pair(name, value, "PREFIX=MODULE.so");
+        if (prefix[0] != '/') throw CliError("--mount: PREFIX must start with '/', got \"" + prefix + "\"");
+        cfg.modules.emplace_back(prefix, file);
+    } else if (name == "listen") {
+        auto [proto, address] = split_pair(name, value, "PROTO=ADDRESS");
+        o.listeners.push_back(ListenSpec{proto, address});
+    } else if (name == "threads") {
+        o.threads = static_cast<unsigned>(to_number(name, value, 1, 4096));
+    } else if (name == "config") {
+        read_config(cfg, value, depth);
+    } else if (name == "allow") {
+        o.allow.push_back(value);
+    } else if (name == "trusted-proxy") {
+        o.trusted_proxies.push_back(value);
+    } else if (name == "socket-mode") {
+        unsigned mode = 0;
+        auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), mode, 8);
+        if (ec != std::errc() || end != value.data() + value.size() || mode > 0777)
+            throw CliError("--socket-mode: expected an octal mode such as 0660, got \"" + value + "\"");
+        o.socket_mode = mode;
+    } else if (name == "access-log") {
+        o.access_log = value;
+    } else if (name == "log-level") {
+        if (value != "debug" && value != "info" && value != "warn" && value != "error")
+            throw CliError("--log-level: expected debug, info, warn or error, got \"" + value + "\"");
+        cfg.log_level = value;
+    } else if (name == "max-header-bytes") {
+        l.max_header_bytes = to_number(name, value, 1024, 16u << 20);
+    } else if (name == "max-headers") {
+        l.max_headers = to_number(name, value, 1, 10'000);
+    } else if (name == "max-params-bytes") {
+        l.max_params_bytes = to_number(name, value, 1024, 16u << 20);
+    } else if (name == "max-body-bytes") {
+        l.max_body_bytes = to_number(name, value, 0, UINT64_MAX >> 1);
+    } else if (name == "max-connections") {
+        l.max_connections = to_number(name, value, 1, 1'000'000);
+    } else if (name == "read-timeout") {
+        l.read_timeout = ms(to_number(name, value, 1, kDay));
+    } else if (name == "write-timeout") {
+        l.write_timeout = ms(to_number(name, value, 1, kDay));
+    } else if (name == "idle-timeout") {
+        l.idle_timeout = ms(to_number(name, value, 1, kDay));
+    } else if (name == "drain-timeout") {
+        o.drain_timeout = ms(to_number(name, value, 0, kDay));
+    } else if (name == "help") {
+        cfg.help = true;
+    } else if (name == "version") {
+        cfg.version = true;
+    }
+}
+
+}  // namespace
+
+CliConfig parse_command_line(int argc, const char* const argv[]) {
+    CliConfig cfg;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg.rfind("--", 0) != 0 || arg.size() == 2)
+            throw CliError("unexpected argument \"" + arg + "\" (options start with --; see --help)");
+        std::string name = arg.substr(2);
+        std::string value;
+        bool inline_value = false;
+        if (auto eq = name.find('='); eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+            inline_value = true;
+        }
+        const OptionDef* def = find_option(name);
+        if (def == nullptr) throw CliError("unknown option --" + name + " (see --help)");
+        if (def->arg == nullptr) {
+            if (inline_value) throw CliError("--" + name + " takes no value");
+        } else if (!inline_value) {
+            if (i + 1 >= argc) throw CliError("--" + name + " needs a value: --" + name + " " + def->arg);
+            value = argv[++i];
+        }
+        if (def->arg != nullptr && value.empty()) throw CliError("--" + name + " needs a value: --" + name + " " + def->arg);
+        apply(cfg, name, value, 0);
+    }
+    return cfg;
+}
+
+std::string usage() {
+    std::string out =
+        "usage: postern --app MODULE.so | --mount PREFIX=MODULE.so ... [--listen PROTO=ADDRESS ...] [options]\n"
+        "\n"
+        "Postern runs C++ application callbacks (modules built with POSTERN_APP) behind nginx or\n"
+        "Apache httpd, over FastCGI or HTTP. Every option is --name VALUE or --name=VALUE; a\n"
+        "--config file holds the same settings, one `name = value` per line.\n\n"
+        "options:\n";
+    for (const auto& o : kOptions) {
+        std::string left = std::string("  --") + o.name;
+        if (o.arg != nullptr) left += std::string(" ") + o.arg;
+        if (left.size() < 34)
+            left.resize(34, ' ');
+        else
+            left += "\n" + std::string(34, ' ');
+        out += left + o.help + "\n";
+    }
+    out +=
+        "\nexamples:\n"
+        "  postern --app ./hello.so --listen fastcgi=/run/postern/app.sock\n"
+        "  postern --mount /app=./echo.so --listen http=127.0.0.1:8000 --threads 32\n";
+    return out;
+}
+
+}  // namespace postern

@@ -1,0 +1,93 @@
+#include "core/environ.hpp"
+
+#include "postern/response.hpp"
+
+#include <cctype>
+
+namespace postern {
+
+const std::string* find_var(const Environ& env, std::string_view name) noexcept {
+    for (const auto& [k, v] : env)
+        if (k == name) return &v;
+    return nullptr;
+}
+
+void set_var(Environ& env, std::string_view name, std::string_view value) {
+    for (auto& [k, v] : env) {
+        if (k == name) {
+            v.assign(value);
+            return;
+        }
+    }
+    env.emplace_back(std::string(name), std::string(value));
+}
+
+void erase_var(Environ& env, std::string_view name) {
+    for (auto it = env.begin(); it != env.end(); ++it) {
+        if (it->first == name) {
+            env.erase(it);
+            return;
+        }
+    }
+}
+
+void add_param(Environ& env, std::string_view name, std::string_view value) {
+    // httpoxy (CVE-2016-5385): a client's "Proxy:" header must never look
+    // like the HTTP_PROXY setting to anything downstream.
+    if (name == "HTTP_PROXY") return;
+    for (auto& [k, v] : env) {
+        if (k != name) continue;
+        if (name.substr(0, 5) == "HTTP_") {
+            // RFC 9110 §5.3: repeated fields combine with ", "; Cookie is the
+            // exception and combines with "; " (RFC 6265 §5.4).
+            v += (name == "HTTP_COOKIE") ? "; " : ", ";
+            v += value;
+        } else {
+            v.assign(value);
+        }
+        return;
+    }
+    env.emplace_back(std::string(name), std::string(value));
+}
+
+void add_header(Environ& env, std::string_view name, std::string_view value) {
+    if (name.empty() || !valid_header_name(name)) return;
+    std::string var;
+    var.reserve(name.size() + 5);
+    auto upper = [](std::string_view n) {
+        std::string s;
+        s.reserve(n.size());
+        for (char c : n) s += (c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        return s;
+    };
+    std::string up = upper(name);
+    if (name.find('_') != std::string_view::npos) return;  // as nginx and Apache do
+    if (up == "CONTENT_TYPE" || up == "CONTENT_LENGTH") {
+        var = up;
+        if (find_var(env, var) != nullptr) {
+            set_var(env, var, value);
+            return;
+        }
+        env.emplace_back(std::move(var), std::string(value));
+        return;
+    }
+    var = "HTTP_";
+    var += up;
+    add_param(env, var, value);
+}
+
+std::string header_name_of(std::string_view var) {
+    std::string_view rest;
+    if (var == "CONTENT_TYPE" || var == "CONTENT_LENGTH")
+        rest = var;
+    else if (var.size() > 5 && var.substr(0, 5) == "HTTP_")
+        rest = var.substr(5);
+    else
+        return {};
+    std::string out;
+    out.reserve(rest.size());
+    for (char c : rest) out += (c == '_') ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+}  // namespace postern

@@ -1,0 +1,146 @@
+#include "core/listen.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace postern {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& address, const std::string& why) {
+    throw std::runtime_error("cannot listen on " + address + ": " + why);
+}
+
+void make_nonblocking(int fd) {
+    int flags = ::fcntl(fd, F_GETFL);
+    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+BoundSocket bind_unix(const std::string& path, unsigned mode) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(sa.sun_path)) fail(path, "unix socket path longer than " +
+                                                           std::to_string(sizeof(sa.sun_path) - 1) + " bytes");
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) fail(path, std::strerror(errno));
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            ::close(fd);
+            fail(path, "exists and is not a socket");
+        }
+        // A socket file left by a process that is gone can be replaced; one
+        // that still accepts connections belongs to a running server.
+        int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
+        ::close(probe);
+        if (live) {
+            ::close(fd);
+            fail(path, std::strerror(EADDRINUSE));
+        }
+        ::unlink(path.c_str());
+    }
+    // Create the socket file with the wanted mode from the start, so there
+    // is no moment where it is more open than asked.
+    mode_t old = ::umask(static_cast<mode_t>(~mode & 0777));
+    int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+    int err = errno;
+    ::umask(old);
+    if (rc != 0) {
+        ::close(fd);
+        fail(path, std::strerror(err));
+    }
+    ::chmod(path.c_str(), static_cast<mode_t>(mode));
+    if (::listen(fd, SOMAXCONN) != 0) {
+        err = errno;
+        ::close(fd);
+        fail(path, std::strerror(err));
+    }
+    make_nonblocking(fd);
+    return BoundSocket{fd, path, true, path};
+}
+
+BoundSocket adopt_fd(const std::string& address) {
+    std::string n = address.substr(3);
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) fail(address, "not a descriptor number");
+    int fd = std::stoi(n);
+    int accepting = 0;
+    socklen_t len = sizeof(accepting);
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting)
+        fail(address, "descriptor is not a listening socket");
+    sockaddr_storage ss{};
+    socklen_t slen = sizeof(ss);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &slen);
+    make_nonblocking(fd);
+    return BoundSocket{fd, address, ss.ss_family == AF_UNIX, ""};
+}
+
+}  // namespace
+
+BoundSocket bind_listener(const std::string& address, unsigned socket_mode) {
+    if (address.rfind("fd:", 0) == 0) return adopt_fd(address);
+    if (!address.empty() && address[0] == '/') return bind_unix(address, socket_mode);
+
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos || colon + 1 == address.size())
+        fail(address, "expected HOST:PORT, an absolute unix-socket path, or fd:N");
+    std::string host = address.substr(0, colon);
+    std::string port = address.substr(colon + 1);
+    if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoi(port) > 65535)
+        fail(address, "invalid port \"" + port + "\"");
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.empty()) fail(address, "no host (use 127.0.0.1 for loopback, 0.0.0.0 for every interface)");
+
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    addrinfo* res = nullptr;
+    if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) fail(address, gai_strerror(rc));
+    int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int err = errno;
+        ::freeaddrinfo(res);
+        fail(address, std::strerror(err));
+    }
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (res->ai_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+        int err = errno;
+        ::freeaddrinfo(res);
+        ::close(fd);
+        fail(address, std::strerror(err));
+    }
+    ::freeaddrinfo(res);
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    char buf[INET6_ADDRSTRLEN] = {0};
+    std::string bound;
+    if (ss.ss_family == AF_INET6) {
+        auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        ::inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof(buf));
+        bound = "[" + std::string(buf) + "]:" + std::to_string(ntohs(s6->sin6_port));
+    } else {
+        auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+        ::inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof(buf));
+        bound = std::string(buf) + ":" + std::to_string(ntohs(s4->sin_port));
+    }
+    make_nonblocking(fd);
+    return BoundSocket{fd, bound, false, ""};
+}
+
+}  // namespace postern

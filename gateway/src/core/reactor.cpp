@@ -1,0 +1,332 @@
+#include "core/reactor.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "core/log.hpp"
+
+namespace postern {
+
+struct Reactor::Source {
+    enum class Kind { listener, connection, wake };
+    explicit Source(Kind k) : kind(k) {}
+    Kind kind;
+};
+
+struct Reactor::ListenerSource : Source {
+    ListenerSource() : Source(Kind::listener) {}
+    int fd = -1;
+    std::unique_ptr<Protocol> protocol;
+    std::string name;
+    bool unix_socket = false;
+    std::string unix_path;
+    std::atomic<std::size_t> open{0};
+};
+
+struct Reactor::ConnectionSource : Source {
+    ConnectionSource() : Source(Kind::connection) {}
+    std::unique_ptr<Connection> conn;
+    ListenerSource* listener = nullptr;
+    bool busy = false;
+    std::chrono::steady_clock::time_point last_active;
+};
+
+namespace {
+
+std::string address_text(const sockaddr_storage& ss, std::string& port) {
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (ss.ss_family == AF_INET) {
+        const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
+        ::inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof(buf));
+        port = std::to_string(ntohs(s4->sin_port));
+        return buf;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+        ::inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof(buf));
+        port = std::to_string(ntohs(s6->sin6_port));
+        std::string a = buf;
+        // An IPv4 client of a dual-stack socket: show it as IPv4, as the
+        // front ends do.
+        if (a.rfind("::ffff:", 0) == 0 && a.find('.') != std::string::npos) a = a.substr(7);
+        return a;
+    }
+    port.clear();
+    return "unix";
+}
+
+void set_timeout(int fd, int option, std::chrono::milliseconds ms) {
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+    ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof(tv));
+}
+
+}  // namespace
+
+Reactor::Reactor(const Limits& limits, const AddressList& allow) : limits_(limits), allow_(allow) {
+    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (epoll_fd_ < 0 || wake_fd_ < 0) throw std::runtime_error(std::string("epoll: ") + std::strerror(errno));
+    static Source wake(Source::Kind::wake);
+    epoll_event ev{};
+    ev.events = EPOLLIN;  // level-triggered: wakes every worker once written
+    ev.data.ptr = &wake;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+}
+
+Reactor::~Reactor() {
+    if (!threads_.empty()) stop(std::chrono::milliseconds(0));
+    for (auto& l : listeners_) {
+        if (l->fd >= 0) ::close(l->fd);
+        if (l->unix_socket && !l->unix_path.empty()) ::unlink(l->unix_path.c_str());
+    }
+    ::close(epoll_fd_);
+    ::close(wake_fd_);
+}
+
+void Reactor::add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name, bool unix_socket,
+                           std::string unix_path) {
+    auto l = std::make_unique<ListenerSource>();
+    l->fd = fd;
+    l->protocol = std::move(protocol);
+    l->name = std::move(name);
+    l->unix_socket = unix_socket;
+    l->unix_path = std::move(unix_path);
+    listeners_.push_back(std::move(l));
+}
+
+void Reactor::start(unsigned threads) {
+    for (auto& l : listeners_) {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLONESHOT;
+        ev.data.ptr = static_cast<Source*>(l.get());
+        if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, l->fd, &ev) != 0)
+            throw std::runtime_error("epoll_ctl on listener " + l->name + ": " + std::strerror(errno));
+    }
+    if (threads == 0) threads = 1;
+    for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { worker_loop(); });
+    sweeper_ = std::thread([this] { sweeper_loop(); });
+}
+
+void Reactor::worker_loop() {
+    for (;;) {
+        epoll_event ev{};
+        int n = ::epoll_wait(epoll_fd_, &ev, 1, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            log::error(std::string("epoll_wait failed: ") + std::strerror(errno));
+            return;
+        }
+        if (n == 0) continue;
+        auto* src = static_cast<Source*>(ev.data.ptr);
+        switch (src->kind) {
+            case Source::Kind::wake:
+                return;  // stopping: the eventfd stays readable for every worker
+            case Source::Kind::listener:
+                accept_ready(*static_cast<ListenerSource*>(src));
+                break;
+            case Source::Kind::connection:
+                serve(*static_cast<ConnectionSource*>(src));
+                break;
+        }
+    }
+}
+
+void Reactor::accept_ready(ListenerSource& l) {
+    // The listener is non-blocking: take what is queued, then re-arm it.
+    for (int i = 0; i < 64 && accepting_; ++i) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof(ss);
+        int fd = ::accept4(l.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log::error("accept on " + l.name + " failed: " + std::strerror(errno));
+            break;
+        }
+        Peer peer;
+        peer.unix_socket = l.unix_socket;
+        peer.addr = address_text(ss, peer.port);
+        sockaddr_storage local{};
+        socklen_t llen = sizeof(local);
+        if (!l.unix_socket && ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) == 0)
+            peer.local_addr = address_text(local, peer.local_port);
+        if (l.unix_socket) {
+            peer.addr = "127.0.0.1";  // RFC 3875 §4.1.8 wants an address; a unix peer is local
+            peer.local_addr = l.unix_path;
+        }
+        if (!l.unix_socket && !allow_.empty() && !allow_.contains(peer.addr)) {
+            log::warn("refused a connection on " + l.name + " from " + peer.describe() +
+                      ": not on the allow-list of front-end addresses");
+            ::close(fd);
+            continue;
+        }
+        if (l.open.load() >= limits_.max_connections) {
+            log::warn("refused a connection on " + l.name + " from " + peer.describe() + ": " +
+                      std::to_string(limits_.max_connections) + " connections already open");
+            ::close(fd);
+            continue;
+        }
+        set_timeout(fd, SO_RCVTIMEO, limits_.read_timeout);
+        set_timeout(fd, SO_SNDTIMEO, limits_.write_timeout);
+        if (!l.unix_socket) {
+            int one = 1;
+            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        auto c = std::make_unique<ConnectionSource>();
+        c->listener = &l;
+        c->last_active = std::chrono::steady_clock::now();
+        try {
+            c->conn = l.protocol->make_connection(fd, std::move(peer));
+        } catch (const std::exception& e) {
+            log::error("cannot set up a connection on " + l.name + ": " + e.what());
+            ::close(fd);
+            continue;
+        }
+        ConnectionSource* raw = c.get();
+        {
+            std::lock_guard lock(mutex_);
+            connections_.emplace(raw, std::move(c));
+        }
+        ++l.open;
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+        ev.data.ptr = static_cast<Source*>(raw);
+        if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            log::error(std::string("epoll_ctl: ") + std::strerror(errno));
+            close_connection(raw);
+        }
+    }
+    if (accepting_) {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLONESHOT;
+        ev.data.ptr = static_cast<Source*>(&l);
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, l.fd, &ev);
+    }
+}
+
+void Reactor::serve(ConnectionSource& c) {
+    {
+        std::lock_guard lock(mutex_);
+        c.busy = true;
+        ++busy_;
+    }
+    Connection::Next next = c.conn->serve();
+    while (next == Connection::Next::keep && c.conn->pending()) {
+        {
+            std::lock_guard lock(mutex_);
+            if (draining_) break;
+        }
+        next = c.conn->serve();
+    }
+    bool close_it = next == Connection::Next::close;
+    {
+        std::lock_guard lock(mutex_);
+        c.busy = false;
+        --busy_;
+        c.last_active = std::chrono::steady_clock::now();
+        if (draining_) close_it = true;
+    }
+    if (close_it)
+        close_connection(&c);
+    else
+        rearm(c);
+}
+
+void Reactor::rearm(ConnectionSource& c) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+    ev.data.ptr = static_cast<Source*>(&c);
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.conn->fd(), &ev) != 0) close_connection(&c);
+}
+
+void Reactor::close_connection(ConnectionSource* c) {
+    std::unique_ptr<ConnectionSource> owned;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = connections_.find(c);
+        if (it == connections_.end()) return;
+        owned = std::move(it->second);
+        connections_.erase(it);
+    }
+    if (owned->conn->fd() >= 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, owned->conn->fd(), nullptr);
+    --owned->listener->open;
+    owned.reset();  // closes the socket
+    std::lock_guard lock(mutex_);
+    if (draining_) idle_cv_.notify_all();
+}
+
+void Reactor::sweeper_loop() {
+    // Ends connections idle for longer than the idle timeout. It never frees
+    // one itself: a worker may have just taken its readiness from epoll. It
+    // shuts the socket down instead, which makes the connection readable
+    // (end of file) so that a worker closes it through the usual path.
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        sweep_cv_.wait_for(lock, std::chrono::seconds(1));
+        if (stopping_) break;
+        auto now = std::chrono::steady_clock::now();
+        for (auto& [c, owned] : connections_) {
+            if (!c->busy && now - c->last_active > limits_.idle_timeout && c->conn->fd() >= 0) {
+                ::shutdown(c->conn->fd(), SHUT_RDWR);
+                c->last_active = now;  // once is enough
+            }
+        }
+    }
+}
+
+std::size_t Reactor::connections() const {
+    std::lock_guard lock(mutex_);
+    return connections_.size();
+}
+
+void Reactor::stop(std::chrono::milliseconds drain) {
+    if (threads_.empty()) return;
+    // 1. Stop accepting: no new connections from now on.
+    //    Closing the sockets (not just ignoring them) makes new connections
+    //    fail at once, so a front end's balancer moves on to another backend.
+    accepting_ = false;
+    for (auto& l : listeners_) {
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, l->fd, nullptr);
+        ::close(l->fd);
+        l->fd = -1;
+        if (l->unix_socket && !l->unix_path.empty()) ::unlink(l->unix_path.c_str());
+        l->unix_path.clear();
+    }
+    // 2. End idle connections (a worker sees end of file and closes them);
+    //    busy ones finish their request, then close (draining_).
+    {
+        std::unique_lock lock(mutex_);
+        draining_ = true;
+        for (auto& [c, owned] : connections_)
+            if (!c->busy && c->conn->fd() >= 0) ::shutdown(c->conn->fd(), SHUT_RDWR);
+        if (!idle_cv_.wait_for(lock, drain, [this] { return connections_.empty(); }))
+            log::warn(std::to_string(busy_) + " request(s) still running after the drain time; stopping anyway");
+        stopping_ = true;
+    }
+    sweep_cv_.notify_all();
+    // 3. Wake every worker and join them. A worker still inside a callback
+    //    past the drain time is waited for: a thread cannot be cancelled
+    //    safely; the process manager's SIGKILL is the last resort.
+    std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(wake_fd_, &one, sizeof(one));
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    if (sweeper_.joinable()) sweeper_.join();
+    std::lock_guard lock(mutex_);
+    for (auto& [raw, c] : connections_) --c->listener->open;
+    connections_.clear();
+}
+
+}  // namespace postern

@@ -1,0 +1,132 @@
+#include "postern/server.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+
+#include "core/address_list.hpp"
+#include "core/app.hpp"
+#include "core/connection.hpp"
+#include "core/listen.hpp"
+#include "core/log.hpp"
+#include "core/reactor.hpp"
+
+namespace postern {
+
+struct Server::Impl {
+    Options options;
+    std::unique_ptr<App> app;
+    std::unique_ptr<Reactor> reactor;
+    std::vector<BoundListener> bound;
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool started = false;
+    bool stopped = false;
+};
+
+Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
+    // A front end that goes away must show up as a failed write (EPIPE),
+    // never as a signal that kills the process.
+    ::signal(SIGPIPE, SIG_IGN);
+    impl_->options = std::move(options);
+    Options& o = impl_->options;
+    if (o.listeners.empty()) throw std::runtime_error("no listener: give at least one PROTOCOL=ADDRESS");
+    if (o.mounts.empty()) throw std::runtime_error("no application mounted");
+    if (o.limits.response_buffer == 0) o.limits.response_buffer = 64 * 1024;
+    AddressList allow(o.allow);        // throws on a bad entry
+    AddressList trusted(o.trusted_proxies);
+    log::open_access_log(o.access_log);
+    impl_->app = std::make_unique<App>(o.mounts, o.limits);
+    impl_->reactor = std::make_unique<Reactor>(o.limits, allow);
+    for (const ListenSpec& spec : o.listeners) {
+        if (!known_protocol(spec.protocol))
+            throw std::runtime_error("unknown protocol \"" + spec.protocol + "\" in --listen " + spec.protocol + "=" +
+                                     spec.address);
+        BoundSocket s = bind_listener(spec.address, o.socket_mode);
+        std::string name = spec.protocol + "=" + s.address;
+        auto proto = make_protocol(spec.protocol, *impl_->app, o);
+        impl_->reactor->add_listener(s.fd, std::move(proto), name, s.unix_socket, s.unix_path);
+        impl_->bound.push_back(BoundListener{spec.protocol, s.address});
+    }
+}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->started) return;
+    impl_->started = true;
+    impl_->reactor->start(impl_->options.threads);
+    for (const auto& b : impl_->bound) log::info("listening on " + b.protocol + "=" + b.address);
+    for (const auto& m : impl_->app->router().mounts())
+        log::info("mounted " + m.name + " at " + (m.prefix.empty() ? "/" : m.prefix));
+}
+
+void Server::stop() {
+    {
+        std::lock_guard lock(impl_->mutex);
+        if (!impl_->started || impl_->stopped) {
+            impl_->stopped = true;
+            impl_->cv.notify_all();
+            return;
+        }
+    }
+    impl_->reactor->stop(impl_->options.drain_timeout);
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopped = true;
+    impl_->cv.notify_all();
+}
+
+void Server::wait() {
+    std::unique_lock lock(impl_->mutex);
+    impl_->cv.wait(lock, [this] { return impl_->stopped; });
+}
+
+const std::vector<BoundListener>& Server::listeners() const { return impl_->bound; }
+
+namespace {
+
+void raise_descriptor_limit() {
+    // Every front-end connection is a descriptor; the default soft limit of
+    // 1,024 is too low for a gateway behind several busy front ends.
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+}  // namespace
+
+int serve(Handler handler, Options options) {
+    raise_descriptor_limit();
+    if (handler) options.mounts.insert(options.mounts.begin(), Mount{"/", std::move(handler), "app"});
+    // Block the stop signals in every thread the server starts, and take
+    // them here with sigwait: no work in a signal handler.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    try {
+        Server server(std::move(options));
+        server.start();
+        int sig = 0;
+        sigwait(&set, &sig);
+        log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                  ": draining requests in flight, then stopping");
+        server.stop();
+        log::info("stopped");
+        return 0;
+    } catch (const std::exception& e) {
+        log::error(e.what());
+        return 1;
+    }
+}
+
+}  // namespace postern

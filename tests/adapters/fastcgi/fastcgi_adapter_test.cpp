@@ -1,0 +1,707 @@
+// adapters/fastcgi: the adapter behind a real Server on 127.0.0.1:0, spoken
+// to as nginx or Apache would (tests/support/fcgi_client.hpp), including
+// the malformed and hostile input a front end (or whatever reaches the
+// port) can send.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fcgi_client.hpp"
+#include "postern/server.hpp"
+#include "process.hpp"
+#include "socket_client.hpp"
+
+namespace postern {
+namespace {
+
+using namespace std::chrono_literals;
+namespace wire = test::fcgi;
+using test::SocketClient;
+using Clock = std::chrono::steady_clock;
+
+/// Redirects the gateway's log (stderr) to a temporary file while alive.
+/// Read it after Server::stop(), once every worker has finished writing.
+class StderrCapture {
+  public:
+    StderrCapture() : file_(std::tmpfile()), saved_(::dup(2)) {
+        std::fflush(stderr);
+        ::dup2(::fileno(file_), 2);
+    }
+    ~StderrCapture() {
+        ::dup2(saved_, 2);
+        ::close(saved_);
+        std::fclose(file_);
+    }
+    StderrCapture(const StderrCapture&) = delete;
+    StderrCapture& operator=(const StderrCapture&) = delete;
+
+    std::string text() const {
+        std::string out;
+        char buf[4096];
+        off_t at = 0;
+        for (;;) {
+            const ssize_t n = ::pread(::fileno(file_), buf, sizeof(buf), at);
+            if (n <= 0)
+                break;
+            out.append(buf, static_cast<std::size_t>(n));
+            at += n;
+        }
+        return out;
+    }
+
+  private:
+    std::FILE* file_;
+    int saved_;
+};
+
+/// Lets this process open the ~2,200 descriptors the crowd tests need.
+bool raise_descriptor_limit(rlim_t needed) {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return false;
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return false;
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= needed;
+}
+
+std::uint64_t fnv1a(std::uint64_t h, const char* data, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        h ^= static_cast<unsigned char>(data[i]);
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+constexpr std::uint64_t kFnvOffset = 14695981039346656037ull;
+
+std::string deterministic_bytes(std::size_t n, unsigned seed) {
+    std::minstd_rand gen(seed);
+    std::string out(n, '\0');
+    for (auto& c : out)
+        c = static_cast<char>(gen() & 0xff);
+    return out;
+}
+
+void set_param(wire::Params& params, const std::string& name, const std::string& value) {
+    for (auto& [k, v] : params)
+        if (k == name) {
+            v = value;
+            return;
+        }
+    params.emplace_back(name, value);
+}
+
+wire::Request request(const std::string& method, const std::string& uri, bool keep_conn = false,
+                      std::uint16_t id = 1) {
+    wire::Request r;
+    r.id = id;
+    r.keep_conn = keep_conn;
+    r.params = wire::cgi_params(method, uri);
+    return r;
+}
+
+wire::Request post(const std::string& uri, std::string body) {
+    wire::Request r = request("POST", uri);
+    set_param(r.params, "CONTENT_LENGTH", std::to_string(body.size()));
+    set_param(r.params, "CONTENT_TYPE", "application/octet-stream");
+    r.body = std::move(body);
+    return r;
+}
+
+/// The lines "NAME=value" the /env handler writes.
+std::map<std::string, std::string> env_of(const wire::Response& r) {
+    std::map<std::string, std::string> env;
+    std::string body = wire::parse_cgi(r.out).body;
+    std::size_t at = 0;
+    while (at < body.size()) {
+        auto eol = body.find('\n', at);
+        if (eol == std::string::npos)
+            eol = body.size();
+        const std::string line = body.substr(at, eol - at);
+        const auto eq = line.find('=');
+        if (eq != std::string::npos)
+            env[line.substr(0, eq)] = line.substr(eq + 1);
+        at = eol + 1;
+    }
+    return env;
+}
+
+std::string local_endpoint(const SocketClient& c) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    ::getsockname(c.fd(), reinterpret_cast<sockaddr*>(&ss), &len);
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    return "127.0.0.1:" + std::to_string(ntohs(sin->sin_port));
+}
+
+class FastCgiAdapter : public ::testing::Test {
+  protected:
+    FastCgiAdapter() {
+        options_.listeners = {{"fastcgi", "127.0.0.1:0"}};
+        options_.mounts = {
+            {"/app", [this](Request& req, Response& res) { handle(req, res); }, "test"}};
+        options_.threads = 4;
+        options_.access_log = "off";
+        options_.drain_timeout = 2000ms;
+    }
+    ~FastCgiAdapter() override { stop(); }
+
+    void start() {
+        server_ = std::make_unique<Server>(options_);
+        server_->start();
+        address_ = server_->listeners().at(0).address;
+    }
+    void stop() {
+        release_stream();
+        if (server_)
+            server_->stop();
+        server_.reset();
+    }
+
+    SocketClient connect() const { return SocketClient(address_); }
+
+    wire::Response round_trip(const wire::Request& r) const {
+        SocketClient c = connect();
+        return wire::round_trip(c, r);
+    }
+
+    void expect_served() const {
+        const wire::Response r = round_trip(request("GET", "/app/hello"));
+        EXPECT_TRUE(r.ended);
+        EXPECT_EQ(wire::parse_cgi(r.out).body, "Hello, world!\n");
+    }
+
+    /// Sends `bytes` on a new connection and expects the gateway to close it
+    /// without completing a response.
+    void expect_dropped(const std::string& bytes, bool then_shutdown_write = false,
+                        std::chrono::milliseconds within = 5000ms) const {
+        SocketClient c = connect();
+        c.send(bytes);
+        if (then_shutdown_write)
+            c.shutdown_write();
+        wire::ResponseReader reader(c);
+        const wire::Response& r = reader.read_all(within);
+        EXPECT_FALSE(r.ended);
+        EXPECT_TRUE(r.connection_closed);
+    }
+
+    void release_stream() {
+        std::lock_guard lock(mutex_);
+        release_ = true;
+        cv_.notify_all();
+    }
+
+    /// The application: one handler, dispatching on PATH_INFO.
+    void handle(Request& req, Response& res) {
+        ++calls_;
+        const std::string_view path = req.path_info();
+        if (path == "/hello") {
+            res.header("Content-Type", "text/plain");
+            res.write("Hello, world!\n");
+        } else if (path.substr(0, 4) == "/env") {
+            for (const auto& [name, value] : req.environ())
+                res.write(name + "=" + value + "\n");
+        } else if (path == "/sum") {
+            char buf[50000];  // not a divisor of the record size: reads cut records
+            std::uint64_t bytes = 0;
+            std::uint64_t hash = kFnvOffset;
+            while (std::size_t n = req.read(buf, sizeof(buf))) {
+                bytes += n;
+                hash = fnv1a(hash, buf, n);
+            }
+            res.write("bytes=" + std::to_string(bytes) + " fnv=" + std::to_string(hash));
+        } else if (path == "/stream") {
+            res.write("first");
+            res.flush();
+            std::unique_lock lock(mutex_);
+            cv_.wait_for(lock, 10s, [this] { return release_; });
+            lock.unlock();
+            res.write("second");
+        } else if (path == "/throw") {
+            throw std::runtime_error("boom from the test handler");
+        } else if (path == "/flush-then-throw") {
+            res.write("partial");
+            res.flush();
+            throw std::runtime_error("boom after the head was sent");
+        } else if (path == "/big") {
+            const std::string chunk(64 * 1024, 'x');
+            const auto deadline = Clock::now() + 10s;
+            bool ok = true;
+            while (ok && Clock::now() < deadline)
+                ok = res.write(chunk) && res.flush();
+            std::lock_guard lock(mutex_);
+            write_failed_ = !ok && res.client_gone();
+            cv_.notify_all();
+        } else {
+            res.status(404);
+        }
+    }
+
+    Options options_;
+    std::unique_ptr<Server> server_;
+    std::string address_;
+
+    std::atomic<int> calls_{0};
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool release_ = false;
+    std::optional<bool> write_failed_;
+};
+
+// --- requests as a front end sends them -----------------------------------
+
+TEST_F(FastCgiAdapter, GetAnswersWithCgiStatusHeadersBodyAndEndRequest) {
+    start();
+    const wire::Response r = round_trip(request("GET", "/app/hello?x=1"));
+    ASSERT_TRUE(r.ended) << r.error;
+    EXPECT_TRUE(r.out_closed);
+    EXPECT_EQ(r.protocol_status, wire::kRequestComplete);
+    EXPECT_EQ(r.app_status, 0u);
+    EXPECT_TRUE(r.err.empty());
+    const wire::CgiResponse cgi = wire::parse_cgi(r.out);
+    ASSERT_TRUE(cgi.complete) << r.out;
+    EXPECT_EQ(r.out.substr(0, 16), "Status: 200 OK\r\n");
+    EXPECT_EQ(cgi.status, 200);
+    EXPECT_EQ(cgi.header("Content-Type"), "text/plain");
+    EXPECT_EQ(cgi.header("Content-Length"), "14");
+    EXPECT_EQ(cgi.body, "Hello, world!\n");
+}
+
+TEST_F(FastCgiAdapter, CoreDerivesScriptNameAndPathInfoFromRequestUri) {
+    start();
+    // nginx's fastcgi_params sends SCRIPT_NAME as the whole path; the core
+    // splits REQUEST_URI over its own mounts instead.
+    auto env = env_of(round_trip(request("GET", "/app/env/a%20b?q=1&r=2")));
+    EXPECT_EQ(env["SCRIPT_NAME"], "/app");
+    EXPECT_EQ(env["PATH_INFO"], "/env/a b");
+    EXPECT_EQ(env["QUERY_STRING"], "q=1&r=2");
+    EXPECT_EQ(env["REQUEST_URI"], "/app/env/a%20b?q=1&r=2");
+    EXPECT_EQ(env["REQUEST_METHOD"], "GET");
+    EXPECT_EQ(env["REMOTE_ADDR"], "192.0.2.7");
+    EXPECT_EQ(env["SERVER_NAME"], "example.test");
+    EXPECT_EQ(env.count("FCGI_ROLE"), 0u);  // libfcgi's own, not a CGI variable
+}
+
+TEST_F(FastCgiAdapter, PostBodyOfOneMebibyteArrivesIntact) {
+    start();
+    const std::string body = deterministic_bytes(1 << 20, 42);
+    const wire::Response r = round_trip(post("/app/sum", body));
+    ASSERT_TRUE(r.ended);
+    EXPECT_EQ(wire::parse_cgi(r.out).body,
+              "bytes=1048576 fnv=" + std::to_string(fnv1a(kFnvOffset, body.data(), body.size())));
+}
+
+TEST_F(FastCgiAdapter, BodyWithoutContentLengthEndsAtTheEmptyStdinRecord) {
+    start();
+    const std::string body = deterministic_bytes(100'000, 7);
+    wire::Request r = request("POST", "/app/sum");  // CONTENT_LENGTH ""
+    SocketClient c = connect();
+    c.send(wire::begin_request(1) + wire::params_stream(1, r.params) +
+           wire::stdin_stream(1, body, 1000));
+    wire::ResponseReader reader(c);
+    const wire::Response& out = reader.read_all();
+    ASSERT_TRUE(out.ended);
+    EXPECT_EQ(wire::parse_cgi(out.out).body,
+              "bytes=100000 fnv=" + std::to_string(fnv1a(kFnvOffset, body.data(), body.size())));
+}
+
+TEST_F(FastCgiAdapter, ThreeRequestsOnOneKeptConnection) {
+    start();
+    SocketClient c = connect();
+    for (std::uint16_t id = 1; id <= 3; ++id) {
+        const wire::Response r = wire::round_trip(c, request("GET", "/app/hello", true, id));
+        ASSERT_TRUE(r.ended) << "request " << id;
+        EXPECT_FALSE(r.connection_closed);
+        EXPECT_EQ(wire::parse_cgi(r.out).body, "Hello, world!\n");
+    }
+    EXPECT_FALSE(c.closed());
+    EXPECT_EQ(calls_, 3);
+}
+
+TEST_F(FastCgiAdapter, WithoutKeepConnTheGatewayClosesAfterEndRequest) {
+    start();
+    SocketClient c = connect();
+    const wire::Response r = wire::round_trip(c, request("GET", "/app/hello"));
+    ASSERT_TRUE(r.ended);
+    EXPECT_TRUE(c.wait_closed(2000ms));
+}
+
+TEST_F(FastCgiAdapter, HundredHeadersAndASixKilobyteHeaderPass) {
+    start();
+    wire::Request r = request("GET", "/app/env");
+    for (int i = 0; i < 100; ++i)
+        r.params.emplace_back("HTTP_X_HEADER_" + std::to_string(i), "value-" + std::to_string(i));
+    const std::string big(6 * 1024, 'b');
+    r.params.emplace_back("HTTP_X_BIG", big);
+    auto env = env_of(round_trip(r));
+    for (int i = 0; i < 100; ++i)
+        EXPECT_EQ(env["HTTP_X_HEADER_" + std::to_string(i)], "value-" + std::to_string(i));
+    EXPECT_EQ(env["HTTP_X_BIG"], big);
+}
+
+TEST_F(FastCgiAdapter, RepeatedHeaderParamsAreJoined) {
+    start();
+    // nginx sends each copy of a repeated header as its own param.
+    wire::Request r = request("GET", "/app/env");
+    r.params.emplace_back("HTTP_X_MULTI", "a");
+    r.params.emplace_back("HTTP_COOKIE", "c=1");
+    r.params.emplace_back("HTTP_X_MULTI", "b");
+    r.params.emplace_back("HTTP_COOKIE", "d=2");
+    r.params.emplace_back("HTTP_PROXY", "http://evil.test:3128");  // httpoxy
+    auto env = env_of(round_trip(r));
+    EXPECT_EQ(env["HTTP_X_MULTI"], "a, b");
+    EXPECT_EQ(env["HTTP_COOKIE"], "c=1; d=2");
+    EXPECT_EQ(env.count("HTTP_PROXY"), 0u);
+}
+
+TEST_F(FastCgiAdapter, FlushSendsTheFirstChunkBeforeTheHandlerFinishes) {
+    start();
+    SocketClient c = connect();
+    c.send(wire::encode(request("GET", "/app/stream")));
+    wire::ResponseReader reader(c);
+    // The handler waits for release_stream(), so "first" can only arrive
+    // here if flush() put it on the wire.
+    ASSERT_TRUE(reader.read_until(
+        [](const wire::Response& r) { return wire::parse_cgi(r.out).body == "first"; }, 5000ms))
+        << reader.response().out;
+    EXPECT_FALSE(reader.response().ended);
+    EXPECT_FALSE(wire::parse_cgi(reader.response().out).header("Content-Length"));
+    release_stream();
+    const wire::Response& r = reader.read_all();
+    ASSERT_TRUE(r.ended);
+    EXPECT_EQ(wire::parse_cgi(r.out).body, "firstsecond");
+}
+
+TEST_F(FastCgiAdapter, HeadGetsContentLengthAndNoBody) {
+    start();
+    const wire::Response r = round_trip(request("HEAD", "/app/hello"));
+    ASSERT_TRUE(r.ended);
+    const wire::CgiResponse cgi = wire::parse_cgi(r.out);
+    ASSERT_TRUE(cgi.complete);
+    EXPECT_EQ(cgi.status, 200);
+    EXPECT_EQ(cgi.header("Content-Length"), "14");
+    EXPECT_EQ(cgi.body, "");
+}
+
+TEST_F(FastCgiAdapter, ThrowingHandlerGives500AndTheGatewayGoesOn) {
+    start();
+    StderrCapture log;
+    const wire::Response r = round_trip(request("GET", "/app/throw"));
+    ASSERT_TRUE(r.ended);
+    EXPECT_EQ(wire::parse_cgi(r.out).status, 500);
+    expect_served();
+    stop();
+    EXPECT_NE(log.text().find("boom from the test handler"), std::string::npos);
+}
+
+TEST_F(FastCgiAdapter, HandlerThrowingAfterFlushLeavesTheResponseCutOff) {
+    start();
+    SocketClient c = connect();
+    c.send(wire::encode(request("GET", "/app/flush-then-throw", true)));
+    wire::ResponseReader reader(c);
+    const wire::Response& r = reader.read_all();
+    EXPECT_EQ(wire::parse_cgi(r.out).body, "partial");
+    EXPECT_FALSE(r.ended);  // no FCGI_END_REQUEST: the front end sees it cut off
+    EXPECT_FALSE(r.out_closed);
+    EXPECT_TRUE(r.connection_closed);
+    expect_served();
+}
+
+TEST_F(FastCgiAdapter, HandlerSeesWritesFailOnceTheFrontEndHasGone) {
+    start();
+    {
+        SocketClient c = connect();
+        c.send(wire::encode(request("GET", "/app/big")));
+        wire::ResponseReader reader(c);
+        ASSERT_TRUE(
+            reader.read_until([](const wire::Response& r) { return !r.out.empty(); }, 5000ms));
+    }  // the front end closes, with response bytes unread
+    std::unique_lock lock(mutex_);
+    ASSERT_TRUE(cv_.wait_for(lock, 15s, [this] { return write_failed_.has_value(); }));
+    EXPECT_TRUE(*write_failed_);
+}
+
+TEST_F(FastCgiAdapter, AuthorizerRoleIsAnsweredWithUnknownRole) {
+    start();
+    StderrCapture log;
+    {
+        SocketClient c = connect();
+        wire::Request r = request("GET", "/app/hello");
+        c.send(wire::begin_request(1, false, wire::kAuthorizer) + wire::params_stream(1, r.params) +
+               wire::stdin_stream(1, ""));
+        wire::ResponseReader reader(c);
+        const wire::Response& out = reader.read_all();
+        ASSERT_TRUE(out.ended);
+        EXPECT_EQ(out.protocol_status, wire::kUnknownRole);
+        EXPECT_TRUE(out.out.empty());
+        EXPECT_TRUE(c.wait_closed(2000ms));
+    }  // the front end closes in turn, ending the gateway's lingering close
+    EXPECT_EQ(calls_, 0);
+    expect_served();
+    stop();
+    EXPECT_NE(log.text().find("FCGI_AUTHORIZER"), std::string::npos);
+}
+
+TEST_F(FastCgiAdapter, FrontEndClosingAnIdleKeptConnectionIsNotLogged) {
+    start();
+    StderrCapture log;
+    std::string who;
+    {
+        SocketClient c = connect();
+        who = local_endpoint(c);
+        ASSERT_TRUE(wire::round_trip(c, request("GET", "/app/hello", true)).ended);
+    }
+    expect_served();
+    stop();
+    EXPECT_EQ(log.text().find(who), std::string::npos) << log.text();
+}
+
+TEST_F(FastCgiAdapter, ServesOverAUnixSocket) {
+    test::TempDir dir("postern-fastcgi");
+    options_.listeners = {{"fastcgi", dir.file("app.sock")}};
+    start();
+    SocketClient c = connect();
+    for (std::uint16_t id = 1; id <= 2; ++id) {
+        const wire::Response r = wire::round_trip(c, request("GET", "/app/hello", true, id));
+        ASSERT_TRUE(r.ended);
+        EXPECT_EQ(wire::parse_cgi(r.out).body, "Hello, world!\n");
+    }
+    stop();  // before the directory goes
+}
+
+TEST_F(FastCgiAdapter, LibfcgiLeavesTheSignalDispositionsAlone) {
+    // FCGX_Init installs SIGPIPE, SIGUSR1 and SIGTERM handlers where they
+    // are at their default; the adapter puts them back. (Meaningful when
+    // this case runs in a process of its own, as under ctest: FCGX_Init
+    // runs once per process.)
+    struct sigaction before[2], after[2];
+    const int signals[2] = {SIGUSR1, SIGTERM};
+    for (int i = 0; i < 2; ++i)
+        ::sigaction(signals[i], nullptr, &before[i]);
+    start();
+    expect_served();
+    for (int i = 0; i < 2; ++i) {
+        ::sigaction(signals[i], nullptr, &after[i]);
+        EXPECT_EQ(after[i].sa_handler, before[i].sa_handler) << "signal " << signals[i];
+    }
+}
+
+// --- bad input: each is dropped, and the next request is served -----------
+
+TEST_F(FastCgiAdapter, ParamsOverTheLimitAreRefused) {
+    options_.limits.max_params_bytes = 1024;
+    start();
+    StderrCapture log;
+    wire::Request r = request("GET", "/app/hello");
+    r.params.emplace_back("HTTP_X_BIG", std::string(2000, 'b'));
+    SocketClient c = connect();
+    c.send(wire::encode(r));
+    wire::ResponseReader reader(c);
+    const wire::Response& out = reader.read_all();
+    // 431 where libfcgi got to decode the params, otherwise a closed
+    // connection: never the application.
+    if (out.ended)
+        EXPECT_EQ(wire::parse_cgi(out.out).status, 431);
+    else
+        EXPECT_TRUE(out.connection_closed);
+    EXPECT_EQ(calls_, 0);
+    expect_served();
+    stop();
+    const std::string text = log.text();
+    EXPECT_NE(text.find("front end " + local_endpoint(c)), std::string::npos) << text;
+    EXPECT_NE(text.find("FastCGI params of"), std::string::npos) << text;
+    EXPECT_NE(text.find("(limit 1024)"), std::string::npos) << text;
+}
+
+TEST_F(FastCgiAdapter, BadVersionByteIsDropped) {
+    start();
+    StderrCapture log;
+    std::string bytes = wire::encode(request("GET", "/app/hello"));
+    bytes[0] = 2;
+    expect_dropped(bytes);
+    expect_served();
+    stop();
+    EXPECT_NE(log.text().find("version byte 0x02"), std::string::npos) << log.text();
+    EXPECT_NE(log.text().find("front end 127.0.0.1:"), std::string::npos);
+}
+
+TEST_F(FastCgiAdapter, TruncatedRecordThenCloseIsDropped) {
+    start();
+    StderrCapture log;
+    expect_dropped(wire::encode(request("GET", "/app/hello")).substr(0, 5), true);
+    expect_dropped(wire::encode(request("GET", "/app/hello")).substr(0, 40), true);
+    expect_served();
+    stop();
+    EXPECT_NE(log.text().find("closed the connection in the middle of a FastCGI request head"),
+              std::string::npos)
+        << log.text();
+    EXPECT_EQ(calls_, 1);
+}
+
+TEST_F(FastCgiAdapter, StalledHeadIsDroppedAtTheReadTimeoutWhileOthersAreServed) {
+    options_.limits.read_timeout = 300ms;
+    start();
+    StderrCapture log;
+    SocketClient stalled = connect();
+    const auto sent = Clock::now();
+    stalled.send(wire::encode(request("GET", "/app/hello")).substr(0, 20));  // inside the params
+    // The stalled head holds one worker; the others serve meanwhile.
+    for (int i = 0; i < 3; ++i)
+        expect_served();
+    EXPECT_FALSE(stalled.closed());
+    EXPECT_TRUE(stalled.wait_closed(3000ms));
+    const auto waited = Clock::now() - sent;
+    EXPECT_GE(waited, 250ms);
+    EXPECT_LT(waited, 3000ms);
+    expect_served();
+    stop();
+    EXPECT_NE(log.text().find("stalled in the middle of a FastCGI request head"), std::string::npos)
+        << log.text();
+}
+
+TEST_F(FastCgiAdapter, TricklingHeadIsBoundedInTotalNotPerRead) {
+    options_.limits.read_timeout = 400ms;
+    start();
+    SocketClient slow = connect();
+    const std::string bytes = wire::encode(request("GET", "/app/hello"));
+    const auto sent = Clock::now();
+    // One byte every 100 ms: each read is well inside the timeout, the whole
+    // head is not. The gap between bytes is the test's pace, not a wait for
+    // the gateway.
+    for (std::size_t i = 0; i < 20 && !slow.closed(); ++i) {
+        if (!slow.send(bytes.substr(i, 1)))
+            break;
+        slow.recv_some(100ms);
+    }
+    EXPECT_TRUE(slow.wait_closed(2000ms));
+    EXPECT_LT(Clock::now() - sent, 1500ms);
+    EXPECT_EQ(calls_, 0);
+}
+
+TEST_F(FastCgiAdapter, OverflowingNameValueLengthsAreRefused) {
+    start();
+    StderrCapture log;
+    auto lengths = [](std::uint32_t name, std::uint32_t value) {
+        std::string out;
+        for (std::uint32_t n : {name, value}) {
+            out += static_cast<char>(((n >> 24) & 0x7f) | 0x80);
+            out += static_cast<char>((n >> 16) & 0xff);
+            out += static_cast<char>((n >> 8) & 0xff);
+            out += static_cast<char>(n & 0xff);
+        }
+        return out;
+    };
+    // CVE-2025-23016: 0x7fffffff + 0x7fffffff + 2 wraps a 32-bit int.
+    expect_dropped(wire::begin_request(1) +
+                   wire::record(wire::kParams, 1, lengths(0x7fffffff, 0x7fffffff) + "AAAAAAAA") +
+                   wire::record(wire::kParams, 1, "") + wire::stdin_stream(1, ""));
+    // 1 GiB claimed by 24 bytes: refused before anything is allocated.
+    expect_dropped(wire::begin_request(1) +
+                   wire::record(wire::kParams, 1, lengths(0x40000000, 1) + "AAAA") +
+                   wire::record(wire::kParams, 1, "") + wire::stdin_stream(1, ""));
+    // Lengths larger than the record, then the stream ends.
+    expect_dropped(wire::begin_request(1) +
+                   wire::record(wire::kParams, 1, lengths(0x1000, 1) + "AAAA") +
+                   wire::record(wire::kParams, 1, "") + wire::stdin_stream(1, ""));
+    expect_served();
+    EXPECT_EQ(calls_, 1);
+    stop();
+    const std::string text = log.text();
+    EXPECT_NE(text.find("FastCGI params of 2147483652 bytes"), std::string::npos) << text;
+    EXPECT_NE(text.find("FastCGI params of 1073741829 bytes"), std::string::npos) << text;
+    EXPECT_NE(text.find("inside a name-value pair"), std::string::npos) << text;
+}
+
+TEST_F(FastCgiAdapter, PeerNotOnTheAllowListIsClosedAndNothingServed) {
+    options_.allow = {"10.9.9.9"};
+    start();
+    expect_dropped(wire::encode(request("GET", "/app/hello")));
+    EXPECT_EQ(calls_, 0);
+}
+
+// --- many connections ----------------------------------------------------
+
+TEST_F(FastCgiAdapter, ThousandIdleKeptConnectionsDoNotStarveOthers) {
+    if (!raise_descriptor_limit(2200))
+        GTEST_SKIP() << "RLIMIT_NOFILE hard limit below 2200";
+    start();
+    std::vector<SocketClient> idle;
+    idle.reserve(1000);
+    for (int i = 0; i < 1000; ++i)
+        idle.emplace_back(address_);
+    for (auto& c : idle)
+        ASSERT_TRUE(c.send(wire::encode(request("GET", "/app/hello", true))));
+    for (auto& c : idle) {
+        wire::ResponseReader reader(c);
+        ASSERT_TRUE(reader.read_all().ended);
+    }
+    // 1,000 kept connections now wait idle, with 4 worker threads.
+    for (int i = 0; i < 20; ++i) {
+        const auto t0 = Clock::now();
+        const wire::Response r = round_trip(request("GET", "/app/hello"));
+        const auto took = Clock::now() - t0;
+        ASSERT_TRUE(r.ended);
+        EXPECT_LT(took, 100ms) << "request " << i;
+    }
+    const wire::Response again = wire::round_trip(idle[500], request("GET", "/app/hello", true));
+    EXPECT_TRUE(again.ended);
+}
+
+TEST_F(FastCgiAdapter, ServesOnDescriptorsAbove1024) {
+    // CVE-2012-6687: libfcgi once used select(), and FD_SET on a descriptor
+    // of 1024 or more wrote past the fd_set.
+    if (!raise_descriptor_limit(2200))
+        GTEST_SKIP() << "RLIMIT_NOFILE hard limit below 2200";
+    std::vector<int> fillers;
+    struct Closer {
+        std::vector<int>& fds;
+        ~Closer() {
+            for (int fd : fds)
+                ::close(fd);
+        }
+    } closer{fillers};
+    for (int i = 0; i < 1200; ++i) {
+        const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        ASSERT_GE(fd, 0);
+        fillers.push_back(fd);
+        if (fd > 1100)
+            break;
+    }
+    ASSERT_GT(fillers.back(), 1100);
+    start();  // the listener, epoll and every accepted socket above 1100
+    const wire::Response once = round_trip(request("GET", "/app/hello"));
+    EXPECT_TRUE(once.ended);
+    SocketClient c = connect();
+    ASSERT_GT(c.fd(), 1024);
+    for (std::uint16_t id = 1; id <= 3; ++id)
+        EXPECT_TRUE(wire::round_trip(c, request("GET", "/app/hello", true, id)).ended);
+    const std::string body = deterministic_bytes(200'000, 3);
+    EXPECT_EQ(wire::parse_cgi(round_trip(post("/app/sum", body)).out).body,
+              "bytes=200000 fnv=" + std::to_string(fnv1a(kFnvOffset, body.data(), body.size())));
+    std::string bad = wire::encode(request("GET", "/app/hello"));
+    bad[0] = 9;
+    expect_dropped(bad);
+    expect_served();
+}
+
+}  // namespace
+}  // namespace postern

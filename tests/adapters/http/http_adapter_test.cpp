@@ -1,0 +1,820 @@
+// Tests adapters/http/: the HTTP/1.1 adapter behind a real Server on port 0,
+// spoken to over raw sockets, byte for byte.
+#include <sys/resource.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "postern/postern.hpp"
+#include "socket_client.hpp"
+
+namespace postern {
+namespace {
+
+using namespace std::chrono_literals;
+using test::SocketClient;
+using Clock = std::chrono::steady_clock;
+
+// --- A strict little HTTP/1.1 response reader -------------------------------
+
+struct HttpResponse {
+    int status = 0;
+    std::string status_line;
+    std::map<std::string, std::string> headers;  // lowercased names
+    std::string body;
+    bool complete = false;  // the body ended by its framing (not by a close)
+
+    std::optional<std::string> header(const std::string& name) const {
+        auto it = headers.find(name);
+        if (it == headers.end())
+            return std::nullopt;
+        return it->second;
+    }
+};
+
+std::string lowercase(std::string s) {
+    for (char& c : s)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+/// Reads responses one after the other from a connection, keeping bytes
+/// read past the end of one for the next (pipelining).
+class ResponseReader {
+  public:
+    explicit ResponseReader(SocketClient& client) : client_(client) {}
+
+    /// One response (a 1xx too). nullopt when the connection closed or the
+    /// deadline passed before a whole head came.
+    std::optional<HttpResponse> next(bool head_request = false,
+                                     std::chrono::milliseconds timeout = 5s) {
+        deadline_ = Clock::now() + timeout;
+        std::size_t end;
+        while ((end = buffer_.find("\r\n\r\n")) == std::string::npos)
+            if (!fill())
+                return std::nullopt;
+        HttpResponse r;
+        std::string head = buffer_.substr(0, end);
+        buffer_.erase(0, end + 4);
+        std::size_t eol = head.find("\r\n");
+        r.status_line = head.substr(0, eol);
+        if (r.status_line.size() < 12 || r.status_line.compare(0, 9, "HTTP/1.1 ") != 0)
+            return std::nullopt;
+        r.status = std::stoi(r.status_line.substr(9, 3));
+        while (eol != std::string::npos) {
+            std::size_t start = eol + 2;
+            eol = head.find("\r\n", start);
+            std::string line =
+                head.substr(start, eol == std::string::npos ? std::string::npos : eol - start);
+            std::size_t colon = line.find(':');
+            if (colon == std::string::npos)
+                return std::nullopt;
+            std::string value = line.substr(colon + 1);
+            value.erase(0, value.find_first_not_of(' '));
+            std::string name = lowercase(line.substr(0, colon));
+            if (r.headers.count(name))
+                return std::nullopt;  // the adapter never repeats one here
+            r.headers[name] = value;
+        }
+        if (head_request || r.status < 200 || r.status == 204 || r.status == 304) {
+            r.complete = true;
+            return r;
+        }
+        if (auto cl = r.header("content-length")) {
+            std::size_t n = std::stoul(*cl);
+            while (buffer_.size() < n)
+                if (!fill())
+                    return r;
+            r.body = buffer_.substr(0, n);
+            buffer_.erase(0, n);
+            r.complete = true;
+        } else if (r.header("transfer-encoding") == "chunked") {
+            for (;;) {
+                std::size_t line_end;
+                while ((line_end = buffer_.find("\r\n")) == std::string::npos)
+                    if (!fill())
+                        return r;
+                std::size_t size = std::stoul(buffer_.substr(0, line_end), nullptr, 16);
+                while (buffer_.size() < line_end + 2 + size + 2)
+                    if (!fill())
+                        return r;
+                r.body += buffer_.substr(line_end + 2, size);
+                if (buffer_.compare(line_end + 2 + size, 2, "\r\n") != 0)
+                    return r;
+                buffer_.erase(0, line_end + 2 + size + 2);
+                if (size == 0)
+                    break;
+            }
+            r.complete = true;
+        } else {
+            while (fill()) {
+            }
+            r.body = std::move(buffer_);
+            buffer_.clear();
+        }
+        return r;
+    }
+
+    const std::string& buffered() const { return buffer_; }
+
+  private:
+    bool fill() {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+        if (left.count() <= 0 || client_.closed())
+            return false;
+        std::string got = client_.recv_some(left);
+        if (got.empty())
+            return false;
+        buffer_ += got;
+        return true;
+    }
+
+    SocketClient& client_;
+    std::string buffer_;
+    Clock::time_point deadline_;
+};
+
+std::map<std::string, std::string> parse_env(const std::string& body) {
+    std::map<std::string, std::string> env;
+    std::size_t pos = 0;
+    while (pos < body.size()) {
+        std::size_t nl = body.find('\n', pos);
+        std::string line = body.substr(pos, nl - pos);
+        std::size_t eq = line.find('=');
+        if (eq != std::string::npos)
+            env[line.substr(0, eq)] = line.substr(eq + 1);
+        pos = nl == std::string::npos ? body.size() : nl + 1;
+    }
+    return env;
+}
+
+// FNV-1a, 64 bits: a checksum both sides compute the same way.
+std::uint64_t fnv1a(std::string_view data, std::uint64_t h = 1469598103934665603ull) {
+    for (unsigned char c : data) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+std::string test_body(std::size_t n) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i)
+        s[i] = static_cast<char>((i * 31 + 7) & 0xff);
+    return s;
+}
+
+std::string get(const std::string& target, const std::string& extra = "") {
+    return "GET " + target + " HTTP/1.1\r\nHost: test.example\r\n" + extra + "\r\n";
+}
+
+// --- The application under test ---------------------------------------------
+
+/// What the test and the callbacks share.
+struct Shared {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool release = false;    // test -> /stream: write the rest
+    bool streaming = false;  // /gone -> test: the first part is out
+    bool gone_done = false;  // /gone -> test: finished
+    bool gone_write_failed = false;
+    bool gone_client_gone = false;
+
+    template <class Pred>
+    bool wait(Pred pred, std::chrono::milliseconds timeout = 10s) {
+        std::unique_lock lock(mutex);
+        return cv.wait_for(lock, timeout, pred);
+    }
+};
+
+Handler make_handler(std::shared_ptr<Shared> shared) {
+    return [shared](Request& req, Response& res) {
+        const std::string path(req.path_info());
+        res.header("Content-Type", "text/plain");
+        if (path == "/hello") {
+            res.write("Hello, world!\n");
+        } else if (path.rfind("/env", 0) == 0) {
+            std::string out;
+            for (const auto& [k, v] : req.environ())
+                out += k + "=" + v + "\n";
+            res.write(out);
+        } else if (path == "/sum") {
+            std::uint64_t h = fnv1a({});
+            std::uint64_t n = 0;
+            std::string buf(65536, '\0');
+            while (std::size_t got = req.read(buf.data(), buf.size())) {
+                h = fnv1a(std::string_view(buf.data(), got), h);
+                n += got;
+            }
+            res.write("length=" + std::to_string(n) + " fnv=" + std::to_string(h));
+        } else if (path == "/echo") {
+            res.write(req.read_all(std::size_t{16} << 20));
+        } else if (path == "/stream") {
+            res.write("first\n");
+            res.flush();
+            if (!shared->wait([&] { return shared->release; }, 5s))
+                throw std::runtime_error("test never released /stream");
+            res.write("second\n");
+        } else if (path == "/throw") {
+            throw std::runtime_error("deliberate failure");
+        } else if (path == "/gone") {
+            res.write(std::string(1024, 'x'));
+            res.flush();
+            {
+                std::lock_guard lock(shared->mutex);
+                shared->streaming = true;
+            }
+            shared->cv.notify_all();
+            const std::string piece(64 * 1024, 'y');
+            bool ok = true;
+            const auto until = Clock::now() + 10s;
+            while (ok && Clock::now() < until)
+                ok = res.write(piece) && res.flush();
+            std::lock_guard lock(shared->mutex);
+            shared->gone_done = true;
+            shared->gone_write_failed = !ok;
+            shared->gone_client_gone = res.client_gone();
+            shared->cv.notify_all();
+        } else {
+            res.status(404);
+            res.write("no such test path\n");
+        }
+    };
+}
+
+// --- Fixture ----------------------------------------------------------------
+
+class HttpAdapterTest : public ::testing::Test {
+  protected:
+    Options options() {
+        Options o;
+        o.listeners = {{"http", "127.0.0.1:0"}};
+        o.mounts = {{"/app", make_handler(shared_), "test"}};
+        o.threads = 4;
+        o.access_log = "off";
+        o.limits.max_header_bytes = 8192;
+        o.limits.max_headers = 50;
+        o.limits.max_body_bytes = 2 << 20;
+        o.limits.read_timeout = 5s;
+        o.limits.write_timeout = 5s;
+        o.drain_timeout = 2s;
+        return o;
+    }
+
+    void start(Options o) {
+        server_ = std::make_unique<Server>(std::move(o));
+        server_->start();
+        address_ = server_->listeners().at(0).address;
+        port_ = address_.substr(address_.rfind(':') + 1);
+    }
+    void start() { start(options()); }
+
+    void TearDown() override {
+        if (server_)
+            server_->stop();
+    }
+
+    /// A request on a new connection; its response.
+    std::optional<HttpResponse> exchange(const std::string& request, bool head_request = false) {
+        SocketClient c(address_);
+        c.send(request);
+        ResponseReader r(c);
+        return r.next(head_request);
+    }
+
+    /// A good request on a new connection is answered: the server is fine.
+    void expect_server_healthy() {
+        auto r = exchange(get("/app/hello"));
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ(r->status, 200);
+        EXPECT_EQ(r->body, "Hello, world!\n");
+    }
+
+    std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
+    std::unique_ptr<Server> server_;
+    std::string address_;
+    std::string port_;
+};
+
+// --- Keep-alive, pipelining --------------------------------------------------
+
+TEST_F(HttpAdapterTest, GetKeepsTheConnectionAlive) {
+    start();
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(c.send(get("/app/hello")));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status_line, "HTTP/1.1 200 OK");
+    EXPECT_EQ(r->body, "Hello, world!\n");
+    EXPECT_EQ(r->header("content-length"), "14");
+    EXPECT_EQ(r->header("content-type"), "text/plain");
+    EXPECT_TRUE(r->header("date").has_value());
+    EXPECT_FALSE(r->header("connection").has_value());
+    EXPECT_TRUE(reader.buffered().empty());
+    // Still open: a second request on it is answered.
+    ASSERT_TRUE(c.send(get("/app/hello")));
+    r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_FALSE(c.closed());
+}
+
+TEST_F(HttpAdapterTest, ServesManyRequestsOnOneConnection) {
+    start();
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    for (int i = 0; i < 50; ++i) {
+        ASSERT_TRUE(c.send(get("/app/env?i=" + std::to_string(i))));
+        auto r = reader.next();
+        ASSERT_TRUE(r.has_value()) << i;
+        EXPECT_EQ(parse_env(r->body)["QUERY_STRING"], "i=" + std::to_string(i));
+    }
+}
+
+TEST_F(HttpAdapterTest, AnswersPipelinedRequestsInOrder) {
+    start();
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(c.send(get("/app/env?n=1") + get("/app/hello") + get("/app/env?n=3")));
+    auto a = reader.next();
+    auto b = reader.next();
+    auto d = reader.next();
+    ASSERT_TRUE(a && b && d);
+    EXPECT_EQ(parse_env(a->body)["QUERY_STRING"], "n=1");
+    EXPECT_EQ(b->body, "Hello, world!\n");
+    EXPECT_EQ(parse_env(d->body)["QUERY_STRING"], "n=3");
+}
+
+TEST_F(HttpAdapterTest, ConnectionCloseIsHonoured) {
+    start();
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(c.send(get("/app/hello", "Connection: close\r\n")));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_TRUE(c.wait_closed(5s));
+}
+
+// --- The CGI variables ---------------------------------------------------------
+
+TEST_F(HttpAdapterTest, SplitsScriptNameAndPathInfoUnderTheMount) {
+    start();
+    auto r = exchange(get("/app/env/a%20b/c%2Fd?x=%41&y"));
+    ASSERT_TRUE(r.has_value());
+    auto env = parse_env(r->body);
+    EXPECT_EQ(env["SCRIPT_NAME"], "/app");
+    EXPECT_EQ(env["PATH_INFO"], "/env/a b/c/d");
+    EXPECT_EQ(env["QUERY_STRING"], "x=%41&y");
+    EXPECT_EQ(env["REQUEST_URI"], "/app/env/a%20b/c%2Fd?x=%41&y");
+    EXPECT_EQ(env["REQUEST_METHOD"], "GET");
+    EXPECT_EQ(env["SERVER_PROTOCOL"], "HTTP/1.1");
+    EXPECT_EQ(env["REMOTE_ADDR"], "127.0.0.1");
+    EXPECT_FALSE(env["REMOTE_PORT"].empty());
+    EXPECT_EQ(env["HTTP_HOST"], "test.example");
+}
+
+TEST_F(HttpAdapterTest, ServerNameComesFromHost) {
+    start();
+    auto r = exchange("GET /app/env HTTP/1.1\r\nHost: Www.Example.COM:8080\r\n\r\n");
+    ASSERT_TRUE(r.has_value());
+    auto env = parse_env(r->body);
+    EXPECT_EQ(env["SERVER_NAME"], "www.example.com");
+    EXPECT_EQ(env["SERVER_PORT"], port_);  // the port the request came in on
+    r = exchange("GET /app/env HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(parse_env(r->body)["SERVER_NAME"], "[::1]");
+    r = exchange("GET /app/env HTTP/1.0\r\n\r\n");  // no Host: the local address
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(parse_env(r->body)["SERVER_NAME"], "127.0.0.1");
+}
+
+TEST_F(HttpAdapterTest, AbsoluteFormTargetIsRoutedByItsPath) {
+    start();
+    auto r = exchange("GET http://Abs.Example/app/env?q=1 HTTP/1.1\r\nHost: other\r\n\r\n");
+    ASSERT_TRUE(r.has_value());
+    auto env = parse_env(r->body);
+    EXPECT_EQ(env["REQUEST_URI"], "/app/env?q=1");
+    EXPECT_EQ(env["PATH_INFO"], "/env");
+    EXPECT_EQ(env["SERVER_NAME"], "abs.example");
+}
+
+TEST_F(HttpAdapterTest, ForwardedHeadersAreIgnoredFromAnUntrustedPeer) {
+    start();
+    auto r = exchange(get("/app/env",
+                          "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n"
+                          "X-Forwarded-Port: 443\r\n"));
+    ASSERT_TRUE(r.has_value());
+    auto env = parse_env(r->body);
+    EXPECT_EQ(env["REMOTE_ADDR"], "127.0.0.1");
+    EXPECT_EQ(env.count("HTTPS"), 0u);
+    EXPECT_EQ(env["SERVER_PORT"], port_);
+    EXPECT_EQ(env["HTTP_X_FORWARDED_FOR"], "203.0.113.7");
+}
+
+TEST_F(HttpAdapterTest, ForwardedHeadersAreHonouredFromATrustedProxy) {
+    Options o = options();
+    o.trusted_proxies = {"127.0.0.1", "10.0.0.0/8"};
+    start(std::move(o));
+    auto r = exchange(get("/app/env",
+                          "X-Forwarded-For: 198.51.100.1, 203.0.113.7, 10.1.2.3\r\n"
+                          "X-Forwarded-Proto: https\r\nX-Forwarded-Port: 443\r\n"));
+    ASSERT_TRUE(r.has_value());
+    auto env = parse_env(r->body);
+    EXPECT_EQ(env["REMOTE_ADDR"], "203.0.113.7");
+    EXPECT_EQ(env["HTTPS"], "on");
+    EXPECT_EQ(env["SERVER_PORT"], "443");
+    EXPECT_NE(env["REMOTE_PORT"], "443");
+}
+
+// --- Bodies ----------------------------------------------------------------
+
+TEST_F(HttpAdapterTest, PostWithContentLength) {
+    start();
+    const std::string body = test_body(1 << 20);
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(c.send("POST /app/sum HTTP/1.1\r\nHost: h\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "length=1048576 fnv=" + std::to_string(fnv1a(body)));
+    // The connection carries on after a body.
+    ASSERT_TRUE(c.send(get("/app/hello")));
+    r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "Hello, world!\n");
+}
+
+TEST_F(HttpAdapterTest, ChunkedUpload) {
+    start();
+    const std::string body = test_body(300000);
+    std::string wire = "POST /app/sum HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+    std::size_t sizes[] = {1, 1000, 4096, 65536, 7, 100000};
+    std::size_t pos = 0;
+    for (std::size_t i = 0; pos < body.size(); ++i) {
+        std::size_t n = std::min(sizes[i % 6], body.size() - pos);
+        char hex[32];
+        std::snprintf(hex, sizeof(hex), "%zx", n);
+        wire += std::string(hex) + (i % 2 ? ";ext=1" : "") + "\r\n" + body.substr(pos, n) + "\r\n";
+        pos += n;
+    }
+    wire += "0\r\nX-Trailer: yes\r\n\r\n";
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(c.send(wire + get("/app/hello")));  // and a pipelined request after it
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "length=300000 fnv=" + std::to_string(fnv1a(body)));
+    r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "Hello, world!\n");
+}
+
+TEST_F(HttpAdapterTest, ExpectContinueSends100BeforeReadingTheBody) {
+    start();
+    const std::string body = test_body(5000);
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(
+        c.send("PUT /app/sum HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: "
+               "5000\r\n\r\n"));
+    auto interim = reader.next();
+    ASSERT_TRUE(interim.has_value());
+    EXPECT_EQ(interim->status_line, "HTTP/1.1 100 Continue");
+    ASSERT_TRUE(c.send(body));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "length=5000 fnv=" + std::to_string(fnv1a(body)));
+    EXPECT_FALSE(r->header("connection").has_value());
+}
+
+TEST_F(HttpAdapterTest, ExpectContinueWithoutReadingTheBodySendsNo100AndCloses) {
+    start();
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(
+        c.send("PUT /app/hello HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: "
+               "5000\r\n\r\n"));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);  // the final answer, no 100 before it
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_TRUE(c.wait_closed(5s));
+}
+
+TEST_F(HttpAdapterTest, ExpectContinueOverTheLimitGets413Without100) {
+    start();
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(
+        c.send("PUT /app/sum HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: " +
+               std::to_string(3 << 20) + "\r\n\r\n"));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status_line, "HTTP/1.1 413 Content Too Large");
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_TRUE(c.wait_closed(5s));
+    expect_server_healthy();
+}
+
+// --- Responses ----------------------------------------------------------------
+
+TEST_F(HttpAdapterTest, HeadHasTheLengthAndNoBody) {
+    start();
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(c.send("HEAD /app/hello HTTP/1.1\r\nHost: h\r\n\r\n"));
+    auto r = reader.next(/*head_request=*/true);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->header("content-length"), "14");
+    // No body bytes follow: the next response starts right away.
+    ASSERT_TRUE(c.send(get("/app/hello")));
+    r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "Hello, world!\n");
+}
+
+TEST_F(HttpAdapterTest, FlushStreamsChunksBeforeTheCallbackReturns) {
+    start();
+    SocketClient c(address_);
+    ASSERT_TRUE(c.send(get("/app/stream")));
+    // The first chunk arrives while the callback still waits for us.
+    std::string first = c.recv_until("first\n\r\n", 5s);
+    ASSERT_NE(first.find("first\n\r\n"), std::string::npos) << first;
+    EXPECT_NE(first.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+    EXPECT_NE(first.find("\r\n6\r\nfirst\n\r\n"), std::string::npos);
+    {
+        std::lock_guard lock(shared_->mutex);
+        shared_->release = true;
+    }
+    shared_->cv.notify_all();
+    std::string rest = c.recv_until("0\r\n\r\n", 5s);
+    EXPECT_EQ(rest, "7\r\nsecond\n\r\n0\r\n\r\n");
+    EXPECT_FALSE(c.closed());
+}
+
+TEST_F(HttpAdapterTest, Http10GetsALengthAndTheConnectionCloses) {
+    start();
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(c.send("GET /app/env HTTP/1.0\r\n\r\n"));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status_line, "HTTP/1.1 200 OK");
+    EXPECT_TRUE(r->header("content-length").has_value());
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_EQ(parse_env(r->body)["SERVER_PROTOCOL"], "HTTP/1.0");
+    EXPECT_TRUE(c.wait_closed(5s));
+}
+
+TEST_F(HttpAdapterTest, Http10KeepAliveOnRequest) {
+    start();
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(c.send("GET /app/hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+        auto r = reader.next();
+        ASSERT_TRUE(r.has_value()) << i;
+        EXPECT_EQ(r->header("connection"), "keep-alive");
+        EXPECT_EQ(r->body, "Hello, world!\n");
+    }
+}
+
+TEST_F(HttpAdapterTest, Http10StreamIsDelimitedByClose) {
+    start();
+    {
+        std::lock_guard lock(shared_->mutex);
+        shared_->release = true;
+    }
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(c.send("GET /app/stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_FALSE(r->header("transfer-encoding").has_value());
+    EXPECT_FALSE(r->header("content-length").has_value());
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_EQ(r->body, "first\nsecond\n");
+    EXPECT_TRUE(c.closed());
+}
+
+TEST_F(HttpAdapterTest, ThrowingCallbackGets500AndTheConnectionGoesOn) {
+    start();
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(c.send(get("/app/throw")));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status_line, "HTTP/1.1 500 Internal Server Error");
+    ASSERT_TRUE(c.send(get("/app/hello")));
+    r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(HttpAdapterTest, UnknownPathIs404AndTheConnectionGoesOn) {
+    start();
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(c.send(get("/elsewhere")));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 404);
+    ASSERT_TRUE(c.send(get("/app/hello")));
+    r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(HttpAdapterTest, WriteFailsOnceTheClientIsGone) {
+    start();
+    {
+        SocketClient c(address_);
+        ASSERT_TRUE(c.send(get("/app/gone")));
+        ASSERT_TRUE(shared_->wait([&] { return shared_->streaming; }));
+        std::string some = c.recv_some(5s);
+        ASSERT_FALSE(some.empty());
+    }  // closed mid-stream
+    ASSERT_TRUE(shared_->wait([&] { return shared_->gone_done; }, 15s));
+    std::lock_guard lock(shared_->mutex);
+    EXPECT_TRUE(shared_->gone_write_failed);
+    EXPECT_TRUE(shared_->gone_client_gone);
+}
+
+// --- Bad input: a clear refusal, the connection closed, the server fine ------
+
+struct BadRequest {
+    const char* name;
+    std::string request;
+    std::string status_line;
+};
+
+void PrintTo(const BadRequest& b, std::ostream* os) {
+    *os << b.name;
+}
+
+class HttpBadRequestTest : public HttpAdapterTest,
+                           public ::testing::WithParamInterface<BadRequest> {};
+
+TEST_P(HttpBadRequestTest, IsRefusedAndTheConnectionClosed) {
+    start();
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    c.send(GetParam().request);
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status_line, GetParam().status_line);
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_TRUE(c.wait_closed(5s));
+    expect_server_healthy();
+}
+
+std::string many_headers(int n, std::size_t value_size) {
+    std::string s;
+    for (int i = 0; i < n; ++i)
+        s += "X-H" + std::to_string(i) + ": " + std::string(value_size, 'v') + "\r\n";
+    return s;
+}
+
+std::string chunked_over_limit() {
+    // 2 MiB + 64 KiB in 64 KiB chunks, against a 2 MiB limit.
+    std::string s = "POST /app/sum HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string chunk = "10000\r\n" + std::string(65536, 'z') + "\r\n";
+    for (int i = 0; i < 33; ++i)
+        s += chunk;
+    return s + "0\r\n\r\n";
+}
+
+const std::string kPost = "POST /app/echo HTTP/1.1\r\nHost: h\r\n";
+const std::string k400 = "HTTP/1.1 400 Bad Request";
+
+INSTANTIATE_TEST_SUITE_P(
+    Refusals, HttpBadRequestTest,
+    ::testing::Values(
+        BadRequest{"RequestLineTooLong", get("/app/" + std::string(9000, 'a')),
+                   "HTTP/1.1 414 URI Too Long"},
+        BadRequest{"HeaderBlockTooLong", get("/app/hello", many_headers(10, 1000)),
+                   "HTTP/1.1 431 Request Header Fields Too Large"},
+        BadRequest{"TooManyHeaders", get("/app/hello", many_headers(60, 1)),
+                   "HTTP/1.1 431 Request Header Fields Too Large"},
+        BadRequest{"LengthAndChunked",
+                   kPost + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                   k400},
+        BadRequest{"DuplicateLength", kPost + "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+                   k400},
+        BadRequest{"LengthPlus", kPost + "Content-Length: +5\r\n\r\nhello", k400},
+        BadRequest{"LengthList", kPost + "Content-Length: 5,5\r\n\r\nhello", k400},
+        BadRequest{"LengthVerticalTab",
+                   kPost + "Content-Length: \x0b"
+                           "5\r\n\r\nhello",
+                   k400},
+        BadRequest{"LengthWord", kPost + "Content-Length: five\r\n\r\nhello", k400},
+        BadRequest{"UnknownTransferEncoding", kPost + "Transfer-Encoding: gzip\r\n\r\n", k400},
+        BadRequest{"ChunkedTwice", kPost + "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+                   k400},
+        BadRequest{"SpaceBeforeColon", kPost + "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+                   k400},
+        BadRequest{"BadChunkSize",
+                   kPost + "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", k400},
+        BadRequest{"ChunkSizeWithSign",
+                   kPost + "Transfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n", k400},
+        BadRequest{"NoHost", "GET /app/hello HTTP/1.1\r\n\r\n", k400},
+        BadRequest{"NotHttp", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),
+                   k400},
+        BadRequest{"BodyOverTheLimit",
+                   "POST /app/sum HTTP/1.1\r\nHost: h\r\nContent-Length: " +
+                       std::to_string(3 << 20) + "\r\n\r\n",
+                   "HTTP/1.1 413 Content Too Large"},
+        BadRequest{"ChunkedBodyOverTheLimit", chunked_over_limit(),
+                   "HTTP/1.1 413 Content Too Large"}),
+    [](const ::testing::TestParamInfo<BadRequest>& info) { return std::string(info.param.name); });
+
+TEST_F(HttpAdapterTest, AnIncompleteHeadTimesOutWhileOthersAreServed) {
+    Options o = options();
+    o.limits.read_timeout = 300ms;
+    start(std::move(o));
+    const auto started = Clock::now();
+    SocketClient slow(address_);
+    ASSERT_TRUE(slow.send("GET /app/hello HTTP/1.1\r\nHost: h\r\nX-Never: fin"));
+    // Another connection is served meanwhile, well before the timeout.
+    auto r = exchange(get("/app/hello"));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_LT(Clock::now() - started, 250ms);
+    ResponseReader reader(slow);
+    auto refused = reader.next(false, 5s);
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_EQ(refused->status_line, "HTTP/1.1 408 Request Timeout");
+    EXPECT_TRUE(slow.wait_closed(5s));
+    const auto took = Clock::now() - started;
+    EXPECT_GE(took, 280ms);
+    EXPECT_LT(took, 3s);
+}
+
+// --- Idle connections hold no thread ----------------------------------------
+
+TEST_F(HttpAdapterTest, ThousandIdleKeepAliveConnectionsDoNotStarveOthers) {
+    rlimit rl{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < 2200)
+        GTEST_SKIP() << "needs 2200 descriptors, RLIMIT_NOFILE is " << rl.rlim_cur;
+
+    start();  // 4 worker threads
+    std::vector<SocketClient> idle;
+    idle.reserve(1000);
+    for (int i = 0; i < 1000; ++i)
+        idle.emplace_back(address_);
+    // Half of them did one request and stay open (keep-alive); the others
+    // only connected.
+    for (int i = 0; i < 500; ++i)
+        ASSERT_TRUE(idle[i].send(get("/app/hello")));
+    for (int i = 0; i < 500; ++i) {
+        ResponseReader reader(idle[i]);
+        auto r = reader.next();
+        ASSERT_TRUE(r.has_value()) << i;
+        ASSERT_EQ(r->status, 200);
+    }
+    for (int i = 0; i < 20; ++i) {
+        const auto t0 = Clock::now();
+        auto r = exchange(get("/app/hello"));
+        const auto took = Clock::now() - t0;
+        ASSERT_TRUE(r.has_value()) << i;
+        EXPECT_EQ(r->status, 200);
+        EXPECT_LT(took, 100ms) << "request " << i;
+    }
+    // The idle ones still work, too.
+    for (int i : {0, 499, 500, 999}) {
+        const auto t0 = Clock::now();
+        ASSERT_TRUE(idle[i].send(get("/app/hello")));
+        ResponseReader reader(idle[i]);
+        auto r = reader.next();
+        ASSERT_TRUE(r.has_value()) << i;
+        EXPECT_EQ(r->status, 200);
+        EXPECT_LT(Clock::now() - t0, 100ms);
+    }
+}
+
+}  // namespace
+}  // namespace postern

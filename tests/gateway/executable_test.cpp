@@ -1,0 +1,166 @@
+// The `postern` executable as a user runs it: options, start-up errors, the
+// listening socket on descriptor 0, and a graceful stop on SIGTERM.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "fcgi_client.hpp"
+#include "process.hpp"
+#include "socket_client.hpp"
+
+namespace postern::test {
+namespace {
+
+std::string binary_dir() {
+    const char* d = std::getenv("POSTERN_BINARY_DIR");
+    return d ? d : ".";
+}
+std::string postern_bin() { return binary_dir() + "/bin/postern"; }
+std::string example(const std::string& name) { return binary_dir() + "/examples/" + name + ".so"; }
+
+std::size_t count_lines(const std::string& s) {
+    std::size_t n = 0;
+    for (char c : s) n += c == '\n';
+    return n;
+}
+
+class Executable : public ::testing::Test {
+protected:
+    /// Runs postern with `args` to its exit; returns {wait status, output}.
+    std::pair<int, std::string> run(std::vector<std::string> args) {
+        args.insert(args.begin(), postern_bin());
+        Process p;
+        std::string log = dir.file("out-" + std::to_string(++runs) + ".log");
+        p.start(args, {}, log);
+        auto status = p.wait(10s);
+        EXPECT_TRUE(status.has_value()) << "postern did not exit: " << p.command_line();
+        return {status.value_or(-1), read_file(log)};
+    }
+
+    TempDir dir{"postern-exe"};
+    int runs = 0;
+};
+
+TEST_F(Executable, VersionAndHelp) {
+    auto [st, out] = run({"--version"});
+    EXPECT_EQ(describe_wait_status(st), "exited 0");
+    EXPECT_EQ(out.rfind("postern ", 0), 0u) << out;
+    auto [st2, help] = run({"--help"});
+    EXPECT_EQ(describe_wait_status(st2), "exited 0");
+    for (const char* o : {"--app", "--mount", "--listen", "--threads", "--config"})
+        EXPECT_NE(help.find(o), std::string::npos) << o;
+}
+
+TEST_F(Executable, BadOptionIsOneClearLine) {
+    auto [st, out] = run({"--app", example("hello"), "--bogus"});
+    EXPECT_EQ(describe_wait_status(st), "exited 2");
+    EXPECT_EQ(count_lines(out), 1u) << out;
+    EXPECT_NE(out.find("unknown option --bogus"), std::string::npos) << out;
+    auto [st2, out2] = run({"--app", example("hello"), "--threads", "lots"});
+    EXPECT_EQ(describe_wait_status(st2), "exited 2");
+    EXPECT_NE(out2.find("--threads"), std::string::npos) << out2;
+}
+
+TEST_F(Executable, AddressInUseIsOneClearLine) {
+    int port = free_port();
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+    ASSERT_EQ(::listen(fd, 1), 0);
+    std::string addr = "127.0.0.1:" + std::to_string(port);
+    auto [st, out] = run({"--app", example("hello"), "--listen", "http=" + addr});
+    ::close(fd);
+    EXPECT_EQ(describe_wait_status(st), "exited 1");
+    EXPECT_EQ(count_lines(out), 1u) << out;
+    EXPECT_NE(out.find("cannot listen on " + addr + ": Address already in use"), std::string::npos) << out;
+}
+
+TEST_F(Executable, ModuleErrorsNameTheFile) {
+    std::string not_module = dir.file("not-a-module.so");
+    write_file(not_module, "this is text, not a shared object\n");
+    auto [st, out] = run({"--app", not_module, "--listen", "http=127.0.0.1:0"});
+    EXPECT_EQ(describe_wait_status(st), "exited 1");
+    EXPECT_EQ(count_lines(out), 1u) << out;
+    EXPECT_NE(out.find("cannot load module " + not_module), std::string::npos) << out;
+    auto [st2, out2] = run({"--app", dir.file("missing.so")});
+    EXPECT_EQ(describe_wait_status(st2), "exited 1");
+    EXPECT_NE(out2.find("missing.so"), std::string::npos) << out2;
+}
+
+TEST_F(Executable, ServesTheListeningSocketOnDescriptorZero) {
+    // What spawn-fcgi and mod_fcgid do: the socket is bound and listening
+    // before the application starts, and handed to it as descriptor 0.
+    int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+    ASSERT_EQ(::listen(lfd, 16), 0);
+    socklen_t len = sizeof(sa);
+    ::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
+    std::string addr = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
+    std::string bin = postern_bin();
+    std::string mod = example("hello");
+    std::string log = dir.file("fd0.log");
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ::dup2(lfd, 0);
+        int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(out, 1);
+        ::dup2(out, 2);
+        ::execl(bin.c_str(), bin.c_str(), "--app", mod.c_str(), "--access-log", "off", nullptr);
+        ::_exit(127);
+    }
+    ::close(lfd);
+    SocketClient client(addr);
+    fcgi::Request req;
+    req.params = fcgi::cgi_params("GET", "/");
+    fcgi::Response res = fcgi::round_trip(client, req);
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(res.ended) << tail_file(log);
+    fcgi::CgiResponse cgi = fcgi::parse_cgi(res.out);
+    EXPECT_EQ(cgi.status, 200);
+    EXPECT_EQ(cgi.body, "Hello, world!\n");
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_wait_status(status);
+}
+
+TEST_F(Executable, SigtermDrainsRequestsInFlight) {
+    int port = free_port();
+    std::string addr = "127.0.0.1:" + std::to_string(port);
+    Process p;
+    p.start({postern_bin(), "--mount", "/stream=" + example("stream"), "--listen", "http=" + addr,
+             "--access-log", "off"},
+            {}, dir.file("drain.log"));
+    ASSERT_TRUE(wait_for_listener(addr)) << tail_file(p.log_path());
+    SocketClient client(addr);
+    client.send("GET /stream?chunks=3&bytes=4&delay_ms=400 HTTP/1.1\r\nHost: x\r\n\r\n");
+    // The first chunk is flushed at once: the request is in flight.
+    std::string got = client.recv_until("\r\n\r\n", 5s);
+    ASSERT_NE(got.find("200 OK"), std::string::npos) << got;
+    p.signal(SIGTERM);
+    got += client.recv_until("0\r\n\r\n", 10s);
+    EXPECT_NE(got.find("0\r\n\r\n"), std::string::npos) << "the response completed: " << got;
+    auto status = p.wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(describe_wait_status(*status), "exited 0") << tail_file(p.log_path());
+    // Stopped accepting: nothing listens any more.
+    EXPECT_THROW(SocketClient{addr}, std::runtime_error);
+}
+
+}  // namespace
+}  // namespace postern::test

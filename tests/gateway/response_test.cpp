@@ -1,0 +1,172 @@
+#include "postern/response.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/cgi_head.hpp"
+#include "sink.hpp"
+
+namespace postern {
+namespace {
+
+using test::RecordingSink;
+
+TEST(ReasonPhrase, FollowsTheStatus) {
+    EXPECT_EQ(reason_phrase(200), "OK");
+    EXPECT_EQ(reason_phrase(404), "Not Found");
+    EXPECT_EQ(reason_phrase(413), "Content Too Large");
+    EXPECT_EQ(reason_phrase(431), "Request Header Fields Too Large");
+    EXPECT_EQ(reason_phrase(599), "Unknown");
+}
+
+TEST(Response, WholeBodyGoesOutWithContentLength) {
+    RecordingSink sink;
+    Response res(sink, false);
+    res.header("Content-Type", "text/plain");
+    res.write("Hello, ");
+    res.write("world!\n");
+    EXPECT_EQ(sink.heads, 0) << "nothing is sent before the callback returns or flushes";
+    ASSERT_TRUE(res.finish());
+    EXPECT_EQ(sink.status, 200);
+    ASSERT_TRUE(sink.content_length.has_value());
+    EXPECT_EQ(*sink.content_length, 14u);
+    EXPECT_EQ(sink.body, "Hello, world!\n");
+    EXPECT_EQ(sink.finishes, 1);
+}
+
+TEST(Response, FlushStreamsWithoutLength) {
+    RecordingSink sink;
+    Response res(sink, false);
+    res.write("a");
+    ASSERT_TRUE(res.flush());
+    EXPECT_EQ(sink.heads, 1);
+    EXPECT_FALSE(sink.content_length.has_value());
+    EXPECT_EQ(sink.body, "a");
+    res.write("b");
+    ASSERT_TRUE(res.finish());
+    EXPECT_EQ(sink.body, "ab");
+    EXPECT_EQ(sink.events, (std::vector<std::string>{"head", "body:1", "flush", "body:1", "finish"}));
+}
+
+TEST(Response, DeclaredLengthIsUsedWhenStreaming) {
+    RecordingSink sink;
+    Response res(sink, false);
+    res.header("Content-Length", "4");
+    res.write("ab");
+    ASSERT_TRUE(res.flush());
+    ASSERT_TRUE(sink.content_length.has_value());
+    EXPECT_EQ(*sink.content_length, 4u);
+    res.write("cd");
+    EXPECT_TRUE(res.finish());
+    EXPECT_EQ(sink.aborts, 0);
+}
+
+TEST(Response, ShortOfDeclaredLengthIsCutOff) {
+    RecordingSink sink;
+    Response res(sink, false);
+    res.header("Content-Length", "10");
+    res.write("ab");
+    res.flush();
+    EXPECT_FALSE(res.finish());
+    EXPECT_EQ(sink.aborts, 1);
+}
+
+TEST(Response, BeyondDeclaredLengthThrows) {
+    RecordingSink sink;
+    Response res(sink, false);
+    res.header("Content-Length", "1");
+    res.flush();
+    res.write("abc");
+    EXPECT_THROW(res.finish(), std::logic_error);
+}
+
+TEST(Response, LargeBodyStreamsByItself) {
+    RecordingSink sink;
+    Response res(sink, false, 1024);
+    std::string piece(300, 'x');
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(res.write(piece));
+    EXPECT_EQ(sink.heads, 1) << "the buffer limit starts streaming";
+    EXPECT_FALSE(sink.content_length.has_value());
+    EXPECT_LE(sink.body.size(), 3000u);
+    res.finish();
+    EXPECT_EQ(sink.body, std::string(3000, 'x'));
+}
+
+TEST(Response, HeadSendsLengthWithoutBody) {
+    RecordingSink sink;
+    Response res(sink, true);
+    res.write("twelve bytes");
+    ASSERT_TRUE(res.finish());
+    EXPECT_TRUE(sink.head_only);
+    EXPECT_EQ(*sink.content_length, 12u);
+    EXPECT_EQ(sink.body, "");
+}
+
+TEST(Response, NoContentHasNoLength) {
+    RecordingSink sink;
+    Response res(sink, false);
+    res.status(204);
+    res.finish();
+    EXPECT_FALSE(sink.content_length.has_value());
+}
+
+TEST(Response, RefusesBadHeaders) {
+    RecordingSink sink;
+    Response res(sink, false);
+    EXPECT_THROW(res.header("X-Bad\r\nInjected", "v"), std::invalid_argument);
+    EXPECT_THROW(res.header("X-Ok", "line\r\nInjected: yes"), std::invalid_argument);
+    EXPECT_THROW(res.header("X-Ok", std::string("nul\0byte", 8)), std::invalid_argument);
+    EXPECT_THROW(res.header("X Space", "v"), std::invalid_argument);
+    EXPECT_THROW(res.header("", "v"), std::invalid_argument);
+    EXPECT_THROW(res.header("Transfer-Encoding", "chunked"), std::invalid_argument);
+    EXPECT_THROW(res.header("Connection", "close"), std::invalid_argument);
+    EXPECT_THROW(res.header("Content-Length", "12x"), std::invalid_argument);
+    EXPECT_THROW(res.status(42), std::invalid_argument);
+    res.header("X-Fine", "ok");
+    EXPECT_EQ(res.get_header("x-fine"), "ok");
+}
+
+TEST(Response, SetHeaderReplacesEveryCopy) {
+    RecordingSink sink;
+    Response res(sink, false);
+    res.header("Set-Cookie", "a=1");
+    res.header("Set-Cookie", "b=2");
+    EXPECT_EQ(res.headers().size(), 2u);
+    res.set_header("set-cookie", "c=3");
+    ASSERT_EQ(res.headers().size(), 1u);
+    EXPECT_EQ(res.headers()[0].second, "c=3");
+}
+
+TEST(Response, ClientGoneIsReported) {
+    RecordingSink sink;
+    Response res(sink, false);
+    res.write("x");
+    sink.gone = true;
+    EXPECT_FALSE(res.flush());
+    EXPECT_TRUE(res.client_gone());
+    EXPECT_FALSE(res.write("more"));
+}
+
+TEST(Response, HeadersCannotChangeAfterCommit) {
+    RecordingSink sink;
+    Response res(sink, false);
+    res.flush();
+    EXPECT_THROW(res.header("X-Late", "1"), std::logic_error);
+    EXPECT_THROW(res.status(500), std::logic_error);
+    EXPECT_THROW(res.reset(), std::logic_error);
+}
+
+TEST(CgiHead, ExactBytes) {
+    HeaderList h{{"Content-Type", "text/plain"}, {"X-A", "1"}};
+    ResponseHead head;
+    head.status = 404;
+    head.headers = &h;
+    head.content_length = 5;
+    EXPECT_EQ(cgi_head(head),
+              "Status: 404 Not Found\r\nContent-Type: text/plain\r\nX-A: 1\r\nContent-Length: 5\r\n\r\n");
+    head.content_length.reset();
+    head.status = 200;
+    EXPECT_EQ(cgi_head(head), "Status: 200 OK\r\nContent-Type: text/plain\r\nX-A: 1\r\n\r\n");
+}
+
+}  // namespace
+}  // namespace postern

@@ -1,0 +1,141 @@
+// Integration tests: the processes under test. A Gateway is the real
+// `postern` executable serving the example modules; Nginx and Apache run
+// the snippets from nginx-conf/ and apache-conf/ exactly as shipped, with
+// their placeholders filled in; a Stack puts them together for every
+// topology. Everything lives in one temporary directory and is stopped by
+// the object that started it.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "process.hpp"
+
+namespace postern::test {
+
+/// The source and build trees (CTest sets POSTERN_SOURCE_DIR and
+/// POSTERN_BINARY_DIR; the paths compiled in serve a direct run).
+std::string source_dir();
+std::string binary_dir();
+
+enum class FrontEnd { direct, nginx, apache };
+
+/// One way a client reaches the gateway.
+struct Topology {
+    const char* name;      ///< a test-name suffix: "nginx_fastcgi_tcp"
+    FrontEnd front_end;    ///< direct: the client talks to the gateway itself
+    const char* protocol;  ///< what the gateway receives: "fastcgi" or "http"
+    bool unix_socket;      ///< front end -> gateway over a unix socket
+};
+void PrintTo(const Topology& t, std::ostream* os);
+
+/// Every topology the snippets ship for, and direct HTTP.
+const std::vector<Topology>& all_topologies();
+
+/// The real `postern` executable, with one TCP and one unix-socket listener
+/// per protocol (fastcgi, http), started in the constructor and ready when
+/// it returns (every listener accepts). Throws std::runtime_error with the
+/// tail of its log when it cannot start.
+class Gateway {
+  public:
+    struct Config {
+        /// "PREFIX=NAME": NAME.so from the build's examples directory.
+        std::vector<std::string> mounts;
+        std::vector<std::string> env;
+        std::vector<std::string> extra_args;
+    };
+    Gateway(const TempDir& dir, std::string name, const Config& config);
+    ~Gateway();
+
+    /// "127.0.0.1:PORT" or the unix-socket path of a listener.
+    std::string address(const std::string& protocol, bool unix_socket) const;
+    int port(const std::string& protocol) const;
+    Process& process() noexcept { return process_; }
+    const std::string& log_path() const noexcept { return log_path_; }
+    /// SIGTERM, then waits (bounded); returns the wait status.
+    int stop();
+
+  private:
+    std::string dir_;
+    std::string log_path_;
+    std::map<std::string, int> ports_;
+    std::map<std::string, std::string> sockets_;
+    Process process_;
+};
+
+/// One nginx (master and 2 workers) serving one rendered snippet on a free
+/// loopback port.
+class Nginx {
+  public:
+    Nginx(const TempDir& dir, const std::string& name, const std::string& snippet,
+          const std::map<std::string, std::string>& values);
+    ~Nginx();
+    int port() const noexcept { return port_; }
+    const std::string& error_log() const noexcept { return error_log_; }
+    int stop();
+
+  private:
+    int port_ = 0;
+    std::string error_log_;
+    Process process_;
+};
+
+/// One Apache (mpm_event) serving several rendered snippets, each as a
+/// virtual host on a free loopback port of its own.
+class Apache {
+  public:
+    struct Site {
+        std::string name;
+        std::string snippet;                        ///< file name in apache-conf/
+        std::map<std::string, std::string> values;  ///< besides @LISTEN@
+    };
+    Apache(const TempDir& dir, const std::vector<Site>& sites);
+    ~Apache();
+    int port(const std::string& site) const { return ports_.at(site); }
+    const std::string& error_log() const noexcept { return error_log_; }
+    int stop();
+
+  private:
+    std::map<std::string, int> ports_;
+    std::string error_log_;
+    Process process_;
+};
+
+/// A gateway serving the example modules, and the front ends in front of it,
+/// started on demand: a test run that needs one topology starts one front
+/// end. Mounts: /app=echo, /hello=hello, /doc=doc, /stream=stream,
+/// /stream/echo=echo (echo under the front ends' streaming location, where
+/// request bodies are not buffered), /f=faults.
+class Stack {
+  public:
+    Stack();
+    ~Stack();
+
+    struct Endpoint {
+        std::string address;  ///< what the client connects to: "127.0.0.1:PORT"
+        int port;             ///< the port the client sees (SERVER_PORT)
+    };
+    /// Starts the topology's front end if it is not running yet.
+    Endpoint endpoint(const Topology& t);
+    Gateway& gateway() noexcept { return *gateway_; }
+    const TempDir& dir() const noexcept { return dir_; }
+
+    /// Stops the front ends, then the gateway; returns what went wrong
+    /// ("postern exited 1 on SIGTERM"), empty when all stopped cleanly.
+    std::vector<std::string> stop();
+    /// The tails of every log, for a failure message.
+    std::string log_tails() const;
+
+  private:
+    TempDir dir_;
+    std::unique_ptr<Gateway> gateway_;
+    std::map<std::string, std::unique_ptr<Nginx>> nginx_;
+    std::unique_ptr<Apache> apache_;
+    std::vector<std::string> logs_;
+};
+
+}  // namespace postern::test
