@@ -139,7 +139,12 @@ Connection::Next FastCgiConnection::serve_request() {
     // FCGI_ROLE itself; the role was checked above.
     Environ env;
     std::uint64_t params_bytes = 0;
+    std::size_t params_count = 0;
     for (char** p = req.r.envp; p != nullptr && *p != nullptr; ++p) {
+        // Bounded before they are indexed: building the environment looks
+        // up each name among those before it.
+        if (++params_count > max_params_)
+            break;
         const std::string_view entry(*p);
         const auto eq = entry.find('=');
         if (eq == std::string_view::npos || eq == 0)
@@ -154,7 +159,13 @@ Connection::Next FastCgiConnection::serve_request() {
 
     FcgxSink sink(req.r.out, fd);
     Outcome outcome;
-    if (params_bytes > max_params_bytes_) {
+    if (params_count > max_params_) {
+        const std::string* method = find_var(env, "REQUEST_METHOD");
+        app_.refuse(sink, 431,
+                    "front end sent more than " + std::to_string(max_params_) +
+                        " FastCGI params (--max-params)",
+                    peer(), "fastcgi", method != nullptr && *method == "HEAD");
+    } else if (params_bytes > max_params_bytes_) {
         // Only reached when the validator did not see the bytes (see
         // read_guard.hpp, interposed()).
         const std::string* method = find_var(env, "REQUEST_METHOD");

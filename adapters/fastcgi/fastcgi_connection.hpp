@@ -37,6 +37,7 @@ class FastCgiConnection : public Connection {
         : Connection(fd, std::move(peer)),
           app_(app),
           max_params_bytes_(limits.max_params_bytes),
+          max_params_(limits.max_params),
           read_timeout_(limits.read_timeout) {}
 
     Next serve() override;
@@ -57,6 +58,7 @@ class FastCgiConnection : public Connection {
 
     App& app_;
     std::uint64_t max_params_bytes_;
+    std::size_t max_params_;
     std::chrono::milliseconds read_timeout_;
 };
 

@@ -162,5 +162,30 @@ TEST_F(Executable, SigtermDrainsRequestsInFlight) {
     EXPECT_THROW(SocketClient{addr}, std::runtime_error);
 }
 
+TEST_F(Executable, DrainTimeBoundsTheStop) {
+    // A front end that began a request and went quiet holds a worker in a
+    // read; at the end of the drain time its connection is cut.
+    int port = free_port();
+    std::string addr = "127.0.0.1:" + std::to_string(port);
+    Process p;
+    p.start({postern_bin(), "--mount", "/=" + example("hello"), "--listen", "http=" + addr, "--access-log",
+             "off", "--drain-timeout", "300", "--read-timeout", "60000"},
+            {}, dir.file("drain-bound.log"));
+    ASSERT_TRUE(wait_for_listener(addr)) << tail_file(p.log_path());
+    SocketClient stalled(addr);
+    stalled.send("GET / HTTP/1.1\r\nHost: x\r\nX-Half: ");
+    // A full request on another connection proves the half one was taken up.
+    SocketClient good(addr);
+    good.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_NE(good.recv_until("Hello, world!\n", 5s).find("Hello"), std::string::npos);
+    auto t0 = std::chrono::steady_clock::now();
+    p.signal(SIGTERM);
+    auto status = p.wait(10s);
+    ASSERT_TRUE(status.has_value()) << tail_file(p.log_path());
+    EXPECT_EQ(describe_wait_status(*status), "exited 0") << tail_file(p.log_path());
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "the 60 s read timeout did not hold the stop";
+    EXPECT_TRUE(stalled.wait_closed(5s));
+}
+
 }  // namespace
 }  // namespace postern::test

@@ -33,6 +33,9 @@ struct Limits {
     /// FastCGI: total bytes of the name-value pairs of one request (nginx
     /// sends up to 64 KiB of params in one record).
     std::size_t max_params_bytes = 256 * 1024;
+    /// FastCGI: name-value pairs in one request (nginx sends one per header
+    /// plus about 20 CGI variables).
+    std::size_t max_params = 1000;
     /// Request body bytes (413 beyond).
     std::uint64_t max_body_bytes = std::uint64_t{4} << 30;
     /// Longest wait for the rest of a request once its first byte arrived,

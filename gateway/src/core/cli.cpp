@@ -33,6 +33,7 @@ const OptionDef kOptions[] = {
     {"max-header-bytes", "N", "HTTP request line plus headers (default 65536)"},
     {"max-headers", "N", "HTTP header fields per request (default 200)"},
     {"max-params-bytes", "N", "FastCGI params per request (default 262144)"},
+    {"max-params", "N", "FastCGI name-value pairs per request (default 1000)"},
     {"max-body-bytes", "N", "request body bytes, 413 beyond (default 4294967296)"},
     {"max-connections", "N", "open connections per listener (default 16384)"},
     {"read-timeout", "MS", "wait for the rest of a request once it began (default 30000)"},
@@ -145,6 +146,8 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
         l.max_headers = to_number(name, value, 1, 10'000);
     } else if (name == "max-params-bytes") {
         l.max_params_bytes = to_number(name, value, 1024, 16u << 20);
+    } else if (name == "max-params") {
+        l.max_params = to_number(name, value, 16, 100'000);
     } else if (name == "max-body-bytes") {
         l.max_body_bytes = to_number(name, value, 0, UINT64_MAX >> 1);
     } else if (name == "max-connections") {

@@ -5,7 +5,7 @@
 namespace postern {
 
 Connection::~Connection() {
-    if (fd_ >= 0) ::close(fd_);
+    if (int fd = fd_.load(); fd >= 0) ::close(fd);
 }
 
 }  // namespace postern

@@ -1,6 +1,7 @@
 // Postern core: what an adapter plugs into the reactor.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -34,15 +35,17 @@ public:
     /// the reactor must not wait for readability before serving again.
     virtual bool pending() const { return false; }
 
-    int fd() const noexcept { return fd_; }
+    int fd() const noexcept { return fd_.load(std::memory_order_relaxed); }
     const Peer& peer() const noexcept { return peer_; }
 
 protected:
     /// Someone else (libfcgi) closed the descriptor: do not close it again.
-    void release_fd() noexcept { fd_ = -1; }
+    void release_fd() noexcept { fd_.store(-1, std::memory_order_relaxed); }
 
 private:
-    int fd_;
+    // Atomic: the reactor reads it from another thread to shut a connection
+    // down at the end of the drain time.
+    std::atomic<int> fd_;
     Peer peer_;
 };
 

@@ -311,8 +311,15 @@ void Reactor::stop(std::chrono::milliseconds drain) {
         draining_ = true;
         for (auto& [c, owned] : connections_)
             if (!c->busy && c->conn->fd() >= 0) ::shutdown(c->conn->fd(), SHUT_RDWR);
-        if (!idle_cv_.wait_for(lock, drain, [this] { return connections_.empty(); }))
-            log::warn(std::to_string(busy_) + " request(s) still running after the drain time; stopping anyway");
+        if (!idle_cv_.wait_for(lock, drain, [this] { return connections_.empty(); })) {
+            log::warn(std::to_string(busy_) +
+                      " request(s) still running after the drain time; cutting their connections");
+            // A worker blocked reading from or writing to its front end wakes
+            // up with an error; one inside a callback finishes the callback
+            // first (a thread cannot be cancelled safely).
+            for (auto& [c, owned] : connections_)
+                if (int fd = c->conn->fd(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
+        }
         stopping_ = true;
     }
     sweep_cv_.notify_all();

@@ -532,6 +532,23 @@ TEST_F(FastCgiAdapter, ParamsOverTheLimitAreRefused) {
     EXPECT_NE(text.find("(limit 1024)"), std::string::npos) << text;
 }
 
+TEST_F(FastCgiAdapter, TooManyParamsAreRefused) {
+    options_.limits.max_params = 50;
+    start();
+    StderrCapture log;
+    wire::Request r = request("GET", "/app/hello");
+    for (int i = 0; i < 100; ++i) r.params.emplace_back("HTTP_X_" + std::to_string(i), "v");
+    SocketClient c = connect();
+    const wire::Response out = wire::round_trip(c, r);
+    ASSERT_TRUE(out.ended);
+    EXPECT_EQ(wire::parse_cgi(out.out).status, 431);
+    EXPECT_EQ(calls_, 0);
+    expect_served();
+    stop();
+    const std::string text = log.text();
+    EXPECT_NE(text.find("more than 50 FastCGI params"), std::string::npos) << text;
+}
+
 TEST_F(FastCgiAdapter, BadVersionByteIsDropped) {
     start();
     StderrCapture log;
