@@ -40,13 +40,13 @@ int main(int argc, char** argv) {
         std::printf("postern %s\n", POSTERN_VERSION);
         return 0;
     }
-    log::set_level(cfg.log_level == "debug"  ? log::Level::debug
-                   : cfg.log_level == "warn" ? log::Level::warn
-                   : cfg.log_level == "error"
-                       ? log::Level::error
-                       : log::Level::info);
+    log::set_level(cfg.log_level == "debug"   ? log::Level::debug
+                   : cfg.log_level == "warn"  ? log::Level::warn
+                   : cfg.log_level == "error" ? log::Level::error
+                                              : log::Level::info);
     if (cfg.modules.empty()) {
-        std::fprintf(stderr, "postern: no application: give --app MODULE.so or --mount PREFIX=MODULE.so\n");
+        std::fprintf(stderr,
+                     "postern: no application: give --app MODULE.so or --mount PREFIX=MODULE.so\n");
         return 2;
     }
     if (cfg.options.listeners.empty()) {

@@ -7,11 +7,15 @@
 namespace postern {
 
 std::unique_ptr<Protocol> make_protocol(const std::string& name, App& app, const Options& options) {
-    if (name == "fastcgi") return make_fastcgi_protocol(app, options);
-    if (name == "http") return make_http_protocol(app, options);
+    if (name == "fastcgi")
+        return make_fastcgi_protocol(app, options);
+    if (name == "http")
+        return make_http_protocol(app, options);
     return nullptr;
 }
 
-bool known_protocol(const std::string& name) { return name == "fastcgi" || name == "http"; }
+bool known_protocol(const std::string& name) {
+    return name == "fastcgi" || name == "http";
+}
 
 }  // namespace postern

@@ -13,12 +13,13 @@ using test::RecordingSink;
 using test::StringBody;
 
 class AppTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { log::open_access_log("off"); }
 
     App make(Limits limits = {}) {
         std::vector<Mount> mounts;
-        mounts.push_back({"/app", [this](Request& req, Response& res) {
+        mounts.push_back({"/app",
+                          [this](Request& req, Response& res) {
                               seen_script = std::string(req.script_name());
                               seen_path = std::string(req.path_info());
                               seen_query = std::string(req.query_string());
@@ -26,7 +27,8 @@ protected:
                               res.write("ok");
                           },
                           "app"});
-        mounts.push_back({"/throw", [](Request&, Response&) { throw std::runtime_error("boom"); }, "thrower"});
+        mounts.push_back(
+            {"/throw", [](Request&, Response&) { throw std::runtime_error("boom"); }, "thrower"});
         mounts.push_back({"/late-throw",
                           [](Request&, Response& res) {
                               res.write("partial");
@@ -34,9 +36,14 @@ protected:
                               throw std::runtime_error("late boom");
                           },
                           "late"});
-        mounts.push_back({"/refuse", [](Request&, Response&) { throw RequestError(422, "no thanks"); }, "refuse"});
-        mounts.push_back({"/read", [](Request& req, Response& res) { res.write(req.read_all(1 << 20)); }, "read"});
-        mounts.push_back({"/ignore", [](Request&, Response& res) { res.write("ignored the body"); }, "ignore"});
+        mounts.push_back({"/refuse",
+                          [](Request&, Response&) { throw RequestError(422, "no thanks"); },
+                          "refuse"});
+        mounts.push_back({"/read",
+                          [](Request& req, Response& res) { res.write(req.read_all(1 << 20)); },
+                          "read"});
+        mounts.push_back(
+            {"/ignore", [](Request&, Response& res) { res.write("ignored the body"); }, "ignore"});
         return App(std::move(mounts), limits);
     }
 

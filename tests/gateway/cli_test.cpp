@@ -14,8 +14,9 @@ CliConfig parse(std::vector<const char*> args) {
 }
 
 TEST(Cli, BothOptionForms) {
-    auto cfg = parse({"--app", "hello.so", "--mount=/app=echo.so", "--listen", "fastcgi=/tmp/x.sock",
-                      "--listen=http=127.0.0.1:0", "--threads=8", "--read-timeout", "500"});
+    auto cfg =
+        parse({"--app", "hello.so", "--mount=/app=echo.so", "--listen", "fastcgi=/tmp/x.sock",
+               "--listen=http=127.0.0.1:0", "--threads=8", "--read-timeout", "500"});
     ASSERT_EQ(cfg.modules.size(), 2u);
     EXPECT_EQ(cfg.modules[0], (std::pair<std::string, std::string>{"/", "hello.so"}));
     EXPECT_EQ(cfg.modules[1], (std::pair<std::string, std::string>{"/app", "echo.so"}));
@@ -48,7 +49,8 @@ TEST(Cli, ConfigFileHoldsTheSameSettings) {
     std::string path = ::testing::TempDir() + "postern-cli-test.conf";
     {
         std::ofstream f(path);
-        f << "# a comment\nlisten = http=127.0.0.1:0\nmount /f=faults.so  # trailing\n\nthreads=3\n";
+        f << "# a comment\nlisten = http=127.0.0.1:0\nmount /f=faults.so  # "
+             "trailing\n\nthreads=3\n";
     }
     auto cfg = parse({"--config", path.c_str(), "--threads", "5"});
     EXPECT_EQ(cfg.options.listeners.size(), 1u);
@@ -69,7 +71,8 @@ TEST(Cli, ConfigFileHoldsTheSameSettings) {
 
 TEST(Cli, HelpListsEveryOption) {
     std::string u = usage();
-    for (const char* o : {"--app", "--mount", "--listen", "--threads", "--config", "--help", "--version"})
+    for (const char* o :
+         {"--app", "--mount", "--listen", "--threads", "--config", "--help", "--version"})
         EXPECT_NE(u.find(o), std::string::npos) << o;
 }
 

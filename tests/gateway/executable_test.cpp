@@ -24,17 +24,22 @@ std::string binary_dir() {
     const char* d = std::getenv("POSTERN_BINARY_DIR");
     return d ? d : ".";
 }
-std::string postern_bin() { return binary_dir() + "/bin/postern"; }
-std::string example(const std::string& name) { return binary_dir() + "/examples/" + name + ".so"; }
+std::string postern_bin() {
+    return binary_dir() + "/bin/postern";
+}
+std::string example(const std::string& name) {
+    return binary_dir() + "/examples/" + name + ".so";
+}
 
 std::size_t count_lines(const std::string& s) {
     std::size_t n = 0;
-    for (char c : s) n += c == '\n';
+    for (char c : s)
+        n += c == '\n';
     return n;
 }
 
 class Executable : public ::testing::Test {
-protected:
+  protected:
     /// Runs postern with `args` to its exit; returns {wait status, output}.
     std::pair<int, std::string> run(std::vector<std::string> args) {
         args.insert(args.begin(), postern_bin());
@@ -84,7 +89,8 @@ TEST_F(Executable, AddressInUseIsOneClearLine) {
     ::close(fd);
     EXPECT_EQ(describe_wait_status(st), "exited 1");
     EXPECT_EQ(count_lines(out), 1u) << out;
-    EXPECT_NE(out.find("cannot listen on " + addr + ": Address already in use"), std::string::npos) << out;
+    EXPECT_NE(out.find("cannot listen on " + addr + ": Address already in use"), std::string::npos)
+        << out;
 }
 
 TEST_F(Executable, ModuleErrorsNameTheFile) {
@@ -168,8 +174,8 @@ TEST_F(Executable, DrainTimeBoundsTheStop) {
     int port = free_port();
     std::string addr = "127.0.0.1:" + std::to_string(port);
     Process p;
-    p.start({postern_bin(), "--mount", "/=" + example("hello"), "--listen", "http=" + addr, "--access-log",
-             "off", "--drain-timeout", "300", "--read-timeout", "60000"},
+    p.start({postern_bin(), "--mount", "/=" + example("hello"), "--listen", "http=" + addr,
+             "--access-log", "off", "--drain-timeout", "300", "--read-timeout", "60000"},
             {}, dir.file("drain-bound.log"));
     ASSERT_TRUE(wait_for_listener(addr)) << tail_file(p.log_path());
     SocketClient stalled(addr);
@@ -183,7 +189,8 @@ TEST_F(Executable, DrainTimeBoundsTheStop) {
     auto status = p.wait(10s);
     ASSERT_TRUE(status.has_value()) << tail_file(p.log_path());
     EXPECT_EQ(describe_wait_status(*status), "exited 0") << tail_file(p.log_path());
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "the 60 s read timeout did not hold the stop";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s)
+        << "the 60 s read timeout did not hold the stop";
     EXPECT_TRUE(stalled.wait_closed(5s));
 }
 

@@ -8,9 +8,15 @@ namespace postern {
 namespace {
 
 Environ sample() {
-    return {{"REQUEST_METHOD", "POST"},     {"SCRIPT_NAME", "/app"},       {"PATH_INFO", "/x"},
-            {"QUERY_STRING", "a=1"},        {"CONTENT_TYPE", "text/plain"}, {"CONTENT_LENGTH", "11"},
-            {"HTTP_X_FORWARDED_FOR", "1.2.3.4"}, {"HTTPS", "on"},          {"SERVER_NAME", "example.org"}};
+    return {{"REQUEST_METHOD", "POST"},
+            {"SCRIPT_NAME", "/app"},
+            {"PATH_INFO", "/x"},
+            {"QUERY_STRING", "a=1"},
+            {"CONTENT_TYPE", "text/plain"},
+            {"CONTENT_LENGTH", "11"},
+            {"HTTP_X_FORWARDED_FOR", "1.2.3.4"},
+            {"HTTPS", "on"},
+            {"SERVER_NAME", "example.org"}};
 }
 
 TEST(Request, TypedAccessors) {

@@ -44,7 +44,8 @@ TEST(Response, FlushStreamsWithoutLength) {
     res.write("b");
     ASSERT_TRUE(res.finish());
     EXPECT_EQ(sink.body, "ab");
-    EXPECT_EQ(sink.events, (std::vector<std::string>{"head", "body:1", "flush", "body:1", "finish"}));
+    EXPECT_EQ(sink.events,
+              (std::vector<std::string>{"head", "body:1", "flush", "body:1", "finish"}));
 }
 
 TEST(Response, DeclaredLengthIsUsedWhenStreaming) {
@@ -83,7 +84,8 @@ TEST(Response, LargeBodyStreamsByItself) {
     RecordingSink sink;
     Response res(sink, false, 1024);
     std::string piece(300, 'x');
-    for (int i = 0; i < 10; ++i) ASSERT_TRUE(res.write(piece));
+    for (int i = 0; i < 10; ++i)
+        ASSERT_TRUE(res.write(piece));
     EXPECT_EQ(sink.heads, 1) << "the buffer limit starts streaming";
     EXPECT_FALSE(sink.content_length.has_value());
     EXPECT_LE(sink.body.size(), 3000u);
@@ -161,8 +163,9 @@ TEST(CgiHead, ExactBytes) {
     head.status = 404;
     head.headers = &h;
     head.content_length = 5;
-    EXPECT_EQ(cgi_head(head),
-              "Status: 404 Not Found\r\nContent-Type: text/plain\r\nX-A: 1\r\nContent-Length: 5\r\n\r\n");
+    EXPECT_EQ(
+        cgi_head(head),
+        "Status: 404 Not Found\r\nContent-Type: text/plain\r\nX-A: 1\r\nContent-Length: 5\r\n\r\n");
     head.content_length.reset();
     head.status = 200;
     EXPECT_EQ(cgi_head(head), "Status: 200 OK\r\nContent-Type: text/plain\r\nX-A: 1\r\n\r\n");

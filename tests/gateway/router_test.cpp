@@ -15,8 +15,11 @@ struct RouteCase {
 };
 
 class RouterTest : public ::testing::TestWithParam<RouteCase> {
-protected:
-    Router router{{{"/", noop, "root"}, {"/app", noop, "app"}, {"/app/admin/", noop, "admin"}, {"/f", noop, "f"}}};
+  protected:
+    Router router{{{"/", noop, "root"},
+                   {"/app", noop, "app"},
+                   {"/app/admin/", noop, "admin"},
+                   {"/f", noop, "f"}}};
 };
 
 TEST_P(RouterTest, SplitsScriptNameAndPathInfo) {
@@ -31,10 +34,12 @@ TEST_P(RouterTest, SplitsScriptNameAndPathInfo) {
 INSTANTIATE_TEST_SUITE_P(
     Mounts, RouterTest,
     ::testing::Values(RouteCase{"/app", "app", "/app", ""}, RouteCase{"/app/", "app", "/app", "/"},
-                      RouteCase{"/app/x/y", "app", "/app", "/x/y"}, RouteCase{"/apple", "root", "", "/apple"},
+                      RouteCase{"/app/x/y", "app", "/app", "/x/y"},
+                      RouteCase{"/apple", "root", "", "/apple"},
                       RouteCase{"/app/admin/users", "admin", "/app/admin", "/users"},
-                      RouteCase{"/app/adminx", "app", "/app", "/adminx"}, RouteCase{"/f/throw", "f", "/f", "/throw"},
-                      RouteCase{"/", "root", "", "/"}, RouteCase{"/app/a%20b", "app", "/app", "/a b"},
+                      RouteCase{"/app/adminx", "app", "/app", "/adminx"},
+                      RouteCase{"/f/throw", "f", "/f", "/throw"}, RouteCase{"/", "root", "", "/"},
+                      RouteCase{"/app/a%20b", "app", "/app", "/a b"},
                       RouteCase{"/app/a%2Fb", "app", "/app", "/a/b"},
                       RouteCase{"/app/%C3%A9t%C3%A9", "app", "/app", "/\xC3\xA9t\xC3\xA9"},
                       RouteCase{"/ap%70/x", "root", "", "/app/x"}));

@@ -14,7 +14,7 @@
 namespace postern::test {
 
 class RecordingSink : public ResponseSink {
-public:
+  public:
     bool send_head(const ResponseHead& head) override {
         ++heads;
         status = head.status;
@@ -54,8 +54,9 @@ public:
 };
 
 class StringBody : public BodySource {
-public:
-    explicit StringBody(std::string data, std::size_t piece = 7) : data_(std::move(data)), piece_(piece) {}
+  public:
+    explicit StringBody(std::string data, std::size_t piece = 7)
+        : data_(std::move(data)), piece_(piece) {}
     std::size_t read(char* buffer, std::size_t size) override {
         std::size_t n = std::min({size, piece_, data_.size() - pos_});
         data_.copy(buffer, n, pos_);
@@ -64,7 +65,7 @@ public:
     }
     std::size_t consumed() const { return pos_; }
 
-private:
+  private:
     std::string data_;
     std::size_t piece_;
     std::size_t pos_ = 0;

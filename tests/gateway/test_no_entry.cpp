@@ -1,2 +1,4 @@
 // A shared object that is not a Postern module: no POSTERN_APP.
-extern "C" int not_postern() { return 42; }
+extern "C" int not_postern() {
+    return 42;
+}

@@ -35,9 +35,11 @@ int connect_to(const std::string& address) {
         return fd;
     }
     auto colon = address.rfind(':');
-    if (colon == std::string::npos) throw std::runtime_error("bad address " + address);
+    if (colon == std::string::npos)
+        throw std::runtime_error("bad address " + address);
     std::string host = address.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    if (host.size() >= 2 && host.front() == '[')
+        host = host.substr(1, host.size() - 2);
     int port = std::stoi(address.substr(colon + 1));
     sockaddr_storage ss{};
     socklen_t len = 0;
@@ -54,7 +56,8 @@ int connect_to(const std::string& address) {
         auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
         s4->sin_family = AF_INET;
         s4->sin_port = htons(static_cast<uint16_t>(port));
-        if (host == "localhost") host = "127.0.0.1";
+        if (host == "localhost")
+            host = "127.0.0.1";
         if (::inet_pton(AF_INET, host.c_str(), &s4->sin_addr) != 1)
             throw std::runtime_error("bad host " + host);
         len = sizeof(sockaddr_in);
@@ -75,7 +78,8 @@ int connect_to(const std::string& address) {
 SocketClient::SocketClient(const std::string& address) : fd_(connect_to(address)) {}
 
 SocketClient::~SocketClient() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0)
+        ::close(fd_);
 }
 
 SocketClient::SocketClient(SocketClient&& other) noexcept : fd_(other.fd_), closed_(other.closed_) {
@@ -86,7 +90,8 @@ bool SocketClient::send(std::string_view data) {
     while (!data.empty()) {
         ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             closed_ = true;
             return false;
         }
@@ -98,7 +103,8 @@ bool SocketClient::send(std::string_view data) {
 std::string SocketClient::recv_some(std::chrono::milliseconds timeout) {
     pollfd p{fd_, POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(timeout.count()));
-    if (r <= 0) return {};
+    if (r <= 0)
+        return {};
     char buf[65536];
     ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
     if (n <= 0) {
@@ -114,7 +120,8 @@ std::string SocketClient::recv_until_close(std::chrono::milliseconds timeout) {
     while (!closed_) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) break;
+        if (left.count() <= 0)
+            break;
         out += recv_some(left);
     }
     return out;
@@ -126,7 +133,8 @@ std::string SocketClient::recv_until(std::string_view marker, std::chrono::milli
     while (!closed_ && out.find(marker) == std::string::npos) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) break;
+        if (left.count() <= 0)
+            break;
         out += recv_some(left);
     }
     return out;
@@ -138,9 +146,11 @@ std::string SocketClient::recv_exact(std::size_t n, std::chrono::milliseconds ti
     while (!closed_ && out.size() < n) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) break;
+        if (left.count() <= 0)
+            break;
         pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+        if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+            break;
         std::string buf(n - out.size(), '\0');
         ssize_t got = ::recv(fd_, buf.data(), buf.size(), 0);
         if (got <= 0) {
@@ -157,7 +167,9 @@ bool SocketClient::wait_closed(std::chrono::milliseconds timeout) {
     return closed_;
 }
 
-void SocketClient::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+void SocketClient::shutdown_write() {
+    ::shutdown(fd_, SHUT_WR);
+}
 
 bool wait_for_listener(const std::string& address, std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;

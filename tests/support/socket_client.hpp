@@ -12,7 +12,7 @@ using namespace std::chrono_literals;
 /// A connected stream socket to "HOST:PORT" or an absolute unix-socket path.
 /// Every receive waits at most the given deadline; nothing here sleeps.
 class SocketClient {
-public:
+  public:
     /// Connects or throws std::runtime_error.
     explicit SocketClient(const std::string& address);
     ~SocketClient();
@@ -39,7 +39,7 @@ public:
     void shutdown_write();
     int fd() const noexcept { return fd_; }
 
-private:
+  private:
     int fd_ = -1;
     bool closed_ = false;
 };

@@ -27,9 +27,9 @@ struct AppEntry {
 
 /// The exported C-ABI entry point the `postern` executable looks up in a
 /// module (`postern_app_v1`). Use once per module, at namespace scope.
-#define POSTERN_APP(fn)                                                         \
+#define POSTERN_APP(fn)                                                          \
     extern "C" __attribute__((visibility("default"))) const ::postern::AppEntry* \
-    postern_app_v1() {                                                          \
-        static const ::postern::AppEntry entry{POSTERN_ABI_VERSION, &(fn)};     \
-        return &entry;                                                          \
+    postern_app_v1() {                                                           \
+        static const ::postern::AppEntry entry{POSTERN_ABI_VERSION, &(fn)};      \
+        return &entry;                                                           \
     }

@@ -23,11 +23,12 @@ using Environ = std::vector<std::pair<std::string, std::string>>;
 /// when nothing was sent yet, and closes the connection afterwards.
 /// A callback may throw it too, to refuse a request with a 4xx.
 class RequestError : public std::runtime_error {
-public:
-    RequestError(int status, const std::string& reason) : std::runtime_error(reason), status_(status) {}
+  public:
+    RequestError(int status, const std::string& reason)
+        : std::runtime_error(reason), status_(status) {}
     int status() const noexcept { return status_; }
 
-private:
+  private:
     int status_;
 };
 
@@ -37,7 +38,7 @@ private:
 /// 0 at the end of the body, and throws RequestError when the body is
 /// malformed or exceeds the configured limit.
 class BodySource {
-public:
+  public:
     virtual ~BodySource() = default;
     virtual std::size_t read(char* buffer, std::size_t size) = 0;
 };
@@ -51,7 +52,7 @@ public:
 /// The body is a stream: read() it in pieces; it is never held in memory
 /// whole by the gateway.
 class Request {
-public:
+  public:
     Request(std::string_view protocol, Environ environ, BodySource& body);
 
     /// Adapter that decoded the request: "fastcgi", "http", ...
@@ -97,7 +98,7 @@ public:
     /// Body bytes read so far.
     std::uint64_t body_bytes_read() const noexcept { return body_read_; }
 
-private:
+  private:
     std::string_view var(std::string_view name) const noexcept;
 
     std::string protocol_;

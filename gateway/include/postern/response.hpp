@@ -39,7 +39,7 @@ struct ResponseHead {
 /// the request, in the order send_head, send_body*, finish. Every call
 /// returns false once the front end has gone away (a write failed).
 class ResponseSink {
-public:
+  public:
     virtual ~ResponseSink() = default;
     virtual bool send_head(const ResponseHead& head) = 0;
     virtual bool send_body(std::string_view data) = 0;
@@ -72,7 +72,7 @@ public:
 ///
 /// Threading: belongs to the worker thread running the callback.
 class Response {
-public:
+  public:
     Response(ResponseSink& sink, bool head_only, std::size_t buffer_limit = 64 * 1024);
 
     void status(int code);
@@ -104,7 +104,7 @@ public:
     /// before the head was sent.
     void reset();
 
-private:
+  private:
     bool commit(std::optional<std::uint64_t> length);
     bool send_buffer();
 

@@ -95,7 +95,7 @@ struct BoundListener {
 /// accepting, lets in-flight requests finish within the drain time, and
 /// closes every connection. Not copyable; start/stop from one thread.
 class Server {
-public:
+  public:
     explicit Server(Options options);
     ~Server();
     Server(const Server&) = delete;
@@ -109,7 +109,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::unique_ptr<Impl> impl_;
 };
 

@@ -46,12 +46,14 @@ AddressList::AddressList(const std::vector<std::string>& entries) {
             bits = static_cast<unsigned>(std::stoul(n));
             has_prefix = true;
         }
-        if (addr.size() > 2 && addr.front() == '[' && addr.back() == ']') addr = addr.substr(1, addr.size() - 2);
+        if (addr.size() > 2 && addr.front() == '[' && addr.back() == ']')
+            addr = addr.substr(1, addr.size() - 2);
         unsigned base = 0;
         if (!parse_address(addr, b.bytes, base))
             throw std::invalid_argument("invalid address \"" + e + "\"");
         unsigned max_bits = base == 96 ? 32 : 128;
-        if (has_prefix && bits > max_bits) throw std::invalid_argument("invalid address block \"" + e + "\"");
+        if (has_prefix && bits > max_bits)
+            throw std::invalid_argument("invalid address block \"" + e + "\"");
         b.prefix = base + (has_prefix ? bits : max_bits);
         blocks_.push_back(b);
     }
@@ -61,14 +63,18 @@ bool AddressList::contains(std::string_view addr) const noexcept {
     std::array<std::uint8_t, 16> a{};
     unsigned base = 0;
     std::string text(addr);
-    if (text.size() > 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
-    if (!parse_address(text, a, base)) return false;
+    if (text.size() > 2 && text.front() == '[' && text.back() == ']')
+        text = text.substr(1, text.size() - 2);
+    if (!parse_address(text, a, base))
+        return false;
     for (const Block& b : blocks_) {
         unsigned full = b.prefix / 8, rest = b.prefix % 8;
-        if (std::memcmp(a.data(), b.bytes.data(), full) != 0) continue;
+        if (std::memcmp(a.data(), b.bytes.data(), full) != 0)
+            continue;
         if (rest != 0) {
             auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
-            if ((a[full] & mask) != (b.bytes[full] & mask)) continue;
+            if ((a[full] & mask) != (b.bytes[full] & mask))
+                continue;
         }
         return true;
     }

@@ -13,7 +13,7 @@ namespace postern {
 /// An IPv4-mapped IPv6 peer (::ffff:a.b.c.d) matches the IPv4 entry.
 /// Read-only after construction, so thread-safe.
 class AddressList {
-public:
+  public:
     AddressList() = default;
     /// Throws std::invalid_argument naming the first entry that is not an
     /// address or a CIDR block.
@@ -23,7 +23,7 @@ public:
     /// True when `addr` (textual, as in Peer::addr) is in one of the blocks.
     bool contains(std::string_view addr) const noexcept;
 
-private:
+  private:
     struct Block {
         std::array<std::uint8_t, 16> bytes{};  // IPv4 stored as IPv4-mapped IPv6
         unsigned prefix = 128;

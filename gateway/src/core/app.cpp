@@ -14,12 +14,14 @@ namespace {
 /// body limit on bodies of unknown length, and remembers a failure so the
 /// connection is not reused even when a callback swallowed the exception.
 class GuardedBody : public BodySource {
-public:
+  public:
     GuardedBody(BodySource& inner, std::uint64_t limit) : inner_(inner), limit_(limit) {}
 
     std::size_t read(char* buffer, std::size_t size) override {
-        if (done_) return 0;
-        if (failed_) throw RequestError(400, "request body already failed");
+        if (done_)
+            return 0;
+        if (failed_)
+            throw RequestError(400, "request body already failed");
         try {
             std::size_t n = inner_.read(buffer, size);
             if (n == 0) {
@@ -29,7 +31,8 @@ public:
             count_ += n;
             if (count_ > limit_) {
                 failed_ = true;
-                throw RequestError(413, "request body longer than " + std::to_string(limit_) + " bytes");
+                throw RequestError(413,
+                                   "request body longer than " + std::to_string(limit_) + " bytes");
             }
             return n;
         } catch (...) {
@@ -52,7 +55,7 @@ public:
 
     bool failed() const noexcept { return failed_; }
 
-private:
+  private:
     BodySource& inner_;
     std::uint64_t limit_;
     std::uint64_t count_ = 0;
@@ -76,7 +79,8 @@ std::string clf_time() {
 
 void log_access(const Environ& env, const Peer& peer, int status, std::uint64_t bytes,
                 std::chrono::steady_clock::duration took) {
-    if (!log::access_log_enabled()) return;
+    if (!log::access_log_enabled())
+        return;
     // The combined log format, plus the request duration in microseconds.
     std::string line;
     line.reserve(200);
@@ -115,12 +119,13 @@ void error_page(Response& res, int status) {
 
 }  // namespace
 
-App::App(std::vector<Mount> mounts, const Limits& limits) : router_(std::move(mounts)), limits_(limits) {}
+App::App(std::vector<Mount> mounts, const Limits& limits)
+    : router_(std::move(mounts)), limits_(limits) {}
 
 bool App::refuse(ResponseSink& sink, int status, std::string_view reason, const Peer& peer,
                  std::string_view protocol, bool head_only) {
-    log::warn("refused a request from " + peer.describe() + " over " + std::string(protocol) + " with " +
-              std::to_string(status) + ": " + std::string(reason));
+    log::warn("refused a request from " + peer.describe() + " over " + std::string(protocol) +
+              " with " + std::to_string(status) + ": " + std::string(reason));
     Response res(sink, head_only, limits_.response_buffer);
     error_page(res, status);
     return res.finish();
@@ -137,9 +142,12 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
     if (const std::string* u = find_var(env, "REQUEST_URI"); u != nullptr && !u->empty()) {
         uri = *u;
     } else {
-        uri = std::string(var_or(env, "SCRIPT_NAME", "")) + std::string(var_or(env, "PATH_INFO", ""));
-        if (uri.empty()) uri = "/";
-        if (auto q = var_or(env, "QUERY_STRING", ""); !q.empty()) uri += "?" + std::string(q);
+        uri =
+            std::string(var_or(env, "SCRIPT_NAME", "")) + std::string(var_or(env, "PATH_INFO", ""));
+        if (uri.empty())
+            uri = "/";
+        if (auto q = var_or(env, "QUERY_STRING", ""); !q.empty())
+            uri += "?" + std::string(q);
         set_var(env, "REQUEST_URI", uri);
     }
     std::string_view raw_path = uri;
@@ -148,7 +156,8 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
         query = raw_path.substr(qpos + 1);
         raw_path = raw_path.substr(0, qpos);
     }
-    if (find_var(env, "QUERY_STRING") == nullptr) set_var(env, "QUERY_STRING", query);
+    if (find_var(env, "QUERY_STRING") == nullptr)
+        set_var(env, "QUERY_STRING", query);
     // Derived from the front end's own path split, so meaningless with ours.
     erase_var(env, "PATH_TRANSLATED");
 
@@ -161,7 +170,8 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
 
     auto finish_error = [&](int status, std::string_view why) {
         log::warn("refused " + method + " " + uri + " from " + peer.describe() + " over " +
-                  std::string(protocol) + " with " + std::to_string(status) + ": " + std::string(why));
+                  std::string(protocol) + " with " + std::to_string(status) + ": " +
+                  std::string(why));
         error_page(res, status);
         res.finish();
     };
@@ -172,8 +182,10 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
         std::uint64_t n = 0;
         bool ok = cl->size() <= 19;
         for (char c : *cl) {
-            if (c < '0' || c > '9') ok = false;
-            if (ok) n = n * 10 + static_cast<std::uint64_t>(c - '0');
+            if (c < '0' || c > '9')
+                ok = false;
+            if (ok)
+                n = n * 10 + static_cast<std::uint64_t>(c - '0');
         }
         if (!ok) {
             finish_error(400, "invalid CONTENT_LENGTH \"" + *cl + "\"");
@@ -214,8 +226,8 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
             match.mount->handler(req, res);
             res.finish();
         } catch (const RequestError& e) {
-            log::warn("request " + method + " " + uri + " from " + peer.describe() + " refused with " +
-                      std::to_string(e.status()) + ": " + e.what());
+            log::warn("request " + method + " " + uri + " from " + peer.describe() +
+                      " refused with " + std::to_string(e.status()) + ": " + e.what());
             reusable = false;
             if (!res.headers_sent()) {
                 error_page(res, e.status());
@@ -224,8 +236,9 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
                 res.abort();
             }
         } catch (const std::exception& e) {
-            log::error("application callback " + match.mount->name + " threw: " + e.what() + " (" + method +
-                       " " + uri + " from " + peer.describe() + " over " + std::string(protocol) + ")");
+            log::error("application callback " + match.mount->name + " threw: " + e.what() + " (" +
+                       method + " " + uri + " from " + peer.describe() + " over " +
+                       std::string(protocol) + ")");
             if (!res.headers_sent()) {
                 error_page(res, 500);
                 res.finish();
@@ -234,8 +247,9 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
                 reusable = false;
             }
         } catch (...) {
-            log::error("application callback " + match.mount->name + " threw a non-standard exception (" +
-                       method + " " + uri + " from " + peer.describe() + ")");
+            log::error("application callback " + match.mount->name +
+                       " threw a non-standard exception (" + method + " " + uri + " from " +
+                       peer.describe() + ")");
             if (!res.headers_sent()) {
                 error_page(res, 500);
                 res.finish();
@@ -246,14 +260,17 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
         }
         out.status = res.status();
         out.body_bytes = res.body_bytes_sent();
-        if (reusable && !guarded.drain()) reusable = false;
+        if (reusable && !guarded.drain())
+            reusable = false;
         out.reusable = reusable && !res.client_gone();
-        log_access(req.environ(), peer, out.status, out.body_bytes, std::chrono::steady_clock::now() - start);
+        log_access(req.environ(), peer, out.status, out.body_bytes,
+                   std::chrono::steady_clock::now() - start);
         return out;
     }
 
 drain:
-    if (!guarded.drain()) reusable = false;
+    if (!guarded.drain())
+        reusable = false;
 done:
     out.status = res.status();
     out.body_bytes = res.body_bytes_sent();

@@ -18,7 +18,7 @@ namespace postern {
 /// matches on a segment boundary wins ("/app" matches "/app", "/app/x", not
 /// "/apple"). Thread-safe once built (read-only).
 class Router {
-public:
+  public:
     explicit Router(std::vector<Mount> mounts);
 
     struct Match {
@@ -32,7 +32,7 @@ public:
 
     const std::vector<Mount>& mounts() const noexcept { return mounts_; }
 
-private:
+  private:
     std::vector<Mount> mounts_;  // longest prefix first
 };
 
@@ -52,7 +52,7 @@ struct Outcome {
 /// The core every adapter hands its requests to. Thread-safe: called from
 /// every worker thread at once.
 class App {
-public:
+  public:
     App(std::vector<Mount> mounts, const Limits& limits);
 
     /// Runs one request. `env` holds what the adapter decoded: at least
@@ -77,7 +77,7 @@ public:
     const Limits& limits() const noexcept { return limits_; }
     const Router& router() const noexcept { return router_; }
 
-private:
+  private:
     Router router_;
     Limits limits_;
 };

@@ -19,7 +19,8 @@ const OptionDef kOptions[] = {
     {"app", "MODULE.so", "mount a module at / (same as --mount /=MODULE.so)"},
     {"mount", "PREFIX=MODULE.so", "mount a module at PREFIX (repeatable; longest prefix wins)"},
     {"listen", "PROTO=ADDRESS",
-     "listen for PROTO (fastcgi, http) on ADDRESS: HOST:PORT, an absolute unix-socket path, or fd:N "
+     "listen for PROTO (fastcgi, http) on ADDRESS: HOST:PORT, an absolute unix-socket path, or "
+     "fd:N "
      "(repeatable; default fastcgi=127.0.0.1:9000, or fd:0 when started with a listening socket on "
      "descriptor 0, as spawn-fcgi and mod_fcgid do)"},
     {"threads", "N", "worker threads running callbacks (default 16)"},
@@ -46,7 +47,8 @@ const OptionDef kOptions[] = {
 
 const OptionDef* find_option(const std::string& name) {
     for (const auto& o : kOptions)
-        if (name == o.name) return &o;
+        if (name == o.name)
+            return &o;
     return nullptr;
 }
 
@@ -54,9 +56,10 @@ std::uint64_t to_number(const std::string& name, const std::string& value, std::
                         std::uint64_t max) {
     std::uint64_t n = 0;
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-    if (value.empty() || ec != std::errc() || end != value.data() + value.size() || n < min || n > max)
-        throw CliError("--" + name + ": expected a whole number from " + std::to_string(min) + " to " +
-                       std::to_string(max) + ", got \"" + value + "\"");
+    if (value.empty() || ec != std::errc() || end != value.data() + value.size() || n < min ||
+        n > max)
+        throw CliError("--" + name + ": expected a whole number from " + std::to_string(min) +
+                       " to " + std::to_string(max) + ", got \"" + value + "\"");
     return n;
 }
 
@@ -71,9 +74,11 @@ std::pair<std::string, std::string> split_pair(const std::string& name, const st
 void apply(CliConfig& cfg, const std::string& name, const std::string& value, int depth);
 
 void read_config(CliConfig& cfg, const std::string& file, int depth) {
-    if (depth > 4) throw CliError("--config: files include each other too deeply (" + file + ")");
+    if (depth > 4)
+        throw CliError("--config: files include each other too deeply (" + file + ")");
     std::ifstream in(file);
-    if (!in) throw CliError("--config: cannot read " + file);
+    if (!in)
+        throw CliError("--config: cannot read " + file);
     std::string line;
     int lineno = 0;
     while (std::getline(in, line)) {
@@ -83,19 +88,23 @@ void read_config(CliConfig& cfg, const std::string& file, int depth) {
             auto e = s.find_last_not_of(" \t\r");
             return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
         };
-        if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+        if (auto hash = line.find('#'); hash != std::string::npos)
+            line.erase(hash);
         line = trim(line);
-        if (line.empty()) continue;
+        if (line.empty())
+            continue;
         auto sep = line.find_first_of("= \t");
         std::string name = trim(line.substr(0, sep));
         std::string value;
         if (sep != std::string::npos) {
             value = trim(line.substr(sep));
-            if (!value.empty() && value[0] == '=') value = trim(value.substr(1));
+            if (!value.empty() && value[0] == '=')
+                value = trim(value.substr(1));
         }
         const OptionDef* def = find_option(name);
         if (def == nullptr || name == "help" || name == "version")
-            throw CliError(file + ":" + std::to_string(lineno) + ": unknown setting \"" + name + "\"");
+            throw CliError(file + ":" + std::to_string(lineno) + ": unknown setting \"" + name +
+                           "\"");
         if (def->arg != nullptr && value.empty())
             throw CliError(file + ":" + std::to_string(lineno) + ": " + name + " needs a value");
         try {
@@ -115,7 +124,8 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
         cfg.modules.emplace_back("/", value);
     } else if (name == "mount") {
         auto [prefix, file] = split_pair(name, value, "PREFIX=MODULE.so");
-        if (prefix[0] != '/') throw CliError("--mount: PREFIX must start with '/', got \"" + prefix + "\"");
+        if (prefix[0] != '/')
+            throw CliError("--mount: PREFIX must start with '/', got \"" + prefix + "\"");
         cfg.modules.emplace_back(prefix, file);
     } else if (name == "listen") {
         auto [proto, address] = split_pair(name, value, "PROTO=ADDRESS");
@@ -132,13 +142,15 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
         unsigned mode = 0;
         auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), mode, 8);
         if (ec != std::errc() || end != value.data() + value.size() || mode > 0777)
-            throw CliError("--socket-mode: expected an octal mode such as 0660, got \"" + value + "\"");
+            throw CliError("--socket-mode: expected an octal mode such as 0660, got \"" + value +
+                           "\"");
         o.socket_mode = mode;
     } else if (name == "access-log") {
         o.access_log = value;
     } else if (name == "log-level") {
         if (value != "debug" && value != "info" && value != "warn" && value != "error")
-            throw CliError("--log-level: expected debug, info, warn or error, got \"" + value + "\"");
+            throw CliError("--log-level: expected debug, info, warn or error, got \"" + value +
+                           "\"");
         cfg.log_level = value;
     } else if (name == "max-header-bytes") {
         l.max_header_bytes = to_number(name, value, 1024, 16u << 20);
@@ -174,7 +186,8 @@ CliConfig parse_command_line(int argc, const char* const argv[]) {
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg.rfind("--", 0) != 0 || arg.size() == 2)
-            throw CliError("unexpected argument \"" + arg + "\" (options start with --; see --help)");
+            throw CliError("unexpected argument \"" + arg +
+                           "\" (options start with --; see --help)");
         std::string name = arg.substr(2);
         std::string value;
         bool inline_value = false;
@@ -184,14 +197,18 @@ CliConfig parse_command_line(int argc, const char* const argv[]) {
             inline_value = true;
         }
         const OptionDef* def = find_option(name);
-        if (def == nullptr) throw CliError("unknown option --" + name + " (see --help)");
+        if (def == nullptr)
+            throw CliError("unknown option --" + name + " (see --help)");
         if (def->arg == nullptr) {
-            if (inline_value) throw CliError("--" + name + " takes no value");
+            if (inline_value)
+                throw CliError("--" + name + " takes no value");
         } else if (!inline_value) {
-            if (i + 1 >= argc) throw CliError("--" + name + " needs a value: --" + name + " " + def->arg);
+            if (i + 1 >= argc)
+                throw CliError("--" + name + " needs a value: --" + name + " " + def->arg);
             value = argv[++i];
         }
-        if (def->arg != nullptr && value.empty()) throw CliError("--" + name + " needs a value: --" + name + " " + def->arg);
+        if (def->arg != nullptr && value.empty())
+            throw CliError("--" + name + " needs a value: --" + name + " " + def->arg);
         apply(cfg, name, value, 0);
     }
     return cfg;
@@ -199,7 +216,8 @@ CliConfig parse_command_line(int argc, const char* const argv[]) {
 
 std::string usage() {
     std::string out =
-        "usage: postern --app MODULE.so | --mount PREFIX=MODULE.so ... [--listen PROTO=ADDRESS ...] [options]\n"
+        "usage: postern --app MODULE.so | --mount PREFIX=MODULE.so ... [--listen PROTO=ADDRESS "
+        "...] [options]\n"
         "\n"
         "Postern runs C++ application callbacks (modules built with POSTERN_APP) behind nginx or\n"
         "Apache httpd, over FastCGI or HTTP. Every option is --name VALUE or --name=VALUE; a\n"
@@ -207,7 +225,8 @@ std::string usage() {
         "options:\n";
     for (const auto& o : kOptions) {
         std::string left = std::string("  --") + o.name;
-        if (o.arg != nullptr) left += std::string(" ") + o.arg;
+        if (o.arg != nullptr)
+            left += std::string(" ") + o.arg;
         if (left.size() < 34)
             left.resize(34, ' ');
         else

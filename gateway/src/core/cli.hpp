@@ -12,7 +12,7 @@ namespace postern {
 
 /// A bad option or value: what() is the one line to print.
 class CliError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

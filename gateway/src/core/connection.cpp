@@ -5,7 +5,8 @@
 namespace postern {
 
 Connection::~Connection() {
-    if (int fd = fd_.load(); fd >= 0) ::close(fd);
+    if (int fd = fd_.load(); fd >= 0)
+        ::close(fd);
 }
 
 }  // namespace postern

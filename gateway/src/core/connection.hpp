@@ -16,7 +16,7 @@ class App;
 /// in the reactor while idle, and is handed to one worker thread at a time
 /// when it is readable. Closes its descriptor when destroyed.
 class Connection {
-public:
+  public:
     enum class Next {
         keep,   ///< back to the reactor, wait for the next request
         close,  ///< destroy (close) the connection
@@ -38,11 +38,11 @@ public:
     int fd() const noexcept { return fd_.load(std::memory_order_relaxed); }
     const Peer& peer() const noexcept { return peer_; }
 
-protected:
+  protected:
     /// Someone else (libfcgi) closed the descriptor: do not close it again.
     void release_fd() noexcept { fd_.store(-1, std::memory_order_relaxed); }
 
-private:
+  private:
     // Atomic: the reactor reads it from another thread to shut a connection
     // down at the end of the drain time.
     std::atomic<int> fd_;
@@ -52,7 +52,7 @@ private:
 /// A listener's protocol: makes a Connection for each accepted socket.
 /// Shared by all threads; make_connection is called on the reactor thread.
 class Protocol {
-public:
+  public:
     virtual ~Protocol() = default;
     virtual std::unique_ptr<Connection> make_connection(int fd, Peer peer) = 0;
 };

@@ -8,7 +8,8 @@ namespace postern {
 
 const std::string* find_var(const Environ& env, std::string_view name) noexcept {
     for (const auto& [k, v] : env)
-        if (k == name) return &v;
+        if (k == name)
+            return &v;
     return nullptr;
 }
 
@@ -34,9 +35,11 @@ void erase_var(Environ& env, std::string_view name) {
 void add_param(Environ& env, std::string_view name, std::string_view value) {
     // httpoxy (CVE-2016-5385): a client's "Proxy:" header must never look
     // like the HTTP_PROXY setting to anything downstream.
-    if (name == "HTTP_PROXY") return;
+    if (name == "HTTP_PROXY")
+        return;
     for (auto& [k, v] : env) {
-        if (k != name) continue;
+        if (k != name)
+            continue;
         if (name.substr(0, 5) == "HTTP_") {
             // RFC 9110 §5.3: repeated fields combine with ", "; Cookie is the
             // exception and combines with "; " (RFC 6265 §5.4).
@@ -51,17 +54,20 @@ void add_param(Environ& env, std::string_view name, std::string_view value) {
 }
 
 void add_header(Environ& env, std::string_view name, std::string_view value) {
-    if (name.empty() || !valid_header_name(name)) return;
+    if (name.empty() || !valid_header_name(name))
+        return;
     std::string var;
     var.reserve(name.size() + 5);
     auto upper = [](std::string_view n) {
         std::string s;
         s.reserve(n.size());
-        for (char c : n) s += (c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        for (char c : n)
+            s += (c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         return s;
     };
     std::string up = upper(name);
-    if (name.find('_') != std::string_view::npos) return;  // as nginx and Apache do
+    if (name.find('_') != std::string_view::npos)
+        return;  // as nginx and Apache do
     if (up == "CONTENT_TYPE" || up == "CONTENT_LENGTH") {
         var = up;
         if (find_var(env, var) != nullptr) {
@@ -86,7 +92,8 @@ std::string header_name_of(std::string_view var) {
         return {};
     std::string out;
     out.reserve(rest.size());
-    for (char c : rest) out += (c == '_') ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char c : rest)
+        out += (c == '_') ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
 }
 

@@ -30,12 +30,14 @@ void make_nonblocking(int fd) {
 BoundSocket bind_unix(const std::string& path, unsigned mode) {
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(sa.sun_path)) fail(path, "unix socket path longer than " +
-                                                           std::to_string(sizeof(sa.sun_path) - 1) + " bytes");
+    if (path.size() >= sizeof(sa.sun_path))
+        fail(path,
+             "unix socket path longer than " + std::to_string(sizeof(sa.sun_path) - 1) + " bytes");
     std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) fail(path, std::strerror(errno));
-    struct stat st{};
+    if (fd < 0)
+        fail(path, std::strerror(errno));
+    struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             ::close(fd);
@@ -74,7 +76,8 @@ BoundSocket bind_unix(const std::string& path, unsigned mode) {
 
 BoundSocket adopt_fd(const std::string& address) {
     std::string n = address.substr(3);
-    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) fail(address, "not a descriptor number");
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos)
+        fail(address, "not a descriptor number");
     int fd = std::stoi(n);
     int accepting = 0;
     socklen_t len = sizeof(accepting);
@@ -90,25 +93,31 @@ BoundSocket adopt_fd(const std::string& address) {
 }  // namespace
 
 BoundSocket bind_listener(const std::string& address, unsigned socket_mode) {
-    if (address.rfind("fd:", 0) == 0) return adopt_fd(address);
-    if (!address.empty() && address[0] == '/') return bind_unix(address, socket_mode);
+    if (address.rfind("fd:", 0) == 0)
+        return adopt_fd(address);
+    if (!address.empty() && address[0] == '/')
+        return bind_unix(address, socket_mode);
 
     auto colon = address.rfind(':');
     if (colon == std::string::npos || colon + 1 == address.size())
         fail(address, "expected HOST:PORT, an absolute unix-socket path, or fd:N");
     std::string host = address.substr(0, colon);
     std::string port = address.substr(colon + 1);
-    if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoi(port) > 65535)
+    if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
+        std::stoi(port) > 65535)
         fail(address, "invalid port \"" + port + "\"");
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    if (host.empty()) fail(address, "no host (use 127.0.0.1 for loopback, 0.0.0.0 for every interface)");
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    if (host.empty())
+        fail(address, "no host (use 127.0.0.1 for loopback, 0.0.0.0 for every interface)");
 
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
     addrinfo* res = nullptr;
-    if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) fail(address, gai_strerror(rc));
+    if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0)
+        fail(address, gai_strerror(rc));
     int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         int err = errno;
@@ -117,7 +126,8 @@ BoundSocket bind_listener(const std::string& address, unsigned socket_mode) {
     }
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (res->ai_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (res->ai_family == AF_INET6)
+        ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd, SOMAXCONN) != 0) {
         int err = errno;
         ::freeaddrinfo(res);

@@ -24,7 +24,8 @@ void write_all(int fd, const std::string& line) {
     while (left > 0) {
         ssize_t n = ::write(fd, p, left);
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             return;
         }
         p += n;
@@ -57,12 +58,19 @@ const char* name_of(Level level) {
 
 }  // namespace
 
-void set_level(Level level) { g_level = level; }
-Level level() { return g_level; }
-bool enabled(Level level) { return static_cast<int>(level) >= static_cast<int>(g_level.load()); }
+void set_level(Level level) {
+    g_level = level;
+}
+Level level() {
+    return g_level;
+}
+bool enabled(Level level) {
+    return static_cast<int>(level) >= static_cast<int>(g_level.load());
+}
 
 void write(Level level, std::string_view message) {
-    if (!enabled(level)) return;
+    if (!enabled(level))
+        return;
     std::string line = timestamp();
     line += " postern[";
     line += std::to_string(::getpid());
@@ -87,14 +95,18 @@ void open_access_log(const std::string& target) {
     if (fd < 0)
         throw std::runtime_error("cannot open access log " + target + ": " + std::strerror(errno));
     int old = g_access_fd.exchange(fd);
-    if (old > 2) ::close(old);
+    if (old > 2)
+        ::close(old);
 }
 
-bool access_log_enabled() { return g_access_fd.load() >= 0; }
+bool access_log_enabled() {
+    return g_access_fd.load() >= 0;
+}
 
 void access(std::string_view line) {
     int fd = g_access_fd.load();
-    if (fd < 0) return;
+    if (fd < 0)
+        return;
     std::string l(line);
     l += '\n';
     write_all(fd, l);

@@ -17,10 +17,18 @@ Level level();
 bool enabled(Level level);
 void write(Level level, std::string_view message);
 
-inline void debug(std::string_view m) { write(Level::debug, m); }
-inline void info(std::string_view m) { write(Level::info, m); }
-inline void warn(std::string_view m) { write(Level::warn, m); }
-inline void error(std::string_view m) { write(Level::error, m); }
+inline void debug(std::string_view m) {
+    write(Level::debug, m);
+}
+inline void info(std::string_view m) {
+    write(Level::info, m);
+}
+inline void warn(std::string_view m) {
+    write(Level::warn, m);
+}
+inline void error(std::string_view m) {
+    write(Level::error, m);
+}
 
 /// Opens the access log: "" or "-" for stderr, "off" for none, otherwise a
 /// file appended to. Throws std::runtime_error naming the file on failure.

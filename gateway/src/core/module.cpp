@@ -15,7 +15,8 @@ Handler load_module(const std::string& path) {
     void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {
         const char* err = ::dlerror();
-        throw std::runtime_error("cannot load module " + path + ": " + (err ? err : "unknown error"));
+        throw std::runtime_error("cannot load module " + path + ": " +
+                                 (err ? err : "unknown error"));
     }
     ::dlerror();
     void* sym = ::dlsym(handle, "postern_app_v1");
@@ -30,8 +31,9 @@ Handler load_module(const std::string& path) {
         throw std::runtime_error("module " + path + ": POSTERN_APP returned no handler");
     }
     if (entry->abi != POSTERN_ABI_VERSION) {
-        throw std::runtime_error("module " + path + " was built for Postern ABI " + std::to_string(entry->abi) +
-                                 ", this gateway speaks ABI " + std::to_string(POSTERN_ABI_VERSION));
+        throw std::runtime_error("module " + path + " was built for Postern ABI " +
+                                 std::to_string(entry->abi) + ", this gateway speaks ABI " +
+                                 std::to_string(POSTERN_ABI_VERSION));
     }
     return Handler(entry->handler);
 }

@@ -58,7 +58,8 @@ std::string address_text(const sockaddr_storage& ss, std::string& port) {
         std::string a = buf;
         // An IPv4 client of a dual-stack socket: show it as IPv4, as the
         // front ends do.
-        if (a.rfind("::ffff:", 0) == 0 && a.find('.') != std::string::npos) a = a.substr(7);
+        if (a.rfind("::ffff:", 0) == 0 && a.find('.') != std::string::npos)
+            a = a.substr(7);
         return a;
     }
     port.clear();
@@ -77,7 +78,8 @@ void set_timeout(int fd, int option, std::chrono::milliseconds ms) {
 Reactor::Reactor(const Limits& limits, const AddressList& allow) : limits_(limits), allow_(allow) {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (epoll_fd_ < 0 || wake_fd_ < 0) throw std::runtime_error(std::string("epoll: ") + std::strerror(errno));
+    if (epoll_fd_ < 0 || wake_fd_ < 0)
+        throw std::runtime_error(std::string("epoll: ") + std::strerror(errno));
     static Source wake(Source::Kind::wake);
     epoll_event ev{};
     ev.events = EPOLLIN;  // level-triggered: wakes every worker once written
@@ -86,17 +88,20 @@ Reactor::Reactor(const Limits& limits, const AddressList& allow) : limits_(limit
 }
 
 Reactor::~Reactor() {
-    if (!threads_.empty()) stop(std::chrono::milliseconds(0));
+    if (!threads_.empty())
+        stop(std::chrono::milliseconds(0));
     for (auto& l : listeners_) {
-        if (l->fd >= 0) ::close(l->fd);
-        if (l->unix_socket && !l->unix_path.empty()) ::unlink(l->unix_path.c_str());
+        if (l->fd >= 0)
+            ::close(l->fd);
+        if (l->unix_socket && !l->unix_path.empty())
+            ::unlink(l->unix_path.c_str());
     }
     ::close(epoll_fd_);
     ::close(wake_fd_);
 }
 
-void Reactor::add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name, bool unix_socket,
-                           std::string unix_path) {
+void Reactor::add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name,
+                           bool unix_socket, std::string unix_path) {
     auto l = std::make_unique<ListenerSource>();
     l->fd = fd;
     l->protocol = std::move(protocol);
@@ -112,10 +117,13 @@ void Reactor::start(unsigned threads) {
         ev.events = EPOLLIN | EPOLLONESHOT;
         ev.data.ptr = static_cast<Source*>(l.get());
         if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, l->fd, &ev) != 0)
-            throw std::runtime_error("epoll_ctl on listener " + l->name + ": " + std::strerror(errno));
+            throw std::runtime_error("epoll_ctl on listener " + l->name + ": " +
+                                     std::strerror(errno));
     }
-    if (threads == 0) threads = 1;
-    for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { worker_loop(); });
+    if (threads == 0)
+        threads = 1;
+    for (unsigned i = 0; i < threads; ++i)
+        threads_.emplace_back([this] { worker_loop(); });
     sweeper_ = std::thread([this] { sweeper_loop(); });
 }
 
@@ -124,11 +132,13 @@ void Reactor::worker_loop() {
         epoll_event ev{};
         int n = ::epoll_wait(epoll_fd_, &ev, 1, -1);
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             log::error(std::string("epoll_wait failed: ") + std::strerror(errno));
             return;
         }
-        if (n == 0) continue;
+        if (n == 0)
+            continue;
         auto* src = static_cast<Source*>(ev.data.ptr);
         switch (src->kind) {
             case Source::Kind::wake:
@@ -150,7 +160,8 @@ void Reactor::accept_ready(ListenerSource& l) {
         socklen_t len = sizeof(ss);
         int fd = ::accept4(l.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 log::error("accept on " + l.name + " failed: " + std::strerror(errno));
             break;
@@ -226,7 +237,8 @@ void Reactor::serve(ConnectionSource& c) {
     while (next == Connection::Next::keep && c.conn->pending()) {
         {
             std::lock_guard lock(mutex_);
-            if (draining_) break;
+            if (draining_)
+                break;
         }
         next = c.conn->serve();
     }
@@ -236,7 +248,8 @@ void Reactor::serve(ConnectionSource& c) {
         c.busy = false;
         --busy_;
         c.last_active = std::chrono::steady_clock::now();
-        if (draining_) close_it = true;
+        if (draining_)
+            close_it = true;
     }
     if (close_it)
         close_connection(&c);
@@ -248,7 +261,8 @@ void Reactor::rearm(ConnectionSource& c) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
     ev.data.ptr = static_cast<Source*>(&c);
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.conn->fd(), &ev) != 0) close_connection(&c);
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.conn->fd(), &ev) != 0)
+        close_connection(&c);
 }
 
 void Reactor::close_connection(ConnectionSource* c) {
@@ -256,15 +270,18 @@ void Reactor::close_connection(ConnectionSource* c) {
     {
         std::lock_guard lock(mutex_);
         auto it = connections_.find(c);
-        if (it == connections_.end()) return;
+        if (it == connections_.end())
+            return;
         owned = std::move(it->second);
         connections_.erase(it);
     }
-    if (owned->conn->fd() >= 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, owned->conn->fd(), nullptr);
+    if (owned->conn->fd() >= 0)
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, owned->conn->fd(), nullptr);
     --owned->listener->open;
     owned.reset();  // closes the socket
     std::lock_guard lock(mutex_);
-    if (draining_) idle_cv_.notify_all();
+    if (draining_)
+        idle_cv_.notify_all();
 }
 
 void Reactor::sweeper_loop() {
@@ -275,7 +292,8 @@ void Reactor::sweeper_loop() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
         sweep_cv_.wait_for(lock, std::chrono::seconds(1));
-        if (stopping_) break;
+        if (stopping_)
+            break;
         auto now = std::chrono::steady_clock::now();
         for (auto& [c, owned] : connections_) {
             if (!c->busy && now - c->last_active > limits_.idle_timeout && c->conn->fd() >= 0) {
@@ -292,7 +310,8 @@ std::size_t Reactor::connections() const {
 }
 
 void Reactor::stop(std::chrono::milliseconds drain) {
-    if (threads_.empty()) return;
+    if (threads_.empty())
+        return;
     // 1. Stop accepting: no new connections from now on.
     //    Closing the sockets (not just ignoring them) makes new connections
     //    fail at once, so a front end's balancer moves on to another backend.
@@ -301,7 +320,8 @@ void Reactor::stop(std::chrono::milliseconds drain) {
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, l->fd, nullptr);
         ::close(l->fd);
         l->fd = -1;
-        if (l->unix_socket && !l->unix_path.empty()) ::unlink(l->unix_path.c_str());
+        if (l->unix_socket && !l->unix_path.empty())
+            ::unlink(l->unix_path.c_str());
         l->unix_path.clear();
     }
     // 2. End idle connections (a worker sees end of file and closes them);
@@ -310,7 +330,8 @@ void Reactor::stop(std::chrono::milliseconds drain) {
         std::unique_lock lock(mutex_);
         draining_ = true;
         for (auto& [c, owned] : connections_)
-            if (!c->busy && c->conn->fd() >= 0) ::shutdown(c->conn->fd(), SHUT_RDWR);
+            if (!c->busy && c->conn->fd() >= 0)
+                ::shutdown(c->conn->fd(), SHUT_RDWR);
         if (!idle_cv_.wait_for(lock, drain, [this] { return connections_.empty(); })) {
             log::warn(std::to_string(busy_) +
                       " request(s) still running after the drain time; cutting their connections");
@@ -318,7 +339,8 @@ void Reactor::stop(std::chrono::milliseconds drain) {
             // up with an error; one inside a callback finishes the callback
             // first (a thread cannot be cancelled safely).
             for (auto& [c, owned] : connections_)
-                if (int fd = c->conn->fd(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
+                if (int fd = c->conn->fd(); fd >= 0)
+                    ::shutdown(fd, SHUT_RDWR);
         }
         stopping_ = true;
     }
@@ -328,11 +350,14 @@ void Reactor::stop(std::chrono::milliseconds drain) {
     //    safely; the process manager's SIGKILL is the last resort.
     std::uint64_t one = 1;
     [[maybe_unused]] ssize_t w = ::write(wake_fd_, &one, sizeof(one));
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads_)
+        t.join();
     threads_.clear();
-    if (sweeper_.joinable()) sweeper_.join();
+    if (sweeper_.joinable())
+        sweeper_.join();
     std::lock_guard lock(mutex_);
-    for (auto& [raw, c] : connections_) --c->listener->open;
+    for (auto& [raw, c] : connections_)
+        --c->listener->open;
     connections_.clear();
 }
 

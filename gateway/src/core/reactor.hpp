@@ -27,7 +27,7 @@
 namespace postern {
 
 class Reactor {
-public:
+  public:
     Reactor(const Limits& limits, const AddressList& allow);
     ~Reactor();
     Reactor(const Reactor&) = delete;
@@ -35,8 +35,8 @@ public:
 
     /// Adds a bound, listening socket; `name` is for log lines
     /// ("fastcgi=127.0.0.1:9000"). Before start() only.
-    void add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name, bool unix_socket,
-                      std::string unix_path);
+    void add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name,
+                      bool unix_socket, std::string unix_path);
 
     void start(unsigned threads);
     /// Stops accepting, closes idle connections, lets requests in flight
@@ -46,7 +46,7 @@ public:
     /// Open connections (for tests and status).
     std::size_t connections() const;
 
-private:
+  private:
     struct Source;
     struct ListenerSource;
     struct ConnectionSource;

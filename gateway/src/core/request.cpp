@@ -11,9 +11,11 @@ namespace postern {
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
+    if (a.size() != b.size())
+        return false;
     for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+        if (std::tolower(static_cast<unsigned char>(a[i])) !=
+            std::tolower(static_cast<unsigned char>(b[i])))
             return false;
     return true;
 }
@@ -35,10 +37,12 @@ bool Request::https() const noexcept {
 
 std::optional<std::uint64_t> Request::content_length() const noexcept {
     const std::string* v = find_var(environ_, "CONTENT_LENGTH");
-    if (v == nullptr || v->empty()) return std::nullopt;
+    if (v == nullptr || v->empty())
+        return std::nullopt;
     std::uint64_t n = 0;
     auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-    if (ec != std::errc() || end != v->data() + v->size()) return std::nullopt;
+    if (ec != std::errc() || end != v->data() + v->size())
+        return std::nullopt;
     return n;
 }
 
@@ -54,12 +58,15 @@ std::optional<std::string_view> Request::header(std::string_view name) const {
         var.reserve(name.size() + 5);
         var = "HTTP_";
         for (char c : name)
-            var += (c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            var +=
+                (c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
     const std::string* v = find_var(environ_, var);
-    if (v == nullptr) return std::nullopt;
+    if (v == nullptr)
+        return std::nullopt;
     if (var == "CONTENT_TYPE" || var == "CONTENT_LENGTH") {
-        if (v->empty()) return std::nullopt;  // CGI sets them empty when absent
+        if (v->empty())
+            return std::nullopt;  // CGI sets them empty when absent
     }
     return std::string_view(*v);
 }
@@ -68,8 +75,10 @@ std::vector<std::pair<std::string, std::string>> Request::headers() const {
     std::vector<std::pair<std::string, std::string>> out;
     for (const auto& [k, v] : environ_) {
         std::string name = header_name_of(k);
-        if (name.empty()) continue;
-        if ((k == "CONTENT_TYPE" || k == "CONTENT_LENGTH") && v.empty()) continue;
+        if (name.empty())
+            continue;
+        if ((k == "CONTENT_TYPE" || k == "CONTENT_LENGTH") && v.empty())
+            continue;
         out.emplace_back(std::move(name), v);
     }
     return out;
@@ -77,12 +86,14 @@ std::vector<std::pair<std::string, std::string>> Request::headers() const {
 
 std::optional<std::string_view> Request::env(std::string_view name) const noexcept {
     const std::string* v = find_var(environ_, name);
-    if (v == nullptr) return std::nullopt;
+    if (v == nullptr)
+        return std::nullopt;
     return std::string_view(*v);
 }
 
 std::size_t Request::read(char* buffer, std::size_t size) {
-    if (body_done_ || size == 0) return 0;
+    if (body_done_ || size == 0)
+        return 0;
     std::size_t n = body_.read(buffer, size);
     if (n == 0)
         body_done_ = true;
@@ -96,7 +107,8 @@ std::string Request::read_all(std::size_t limit) {
     char buf[16384];
     for (;;) {
         std::size_t n = read(buf, sizeof(buf));
-        if (n == 0) break;
+        if (n == 0)
+            break;
         if (out.size() + n > limit)
             throw RequestError(413, "request body longer than " + std::to_string(limit) + " bytes");
         out.append(buf, n);

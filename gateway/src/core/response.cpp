@@ -10,64 +10,126 @@ namespace postern {
 std::string_view reason_phrase(int status) noexcept {
     // RFC 9110 §15 (plus 429/431 from RFC 6585).
     switch (status) {
-        case 100: return "Continue";
-        case 101: return "Switching Protocols";
-        case 200: return "OK";
-        case 201: return "Created";
-        case 202: return "Accepted";
-        case 203: return "Non-Authoritative Information";
-        case 204: return "No Content";
-        case 205: return "Reset Content";
-        case 206: return "Partial Content";
-        case 300: return "Multiple Choices";
-        case 301: return "Moved Permanently";
-        case 302: return "Found";
-        case 303: return "See Other";
-        case 304: return "Not Modified";
-        case 307: return "Temporary Redirect";
-        case 308: return "Permanent Redirect";
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 402: return "Payment Required";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 406: return "Not Acceptable";
-        case 407: return "Proxy Authentication Required";
-        case 408: return "Request Timeout";
-        case 409: return "Conflict";
-        case 410: return "Gone";
-        case 411: return "Length Required";
-        case 412: return "Precondition Failed";
-        case 413: return "Content Too Large";
-        case 414: return "URI Too Long";
-        case 415: return "Unsupported Media Type";
-        case 416: return "Range Not Satisfiable";
-        case 417: return "Expectation Failed";
-        case 421: return "Misdirected Request";
-        case 422: return "Unprocessable Content";
-        case 426: return "Upgrade Required";
-        case 428: return "Precondition Required";
-        case 429: return "Too Many Requests";
-        case 431: return "Request Header Fields Too Large";
-        case 500: return "Internal Server Error";
-        case 501: return "Not Implemented";
-        case 502: return "Bad Gateway";
-        case 503: return "Service Unavailable";
-        case 504: return "Gateway Timeout";
-        case 505: return "HTTP Version Not Supported";
-        default: return "Unknown";
+        case 100:
+            return "Continue";
+        case 101:
+            return "Switching Protocols";
+        case 200:
+            return "OK";
+        case 201:
+            return "Created";
+        case 202:
+            return "Accepted";
+        case 203:
+            return "Non-Authoritative Information";
+        case 204:
+            return "No Content";
+        case 205:
+            return "Reset Content";
+        case 206:
+            return "Partial Content";
+        case 300:
+            return "Multiple Choices";
+        case 301:
+            return "Moved Permanently";
+        case 302:
+            return "Found";
+        case 303:
+            return "See Other";
+        case 304:
+            return "Not Modified";
+        case 307:
+            return "Temporary Redirect";
+        case 308:
+            return "Permanent Redirect";
+        case 400:
+            return "Bad Request";
+        case 401:
+            return "Unauthorized";
+        case 402:
+            return "Payment Required";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 406:
+            return "Not Acceptable";
+        case 407:
+            return "Proxy Authentication Required";
+        case 408:
+            return "Request Timeout";
+        case 409:
+            return "Conflict";
+        case 410:
+            return "Gone";
+        case 411:
+            return "Length Required";
+        case 412:
+            return "Precondition Failed";
+        case 413:
+            return "Content Too Large";
+        case 414:
+            return "URI Too Long";
+        case 415:
+            return "Unsupported Media Type";
+        case 416:
+            return "Range Not Satisfiable";
+        case 417:
+            return "Expectation Failed";
+        case 421:
+            return "Misdirected Request";
+        case 422:
+            return "Unprocessable Content";
+        case 426:
+            return "Upgrade Required";
+        case 428:
+            return "Precondition Required";
+        case 429:
+            return "Too Many Requests";
+        case 431:
+            return "Request Header Fields Too Large";
+        case 500:
+            return "Internal Server Error";
+        case 501:
+            return "Not Implemented";
+        case 502:
+            return "Bad Gateway";
+        case 503:
+            return "Service Unavailable";
+        case 504:
+            return "Gateway Timeout";
+        case 505:
+            return "HTTP Version Not Supported";
+        default:
+            return "Unknown";
     }
 }
 
 bool valid_header_name(std::string_view name) noexcept {
     // RFC 9110 §5.6.2: token = 1*tchar.
-    if (name.empty()) return false;
+    if (name.empty())
+        return false;
     for (unsigned char c : name) {
-        if (std::isalnum(c)) continue;
+        if (std::isalnum(c))
+            continue;
         switch (c) {
-            case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-            case '+': case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+            case '!':
+            case '#':
+            case '$':
+            case '%':
+            case '&':
+            case '\'':
+            case '*':
+            case '+':
+            case '-':
+            case '.':
+            case '^':
+            case '_':
+            case '`':
+            case '|':
+            case '~':
                 continue;
             default:
                 return false;
@@ -78,7 +140,8 @@ bool valid_header_name(std::string_view name) noexcept {
 
 bool valid_header_value(std::string_view value) noexcept {
     for (char c : value)
-        if (c == '\r' || c == '\n' || c == '\0') return false;
+        if (c == '\r' || c == '\n' || c == '\0')
+            return false;
     return true;
 }
 
@@ -110,9 +173,11 @@ std::string cgi_head(const ResponseHead& head) {
 namespace {
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
+    if (a.size() != b.size())
+        return false;
     for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+        if (std::tolower(static_cast<unsigned char>(a[i])) !=
+            std::tolower(static_cast<unsigned char>(b[i])))
             return false;
     return true;
 }
@@ -122,7 +187,8 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 bool managed_header(std::string_view name) noexcept {
     for (std::string_view m : {"Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade",
                                "Proxy-Connection", "TE", "Trailer", "Status"})
-        if (iequals(name, m)) return true;
+        if (iequals(name, m))
+            return true;
     return false;
 }
 
@@ -145,13 +211,16 @@ Response::Response(ResponseSink& sink, bool head_only, std::size_t buffer_limit)
 void Response::status(int code) {
     if (code < 100 || code > 999)
         throw std::invalid_argument("invalid response status " + std::to_string(code));
-    if (committed_) throw std::logic_error("response status set after the head was sent");
+    if (committed_)
+        throw std::logic_error("response status set after the head was sent");
     status_ = code;
 }
 
 void Response::header(std::string_view name, std::string_view value) {
     check_header(name, value);
-    if (committed_) throw std::logic_error("response header " + std::string(name) + " set after the head was sent");
+    if (committed_)
+        throw std::logic_error("response header " + std::string(name) +
+                               " set after the head was sent");
     if (iequals(name, "Content-Length")) {
         set_header(name, value);
         return;
@@ -161,15 +230,19 @@ void Response::header(std::string_view name, std::string_view value) {
 
 void Response::set_header(std::string_view name, std::string_view value) {
     check_header(name, value);
-    if (committed_) throw std::logic_error("response header " + std::string(name) + " set after the head was sent");
+    if (committed_)
+        throw std::logic_error("response header " + std::string(name) +
+                               " set after the head was sent");
     if (iequals(name, "Content-Length")) {
         // The core owns Content-Length; a declared one is used when the body
         // streams (see commit()).
         std::uint64_t n = 0;
-        if (value.empty()) throw std::invalid_argument("empty Content-Length");
+        if (value.empty())
+            throw std::invalid_argument("empty Content-Length");
         for (char c : value) {
             if (c < '0' || c > '9' || n > (UINT64_MAX - 9) / 10)
-                throw std::invalid_argument("invalid Content-Length \"" + std::string(value) + "\"");
+                throw std::invalid_argument("invalid Content-Length \"" + std::string(value) +
+                                            "\"");
             n = n * 10 + static_cast<std::uint64_t>(c - '0');
         }
         declared_length_ = n;
@@ -181,7 +254,8 @@ void Response::set_header(std::string_view name, std::string_view value) {
 
 std::optional<std::string_view> Response::get_header(std::string_view name) const {
     for (const auto& [k, v] : headers_)
-        if (iequals(k, name)) return std::string_view(v);
+        if (iequals(k, name))
+            return std::string_view(v);
     return std::nullopt;
 }
 
@@ -193,8 +267,10 @@ bool Response::commit(std::optional<std::uint64_t> length) {
     head.content_length = length;
     head.head_only = head_only_;
     // RFC 9110 §8.6: no Content-Length on 1xx/204/304.
-    if (status_ < 200 || status_ == 204 || status_ == 304) head.content_length.reset();
-    if (!sink_.send_head(head)) gone_ = true;
+    if (status_ < 200 || status_ == 204 || status_ == 304)
+        head.content_length.reset();
+    if (!sink_.send_head(head))
+        gone_ = true;
     return !gone_;
 }
 
@@ -210,49 +286,65 @@ bool Response::send_buffer() {
                                std::to_string(*declared_length_) + " bytes");
     }
     sent_ += buffer_.size();
-    if (!sink_.send_body(buffer_)) gone_ = true;
+    if (!sink_.send_body(buffer_))
+        gone_ = true;
     buffer_.clear();
     return !gone_;
 }
 
 bool Response::write(std::string_view data) {
-    if (gone_) return false;
-    if (finished_) throw std::logic_error("write after the response finished");
-    if (head_only_ && committed_) return true;
+    if (gone_)
+        return false;
+    if (finished_)
+        throw std::logic_error("write after the response finished");
+    if (head_only_ && committed_)
+        return true;
     if (buffer_.size() + data.size() > buffer_limit_ && !committed_) {
         // Too much to hold: start streaming (with the declared length, if any).
-        if (!commit(declared_length_)) return false;
+        if (!commit(declared_length_))
+            return false;
     }
     if (committed_ && data.size() >= buffer_limit_) {
-        if (!send_buffer()) return false;
-        if (head_only_) return true;
+        if (!send_buffer())
+            return false;
+        if (head_only_)
+            return true;
         if (declared_length_ && sent_ + data.size() > *declared_length_)
             throw std::logic_error("callback wrote more than its Content-Length of " +
                                    std::to_string(*declared_length_) + " bytes");
         sent_ += data.size();
-        if (!sink_.send_body(data)) gone_ = true;
+        if (!sink_.send_body(data))
+            gone_ = true;
         return !gone_;
     }
     buffer_.append(data);
-    if (committed_ && buffer_.size() >= buffer_limit_) return send_buffer();
+    if (committed_ && buffer_.size() >= buffer_limit_)
+        return send_buffer();
     return true;
 }
 
 bool Response::flush() {
-    if (gone_) return false;
-    if (!committed_ && !commit(declared_length_)) return false;
-    if (!send_buffer()) return false;
-    if (!sink_.flush()) gone_ = true;
+    if (gone_)
+        return false;
+    if (!committed_ && !commit(declared_length_))
+        return false;
+    if (!send_buffer())
+        return false;
+    if (!sink_.flush())
+        gone_ = true;
     return !gone_;
 }
 
 bool Response::finish() {
-    if (finished_) return !gone_;
+    if (finished_)
+        return !gone_;
     finished_ = true;
-    if (gone_) return false;
+    if (gone_)
+        return false;
     if (!committed_) {
         // The whole body is here: send it with its length (RFC 9112 §6.3).
-        if (!commit(buffer_.size())) return false;
+        if (!commit(buffer_.size()))
+            return false;
     } else if (declared_length_ && sent_ + buffer_.size() != *declared_length_ && !head_only_) {
         if (sent_ + buffer_.size() < *declared_length_) {
             // Fewer bytes than declared: the front end must see it cut off.
@@ -261,8 +353,10 @@ bool Response::finish() {
             return false;
         }
     }
-    if (!send_buffer()) return false;
-    if (!sink_.finish()) gone_ = true;
+    if (!send_buffer())
+        return false;
+    if (!sink_.finish())
+        gone_ = true;
     return !gone_;
 }
 
@@ -273,7 +367,8 @@ void Response::abort() {
 }
 
 void Response::reset() {
-    if (committed_) throw std::logic_error("response reset after the head was sent");
+    if (committed_)
+        throw std::logic_error("response reset after the head was sent");
     status_ = 200;
     headers_.clear();
     buffer_.clear();

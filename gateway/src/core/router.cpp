@@ -7,15 +7,19 @@ namespace postern {
 namespace {
 
 int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
 // "/app/" and "/app" are one mount; "/" is the root mount "".
 std::string normalise_prefix(std::string prefix) {
-    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    while (!prefix.empty() && prefix.back() == '/')
+        prefix.pop_back();
     return prefix;
 }
 
@@ -36,9 +40,11 @@ std::string percent_decode(std::string_view in) {
         }
         int hi = hex_value(in[i + 1]);
         int lo = hex_value(in[i + 2]);
-        if (hi < 0 || lo < 0) throw RequestError(400, "malformed percent-escape in request path");
+        if (hi < 0 || lo < 0)
+            throw RequestError(400, "malformed percent-escape in request path");
         char decoded = static_cast<char>(hi * 16 + lo);
-        if (decoded == '\0') throw RequestError(400, "encoded NUL in request path");
+        if (decoded == '\0')
+            throw RequestError(400, "encoded NUL in request path");
         out += decoded;
         i += 2;
     }
@@ -46,9 +52,11 @@ std::string percent_decode(std::string_view in) {
 }
 
 Router::Router(std::vector<Mount> mounts) : mounts_(std::move(mounts)) {
-    for (auto& m : mounts_) m.prefix = normalise_prefix(m.prefix);
-    std::stable_sort(mounts_.begin(), mounts_.end(),
-                     [](const Mount& a, const Mount& b) { return a.prefix.size() > b.prefix.size(); });
+    for (auto& m : mounts_)
+        m.prefix = normalise_prefix(m.prefix);
+    std::stable_sort(mounts_.begin(), mounts_.end(), [](const Mount& a, const Mount& b) {
+        return a.prefix.size() > b.prefix.size();
+    });
 }
 
 Router::Match Router::match(std::string_view raw_path) const {
@@ -57,8 +65,10 @@ Router::Match Router::match(std::string_view raw_path) const {
     Match result;
     for (const Mount& m : mounts_) {
         std::string_view p = m.prefix;
-        if (raw_path.size() < p.size() || raw_path.substr(0, p.size()) != p) continue;
-        if (raw_path.size() > p.size() && raw_path[p.size()] != '/') continue;
+        if (raw_path.size() < p.size() || raw_path.substr(0, p.size()) != p)
+            continue;
+        if (raw_path.size() > p.size() && raw_path[p.size()] != '/')
+            continue;
         result.mount = &m;
         result.script_name = m.prefix;
         result.path_info = percent_decode(raw_path.substr(p.size()));

@@ -35,18 +35,21 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
     ::signal(SIGPIPE, SIG_IGN);
     impl_->options = std::move(options);
     Options& o = impl_->options;
-    if (o.listeners.empty()) throw std::runtime_error("no listener: give at least one PROTOCOL=ADDRESS");
-    if (o.mounts.empty()) throw std::runtime_error("no application mounted");
-    if (o.limits.response_buffer == 0) o.limits.response_buffer = 64 * 1024;
-    AddressList allow(o.allow);        // throws on a bad entry
+    if (o.listeners.empty())
+        throw std::runtime_error("no listener: give at least one PROTOCOL=ADDRESS");
+    if (o.mounts.empty())
+        throw std::runtime_error("no application mounted");
+    if (o.limits.response_buffer == 0)
+        o.limits.response_buffer = 64 * 1024;
+    AddressList allow(o.allow);  // throws on a bad entry
     AddressList trusted(o.trusted_proxies);
     log::open_access_log(o.access_log);
     impl_->app = std::make_unique<App>(o.mounts, o.limits);
     impl_->reactor = std::make_unique<Reactor>(o.limits, allow);
     for (const ListenSpec& spec : o.listeners) {
         if (!known_protocol(spec.protocol))
-            throw std::runtime_error("unknown protocol \"" + spec.protocol + "\" in --listen " + spec.protocol + "=" +
-                                     spec.address);
+            throw std::runtime_error("unknown protocol \"" + spec.protocol + "\" in --listen " +
+                                     spec.protocol + "=" + spec.address);
         BoundSocket s = bind_listener(spec.address, o.socket_mode);
         std::string name = spec.protocol + "=" + s.address;
         auto proto = make_protocol(spec.protocol, *impl_->app, o);
@@ -55,14 +58,18 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
     }
 }
 
-Server::~Server() { stop(); }
+Server::~Server() {
+    stop();
+}
 
 void Server::start() {
     std::lock_guard lock(impl_->mutex);
-    if (impl_->started) return;
+    if (impl_->started)
+        return;
     impl_->started = true;
     impl_->reactor->start(impl_->options.threads);
-    for (const auto& b : impl_->bound) log::info("listening on " + b.protocol + "=" + b.address);
+    for (const auto& b : impl_->bound)
+        log::info("listening on " + b.protocol + "=" + b.address);
     for (const auto& m : impl_->app->router().mounts())
         log::info("mounted " + m.name + " at " + (m.prefix.empty() ? "/" : m.prefix));
 }
@@ -87,7 +94,9 @@ void Server::wait() {
     impl_->cv.wait(lock, [this] { return impl_->stopped; });
 }
 
-const std::vector<BoundListener>& Server::listeners() const { return impl_->bound; }
+const std::vector<BoundListener>& Server::listeners() const {
+    return impl_->bound;
+}
 
 namespace {
 
@@ -105,7 +114,8 @@ void raise_descriptor_limit() {
 
 int serve(Handler handler, Options options) {
     raise_descriptor_limit();
-    if (handler) options.mounts.insert(options.mounts.begin(), Mount{"/", std::move(handler), "app"});
+    if (handler)
+        options.mounts.insert(options.mounts.begin(), Mount{"/", std::move(handler), "app"});
     // Block the stop signals in every thread the server starts, and take
     // them here with sigwait: no work in a signal handler.
     sigset_t set;
