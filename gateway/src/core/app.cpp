@@ -142,12 +142,15 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
     if (const std::string* u = find_var(env, "REQUEST_URI"); u != nullptr && !u->empty()) {
         uri = *u;
     } else {
-        uri =
-            std::string(var_or(env, "SCRIPT_NAME", "")) + std::string(var_or(env, "PATH_INFO", ""));
+        // Built with append: GCC 12's -Wrestrict misfires on operator+ here.
+        uri.append(var_or(env, "SCRIPT_NAME", ""));
+        uri.append(var_or(env, "PATH_INFO", ""));
         if (uri.empty())
-            uri = "/";
-        if (auto q = var_or(env, "QUERY_STRING", ""); !q.empty())
-            uri += "?" + std::string(q);
+            uri.push_back('/');
+        if (auto q = var_or(env, "QUERY_STRING", ""); !q.empty()) {
+            uri.push_back('?');
+            uri.append(q);
+        }
         set_var(env, "REQUEST_URI", uri);
     }
     std::string_view raw_path = uri;

@@ -40,6 +40,8 @@ class Connection {
 
   protected:
     /// Someone else (libfcgi) closed the descriptor: do not close it again.
+    /// Only before serve() returns Next::close: the reactor needs fd() of
+    /// a connection it keeps.
     void release_fd() noexcept { fd_.store(-1, std::memory_order_relaxed); }
 
   private:
