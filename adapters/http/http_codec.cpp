@@ -380,12 +380,13 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
                     comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
             }
         } else if (iequals(f.name, "expect")) {
-            // RFC 9110 §10.1.1: 100-continue is the only expectation; an
-            // HTTP/1.0 client cannot expect it, so it is ignored there.
-            if (!iequals(f.value, "100-continue"))
-                return error(417, "unsupported expectation", pos);
-            if (out.minor >= 1)
+            // RFC 9110 §10.1.1: 100-continue is the only expectation. An
+            // HTTP/1.0 client cannot have one, so Expect is ignored there.
+            if (out.minor >= 1) {
+                if (!iequals(f.value, "100-continue"))
+                    return error(417, "unsupported expectation", pos);
                 out.expect_continue = true;
+            }
         }
     }
 

@@ -96,7 +96,7 @@ struct HeadResult {
 /// without exactly one valid Host. 414 when the request line alone does not
 /// fit in max_header_bytes, 431 when the head does not or has more than
 /// max_headers fields, 505 for an HTTP major version other than 1, 417 for
-/// an Expect other than 100-continue.
+/// an Expect other than 100-continue in HTTP/1.1 (HTTP/1.0 Expect is ignored).
 HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, RequestHead& out);
 
 /// True when `host` is a valid Host field value: uri-host [ ":" port ]

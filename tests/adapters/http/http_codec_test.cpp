@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <ostream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -402,6 +404,81 @@ INSTANTIATE_TEST_SUITE_P(
                                431},
                       BadChunk{"NoFinalCrlf", "0\r\n\r\r", 400}),
     [](const ::testing::TestParamInfo<BadChunk>& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace postern::http
+
+namespace postern::http {
+namespace {
+
+// --- Robustness: mutated inputs, a fixed seed --------------------------------
+
+std::string mutate(std::string s, std::mt19937& rng) {
+    static const char kInteresting[] = "\r\n :;,\t\0\x7f\x80-0aF/?%";
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits && !s.empty(); ++e) {
+        std::size_t at = rng() % s.size();
+        char c = (rng() % 2) ? kInteresting[rng() % (sizeof(kInteresting) - 1)]
+                             : static_cast<char>(rng() % 256);
+        switch (rng() % 3) {
+            case 0:
+                s[at] = c;
+                break;
+            case 1:
+                s.insert(at, 1, c);
+                break;
+            default:
+                s.erase(at, 1);
+                break;
+        }
+    }
+    return s;
+}
+
+TEST(HttpHeadParser, MutatedHeadsGiveAnOutcomeAndNeverOverrun) {
+    const std::vector<std::string> seeds = {
+        "GET /a?b HTTP/1.1\r\nHost: h:1\r\nConnection: close\r\n\r\n",
+        "POST http://h/x HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\nExpect: 100-continue\r\n\r\n",
+        "\r\nPUT /u HTTP/1.0\r\nTransfer-Encoding: chunked\r\nCookie: a\r\n\r\n",
+    };
+    std::mt19937 rng(20240611);
+    const std::vector<int> codes = {400, 414, 417, 431, 505};
+    for (int i = 0; i < 30000; ++i) {
+        std::string in = mutate(seeds[i % seeds.size()], rng);
+        RequestHead h;
+        HeadResult r = parse_request_head(in, {128, 6}, h);
+        ASSERT_LE(r.consumed, in.size());
+        if (r.status == Status::error) {
+            EXPECT_NE(std::find(codes.begin(), codes.end(), r.code), codes.end()) << r.code;
+            EXPECT_LE(r.offset, in.size());
+        } else if (r.status == Status::done) {
+            // Done means the same head alone parses the same way.
+            RequestHead again;
+            HeadResult alone =
+                parse_request_head(std::string_view(in).substr(0, r.consumed), {128, 6}, again);
+            EXPECT_EQ(alone.status, Status::done);
+            EXPECT_EQ(alone.consumed, r.consumed);
+            EXPECT_EQ(again.framing, h.framing);
+            EXPECT_EQ(again.content_length, h.content_length);
+        }
+    }
+}
+
+TEST(HttpChunkedDecoder, MutatedBodiesDecodeTheSameHoweverSplit) {
+    const std::string seed = "5\r\nhello\r\n1;a=b\r\n!\r\n0\r\nT: v\r\n\r\n";
+    std::mt19937 rng(77);
+    for (int i = 0; i < 5000; ++i) {
+        std::string in = mutate(seed, rng);
+        Decoded whole = decode(in);
+        Decoded slow = decode(in, 1 + rng() % 7, 1 + rng() % 5);
+        ASSERT_EQ(whole.status, slow.status) << testing::PrintToString(in);
+        EXPECT_EQ(whole.code, slow.code);
+        if (whole.status != Status::error) {
+            EXPECT_EQ(whole.body, slow.body);
+            EXPECT_EQ(whole.consumed, slow.consumed);
+        }
+    }
+}
 
 }  // namespace
 }  // namespace postern::http
