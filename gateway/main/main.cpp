@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <string>
 
 #include "core/cli.hpp"
 #include "core/log.hpp"
@@ -48,6 +50,20 @@ int main(int argc, char** argv) {
         std::fprintf(stderr,
                      "postern: no application: give --app MODULE.so or --mount PREFIX=MODULE.so\n");
         return 2;
+    }
+    // The allow-list libfcgi applications read from the environment
+    // (FastCGI 1.0 §3.2), for process managers that set it; --allow wins.
+    if (const char* addrs = std::getenv("FCGI_WEB_SERVER_ADDRS");
+        addrs && cfg.options.allow.empty()) {
+        std::string list = addrs;
+        for (std::size_t start = 0; start <= list.size();) {
+            std::size_t comma = list.find(',', start);
+            if (comma == std::string::npos)
+                comma = list.size();
+            if (comma > start)
+                cfg.options.allow.push_back(list.substr(start, comma - start));
+            start = comma + 1;
+        }
     }
     if (cfg.options.listeners.empty()) {
         if (fd0_is_listening_socket())

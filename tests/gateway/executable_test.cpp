@@ -194,5 +194,31 @@ TEST_F(Executable, DrainTimeBoundsTheStop) {
     EXPECT_TRUE(stalled.wait_closed(5s));
 }
 
+TEST_F(Executable, WebServerAddrsFromTheEnvironmentIsTheAllowList) {
+    auto serve_with = [&](const std::string& addrs) {
+        int port = free_port();
+        std::string addr = "127.0.0.1:" + std::to_string(port);
+        Process p;
+        p.start({postern_bin(), "--app", example("hello"), "--listen", "fastcgi=" + addr,
+                 "--access-log", "off"},
+                {"FCGI_WEB_SERVER_ADDRS=" + addrs},
+                dir.file("addrs-" + std::to_string(++runs) + ".log"));
+        EXPECT_TRUE(wait_for_listener(addr)) << tail_file(p.log_path());
+        SocketClient client(addr);
+        fcgi::Request req;
+        req.params = fcgi::cgi_params("GET", "/");
+        fcgi::Response res = fcgi::round_trip(client, req, 5s);
+        p.stop();
+        return std::make_pair(res, read_file(p.log_path()));
+    };
+    auto [refused, log] = serve_with("10.9.9.9,192.168.0.0/16");
+    EXPECT_FALSE(refused.ended);
+    EXPECT_TRUE(refused.connection_closed);
+    EXPECT_NE(log.find("not on the allow-list"), std::string::npos) << log;
+    auto [served, log2] = serve_with("10.9.9.9,127.0.0.1");
+    EXPECT_TRUE(served.ended) << log2;
+    EXPECT_EQ(fcgi::parse_cgi(served.out).body, "Hello, world!\n");
+}
+
 }  // namespace
 }  // namespace postern::test
