@@ -108,6 +108,7 @@ Environ request_environ(const RequestHead& head, const Peer& peer,
 
     std::string remote_addr = peer.addr;
     std::string server_port = peer.local_port;
+    std::string remote_port = peer.port;
     bool https = false;
     if (!trusted_proxies.empty() && trusted_proxies.contains(peer.addr)) {
         std::string forwarded_for;
@@ -124,15 +125,20 @@ Environ request_environ(const RequestHead& head, const Peer& peer,
                 port = last_element(f.value);
             }
         }
-        if (std::string client = forwarded_client(forwarded_for, trusted_proxies); !client.empty())
+        if (std::string client = forwarded_client(forwarded_for, trusted_proxies);
+            !client.empty()) {
             remote_addr = std::move(client);
+            // The client's port is not forwarded; the proxy's own would be
+            // a port of another host.
+            remote_port.clear();
+        }
         https = iequals(proto, "https");
         if (is_port(port))
             server_port = std::string(port);
     }
     env.emplace_back("SERVER_PORT", std::move(server_port));
     env.emplace_back("REMOTE_ADDR", std::move(remote_addr));
-    env.emplace_back("REMOTE_PORT", peer.port);
+    env.emplace_back("REMOTE_PORT", std::move(remote_port));
     if (https)
         env.emplace_back("HTTPS", "on");
 

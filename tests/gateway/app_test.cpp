@@ -133,7 +133,9 @@ TEST_F(AppTest, RequestErrorKeepsItsStatus) {
     App app = make();
     RecordingSink sink;
     StringBody body("");
-    EXPECT_EQ(app.handle("http", env("GET", "/refuse"), body, sink, peer).status, 422);
+    Outcome out = app.handle("http", env("GET", "/refuse"), body, sink, peer);
+    EXPECT_EQ(out.status, 422);
+    EXPECT_TRUE(out.reusable) << "a refusal with the body intact keeps the connection";
 }
 
 TEST_F(AppTest, BodyOverTheLimitIs413) {

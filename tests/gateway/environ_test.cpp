@@ -36,6 +36,18 @@ TEST(Environ, HeadersMapToVariables) {
     EXPECT_EQ(find_var(env, "HTTP_PROXY"), nullptr) << "httpoxy";
 }
 
+TEST(Environ, HopByHopHeadersAreDropped) {
+    Environ env;
+    add_header(env, "Transfer-Encoding", "chunked");
+    add_header(env, "Connection", "keep-alive");
+    add_param(env, "HTTP_KEEP_ALIVE", "timeout=5");
+    add_param(env, "HTTP_TE", "trailers");
+    add_param(env, "HTTP_PROXY_CONNECTION", "close");
+    add_header(env, "X-Kept", "1");
+    ASSERT_EQ(env.size(), 1u);
+    EXPECT_EQ(env[0].first, "HTTP_X_KEPT");
+}
+
 TEST(Environ, ProxyParamDropped) {
     Environ env;
     add_param(env, "HTTP_PROXY", "http://evil");

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -41,12 +42,12 @@ class FrontEndTest : public ::testing::TestWithParam<Topology> {
         const auto problems = stack_->stop();
         for (const auto& p : problems)
             ADD_FAILURE() << p;
-        if (failed_ || !problems.empty()) {
+        if (failed_ || !problems.empty())
             std::fprintf(stderr, "%s", stack_->log_tails().c_str());
-            if (std::getenv("POSTERN_KEEP_TEMP") != nullptr) {
-                const_cast<TempDir&>(stack_->dir()).keep();
-                std::fprintf(stderr, "kept %s\n", stack_->dir().path().c_str());
-            }
+        // POSTERN_KEEP_TEMP=1 keeps the configs and logs for a post-mortem.
+        if (std::getenv("POSTERN_KEEP_TEMP") != nullptr) {
+            stack_->keep_dir();
+            std::fprintf(stderr, "kept %s\n", stack_->dir().path().c_str());
         }
         delete stack_;
         stack_ = nullptr;
@@ -216,6 +217,33 @@ TEST_P(FrontEndTest, EchoHeaders) {
     EXPECT_FALSE(r.env("HTTP_PROXY").has_value()) << r.text();
 }
 
+TEST_P(FrontEndTest, RemotePortIsTheClientsWhereTheProtocolCarriesIt) {
+    HttpConnection conn(endpoint_.address, host());
+    HttpRequest req;
+    req.target = "/app/port";
+    const auto res = conn.request(req);
+    ASSERT_EQ(res.status, 200);
+    const EchoReply r(res.body);
+    const std::string client_port = std::to_string(conn.local_port());
+    const bool http_proxy = !behind(FrontEnd::direct) && protocol_seen() == "http";
+    if (!http_proxy) {
+        // FastCGI params carry the client's port (REMOTE_PORT); a direct
+        // client is the peer itself.
+        EXPECT_EQ(r.str("remote_addr"), "127.0.0.1");
+        EXPECT_EQ(r.env("REMOTE_PORT").value_or("<unset>"), client_port);
+    } else {
+        // An HTTP proxy passes the client's address on (X-Forwarded-For,
+        // believed from a --trusted-proxy) but not its port: REMOTE_PORT is
+        // the proxy's end of its own connection, empty over a unix socket.
+        EXPECT_EQ(r.str("remote_addr"), "127.0.0.1");
+        EXPECT_NE(r.env("REMOTE_PORT").value_or("<unset>"), client_port);
+        if (topology().unix_socket) {
+            EXPECT_EQ(r.env("REMOTE_PORT").value_or("<unset>"), "");
+        }
+        EXPECT_EQ(r.header("x-forwarded-for").value_or("<missing>"), "127.0.0.1");
+    }
+}
+
 TEST_P(FrontEndTest, LargePostBodyArrivesWhole) {
     const std::string& body = payload(32u << 20);
     HttpRequest req;
@@ -242,17 +270,23 @@ TEST_P(FrontEndTest, ChunkedUploadArrivesWhole) {
     const EchoReply r = echo(req);
     EXPECT_EQ(r.body_length(), body.size());
     EXPECT_EQ(r.str("body_sha256"), sha256_hex(body));
+    // Only nginx gives the length: it reads the whole body of `location /`
+    // first (request buffering, its default) and sends it with a length.
+    // Apache (mod_proxy_fcgi and mod_proxy_http alike) streams the chunked
+    // body on as it arrives, so the gateway, like a direct client's, gets
+    // none and reads to the end of the body.
     if (behind(FrontEnd::nginx)) {
-        // nginx buffers the body of `location /` (the default) and then sends
-        // its length.
         EXPECT_EQ(r.env("CONTENT_LENGTH").value_or("<unset>"), std::to_string(body.size()));
+    } else {
+        EXPECT_FALSE(r.env("CONTENT_LENGTH").has_value()) << r.text();
     }
 }
 
 TEST_P(FrontEndTest, ChunkedUploadStreamsUnbuffered) {
     // The snippets' streaming location passes request bodies on as they
-    // arrive (fastcgi_request_buffering / proxy_request_buffering off):
-    // behind nginx the gateway gets no length, and reads to the end.
+    // arrive (fastcgi_request_buffering / proxy_request_buffering off in
+    // nginx; Apache always does): the gateway gets no length anywhere, and
+    // reads to the end of the body.
     const std::string& body = payload(2u << 20);
     HttpRequest req;
     req.method = "POST";
@@ -264,9 +298,7 @@ TEST_P(FrontEndTest, ChunkedUploadStreamsUnbuffered) {
     EXPECT_EQ(r.str("path_info"), "/up");
     EXPECT_EQ(r.body_length(), body.size());
     EXPECT_EQ(r.str("body_sha256"), sha256_hex(body));
-    if (behind(FrontEnd::nginx) || behind(FrontEnd::direct)) {
-        EXPECT_FALSE(r.env("CONTENT_LENGTH").has_value()) << r.text();
-    }
+    EXPECT_FALSE(r.env("CONTENT_LENGTH").has_value()) << r.text();
 }
 
 // --------------------------------------------------------------- streaming
@@ -334,6 +366,37 @@ TEST_P(FrontEndTest, OneClientConnectionServesManyRequests) {
             ASSERT_EQ(res.status, 200);
             EXPECT_EQ(res.body, "Hello, world!\n");
         }
+    }
+}
+
+TEST_P(FrontEndTest, RefusedRequestsDoNotBreakConnectionReuse) {
+    // A callback refusing a well-formed request (RequestError 400, here a bad
+    // query parameter) must not break the connection the request came on:
+    // the gateway keeps it in step, or says "Connection: close" in the
+    // refusal (RFC 9112 §9.6). A close without notice races with the next
+    // request on that connection: a direct client finds it dead, and a front
+    // end that pools its connections to the gateway (nginx keepalive,
+    // Apache's connection reuse) answers that request with 502.
+    auto conn = std::make_unique<HttpConnection>(endpoint_.address, host());
+    HttpRequest bad;
+    bad.target = "/stream?bytes=x";
+    HttpRequest good;
+    good.target = "/hello";
+    for (int i = 0; i < 20; ++i) {
+        SCOPED_TRACE("round " + std::to_string(i));
+        const auto refused = conn->request(bad);
+        ASSERT_EQ(refused.status, 400) << refused.body;
+        if (refused.header("Connection").value_or("") == "close") {
+            conn = std::make_unique<HttpConnection>(endpoint_.address, host());
+        }
+        HttpResponse next;
+        try {
+            next = conn->request(good);
+        } catch (const std::exception& e) {
+            FAIL() << "the connection a 400 came on was closed without \"Connection: close\": "
+                   << e.what();
+        }
+        ASSERT_EQ(next.status, 200) << next.body;
     }
 }
 

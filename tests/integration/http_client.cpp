@@ -1,5 +1,10 @@
 #include "http_client.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <algorithm>
 #include <charconv>
 #include <stdexcept>
@@ -40,7 +45,25 @@ std::optional<std::string> HttpResponse::header(std::string_view name) const {
 }
 
 HttpConnection::HttpConnection(const std::string& address, std::string host)
-    : socket_(address), host_(std::move(host)) {}
+    : socket_(address), host_(std::move(host)) {
+    // Sending is bounded too: a server that stops reading a large body
+    // without closing makes send() fail after this long, not hang.
+    timeval limit{};
+    limit.tv_sec = 60;
+    ::setsockopt(socket_.fd(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+}
+
+int HttpConnection::local_port() const {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    if (::getsockname(socket_.fd(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(reinterpret_cast<const sockaddr_in&>(ss).sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6&>(ss).sin6_port);
+    return 0;
+}
 
 bool HttpConnection::fill(Clock::time_point deadline) {
     const auto left =

@@ -56,6 +56,8 @@ class HttpConnection {
 
     HttpResponse request(const HttpRequest& req,
                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
+    /// The client's own port (TCP), 0 over a unix socket.
+    int local_port() const;
     /// True once the server closed the connection.
     bool closed() const noexcept { return socket_.closed() && buffer_.empty(); }
 

@@ -123,6 +123,8 @@ class Stack {
     Endpoint endpoint(const Topology& t);
     Gateway& gateway() noexcept { return *gateway_; }
     const TempDir& dir() const noexcept { return dir_; }
+    /// Leaves the temporary directory (configs, logs) on disk.
+    void keep_dir() noexcept { dir_.keep(); }
 
     /// Stops the front ends, then the gateway; returns what went wrong
     /// ("postern exited 1 on SIGTERM"), empty when all stopped cleanly.

@@ -231,7 +231,11 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
         } catch (const RequestError& e) {
             log::warn("request " + method + " " + uri + " from " + peer.describe() +
                       " refused with " + std::to_string(e.status()) + ": " + e.what());
-            reusable = false;
+            // A refusal by the callback leaves the connection in step (the
+            // rest of the body is drained below); only a failed body or a
+            // response cut off does not.
+            if (guarded.failed() || res.headers_sent())
+                reusable = false;
             if (!res.headers_sent()) {
                 error_page(res, e.status());
                 res.finish();

@@ -32,10 +32,22 @@ void erase_var(Environ& env, std::string_view name) {
     }
 }
 
+namespace {
+
+// Hop-by-hop fields (RFC 9110 §7.6.1) describe the connection to whoever
+// sent them, which the adapter has already consumed: a callback could only
+// misread them (a body announced as chunked that it receives decoded).
+bool hop_by_hop(std::string_view var) noexcept {
+    return var == "HTTP_CONNECTION" || var == "HTTP_KEEP_ALIVE" || var == "HTTP_TE" ||
+           var == "HTTP_TRANSFER_ENCODING" || var == "HTTP_PROXY_CONNECTION";
+}
+
+}  // namespace
+
 void add_param(Environ& env, std::string_view name, std::string_view value) {
     // httpoxy (CVE-2016-5385): a client's "Proxy:" header must never look
     // like the HTTP_PROXY setting to anything downstream.
-    if (name == "HTTP_PROXY")
+    if (name == "HTTP_PROXY" || hop_by_hop(name))
         return;
     for (auto& [k, v] : env) {
         if (k != name)

@@ -21,7 +21,9 @@ void erase_var(Environ& env, std::string_view name);
 /// sends each copy as its own param): the values are joined with ", ", or
 /// "; " for HTTP_COOKIE, the same as add_header gives for the same request.
 /// A repeated non-header variable keeps its last value. HTTP_PROXY is dropped
-/// (httpoxy, CVE-2016-5385): the header is never a proxy setting.
+/// (httpoxy, CVE-2016-5385): the header is never a proxy setting. Hop-by-hop
+/// headers (Connection, Keep-Alive, TE, Transfer-Encoding, Proxy-Connection)
+/// are dropped too: the adapter consumed them.
 void add_param(Environ& env, std::string_view name, std::string_view value);
 
 /// Adds an HTTP header by its wire name (HTTP adapter): Content-Type and

@@ -6,7 +6,9 @@
 namespace postern {
 
 /// The two ends of an accepted connection, as text for CGI variables and
-/// log lines. For a unix socket, addr is "unix" and the ports are empty.
+/// log lines. For a unix socket, addr is "127.0.0.1" (RFC 3875 §4.1.8 wants
+/// an address, and the peer is local), local_addr the socket path, and the
+/// ports are empty.
 struct Peer {
     std::string addr;
     std::string port;

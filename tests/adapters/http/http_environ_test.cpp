@@ -86,7 +86,7 @@ TEST(HttpEnviron, ForwardedHeadersFromAnUntrustedPeerAreOnlyHeaders) {
 TEST(HttpEnviron, ForwardedHeadersFromATrustedPeerAreBelieved) {
     Environ env = environ_of(kForwarded, tcp_peer(), AddressList({"127.0.0.1", "10.0.0.0/8"}));
     EXPECT_EQ(var(env, "REMOTE_ADDR"), "203.0.113.7");  // 10.0.0.2 is a trusted hop
-    EXPECT_EQ(var(env, "REMOTE_PORT"), "51234");
+    EXPECT_EQ(var(env, "REMOTE_PORT"), "") << "the proxy's port is not the client's";
     EXPECT_EQ(var(env, "HTTPS"), "on");
     EXPECT_EQ(var(env, "SERVER_PORT"), "443");
 }
