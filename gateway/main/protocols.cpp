@@ -1,5 +1,6 @@
 // The one place that wires the adapters to the core: protocol names to
 // adapter factories.
+#include "ajp/ajp_protocol.hpp"
 #include "core/connection.hpp"
 #include "fastcgi/fastcgi_protocol.hpp"
 #include "http/http_protocol.hpp"
@@ -11,11 +12,13 @@ std::unique_ptr<Protocol> make_protocol(const std::string& name, App& app, const
         return make_fastcgi_protocol(app, options);
     if (name == "http")
         return make_http_protocol(app, options);
+    if (name == "ajp")
+        return make_ajp_protocol(app, options);
     return nullptr;
 }
 
 bool known_protocol(const std::string& name) {
-    return name == "fastcgi" || name == "http";
+    return name == "fastcgi" || name == "http" || name == "ajp";
 }
 
 }  // namespace postern

@@ -69,10 +69,44 @@ TEST(Cli, ConfigFileHoldsTheSameSettings) {
     std::remove(path.c_str());
 }
 
+TEST(Cli, AjpOptions) {
+    auto cfg = parse({"--listen", "ajp=127.0.0.1:8009", "--ajp-secret", "s3cret",
+                      "--ajp-packet-size=65536", "--ajp-allow-attribute", "SSL_CLIENT_S_DN",
+                      "--ajp-allow-attribute=JK_LB_ACTIVATION"});
+    EXPECT_EQ(cfg.options.listeners.at(0).protocol, "ajp");
+    EXPECT_EQ(cfg.options.ajp.secret, "s3cret");
+    EXPECT_FALSE(cfg.options.ajp.insecure);
+    EXPECT_EQ(cfg.options.ajp.packet_size, 65536u);
+    EXPECT_EQ(cfg.options.ajp.allowed_attributes,
+              (std::vector<std::string>{"SSL_CLIENT_S_DN", "JK_LB_ACTIVATION"}));
+    EXPECT_EQ(parse({}).options.ajp.packet_size, 8192u) << "mod_jk's default";
+    EXPECT_TRUE(parse({"--ajp-insecure"}).options.ajp.insecure);
+    EXPECT_THROW(parse({"--ajp-packet-size", "4096"}), CliError);
+    EXPECT_THROW(parse({"--ajp-packet-size", "65537"}), CliError);
+    EXPECT_THROW(parse({"--ajp-insecure=yes"}), CliError);
+    EXPECT_THROW(parse({"--ajp-secret-file", "/nonexistent/postern-secret"}), CliError);
+
+    std::string path = ::testing::TempDir() + "postern-ajp-secret";
+    {
+        std::ofstream f(path);
+        f << "from-a-file\nsecond line\n";
+    }
+    EXPECT_EQ(parse({"--ajp-secret-file", path.c_str()}).options.ajp.secret, "from-a-file");
+    {
+        std::ofstream f(path);
+        f << "ajp-insecure\najp-secret = x\n";
+    }
+    auto file_cfg = parse({"--config", path.c_str()});
+    EXPECT_TRUE(file_cfg.options.ajp.insecure);
+    EXPECT_EQ(file_cfg.options.ajp.secret, "x");
+    std::remove(path.c_str());
+}
+
 TEST(Cli, HelpListsEveryOption) {
     std::string u = usage();
-    for (const char* o :
-         {"--app", "--mount", "--listen", "--threads", "--config", "--help", "--version"})
+    for (const char* o : {"--app", "--mount", "--listen", "--threads", "--config", "--help",
+                          "--version", "--ajp-secret", "--ajp-secret-file", "--ajp-insecure",
+                          "--ajp-packet-size", "--ajp-allow-attribute"})
         EXPECT_NE(u.find(o), std::string::npos) << o;
 }
 

@@ -13,7 +13,7 @@
 
 namespace postern {
 
-/// One listening socket: PROTOCOL is "fastcgi" or "http"; ADDRESS is
+/// One listening socket: PROTOCOL is "fastcgi", "http" or "ajp"; ADDRESS is
 /// "HOST:PORT" (port 0 picks a free one), an absolute unix-socket path, or
 /// "fd:N" for a socket inherited on descriptor N (a process manager such as
 /// spawn-fcgi or mod_fcgid hands it on fd 0).
@@ -51,6 +51,25 @@ struct Limits {
     std::size_t response_buffer = 64 * 1024;
 };
 
+/// The AJP13 listeners' settings (adapters/ajp).
+struct AjpOptions {
+    /// The shared secret every FORWARD_REQUEST must carry (mod_jk's worker
+    /// `secret`, mod_proxy_ajp's `secret=`); a request without it, or with
+    /// another, is refused with 403 and logged (CVE-2020-1938, Ghostcat).
+    std::string secret;
+    /// Accept requests without checking a secret. Without a secret and
+    /// without this flag, an ajp listener refuses to start.
+    bool insecure = false;
+    /// The largest packet, header included: the front end's max_packet_size
+    /// (mod_jk) or ProxyIOBufferSize (mod_proxy_ajp); 8192 to 65536. A bigger
+    /// packet is a logged, closed connection.
+    std::size_t packet_size = 8192;
+    /// req_attribute names passed to the callback, as AJP_ATTR_<name>
+    /// variables; every other attribute is dropped (javax.servlet.include.*
+    /// and the like must never reach the application). The secret never is.
+    std::vector<std::string> allowed_attributes;
+};
+
 struct Mount {
     /// "/app" serves "/app", "/app/" and "/app/..."; "/" serves everything.
     std::string prefix;
@@ -81,6 +100,8 @@ struct Options {
     std::string access_log = "-";
     /// On stop, in-flight requests get this long to finish.
     std::chrono::milliseconds drain_timeout{30'000};
+    /// AJP13 listeners.
+    AjpOptions ajp;
 };
 
 /// A bound listener, as it ended up (the port chosen for port 0).

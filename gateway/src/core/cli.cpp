@@ -19,7 +19,8 @@ const OptionDef kOptions[] = {
     {"app", "MODULE.so", "mount a module at / (same as --mount /=MODULE.so)"},
     {"mount", "PREFIX=MODULE.so", "mount a module at PREFIX (repeatable; longest prefix wins)"},
     {"listen", "PROTO=ADDRESS",
-     "listen for PROTO (fastcgi, http) on ADDRESS: HOST:PORT, an absolute unix-socket path, or "
+     "listen for PROTO (fastcgi, http, ajp) on ADDRESS: HOST:PORT, an absolute unix-socket path, "
+     "or "
      "fd:N "
      "(repeatable; default fastcgi=127.0.0.1:9000, or fd:0 when started with a listening socket on "
      "descriptor 0, as spawn-fcgi and mod_fcgid do)"},
@@ -41,6 +42,17 @@ const OptionDef kOptions[] = {
     {"write-timeout", "MS", "wait for the front end to take response bytes (default 30000)"},
     {"idle-timeout", "MS", "close a kept-alive connection idle this long (default 300000)"},
     {"drain-timeout", "MS", "on SIGTERM, let requests in flight finish this long (default 30000)"},
+    {"ajp-secret", "SECRET",
+     "the shared secret AJP requests must carry (mod_jk secret, mod_proxy_ajp secret=); an ajp "
+     "listener needs one unless --ajp-insecure"},
+    {"ajp-secret-file", "FILE", "read the AJP secret from the first line of FILE"},
+    {"ajp-insecure", nullptr, "accept AJP requests without a secret (not recommended)"},
+    {"ajp-packet-size", "N",
+     "AJP packet size, as the front end's max_packet_size / ProxyIOBufferSize (default 8192, "
+     "up to 65536)"},
+    {"ajp-allow-attribute", "NAME",
+     "pass the AJP request attribute NAME to the application as AJP_ATTR_NAME (repeatable; "
+     "others are dropped)"},
     {"help", nullptr, "print this help and exit"},
     {"version", nullptr, "print the version and exit"},
 };
@@ -107,6 +119,9 @@ void read_config(CliConfig& cfg, const std::string& file, int depth) {
                            "\"");
         if (def->arg != nullptr && value.empty())
             throw CliError(file + ":" + std::to_string(lineno) + ": " + name + " needs a value");
+        if (def->arg == nullptr && !value.empty() && value != "true")
+            throw CliError(file + ":" + std::to_string(lineno) + ": " + name +
+                           " takes no value (or \"true\")");
         try {
             apply(cfg, name, value, depth + 1);
         } catch (const CliError& e) {
@@ -172,6 +187,24 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
         l.idle_timeout = ms(to_number(name, value, 1, kDay));
     } else if (name == "drain-timeout") {
         o.drain_timeout = ms(to_number(name, value, 0, kDay));
+    } else if (name == "ajp-secret") {
+        o.ajp.secret = value;
+    } else if (name == "ajp-secret-file") {
+        std::ifstream in(value);
+        std::string secret;
+        if (!in || !std::getline(in, secret))
+            throw CliError("--ajp-secret-file: cannot read a secret from " + value);
+        if (!secret.empty() && secret.back() == '\r')
+            secret.pop_back();
+        if (secret.empty())
+            throw CliError("--ajp-secret-file: " + value + " starts with an empty line");
+        o.ajp.secret = secret;
+    } else if (name == "ajp-insecure") {
+        o.ajp.insecure = true;
+    } else if (name == "ajp-packet-size") {
+        o.ajp.packet_size = to_number(name, value, 8192, 65536);
+    } else if (name == "ajp-allow-attribute") {
+        o.ajp.allowed_attributes.push_back(value);
     } else if (name == "help") {
         cfg.help = true;
     } else if (name == "version") {
@@ -220,7 +253,8 @@ std::string usage() {
         "...] [options]\n"
         "\n"
         "Postern runs C++ application callbacks (modules built with POSTERN_APP) behind nginx or\n"
-        "Apache httpd, over FastCGI or HTTP. Every option is --name VALUE or --name=VALUE; a\n"
+        "Apache httpd, over FastCGI, HTTP or AJP13. Every option is --name VALUE or --name=VALUE; "
+        "a\n"
         "--config file holds the same settings, one `name = value` per line.\n\n"
         "options:\n";
     for (const auto& o : kOptions) {
@@ -236,7 +270,9 @@ std::string usage() {
     out +=
         "\nexamples:\n"
         "  postern --app ./hello.so --listen fastcgi=/run/postern/app.sock\n"
-        "  postern --mount /app=./echo.so --listen http=127.0.0.1:8000 --threads 32\n";
+        "  postern --mount /app=./echo.so --listen http=127.0.0.1:8000 --threads 32\n"
+        "  postern --app ./hello.so --listen ajp=127.0.0.1:8009 --ajp-secret-file "
+        "/etc/postern/ajp.secret\n";
     return out;
 }
 

@@ -1,0 +1,487 @@
+#include "ajp/ajp_connection.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "ajp/ajp_environ.hpp"
+#include "core/log.hpp"
+
+namespace postern::ajp {
+
+namespace {
+
+// Received bytes are read in pieces of this size (a packet is at most
+// 64 KiB); the buffer is compacted between packets.
+constexpr std::size_t kReadSize = 16 * 1024;
+// Response packets are gathered up to this size before a write.
+constexpr std::size_t kCoalesce = 64 * 1024;
+
+char lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size())
+        return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i]))
+            return false;
+    return true;
+}
+
+std::optional<std::uint64_t> parse_length(
+    const std::vector<std::pair<std::string, std::string>>& h) {
+    for (const auto& [name, value] : h) {
+        if (!iequals(name, "content-length"))
+            continue;
+        if (value.empty() || value.size() > 19)
+            return std::nullopt;
+        std::uint64_t n = 0;
+        for (char c : value) {
+            if (c < '0' || c > '9')
+                return std::nullopt;
+            n = n * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        return n;
+    }
+    return std::nullopt;
+}
+
+std::string millis(std::chrono::milliseconds ms) {
+    return std::to_string(ms.count()) + " ms";
+}
+
+}  // namespace
+
+AjpConnection::AjpConnection(int fd, Peer peer, const AjpSettings& settings)
+    : Connection(fd, std::move(peer)), settings_(settings) {}
+
+// ---------------------------------------------------------------------------
+// Input
+
+void AjpConnection::consume(std::size_t n) noexcept {
+    begin_ += n;
+    if (begin_ >= in_.size()) {
+        in_.clear();
+        begin_ = 0;
+    }
+}
+
+AjpConnection::Io AjpConnection::fill(bool dont_wait) {
+    if (begin_ > 0) {
+        in_.erase(0, begin_);
+        chunk_at_ -= std::min(chunk_at_, begin_);
+        chunk_end_ -= std::min(chunk_end_, begin_);
+        packet_end_ -= std::min(packet_end_, begin_);
+        begin_ = 0;
+    }
+    const std::size_t had = in_.size();
+    in_.resize(had + kReadSize);
+    for (;;) {
+        ssize_t n = ::recv(fd(), in_.data() + had, kReadSize, dont_wait ? MSG_DONTWAIT : 0);
+        if (n > 0) {
+            in_.resize(had + static_cast<std::size_t>(n));
+            return Io::ok;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        in_.resize(had);
+        if (n == 0)
+            return Io::eof;
+        last_errno_ = errno;
+        // SO_RCVTIMEO (the reactor sets it to read_timeout) expired.
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return Io::timeout;
+        return Io::failed;
+    }
+}
+
+bool AjpConnection::readable_now() const {
+    pollfd p{fd(), POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0;
+}
+
+// ---------------------------------------------------------------------------
+// One packet from the front end
+
+Connection::Next AjpConnection::serve() {
+    try {
+        return serve_packet();
+    } catch (const std::exception& e) {
+        log::error("AJP connection from front end " + peer().describe() +
+                   " ended by an internal error: " + e.what());
+    } catch (...) {
+        log::error("AJP connection from front end " + peer().describe() +
+                   " ended by a non-standard exception");
+    }
+    return Next::close;
+}
+
+Connection::Next AjpConnection::bad_packet(const Result& r, std::string_view where) {
+    log::warn("front end " + peer().describe() + " sent a bad AJP packet " + std::string(where) +
+              ": " + r.reason + " (" + std::string(error_name(r.code)) + " at byte " +
+              std::to_string(r.offset) + "); closing the connection");
+    return Next::close;
+}
+
+Connection::Next AjpConnection::serve_packet() {
+    RequestPacket packet;
+    bool tried = false;
+    for (;;) {
+        Result r = decode_request_packet(buffered(), settings_.limits, packet);
+        if (r.status == Status::error)
+            return bad_packet(r, "where a request was expected");
+        if (r.status == Status::done) {
+            consume(r.consumed);
+            break;
+        }
+        Io io;
+        const bool started = begin_ < in_.size();
+        if (!started) {
+            // The reactor found the socket readable: take what is there
+            // without blocking; nothing (a spurious wake-up) means wait in
+            // the reactor, not in a worker.
+            if (tried)
+                return Next::keep;
+            tried = true;
+            io = fill(true);
+            if (io == Io::timeout)
+                return Next::keep;
+        } else {
+            io = fill(false);
+        }
+        if (io == Io::ok)
+            continue;
+        if (io == Io::timeout) {
+            log::warn("front end " + peer().describe() + " did not finish an AJP packet within " +
+                      millis(settings_.read_timeout) + "; closing the connection");
+        } else if (started) {
+            log::info("front end " + peer().describe() +
+                      " closed the connection in the middle of an AJP packet");
+        }
+        return Next::close;  // end of file between requests: the front end is done
+    }
+
+    switch (packet.type) {
+        case Code::cping: {
+            // AJPv13 CPing: mod_jk's ping_mode, mod_proxy_ajp's ping=.
+            out_.clear();
+            encode_cpong(out_);
+            return send_out() ? Next::keep : Next::close;
+        }
+        case Code::shutdown:
+            log::warn("front end " + peer().describe() +
+                      " sent an AJP SHUTDOWN packet; ignored (a front end never stops Postern)");
+            return Next::keep;
+        case Code::ping:
+            log::warn("front end " + peer().describe() +
+                      " sent an AJP13 PING (type 8); ignored, use CPING");
+            return Next::keep;
+        default:
+            return serve_request(packet.request);
+    }
+}
+
+bool AjpConnection::secret_matches(const std::optional<std::string>& given) const noexcept {
+    if (settings_.secret.empty())
+        return true;  // --ajp-insecure
+    if (!given)
+        return false;
+    // Constant time over the configured secret: the comparison does not tell
+    // how much of a guess was right.
+    const std::string& want = settings_.secret;
+    unsigned diff = given->size() == want.size() ? 0u : 1u;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        const char g = i < given->size() ? (*given)[i] : '\0';
+        diff |= static_cast<unsigned>(static_cast<unsigned char>(g ^ want[i]));
+    }
+    return diff == 0;
+}
+
+void AjpConnection::begin_exchange(const ForwardRequest& req) {
+    head_request_ = req.method == "HEAD";
+    body_left_ = parse_length(req.headers);
+    bool has_length = false;
+    bool chunked = false;
+    for (const auto& [name, value] : req.headers) {
+        has_length |= iequals(name, "content-length");
+        chunked |= iequals(name, "transfer-encoding");
+    }
+    // RFC 9112 §6.3: a body of known length, a chunked one (of unknown
+    // length here: the front end de-chunks it), or none. A Content-Length
+    // that does not parse: the core answers 400 and the body is never read.
+    if (has_length)
+        body_done_ = !body_left_ || *body_left_ == 0;
+    else
+        body_done_ = !chunked;
+    body_failed_ = false;
+    // AJPv13: with a known length the first body packet follows the request
+    // unasked.
+    packet_expected_ = body_left_ && *body_left_ > 0;
+    first_body_read_ = true;
+    chunk_at_ = chunk_end_ = packet_end_ = 0;
+    body_read_ = 0;
+
+    out_.clear();
+    head_sent_ = no_body_ = finished_ = gone_ = false;
+    close_after_ = false;
+    reuse_sent_ = false;
+    status_ = 0;
+}
+
+Connection::Next AjpConnection::serve_request(ForwardRequest& req) {
+    begin_exchange(req);
+    if (!secret_matches(req.secret)) {
+        // CVE-2020-1938: nothing that lacks the secret reaches a callback.
+        close_after_ = true;
+        settings_.app->refuse(*this, 403,
+                              req.secret ? "AJP request with a wrong secret"
+                                         : "AJP request without the secret (--ajp-secret)",
+                              peer(), "ajp", head_request_);
+        return reuse_sent_ ? Next::keep : Next::close;
+    }
+    Environ env = request_environ(req, peer(), settings_.allowed_attributes);
+    settings_.app->handle("ajp", std::move(env), *this, *this, peer());
+    if (!finished_) {
+        // The core always finishes or aborts; be safe with the wire anyway.
+        return Next::close;
+    }
+    return reuse_sent_ ? Next::keep : Next::close;
+}
+
+// ---------------------------------------------------------------------------
+// BodySource
+
+void AjpConnection::body_failed(int status, const std::string& why) {
+    body_failed_ = true;
+    throw RequestError(status, why);
+}
+
+std::size_t AjpConnection::read(char* buffer, std::size_t size) {
+    if (body_done_ || size == 0)
+        return 0;
+    if (body_failed_)
+        throw RequestError(400, "request body already failed");
+    if (chunk_at_ == chunk_end_) {
+        // The next body packet.
+        if (packet_end_ != 0) {
+            consume(packet_end_ - begin_);
+            chunk_at_ = chunk_end_ = packet_end_ = 0;
+        }
+        if (!packet_expected_) {
+            // A body of unknown length: the front end waits to be asked
+            // (mod_jk and mod_proxy_ajp, checked), unless the first packet
+            // is here already, sent unasked.
+            const bool unasked =
+                first_body_read_ && !body_left_ && (begin_ < in_.size() || readable_now());
+            if (!unasked) {
+                const std::uint64_t want = std::min<std::uint64_t>(
+                    max_request_chunk(settings_.packet_size), body_left_.value_or(UINT64_MAX));
+                encode_get_body_chunk(
+                    out_, static_cast<std::uint16_t>(std::min<std::uint64_t>(want, 0xFFFF)));
+                if (!send_out())
+                    body_failed(400, "front end " + peer().describe() +
+                                         " went away before sending the request body");
+            }
+            packet_expected_ = true;
+        }
+        first_body_read_ = false;
+        std::string_view data;
+        for (;;) {
+            Result r = decode_body_packet(buffered(), settings_.limits.max_payload, data);
+            if (r.status == Status::error) {
+                log::warn("front end " + peer().describe() + " sent a bad AJP body packet: " +
+                          r.reason + " (" + std::string(error_name(r.code)) + " at byte " +
+                          std::to_string(r.offset) + ")");
+                body_failed(400, "bad AJP body packet: " + r.reason);
+            }
+            if (r.status == Status::done) {
+                packet_expected_ = false;
+                // `data` views in_; an end-of-body packet has none.
+                chunk_at_ =
+                    data.empty() ? begin_ : static_cast<std::size_t>(data.data() - in_.data());
+                chunk_end_ = chunk_at_ + data.size();
+                packet_end_ = begin_ + r.consumed;
+                break;
+            }
+            Io io = fill(false);
+            if (io == Io::ok)
+                continue;
+            if (io == Io::timeout)
+                body_failed(408, "front end " + peer().describe() +
+                                     " sent no request body packet for " +
+                                     millis(settings_.read_timeout));
+            if (io == Io::eof)
+                body_failed(400, "front end " + peer().describe() +
+                                     " closed the connection before the end of the request body");
+            body_failed(400, "reading the request body from " + peer().describe() +
+                                 " failed: " + std::strerror(last_errno_));
+        }
+        if (chunk_at_ == chunk_end_) {
+            // An empty packet or a chunk of length 0: the end of the body.
+            consume(packet_end_ - begin_);
+            chunk_at_ = chunk_end_ = packet_end_ = 0;
+            if (body_left_ && *body_left_ > 0)
+                body_failed(400, "front end " + peer().describe() + " ended the request body " +
+                                     std::to_string(*body_left_) + " bytes early");
+            body_done_ = true;
+            return 0;
+        }
+        if (body_left_ && chunk_end_ - chunk_at_ > *body_left_)
+            body_failed(400, "front end " + peer().describe() +
+                                 " sent more request body than its Content-Length");
+    }
+    const std::size_t n = std::min(size, chunk_end_ - chunk_at_);
+    std::memcpy(buffer, in_.data() + chunk_at_, n);
+    chunk_at_ += n;
+    body_read_ += n;
+    if (body_left_) {
+        *body_left_ -= n;
+        if (*body_left_ == 0) {
+            // Never read past a known length: the front end sends nothing
+            // more unless asked.
+            body_done_ = true;
+            if (chunk_at_ == chunk_end_) {
+                consume(packet_end_ - begin_);
+                chunk_at_ = chunk_end_ = packet_end_ = 0;
+            }
+        }
+    }
+    return n;
+}
+
+void AjpConnection::drain_body() {
+    char scratch[16384];
+    try {
+        while (!body_done_ && body_read_ <= settings_.max_body_bytes) {
+            if (read(scratch, sizeof(scratch)) == 0)
+                break;
+        }
+    } catch (const std::exception&) {
+        body_failed_ = true;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ResponseSink
+
+bool AjpConnection::send_out() {
+    std::size_t at = 0;
+    while (at < out_.size()) {
+        ssize_t n = ::send(fd(), out_.data() + at, out_.size() - at, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            gone_ = true;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                log::warn("front end " + peer().describe() + " did not read the response for " +
+                          millis(settings_.write_timeout) + "; closing the connection");
+            else
+                log::debug("front end " + peer().describe() +
+                           " went away: " + std::strerror(errno));
+            out_.clear();
+            return false;
+        }
+        at += static_cast<std::size_t>(n);
+    }
+    out_.clear();
+    return true;
+}
+
+bool AjpConnection::send_head(const ResponseHead& head) {
+    if (head_sent_)
+        return !gone_;
+    head_sent_ = true;
+    status_ = head.status;
+    no_body_ = head.head_only || head_request_ || head.status < 200 || head.status == 204 ||
+               head.status == 304;
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (head.headers != nullptr) {
+        headers.reserve(head.headers->size() + 1);
+        for (const auto& [name, value] : *head.headers) {
+            // Framing is the front end's: it picks Content-Length or chunked
+            // for the client from what is given here.
+            if (iequals(name, "content-length") || iequals(name, "transfer-encoding"))
+                continue;
+            headers.emplace_back(name, value);
+        }
+    }
+    if (head.content_length && head.status >= 200 && head.status != 204 && head.status != 304)
+        headers.emplace_back("Content-Length", std::to_string(*head.content_length));
+    if (!encode_send_headers(out_, head.status, reason_phrase(head.status), headers,
+                             settings_.packet_size)) {
+        // AJPv13 has one SEND_HEADERS packet: headers that do not fit cannot
+        // be sent. Say so in place of the response.
+        log::error("application response to " + peer().describe() +
+                   " has headers larger than the AJP packet size of " +
+                   std::to_string(settings_.packet_size) + " bytes; sending 500 instead");
+        status_ = 500;
+        no_body_ = true;
+        encode_send_headers(out_, 500, reason_phrase(500),
+                            {{"Content-Type", "text/plain"}, {"Content-Length", "0"}},
+                            settings_.packet_size);
+    }
+    return true;  // goes out with the body, at flush or at finish
+}
+
+bool AjpConnection::send_body(std::string_view data) {
+    if (gone_)
+        return false;
+    if (no_body_ || finished_)
+        return true;
+    const std::size_t max = max_response_chunk(settings_.packet_size);
+    while (!data.empty()) {
+        const std::size_t n = std::min(max, data.size());
+        encode_send_body_chunk(out_, data.substr(0, n));
+        data.remove_prefix(n);
+        if (out_.size() >= kCoalesce && !send_out())
+            return false;
+    }
+    return true;
+}
+
+bool AjpConnection::flush() {
+    if (gone_)
+        return false;
+    if (head_sent_ && !no_body_ && !finished_)
+        encode_send_body_chunk(out_, {});  // the explicit flush of mod_jk and mod_proxy_ajp
+    return out_.empty() || send_out();
+}
+
+bool AjpConnection::finish() {
+    if (gone_)
+        return false;
+    if (finished_)
+        return true;
+    finished_ = true;
+    // A refused request's body is never read (it may be huge, or not meant
+    // for us): the connection ends with it. Any other body is read to its end
+    // (up to the body limit) so that the connection stays in step and can be
+    // kept.
+    const bool refused = status_ == 413 || status_ == 408 || status_ == 400;
+    if (!body_done_ && !body_failed_ && !close_after_ && !refused) {
+        if (!out_.empty() && !send_out())
+            return false;
+        drain_body();
+    }
+    const bool reuse = body_done_ && !body_failed_ && !close_after_ && !gone_;
+    encode_end_response(out_, reuse);
+    if (!send_out())
+        return false;
+    reuse_sent_ = reuse;
+    return true;
+}
+
+void AjpConnection::abort() {
+    // No END_RESPONSE: the connection closes, and the front end sees the
+    // response cut off (mod_jk and mod_proxy_ajp abort the client's).
+    finished_ = true;
+    reuse_sent_ = false;
+    out_.clear();
+}
+
+}  // namespace postern::ajp

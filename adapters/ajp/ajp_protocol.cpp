@@ -1,0 +1,56 @@
+#include "ajp/ajp_protocol.hpp"
+
+#include <stdexcept>
+
+#include "ajp/ajp_connection.hpp"
+#include "core/log.hpp"
+
+namespace postern {
+
+namespace {
+
+class AjpProtocol final : public Protocol {
+  public:
+    AjpProtocol(App& app, const Options& options) {
+        const AjpOptions& o = options.ajp;
+        if (o.secret.empty() && !o.insecure)
+            throw std::runtime_error(
+                "an ajp listener needs a shared secret: give --ajp-secret (the same as the front "
+                "end's secret), or --ajp-insecure to accept AJP requests without one");
+        if (o.packet_size < ajp::kMinPacketSize || o.packet_size > ajp::kMaxPacketSize)
+            throw std::runtime_error("AJP packet size " + std::to_string(o.packet_size) +
+                                     " outside 8192..65536");
+        if (o.secret.empty())
+            log::warn(
+                "ajp listener accepts requests without a secret (--ajp-insecure): anything that "
+                "reaches its port is trusted as the front end");
+        settings_.app = &app;
+        settings_.secret = o.secret;
+        settings_.insecure = o.insecure;
+        settings_.packet_size = o.packet_size;
+        // The length field holds at most 65535 payload bytes.
+        settings_.limits.max_payload =
+            std::min<std::size_t>(o.packet_size - ajp::kHeaderSize, 0xFFFF);
+        settings_.limits.max_headers = options.limits.max_headers;
+        settings_.limits.max_attributes = options.limits.max_headers;
+        settings_.allowed_attributes = o.allowed_attributes;
+        settings_.max_body_bytes = options.limits.max_body_bytes;
+        settings_.read_timeout = options.limits.read_timeout;
+        settings_.write_timeout = options.limits.write_timeout;
+    }
+
+    std::unique_ptr<Connection> make_connection(int fd, Peer peer) override {
+        return std::make_unique<ajp::AjpConnection>(fd, std::move(peer), settings_);
+    }
+
+  private:
+    ajp::AjpSettings settings_;
+};
+
+}  // namespace
+
+std::unique_ptr<Protocol> make_ajp_protocol(App& app, const Options& options) {
+    return std::make_unique<AjpProtocol>(app, options);
+}
+
+}  // namespace postern
