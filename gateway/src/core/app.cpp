@@ -131,13 +131,14 @@ bool App::refuse(ResponseSink& sink, int status, std::string_view reason, const 
     return res.finish();
 }
 
-Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, ResponseSink& sink,
-                    const Peer& peer) {
-    const auto start = std::chrono::steady_clock::now();
-    set_var(env, "GATEWAY_INTERFACE", "CGI/1.1");
+namespace {
 
-    // RFC 3875 §4.1: the request target. REQUEST_URI is what the client
-    // sent, raw; every front end Postern ships a snippet for passes it.
+/// The request target (RFC 3875 §4.1): REQUEST_URI, raw, as every front end
+/// Postern ships a snippet for passes it; rebuilt from SCRIPT_NAME,
+/// PATH_INFO and QUERY_STRING for one that does not. Sets QUERY_STRING when
+/// absent, and drops PATH_TRANSLATED: it follows the front end's own path
+/// split, which the mount table replaces.
+std::string settle_target(Environ& env) {
     std::string uri;
     if (const std::string* u = find_var(env, "REQUEST_URI"); u != nullptr && !u->empty()) {
         uri = *u;
@@ -153,136 +154,133 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
         }
         set_var(env, "REQUEST_URI", uri);
     }
-    std::string_view raw_path = uri;
-    std::string_view query;
-    if (auto qpos = raw_path.find('?'); qpos != std::string_view::npos) {
-        query = raw_path.substr(qpos + 1);
-        raw_path = raw_path.substr(0, qpos);
+    if (find_var(env, "QUERY_STRING") == nullptr) {
+        auto qpos = uri.find('?');
+        set_var(env, "QUERY_STRING",
+                qpos == std::string::npos ? std::string_view()
+                                          : std::string_view(uri).substr(qpos + 1));
     }
-    if (find_var(env, "QUERY_STRING") == nullptr)
-        set_var(env, "QUERY_STRING", query);
-    // Derived from the front end's own path split, so meaningless with ours.
     erase_var(env, "PATH_TRANSLATED");
+    return uri;
+}
 
+/// What is wrong with a request before it reaches a callback.
+struct Refusal {
+    int status;
+    std::string reason;
+    /// The body can still be read to its end, keeping the connection in step.
+    bool drainable;
+};
+
+std::optional<Refusal> check_head(const Environ& env, std::string_view method,
+                                  const Limits& limits) {
+    if (method.empty())
+        return Refusal{400, "no REQUEST_METHOD", false};
+    const std::string* cl = find_var(env, "CONTENT_LENGTH");
+    if (cl == nullptr || cl->empty())
+        return std::nullopt;
+    std::uint64_t n = 0;
+    bool ok = cl->size() <= 19;
+    for (char c : *cl) {
+        if (c < '0' || c > '9')
+            ok = false;
+        if (ok)
+            n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (!ok)
+        return Refusal{400, "invalid CONTENT_LENGTH \"" + *cl + "\"", false};
+    if (n > limits.max_body_bytes)
+        // Not drainable: reading a body over the limit is what the limit
+        // is there to prevent.
+        return Refusal{413,
+                       "body of " + std::to_string(n) + " bytes over the limit of " +
+                           std::to_string(limits.max_body_bytes),
+                       false};
+    return std::nullopt;
+}
+
+}  // namespace
+
+Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, ResponseSink& sink,
+                    const Peer& peer) {
+    const auto start = std::chrono::steady_clock::now();
+    set_var(env, "GATEWAY_INTERFACE", "CGI/1.1");
+    const std::string uri = settle_target(env);
     const std::string method(var_or(env, "REQUEST_METHOD", ""));
-    const bool head_only = method == "HEAD";
-    GuardedBody guarded(body, limits_.max_body_bytes);
-    Response res(sink, head_only, limits_.response_buffer);
-    Outcome out;
-    bool reusable = true;
+    const std::string who =
+        method + " " + uri + " from " + peer.describe() + " over " + std::string(protocol);
 
-    auto finish_error = [&](int status, std::string_view why) {
-        log::warn("refused " + method + " " + uri + " from " + peer.describe() + " over " +
-                  std::string(protocol) + " with " + std::to_string(status) + ": " +
-                  std::string(why));
-        error_page(res, status);
+    GuardedBody guarded(body, limits_.max_body_bytes);
+    Response res(sink, method == "HEAD", limits_.response_buffer);
+    auto refuse_with = [&](const Refusal& r) {
+        log::warn("refused " + who + " with " + std::to_string(r.status) + ": " + r.reason);
+        error_page(res, r.status);
         res.finish();
+        return r.drainable && guarded.drain();
     };
 
-    Router::Match match;
-    std::optional<std::uint64_t> length;
-    if (const std::string* cl = find_var(env, "CONTENT_LENGTH"); cl != nullptr && !cl->empty()) {
-        std::uint64_t n = 0;
-        bool ok = cl->size() <= 19;
-        for (char c : *cl) {
-            if (c < '0' || c > '9')
-                ok = false;
-            if (ok)
-                n = n * 10 + static_cast<std::uint64_t>(c - '0');
-        }
-        if (!ok) {
-            finish_error(400, "invalid CONTENT_LENGTH \"" + *cl + "\"");
-            reusable = false;
-            goto done;
-        }
-        length = n;
-    }
-    if (method.empty()) {
-        finish_error(400, "no REQUEST_METHOD");
-        reusable = false;
-        goto done;
-    }
-    if (length && *length > limits_.max_body_bytes) {
-        finish_error(413, "body of " + std::to_string(*length) + " bytes over the limit of " +
-                              std::to_string(limits_.max_body_bytes));
-        reusable = false;  // the unread body would be taken for the next request
-        goto done;
-    }
-    try {
-        match = router_.match(raw_path);
-    } catch (const RequestError& e) {
-        finish_error(e.status(), e.what());
-        goto drain;
-    }
-    if (match.mount == nullptr) {
-        error_page(res, 404);
-        res.finish();
-        goto drain;
-    }
-    set_var(env, "SCRIPT_NAME", match.script_name);
-    set_var(env, "PATH_INFO", match.path_info);
-
-    {
-        Request req(protocol, std::move(env), guarded);
-        // The one exception barrier at the callback boundary (STYLE 7).
+    bool reusable = true;
+    const Mount* mount = nullptr;
+    if (auto refusal = check_head(env, method, limits_)) {
+        reusable = refuse_with(*refusal);
+    } else {
         try {
-            match.mount->handler(req, res);
-            res.finish();
+            Router::Match match = router_.match(std::string_view(uri).substr(0, uri.find('?')));
+            mount = match.mount;
+            if (mount == nullptr) {
+                error_page(res, 404);
+                res.finish();
+                reusable = guarded.drain();
+            }
+            set_var(env, "SCRIPT_NAME", match.script_name);
+            set_var(env, "PATH_INFO", match.path_info);
         } catch (const RequestError& e) {
-            log::warn("request " + method + " " + uri + " from " + peer.describe() +
-                      " refused with " + std::to_string(e.status()) + ": " + e.what());
-            // A refusal by the callback leaves the connection in step (the
-            // rest of the body is drained below); only a failed body or a
-            // response cut off does not.
-            if (guarded.failed() || res.headers_sent())
-                reusable = false;
-            if (!res.headers_sent()) {
-                error_page(res, e.status());
-                res.finish();
-            } else {
-                res.abort();
-            }
-        } catch (const std::exception& e) {
-            log::error("application callback " + match.mount->name + " threw: " + e.what() + " (" +
-                       method + " " + uri + " from " + peer.describe() + " over " +
-                       std::string(protocol) + ")");
-            if (!res.headers_sent()) {
-                error_page(res, 500);
-                res.finish();
-            } else {
-                res.abort();
-                reusable = false;
-            }
-        } catch (...) {
-            log::error("application callback " + match.mount->name +
-                       " threw a non-standard exception (" + method + " " + uri + " from " +
-                       peer.describe() + ")");
-            if (!res.headers_sent()) {
-                error_page(res, 500);
-                res.finish();
-            } else {
-                res.abort();
-                reusable = false;
-            }
+            reusable = refuse_with(Refusal{e.status(), e.what(), true});
         }
-        out.status = res.status();
-        out.body_bytes = res.body_bytes_sent();
-        if (reusable && !guarded.drain())
-            reusable = false;
-        out.reusable = reusable && !res.client_gone();
-        log_access(req.environ(), peer, out.status, out.body_bytes,
-                   std::chrono::steady_clock::now() - start);
+    }
+    if (mount == nullptr) {
+        Outcome out{res.status(), res.body_bytes_sent(), reusable && !res.client_gone()};
+        log_access(env, peer, out.status, out.body_bytes, std::chrono::steady_clock::now() - start);
         return out;
     }
 
-drain:
-    if (!guarded.drain())
+    Request req(protocol, std::move(env), guarded);
+    // The one exception barrier at the callback boundary (STYLE 7): an
+    // error page while nothing was sent, otherwise a response cut off.
+    auto fail = [&](int status) {
+        if (!res.headers_sent()) {
+            error_page(res, status);
+            res.finish();
+        } else {
+            res.abort();
+            reusable = false;
+        }
+    };
+    try {
+        mount->handler(req, res);
+        res.finish();
+    } catch (const RequestError& e) {
+        log::warn("request " + who + " refused with " + std::to_string(e.status()) + ": " +
+                  e.what());
+        // A refusal by the callback leaves the connection in step (the rest
+        // of the body is drained below), unless the body itself failed.
+        if (guarded.failed())
+            reusable = false;
+        fail(e.status());
+    } catch (const std::exception& e) {
+        log::error("application callback " + mount->name + " threw: " + e.what() + " (" + who +
+                   ")");
+        fail(500);
+    } catch (...) {
+        log::error("application callback " + mount->name + " threw a non-standard exception (" +
+                   who + ")");
+        fail(500);
+    }
+    if (reusable && !guarded.drain())
         reusable = false;
-done:
-    out.status = res.status();
-    out.body_bytes = res.body_bytes_sent();
-    out.reusable = reusable && !res.client_gone();
-    log_access(env, peer, out.status, out.body_bytes, std::chrono::steady_clock::now() - start);
+    Outcome out{res.status(), res.body_bytes_sent(), reusable && !res.client_gone()};
+    log_access(req.environ(), peer, out.status, out.body_bytes,
+               std::chrono::steady_clock::now() - start);
     return out;
 }
 
