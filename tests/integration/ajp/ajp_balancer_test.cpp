@@ -176,18 +176,19 @@ class AjpBalancer : public ::testing::TestWithParam<Pool> {
         const std::string pool = GetParam().name;
         if (pool == "mod_jk") {
             const std::string workers = dir_->file("workers.properties");
-            write_file(workers, render_template(
-                                    source_dir() + "/apache-conf/postern-jk-balancer-workers.properties",
-                                    {{"POSTERN_AJP_HOST_1", "127.0.0.1"},
-                                     {"POSTERN_AJP_PORT_1", std::to_string(members_[0]->ajp_port)},
-                                     {"POSTERN_AJP_HOST_2", "127.0.0.1"},
-                                     {"POSTERN_AJP_PORT_2", std::to_string(members_[1]->ajp_port)},
-                                     {"AJP_SECRET", kSecret}}));
-            apache_ = std::make_unique<PoolApache>(*dir_, "postern-jk-balancer.conf",
-                                                   std::map<std::string, std::string>{
-                                                       {"JK_WORKERS_FILE", workers},
-                                                       {"JK_SHM_FILE", d + "/jk.shm"},
-                                                       {"JK_LOG_FILE", d + "/mod_jk.log"}});
+            write_file(workers,
+                       render_template(
+                           source_dir() + "/apache-conf/postern-jk-balancer-workers.properties",
+                           {{"POSTERN_AJP_HOST_1", "127.0.0.1"},
+                            {"POSTERN_AJP_PORT_1", std::to_string(members_[0]->ajp_port)},
+                            {"POSTERN_AJP_HOST_2", "127.0.0.1"},
+                            {"POSTERN_AJP_PORT_2", std::to_string(members_[1]->ajp_port)},
+                            {"AJP_SECRET", kSecret}}));
+            apache_ = std::make_unique<PoolApache>(
+                *dir_, "postern-jk-balancer.conf",
+                std::map<std::string, std::string>{{"JK_WORKERS_FILE", workers},
+                                                   {"JK_SHM_FILE", d + "/jk.shm"},
+                                                   {"JK_LOG_FILE", d + "/mod_jk.log"}});
             jk_log_ = d + "/mod_jk.log";
         } else {
             apache_ = std::make_unique<PoolApache>(
@@ -268,7 +269,8 @@ TEST_P(AjpBalancer, KillingOneGatewayWhileGetsFlowFailsThemOver) {
                     const bool good = res.status == 200 && res.body == "Hello, world!\n";
                     tally.add(good, good ? "" : "status " + std::to_string(res.status));
                 } catch (const std::exception& e) {
-                    tally.add(false, std::string("exception: ") + std::string(e.what()).substr(0, 80));
+                    tally.add(false,
+                              std::string("exception: ") + std::string(e.what()).substr(0, 80));
                 }
                 ++tally.answered;
             }
@@ -295,13 +297,15 @@ TEST_P(AjpBalancer, KillingOneGatewayWhileGetsFlowFailsThemOver) {
     const std::string seen = tally.describe();
     const int slow_failed = slow.failed();
     const std::string slow_seen = slow.describe();
-    std::printf("[ pool     ] %s: %d GET /hello, gateway 1 SIGKILLed after %d answered; clients saw %s "
-                "(%d failed, bound %d); %d slow GETs in flight: %s\n",
-                GetParam().name, kClients * kRequestsPerClient, killed_at, seen.c_str(), failed,
-                GetParam().max_failed, kSlowRequests, slow_seen.c_str());
+    std::printf(
+        "[ pool     ] %s: %d GET /hello, gateway 1 SIGKILLed after %d answered; clients saw %s "
+        "(%d failed, bound %d); %d slow GETs in flight: %s\n",
+        GetParam().name, kClients * kRequestsPerClient, killed_at, seen.c_str(), failed,
+        GetParam().max_failed, kSlowRequests, slow_seen.c_str());
     // POSTERN_TEST_SHOW_LOGS=1: the front end's logs of every run, not only a failed one.
     if (std::getenv("POSTERN_TEST_SHOW_LOGS") != nullptr)
-        std::printf("==== Apache error log\n%s==== mod_jk log\n%s", tail_file(apache_->error_log(), 60).c_str(),
+        std::printf("==== Apache error log\n%s==== mod_jk log\n%s",
+                    tail_file(apache_->error_log(), 60).c_str(),
                     jk_log_.empty() ? "" : tail_file(jk_log_, 60).c_str());
     RecordProperty("failed", failed);
     RecordProperty("seen", seen);
