@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "ajp/ajp_environ.hpp"
+#include "core/decimal.hpp"
 #include "core/log.hpp"
 
 namespace postern::ajp {
@@ -38,15 +39,7 @@ std::optional<std::uint64_t> parse_length(
     for (const auto& [name, value] : h) {
         if (!iequals(name, "content-length"))
             continue;
-        if (value.empty() || value.size() > 19)
-            return std::nullopt;
-        std::uint64_t n = 0;
-        for (char c : value) {
-            if (c < '0' || c > '9')
-                return std::nullopt;
-            n = n * 10 + static_cast<std::uint64_t>(c - '0');
-        }
-        return n;
+        return postern::parse_length(value);
     }
     return std::nullopt;
 }

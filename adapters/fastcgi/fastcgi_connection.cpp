@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/decimal.hpp"
 #include "core/environ.hpp"
 #include "core/log.hpp"
 #include "fastcgi/fcgx_body.hpp"
@@ -35,16 +36,9 @@ struct LibfcgiRequest {
 };
 
 std::optional<std::uint64_t> content_length_of(const Environ& env) {
+    // A malformed one is refused with 400 by the core.
     const std::string* cl = find_var(env, "CONTENT_LENGTH");
-    if (cl == nullptr || cl->empty() || cl->size() > 19)
-        return std::nullopt;
-    std::uint64_t n = 0;
-    for (char c : *cl) {
-        if (c < '0' || c > '9')
-            return std::nullopt;  // the core refuses it with 400
-        n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    return n;
+    return cl == nullptr ? std::nullopt : parse_length(*cl);
 }
 
 std::string role_name(int role) {

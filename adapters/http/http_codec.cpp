@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+
+#include "core/decimal.hpp"
 
 namespace postern::http {
 
@@ -121,16 +124,10 @@ HeadResult error(int code, std::string reason, std::size_t offset) {
 // sign, no inner whitespace, no list ("5, 5"): a lenient reading is what
 // made the gunicorn request smuggling possible.
 bool parse_length(std::string_view s, std::uint64_t& out) noexcept {
-    if (s.empty() || s.size() > 19)
-        return false;  // 19 digits always fit in 64 bits
-    std::uint64_t n = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9')
-            return false;
-        n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    out = n;
-    return true;
+    const std::optional<std::uint64_t> n = postern::parse_length(s);
+    if (n)
+        out = *n;
+    return n.has_value();
 }
 
 // RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ).

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "core/decimal.hpp"
 #include "core/environ.hpp"
 #include "core/log.hpp"
 
@@ -179,16 +180,10 @@ std::optional<Refusal> check_head(const Environ& env, std::string_view method,
     const std::string* cl = find_var(env, "CONTENT_LENGTH");
     if (cl == nullptr || cl->empty())
         return std::nullopt;
-    std::uint64_t n = 0;
-    bool ok = cl->size() <= 19;
-    for (char c : *cl) {
-        if (c < '0' || c > '9')
-            ok = false;
-        if (ok)
-            n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    if (!ok)
+    const std::optional<std::uint64_t> length = parse_length(*cl);
+    if (!length)
         return Refusal{400, "invalid CONTENT_LENGTH \"" + *cl + "\"", false};
+    const std::uint64_t n = *length;
     if (n > limits.max_body_bytes)
         // Not drainable: reading a body over the limit is what the limit
         // is there to prevent.

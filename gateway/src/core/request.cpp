@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
+#include "core/decimal.hpp"
 #include "core/environ.hpp"
 
 namespace postern {
@@ -37,13 +37,7 @@ bool Request::https() const noexcept {
 
 std::optional<std::uint64_t> Request::content_length() const noexcept {
     const std::string* v = find_var(environ_, "CONTENT_LENGTH");
-    if (v == nullptr || v->empty())
-        return std::nullopt;
-    std::uint64_t n = 0;
-    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-    if (ec != std::errc() || end != v->data() + v->size())
-        return std::nullopt;
-    return n;
+    return v == nullptr ? std::nullopt : parse_length(*v);
 }
 
 std::optional<std::string_view> Request::header(std::string_view name) const {

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "core/cgi_head.hpp"
+#include "core/decimal.hpp"
 
 namespace postern {
 
@@ -236,16 +237,9 @@ void Response::set_header(std::string_view name, std::string_view value) {
     if (iequals(name, "Content-Length")) {
         // The core owns Content-Length; a declared one is used when the body
         // streams (see commit()).
-        std::uint64_t n = 0;
-        if (value.empty())
-            throw std::invalid_argument("empty Content-Length");
-        for (char c : value) {
-            if (c < '0' || c > '9' || n > (UINT64_MAX - 9) / 10)
-                throw std::invalid_argument("invalid Content-Length \"" + std::string(value) +
-                                            "\"");
-            n = n * 10 + static_cast<std::uint64_t>(c - '0');
-        }
-        declared_length_ = n;
+        declared_length_ = parse_length(value);
+        if (!declared_length_)
+            throw std::invalid_argument("invalid Content-Length \"" + std::string(value) + "\"");
         return;
     }
     std::erase_if(headers_, [&](const auto& h) { return iequals(h.first, name); });
