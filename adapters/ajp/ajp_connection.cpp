@@ -10,6 +10,7 @@
 #include "ajp/ajp_environ.hpp"
 #include "core/decimal.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 
 namespace postern::ajp {
 
@@ -20,19 +21,6 @@ namespace {
 constexpr std::size_t kReadSize = 16 * 1024;
 // Response packets are gathered up to this size before a write.
 constexpr std::size_t kCoalesce = 64 * 1024;
-
-char lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i]))
-            return false;
-    return true;
-}
 
 std::optional<std::uint64_t> parse_length(
     const std::vector<std::pair<std::string, std::string>>& h) {

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/decimal.hpp"
+#include "core/text.hpp"
 
 namespace postern::http {
 
@@ -54,19 +55,6 @@ constexpr int hex_value(unsigned char c) noexcept {
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
-}
-
-char lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i]))
-            return false;
-    return true;
 }
 
 bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
@@ -202,7 +190,7 @@ std::string host_without_port(std::string_view authority) {
     }
     std::string out(host);
     for (char& c : out)
-        c = lower(c);
+        c = ascii_lower(c);
     return out;
 }
 

@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "http/http_environ.hpp"
 
 namespace postern::http {
@@ -33,19 +34,6 @@ constexpr std::size_t kCoalesce = 16 * 1024;
 // refusal instead of a connection reset (Apache's lingering close).
 constexpr auto kLingerTime = std::chrono::milliseconds(500);
 constexpr std::size_t kLingerBytes = 256 * 1024;
-
-char lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i]))
-            return false;
-    return true;
-}
 
 void append_number(std::string& out, std::uint64_t n, int base = 10) {
     char buf[24];

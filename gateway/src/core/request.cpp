@@ -5,22 +5,9 @@
 
 #include "core/decimal.hpp"
 #include "core/environ.hpp"
+#include "core/text.hpp"
 
 namespace postern {
-
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
-
-}  // namespace
 
 Request::Request(std::string_view protocol, Environ environ, BodySource& body)
     : protocol_(protocol), environ_(std::move(environ)), body_(body) {}

@@ -5,6 +5,7 @@
 
 #include "core/cgi_head.hpp"
 #include "core/decimal.hpp"
+#include "core/text.hpp"
 
 namespace postern {
 
@@ -172,16 +173,6 @@ std::string cgi_head(const ResponseHead& head) {
 }
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
 
 // Hop-by-hop and framing headers belong to the gateway (RFC 9110 §7.6.1,
 // RFC 9112 §6): a callback setting them could desynchronise the front end.

@@ -1,0 +1,25 @@
+// Postern core: ASCII text helpers shared by the adapters. Header names and
+// protocol tokens are ASCII and case-insensitive (RFC 9110 §5.1); the C
+// locale's tolower is neither needed nor wanted for them.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace postern {
+
+constexpr char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+/// ASCII case-insensitive equality ("Content-Length" == "content-length").
+constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size())
+        return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (ascii_lower(a[i]) != ascii_lower(b[i]))
+            return false;
+    return true;
+}
+
+}  // namespace postern
