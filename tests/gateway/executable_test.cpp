@@ -220,5 +220,40 @@ TEST_F(Executable, WebServerAddrsFromTheEnvironmentIsTheAllowList) {
     EXPECT_EQ(fcgi::parse_cgi(served.out).body, "Hello, world!\n");
 }
 
+TEST_F(Executable, RunningOutOfDescriptorsRefusesAndRecovers) {
+    // With 64 descriptors the gateway cannot take 100 connections; the ones
+    // it cannot take are closed (not left queued, with the workers spinning
+    // on a listener that stays readable), and once connections go away it
+    // serves again.
+    int port = free_port();
+    std::string addr = "127.0.0.1:" + std::to_string(port);
+    Process p;
+    p.start({"/usr/bin/prlimit", "--nofile=64:64", postern_bin(), "--app", example("hello"),
+             "--listen", "http=" + addr, "--access-log", "off", "--threads", "2"},
+            {}, dir.file("emfile.log"));
+    ASSERT_TRUE(wait_for_listener(addr)) << tail_file(p.log_path());
+    std::vector<SocketClient> clients;
+    for (int i = 0; i < 100; ++i)
+        clients.emplace_back(addr);
+    // The gateway answers what it took, and closes what it could not.
+    int answered = 0, closed = 0;
+    for (auto& c : clients) {
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        std::string got = c.recv_until("Hello, world!\n", 5s);
+        if (got.find("Hello, world!\n") != std::string::npos)
+            ++answered;
+        else if (c.closed())
+            ++closed;
+    }
+    EXPECT_GT(answered, 0);
+    EXPECT_GT(closed, 0);
+    EXPECT_EQ(answered + closed, 100);
+    clients.clear();
+    SocketClient again(addr);
+    again.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_NE(again.recv_until("Hello, world!\n", 5s).find("Hello, world!\n"), std::string::npos);
+    EXPECT_NE(read_file(p.log_path()).find("Too many open files"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace postern::test

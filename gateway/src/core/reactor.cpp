@@ -1,6 +1,7 @@
 #include "core/reactor.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -77,6 +78,7 @@ void set_timeout(int fd, int option, std::chrono::milliseconds ms) {
 
 Reactor::Reactor(const Limits& limits, const AddressList& allow) : limits_(limits), allow_(allow) {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (epoll_fd_ < 0 || wake_fd_ < 0)
         throw std::runtime_error(std::string("epoll: ") + std::strerror(errno));
@@ -98,6 +100,8 @@ Reactor::~Reactor() {
     }
     ::close(epoll_fd_);
     ::close(wake_fd_);
+    if (reserve_fd_ >= 0)
+        ::close(reserve_fd_);
 }
 
 void Reactor::add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name,
@@ -162,6 +166,24 @@ void Reactor::accept_ready(ListenerSource& l) {
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
+            if (errno == EMFILE || errno == ENFILE) {
+                // Out of descriptors: the connection would stay queued and
+                // the listener readable, so the workers would spin on it.
+                // Free the reserve descriptor, take the connection and close
+                // it at once (the front end sees a refusal, and fails over).
+                std::lock_guard lock(reserve_mutex_);
+                if (reserve_fd_ >= 0) {
+                    ::close(reserve_fd_);
+                    int dropped = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+                    if (dropped >= 0)
+                        ::close(dropped);
+                    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+                }
+                log::error("accept on " + l.name + " failed: " + std::strerror(errno) +
+                           "; closed a connection (raise the descriptor limit or lower "
+                           "--max-connections)");
+                continue;
+            }
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 log::error("accept on " + l.name + " failed: " + std::strerror(errno));
             break;

@@ -62,6 +62,9 @@ class Reactor {
     AddressList allow_;
     int epoll_fd_ = -1;
     int wake_fd_ = -1;
+    // Kept open to be given up when accept fails for lack of descriptors.
+    std::mutex reserve_mutex_;
+    int reserve_fd_ = -1;
     std::vector<std::unique_ptr<ListenerSource>> listeners_;
     std::vector<std::thread> threads_;
     std::thread sweeper_;
