@@ -4,6 +4,8 @@
 #include "core/connection.hpp"
 #include "fastcgi/fastcgi_protocol.hpp"
 #include "http/http_protocol.hpp"
+#include "scgi/scgi_protocol.hpp"
+#include "uwsgi/uwsgi_protocol.hpp"
 
 namespace postern {
 
@@ -14,11 +16,16 @@ std::unique_ptr<Protocol> make_protocol(const std::string& name, App& app, const
         return make_http_protocol(app, options);
     if (name == "ajp")
         return make_ajp_protocol(app, options);
+    if (name == "scgi")
+        return make_scgi_protocol(app, options);
+    if (name == "uwsgi")
+        return make_uwsgi_protocol(app, options);
     return nullptr;
 }
 
 bool known_protocol(const std::string& name) {
-    return name == "fastcgi" || name == "http" || name == "ajp";
+    return name == "fastcgi" || name == "http" || name == "ajp" || name == "scgi" ||
+           name == "uwsgi";
 }
 
 }  // namespace postern

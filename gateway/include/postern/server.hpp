@@ -13,7 +13,8 @@
 
 namespace postern {
 
-/// One listening socket: PROTOCOL is "fastcgi", "http" or "ajp"; ADDRESS is
+/// One listening socket: PROTOCOL is "fastcgi", "http", "ajp", "scgi" or
+/// "uwsgi"; ADDRESS is
 /// "HOST:PORT" (port 0 picks a free one), an absolute unix-socket path, or
 /// "fd:N" for a socket inherited on descriptor N (a process manager such as
 /// spawn-fcgi or mod_fcgid hands it on fd 0).
@@ -30,11 +31,11 @@ struct Limits {
     std::size_t max_header_bytes = 64 * 1024;
     /// HTTP: header fields in one request.
     std::size_t max_headers = 200;
-    /// FastCGI: total bytes of the name-value pairs of one request (nginx
-    /// sends up to 64 KiB of params in one record).
+    /// FastCGI, SCGI, uwsgi: total bytes of the name-value pairs of one
+    /// request (nginx sends up to 64 KiB of params in one FastCGI record).
     std::size_t max_params_bytes = 256 * 1024;
-    /// FastCGI: name-value pairs in one request (nginx sends one per header
-    /// plus about 20 CGI variables).
+    /// FastCGI, SCGI, uwsgi: name-value pairs in one request (nginx sends
+    /// one per header plus about 20 CGI variables).
     std::size_t max_params = 1000;
     /// Request body bytes (413 beyond).
     std::uint64_t max_body_bytes = std::uint64_t{4} << 30;

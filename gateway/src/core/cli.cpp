@@ -19,7 +19,8 @@ const OptionDef kOptions[] = {
     {"app", "MODULE.so", "mount a module at / (same as --mount /=MODULE.so)"},
     {"mount", "PREFIX=MODULE.so", "mount a module at PREFIX (repeatable; longest prefix wins)"},
     {"listen", "PROTO=ADDRESS",
-     "listen for PROTO (fastcgi, http, ajp) on ADDRESS: HOST:PORT, an absolute unix-socket path, "
+     "listen for PROTO (fastcgi, http, ajp, scgi, uwsgi) on ADDRESS: HOST:PORT, an absolute "
+     "unix-socket path, "
      "or "
      "fd:N "
      "(repeatable; default fastcgi=127.0.0.1:9000, or fd:0 when started with a listening socket on "
@@ -34,8 +35,8 @@ const OptionDef kOptions[] = {
     {"log-level", "LEVEL", "debug, info (default), warn or error"},
     {"max-header-bytes", "N", "HTTP request line plus headers (default 65536)"},
     {"max-headers", "N", "HTTP header fields per request (default 200)"},
-    {"max-params-bytes", "N", "FastCGI params per request (default 262144)"},
-    {"max-params", "N", "FastCGI name-value pairs per request (default 1000)"},
+    {"max-params-bytes", "N", "FastCGI/SCGI/uwsgi params bytes per request (default 262144)"},
+    {"max-params", "N", "FastCGI/SCGI/uwsgi name-value pairs per request (default 1000)"},
     {"max-body-bytes", "N", "request body bytes, 413 beyond (default 4294967296)"},
     {"max-connections", "N", "open connections per listener (default 16384)"},
     {"read-timeout", "MS", "wait for the rest of a request once it began (default 30000)"},

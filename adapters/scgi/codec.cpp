@@ -1,0 +1,178 @@
+#include "scgi/codec.hpp"
+
+#include <cstring>
+#include <unordered_set>
+
+namespace postern::scgi {
+
+namespace {
+
+// A netstring length longer than this many digits is refused before it is
+// summed (10 digits hold any length a limit can name).
+constexpr std::size_t kMaxLengthDigits = 10;
+// CONTENT_LENGTH: at most 19 digits, so that it fits in 64 bits.
+constexpr std::size_t kMaxContentLengthDigits = 19;
+
+Result error(Error code, std::string reason, std::size_t offset) {
+    Result r;
+    r.status = Status::error;
+    r.code = code;
+    r.reason = std::move(reason);
+    r.offset = offset;
+    return r;
+}
+
+bool is_digit(char c) noexcept {
+    return c >= '0' && c <= '9';
+}
+
+}  // namespace
+
+std::string_view error_name(Error e) noexcept {
+    switch (e) {
+        case Error::none:
+            return "none";
+        case Error::bad_length:
+            return "bad_length";
+        case Error::leading_zero:
+            return "leading_zero";
+        case Error::header_too_large:
+            return "header_too_large";
+        case Error::missing_comma:
+            return "missing_comma";
+        case Error::bad_pair:
+            return "bad_pair";
+        case Error::content_length_first:
+            return "content_length_first";
+        case Error::bad_content_length:
+            return "bad_content_length";
+        case Error::scgi_version:
+            return "scgi_version";
+        case Error::duplicate_name:
+            return "duplicate_name";
+        case Error::too_many_params:
+            return "too_many_params";
+    }
+    return "unknown";
+}
+
+Result decode_request(std::string_view in, const DecodeLimits& limits, Request& out) {
+    // The netstring length: 1*DIGIT ":" (no leading zero, as netstrings
+    // require; "0:" would be a header without CONTENT_LENGTH anyway).
+    std::size_t length = 0;
+    std::size_t i = 0;
+    for (;; ++i) {
+        if (i == in.size())
+            return Result{};  // need_more
+        const char c = in[i];
+        if (c == ':')
+            break;
+        if (!is_digit(c))
+            return error(Error::bad_length,
+                         i == 0 ? "SCGI request does not start with a netstring length"
+                                : "SCGI netstring length is not a decimal number",
+                         i);
+        if (i == 1 && in[0] == '0')
+            return error(Error::leading_zero, "SCGI netstring length has a leading zero", 0);
+        if (i >= kMaxLengthDigits)
+            return error(Error::header_too_large, "SCGI netstring length has more than 10 digits",
+                         i);
+        length = length * 10 + static_cast<std::size_t>(c - '0');
+        if (length > limits.max_header_bytes)
+            return error(Error::header_too_large,
+                         "SCGI request header is longer than " +
+                             std::to_string(limits.max_header_bytes) +
+                             " bytes (--max-params-bytes)",
+                         0);
+    }
+    if (i == 0)
+        return error(Error::bad_length, "SCGI netstring length is empty", 0);
+    const std::size_t start = i + 1;  // the first byte of the pairs
+    // Compare lengths, never pointers: the pairs and the comma.
+    if (in.size() - start < length + 1)
+        return Result{};  // need_more
+    if (in[start + length] != ',')
+        return error(Error::missing_comma, "SCGI netstring does not end with ','", start + length);
+
+    Request req;
+    std::unordered_set<std::string_view> seen;
+    const std::string_view block = in.substr(start, length);
+    std::size_t at = 0;
+    bool scgi_seen = false;
+    while (at < block.size()) {
+        if (req.params.size() == limits.max_params)
+            return error(Error::too_many_params,
+                         "SCGI request has more than " + std::to_string(limits.max_params) +
+                             " name-value pairs (--max-params)",
+                         start + at);
+        const std::size_t name_end = block.find('\0', at);
+        if (name_end == std::string_view::npos)
+            return error(Error::bad_pair, "SCGI header name without its NUL", start + at);
+        if (name_end == at)
+            return error(Error::bad_pair, "SCGI header has an empty name", start + at);
+        const std::size_t value_at = name_end + 1;
+        const std::size_t value_end = block.find('\0', value_at);
+        if (value_end == std::string_view::npos)
+            return error(Error::bad_pair, "SCGI header value without its NUL", start + value_at);
+        const std::string_view name = block.substr(at, name_end - at);
+        const std::string_view value = block.substr(value_at, value_end - value_at);
+
+        if (req.params.empty()) {
+            if (name != "CONTENT_LENGTH")
+                return error(Error::content_length_first,
+                             "SCGI header does not start with CONTENT_LENGTH", start + at);
+            if (value.empty() || value.size() > kMaxContentLengthDigits)
+                return error(Error::bad_content_length,
+                             "SCGI CONTENT_LENGTH is empty or longer than 19 digits",
+                             start + value_at);
+            std::uint64_t n = 0;
+            for (std::size_t k = 0; k < value.size(); ++k) {
+                if (!is_digit(value[k]))
+                    return error(Error::bad_content_length,
+                                 "SCGI CONTENT_LENGTH is not a decimal number",
+                                 start + value_at + k);
+                n = n * 10 + static_cast<std::uint64_t>(value[k] - '0');
+            }
+            req.content_length = n;
+        }
+        if (!seen.insert(name).second) {
+            const bool header = name.size() > 5 && name.substr(0, 5) == "HTTP_";
+            if (!(header && limits.allow_repeated_headers))
+                return error(Error::duplicate_name,
+                             "SCGI header sends " + std::string(name) + " twice", start + at);
+        }
+        if (name == "SCGI") {
+            if (value != "1")
+                return error(Error::scgi_version,
+                             "SCGI header has SCGI=" + std::string(value) + ", not 1",
+                             start + value_at);
+            scgi_seen = true;
+        }
+        req.params.emplace_back(name, value);
+        at = value_end + 1;
+    }
+    if (req.params.empty())
+        return error(Error::content_length_first, "SCGI header is empty (no CONTENT_LENGTH)",
+                     start);
+    if (!scgi_seen)
+        return error(Error::scgi_version, "SCGI header has no SCGI=1", start + length);
+
+    out = std::move(req);
+    Result r;
+    r.status = Status::done;
+    r.consumed = start + length + 1;
+    return r;
+}
+
+std::string encode_request(const std::vector<std::pair<std::string, std::string>>& params) {
+    std::string block;
+    for (const auto& [name, value] : params) {
+        block += name;
+        block += '\0';
+        block += value;
+        block += '\0';
+    }
+    return std::to_string(block.size()) + ":" + block + ",";
+}
+
+}  // namespace postern::scgi

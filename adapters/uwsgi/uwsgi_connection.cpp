@@ -1,0 +1,38 @@
+#include "uwsgi/uwsgi_connection.hpp"
+
+#include "core/environ.hpp"
+#include "uwsgi/response_head.hpp"
+
+namespace postern::uwsgi {
+
+OneRequestConnection::Head UwsgiConnection::decode_head(std::string_view in) const {
+    DecodeLimits limits;
+    limits.max_header_bytes = settings().max_header_bytes;
+    limits.max_params = settings().max_params;
+    Request req;
+    const Result r = decode_request(in, limits, req);
+    Head head;
+    if (r.status == Status::need_more)
+        return head;
+    if (r.status == Status::error) {
+        head.status = Head::Status::error;
+        head.refuse_status =
+            r.code == Error::header_too_large || r.code == Error::too_many_params ? 431 : 400;
+        head.reason = r.reason + " (" + std::string(error_name(r.code)) + " at byte " +
+                      std::to_string(r.offset) + ")";
+        return head;
+    }
+    head.status = Head::Status::done;
+    head.consumed = r.consumed;
+    head.body = req.content_length.value_or(0);
+    head.env.reserve(req.params.size());
+    for (const auto& [name, value] : req.params)
+        add_param(head.env, name, value);
+    return head;
+}
+
+std::string UwsgiConnection::encode_head(const ResponseHead& head) const {
+    return encode_response_head(head);
+}
+
+}  // namespace postern::uwsgi

@@ -1,0 +1,33 @@
+#include "uwsgi/uwsgi_protocol.hpp"
+
+#include "uwsgi/uwsgi_connection.hpp"
+
+namespace postern {
+
+namespace {
+
+class UwsgiProtocol final : public Protocol {
+  public:
+    UwsgiProtocol(App& app, const Options& options) {
+        settings_.app = &app;
+        settings_.max_header_bytes = options.limits.max_params_bytes;
+        settings_.max_params = options.limits.max_params;
+        settings_.read_timeout = options.limits.read_timeout;
+        settings_.write_timeout = options.limits.write_timeout;
+    }
+
+    std::unique_ptr<Connection> make_connection(int fd, Peer peer) override {
+        return std::make_unique<uwsgi::UwsgiConnection>(fd, std::move(peer), settings_);
+    }
+
+  private:
+    OneRequestSettings settings_;
+};
+
+}  // namespace
+
+std::unique_ptr<Protocol> make_uwsgi_protocol(App& app, const Options& options) {
+    return std::make_unique<UwsgiProtocol>(app, options);
+}
+
+}  // namespace postern

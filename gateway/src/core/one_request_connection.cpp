@@ -1,0 +1,312 @@
+#include "core/one_request_connection.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/environ.hpp"
+#include "core/log.hpp"
+
+namespace postern {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The header is read in pieces of this size; the body goes straight into
+// the callback's buffer once the bytes that came with the header are used.
+constexpr std::size_t kReadSize = 16 * 1024;
+// Response bytes are gathered up to this size before a write.
+constexpr std::size_t kCoalesce = 64 * 1024;
+
+std::string millis(std::chrono::milliseconds ms) {
+    return std::to_string(ms.count()) + " ms";
+}
+
+}  // namespace
+
+OneRequestConnection::OneRequestConnection(int fd, Peer peer, const OneRequestSettings& settings)
+    : Connection(fd, std::move(peer)), settings_(settings) {}
+
+OneRequestConnection::Io OneRequestConnection::fill(bool dont_wait) {
+    if (begin_ > 0) {
+        in_.erase(0, begin_);
+        begin_ = 0;
+    }
+    const std::size_t had = in_.size();
+    in_.resize(had + kReadSize);
+    for (;;) {
+        const ssize_t n = ::recv(fd(), in_.data() + had, kReadSize, dont_wait ? MSG_DONTWAIT : 0);
+        if (n > 0) {
+            in_.resize(had + static_cast<std::size_t>(n));
+            return Io::ok;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        in_.resize(had);
+        if (n == 0)
+            return Io::eof;
+        last_errno_ = errno;
+        // SO_RCVTIMEO (the reactor sets it to the read timeout) expired.
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return Io::timeout;
+        return Io::failed;
+    }
+}
+
+Connection::Next OneRequestConnection::serve() {
+    try {
+        return serve_request();
+    } catch (const std::exception& e) {
+        log::error(std::string(wire_name()) + " connection from front end " + peer().describe() +
+                   " ended by an internal error: " + e.what());
+    } catch (...) {
+        log::error(std::string(wire_name()) + " connection from front end " + peer().describe() +
+                   " ended by a non-standard exception");
+    }
+    return Next::close;
+}
+
+Connection::Next OneRequestConnection::serve_request() {
+    const std::string who = "front end " + peer().describe();
+    Head head;
+    bool tried = false;
+    for (;;) {
+        head = decode_head(std::string_view(in_).substr(begin_));
+        if (head.status != Head::Status::need_more)
+            break;
+        const bool started = begin_ < in_.size();
+        Io io;
+        if (!started) {
+            // The reactor found the socket readable: take what is there
+            // without blocking; nothing (a spurious wake-up) means wait in
+            // the reactor, not in a worker.
+            if (tried)
+                return Next::keep;
+            tried = true;
+            io = fill(true);
+            if (io == Io::timeout)
+                return Next::keep;
+        } else {
+            io = fill(false);
+        }
+        if (io == Io::ok)
+            continue;
+        if (io == Io::timeout)
+            log::warn(who + " did not finish a " + std::string(wire_name()) +
+                      " request header within " + millis(settings_.read_timeout) +
+                      "; closing the connection");
+        else if (io == Io::failed)
+            log::warn("reading a " + std::string(wire_name()) + " request header from " + who +
+                      " failed: " + std::strerror(last_errno_));
+        else if (started)
+            log::info(who + " closed the connection in the middle of a " +
+                      std::string(wire_name()) + " request header");
+        return Next::close;
+    }
+    if (head.status == Head::Status::error) {
+        // App::refuse logs it, naming the front end.
+        refuse(head.refuse_status, "bad " + std::string(wire_name()) + " request: " + head.reason,
+               false);
+        return Next::close;
+    }
+    begin_ += head.consumed;
+    body_left_ = head.body;
+    const std::string* method = find_var(head.env, "REQUEST_METHOD");
+    head_request_ = method != nullptr && *method == "HEAD";
+
+    const std::size_t buffered = in_.size() - begin_;
+    if (buffered > body_left_) {
+        // One request per connection: whatever follows the body is not a
+        // next request, and a front end that sends it is out of step.
+        refuse(400,
+               std::to_string(buffered - body_left_) + " bytes after the " +
+                   std::string(wire_name()) + " request body (one request per connection)",
+               head_request_);
+        return Next::close;
+    }
+
+    settings_.app->handle(protocol(), std::move(head.env), *this, *this, peer());
+    if (aborted_)
+        return Next::close;  // ~Connection closes the descriptor: a reset (abort())
+    linger_close();
+    return Next::close;
+}
+
+void OneRequestConnection::refuse(int status, const std::string& reason, bool head_only) {
+    body_failed_ = true;  // the body is never read
+    settings_.app->refuse(*this, status, reason, peer(), protocol(), head_only);
+    linger_close();
+}
+
+void OneRequestConnection::linger_close() const noexcept {
+    // Half-close, then read what the front end still sends (a refused body)
+    // for a bounded time: closing with unread bytes would reset the
+    // connection and could destroy the response before the front end read it.
+    const int fd = this->fd();
+    ::shutdown(fd, SHUT_WR);
+    const auto deadline = Clock::now() + std::min<std::chrono::milliseconds>(
+                                             settings_.read_timeout, std::chrono::seconds(2));
+    char sink[4096];
+    for (;;) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0)
+            return;
+        pollfd p{fd, POLLIN, 0};
+        const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            return;
+        const ssize_t n = ::recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// BodySource
+
+void OneRequestConnection::body_failed(int status, const std::string& why) {
+    body_failed_ = true;
+    throw RequestError(status, why);
+}
+
+std::size_t OneRequestConnection::read(char* buffer, std::size_t size) {
+    if (body_failed_)
+        throw RequestError(400, "request body already failed");
+    if (body_left_ == 0) {
+        if (!trailing_checked_) {
+            // The end of the body: nothing may follow it.
+            trailing_checked_ = true;
+            char probe;
+            const bool more =
+                begin_ < in_.size() || ::recv(fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+            if (more) {
+                log::warn("front end " + peer().describe() + " sent bytes after the " +
+                          std::string(wire_name()) + " request body (one request per connection)");
+                body_failed(400, "bytes after the " + std::string(wire_name()) + " request body");
+            }
+        }
+        return 0;
+    }
+    if (size == 0)
+        return 0;
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size, body_left_));
+    if (begin_ < in_.size()) {
+        const std::size_t n = std::min(want, in_.size() - begin_);
+        std::memcpy(buffer, in_.data() + begin_, n);
+        begin_ += n;
+        if (begin_ == in_.size()) {
+            in_.clear();
+            begin_ = 0;
+        }
+        body_left_ -= n;
+        return n;
+    }
+    for (;;) {
+        const ssize_t n = ::recv(fd(), buffer, want, 0);
+        if (n > 0) {
+            body_left_ -= static_cast<std::size_t>(n);
+            return static_cast<std::size_t>(n);
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0)
+            body_failed(400, "front end " + peer().describe() + " closed the connection with " +
+                                 std::to_string(body_left_) +
+                                 " bytes of the request body still to come");
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            body_failed(408, "front end " + peer().describe() + " sent no request body for " +
+                                 millis(settings_.read_timeout));
+        body_failed(400, "reading the request body from " + peer().describe() +
+                             " failed: " + std::strerror(errno));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ResponseSink
+
+bool OneRequestConnection::send_out() {
+    std::size_t at = 0;
+    while (at < out_.size()) {
+        const ssize_t n = ::send(fd(), out_.data() + at, out_.size() - at, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            gone_ = true;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                log::warn("front end " + peer().describe() + " did not read the response for " +
+                          millis(settings_.write_timeout) + "; closing the connection");
+            else
+                log::debug("front end " + peer().describe() +
+                           " went away: " + std::strerror(errno));
+            out_.clear();
+            return false;
+        }
+        at += static_cast<std::size_t>(n);
+    }
+    out_.clear();
+    return true;
+}
+
+bool OneRequestConnection::send_head(const ResponseHead& head) {
+    if (head_sent_)
+        return !gone_;
+    head_sent_ = true;
+    no_body_ = head.head_only || head_request_ || head.status < 200 || head.status == 204 ||
+               head.status == 304;
+    out_ = encode_head(head);
+    return true;  // goes out with the first body bytes, or at flush/finish
+}
+
+bool OneRequestConnection::send_body(std::string_view data) {
+    if (gone_)
+        return false;
+    if (no_body_ || finished_ || data.empty())
+        return true;
+    if (out_.size() + data.size() <= kCoalesce) {
+        out_ += data;
+        return true;
+    }
+    if (!out_.empty() && !send_out())
+        return false;
+    out_.assign(data);
+    return send_out();
+}
+
+bool OneRequestConnection::flush() {
+    if (gone_)
+        return false;
+    return out_.empty() || send_out();
+}
+
+bool OneRequestConnection::finish() {
+    if (gone_)
+        return false;
+    if (finished_)
+        return true;
+    finished_ = true;
+    return out_.empty() || send_out();
+}
+
+void OneRequestConnection::abort() {
+    if (aborted_)
+        return;
+    aborted_ = true;
+    finished_ = true;
+    out_.clear();
+    // A body of unknown length ends at the close, so a plain close would
+    // read as a complete response: close with a reset instead (SO_LINGER 0),
+    // which nginx and Apache report as an upstream error.
+    linger lin{1, 0};
+    ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
+}
+
+}  // namespace postern

@@ -1,0 +1,118 @@
+// Postern core: the connection shape of the one-request-per-connection
+// protocols (SCGI, uwsgi).
+//
+// SCGI and uwsgi frame a request the same way and differ only in the bytes
+// of the request header and of the response head: a connection carries one
+// request (a header block, then exactly CONTENT_LENGTH body bytes), the
+// response is written raw (a head, then the body, with no framing of its
+// own) and the connection closes after it. This class is that shape; each
+// protocol supplies decode_head() and encode_head() (
+// adapters/scgi/scgi_connection.hpp, adapters/uwsgi/uwsgi_connection.hpp).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/app.hpp"
+#include "core/connection.hpp"
+#include "postern/request.hpp"
+#include "postern/response.hpp"
+
+namespace postern {
+
+/// What every connection of one listener shares. Read-only once built.
+struct OneRequestSettings {
+    App* app = nullptr;
+    std::size_t max_header_bytes = 256 * 1024;  ///< --max-params-bytes
+    std::size_t max_params = 1000;              ///< --max-params
+    std::chrono::milliseconds read_timeout{30'000};
+    std::chrono::milliseconds write_timeout{30'000};
+};
+
+/// One connection of a protocol with one request per connection (SCGI,
+/// uwsgi). serve() reads the request header (blocking, with the read timeout
+/// once its first byte arrived), hands the request to the core, writes the
+/// response and returns `close`: the protocols carry one request per
+/// connection, so a byte after the body is never read as a next request.
+/// Bytes found after CONTENT_LENGTH body bytes are refused with 400 (before
+/// the callback when they arrived with the header; as a body error when
+/// they turn up at the end of the body).
+///
+/// The response: the protocol's head, then the body as the callback writes
+/// it; a body of unknown length ends when the connection closes (as uWSGI
+/// and SCGI servers do). A response the callback cut short is ended with a
+/// TCP reset, so the front end sees an error, not an end of file. Bad
+/// input (a header that does not decode, over a limit) is logged naming the
+/// front end and answered with 400 (431 for a limit) in the protocol's own
+/// response format, then the connection closes.
+///
+/// Threading: one worker thread at a time, as the reactor guarantees.
+class OneRequestConnection : public Connection, public BodySource, public ResponseSink {
+  public:
+    OneRequestConnection(int fd, Peer peer, const OneRequestSettings& settings);
+
+    Next serve() override;
+
+    // BodySource.
+    std::size_t read(char* buffer, std::size_t size) override;
+
+    // ResponseSink.
+    bool send_head(const ResponseHead& head) override;
+    bool send_body(std::string_view data) override;
+    bool flush() override;
+    bool finish() override;
+    void abort() override;
+
+  protected:
+    /// What a protocol's decode_head() found at the start of the input.
+    struct Head {
+        enum class Status { done, need_more, error } status = Status::need_more;
+        std::size_t consumed = 0;  ///< header bytes (done)
+        Environ env;               ///< the request's variables (done)
+        std::uint64_t body = 0;    ///< CONTENT_LENGTH, 0 for none (done)
+        int refuse_status = 400;   ///< error: 400, or 431 for a limit
+        std::string reason;        ///< error: with the error code and the byte offset
+    };
+    /// Decodes the request header at the start of `in` (pure; no I/O).
+    virtual Head decode_head(std::string_view in) const = 0;
+    /// The response head as the protocol writes it.
+    virtual std::string encode_head(const ResponseHead& head) const = 0;
+    /// "scgi", "uwsgi": Request::protocol() and log lines.
+    virtual std::string_view protocol() const noexcept = 0;
+    /// "SCGI", "uwsgi": log lines.
+    virtual std::string_view wire_name() const noexcept = 0;
+
+    const OneRequestSettings& settings() const noexcept { return settings_; }
+
+  private:
+    enum class Io { ok, eof, timeout, failed };
+
+    Next serve_request();
+    Io fill(bool dont_wait);
+    bool send_out();
+    [[noreturn]] void body_failed(int status, const std::string& why);
+    void refuse(int status, const std::string& reason, bool head_only);
+    void linger_close() const noexcept;
+
+    const OneRequestSettings& settings_;
+    std::string in_;
+    std::size_t begin_ = 0;  // in_[begin_, size) received and not consumed
+    int last_errno_ = 0;
+
+    std::uint64_t body_left_ = 0;
+    bool body_failed_ = false;
+    bool trailing_checked_ = false;
+
+    std::string out_;
+    bool head_request_ = false;
+    bool head_sent_ = false;
+    bool no_body_ = false;
+    bool finished_ = false;
+    bool gone_ = false;
+    bool aborted_ = false;
+};
+
+}  // namespace postern
