@@ -142,6 +142,15 @@ Connection::Next FastCgiConnection::serve_request() {
     // The params, as libfcgi decoded them ("NAME=value"). It adds
     // FCGI_ROLE itself; the role was checked above.
     Environ env;
+    {
+        // One allocation for the table: growing it would move every string
+        // already in it, several times per request. +4 for the variables
+        // the core adds (GATEWAY_INTERFACE, SCRIPT_NAME, PATH_INFO, ...).
+        std::size_t n = 0;
+        for (char** p = req.r.envp; p != nullptr && *p != nullptr && n <= max_params_; ++p)
+            ++n;
+        env.reserve(n + 4);
+    }
     std::uint64_t params_bytes = 0;
     std::size_t params_count = 0;
     for (char** p = req.r.envp; p != nullptr && *p != nullptr; ++p) {
