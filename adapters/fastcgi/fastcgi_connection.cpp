@@ -153,6 +153,7 @@ Connection::Next FastCgiConnection::serve_request() {
     }
     std::uint64_t params_bytes = 0;
     std::size_t params_count = 0;
+    ParamBuilder params(env);
     for (char** p = req.r.envp; p != nullptr && *p != nullptr; ++p) {
         // Bounded before they are indexed: building the environment looks
         // up each name among those before it.
@@ -167,7 +168,7 @@ Connection::Next FastCgiConnection::serve_request() {
         if (name == "FCGI_ROLE")
             continue;
         params_bytes += name_value_size(name.size(), value.size());
-        add_param(env, name, value);
+        params.add(name, value);
     }
 
     FcgxSink sink(req.r.out, fd);

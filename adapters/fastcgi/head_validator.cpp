@@ -45,10 +45,6 @@ std::string a_record(std::uint8_t type) {
 
 }  // namespace
 
-std::uint64_t name_value_size(std::uint64_t name_length, std::uint64_t value_length) noexcept {
-    return (name_length > 127 ? 4 : 1) + (value_length > 127 ? 4 : 1) + name_length + value_length;
-}
-
 HeadValidator::HeadValidator(std::uint64_t max_params_bytes) noexcept
     : max_params_bytes_(max_params_bytes) {}
 
@@ -184,6 +180,25 @@ void HeadValidator::on_begin_body(std::string_view chunk) noexcept {
     }
 }
 
+bool HeadValidator::read_long_length(std::string_view chunk, std::uint64_t base, std::size_t& j,
+                                     std::uint64_t& length) noexcept {
+    if (length_have_ == 0) {
+        if (pair_state_ == PairState::name_length)
+            pair_offset_ = base + j;
+        length_need_ = (static_cast<unsigned char>(chunk[j]) & 0x80) ? 4 : 1;
+    }
+    length_bytes_[length_have_++] = static_cast<unsigned char>(chunk[j++]);
+    if (length_have_ < length_need_)
+        return false;
+    length = length_bytes_[0];
+    if (length_need_ == 4)
+        length = (std::uint64_t{length_bytes_[0] & 0x7fu} << 24) |
+                 (std::uint64_t{length_bytes_[1]} << 16) | (std::uint64_t{length_bytes_[2]} << 8) |
+                 length_bytes_[3];
+    length_have_ = 0;
+    return true;
+}
+
 void HeadValidator::on_content(std::string_view chunk) noexcept {
     const std::uint64_t base = offset_;
     std::size_t j = 0;
@@ -198,20 +213,16 @@ void HeadValidator::on_content(std::string_view chunk) noexcept {
         }
         // §3.4: a length is one byte (high bit clear) or four (high bit set,
         // 31 bits of length).
-        if (length_have_ == 0) {
+        std::uint64_t length;
+        if (length_have_ == 0 && (static_cast<unsigned char>(chunk[j]) & 0x80) == 0) {
+            // The common case, a one-byte length, without the staging buffer.
             if (pair_state_ == PairState::name_length)
                 pair_offset_ = base + j;
-            length_need_ = (static_cast<unsigned char>(chunk[j]) & 0x80) ? 4 : 1;
+            length = static_cast<unsigned char>(chunk[j++]);
+        } else {
+            if (!read_long_length(chunk, base, j, length))
+                continue;
         }
-        length_bytes_[length_have_++] = static_cast<unsigned char>(chunk[j++]);
-        if (length_have_ < length_need_)
-            continue;
-        std::uint64_t length = length_bytes_[0];
-        if (length_need_ == 4)
-            length = (std::uint64_t{length_bytes_[0] & 0x7fu} << 24) |
-                     (std::uint64_t{length_bytes_[1]} << 16) |
-                     (std::uint64_t{length_bytes_[2]} << 8) | length_bytes_[3];
-        length_have_ = 0;
         // Checked before libfcgi would allocate: the name alone, then the
         // whole pair (CVE-2025-23016: never let the sum wrap or grow past
         // the limit).

@@ -40,7 +40,10 @@ std::string record_type_name(std::uint8_t type);
 
 /// Encoded size of one name-value pair (FastCGI 1.0 §3.4): a length of
 /// 127 or less takes one byte, a longer one four.
-std::uint64_t name_value_size(std::uint64_t name_length, std::uint64_t value_length) noexcept;
+constexpr std::uint64_t name_value_size(std::uint64_t name_length,
+                                        std::uint64_t value_length) noexcept {
+    return (name_length > 127 ? 4 : 1) + (value_length > 127 ? 4 : 1) + name_length + value_length;
+}
 
 /// Feeds on the bytes of one connection, from the first byte of a request,
 /// and says when the head is complete (the empty FCGI_PARAMS record that ends
@@ -105,6 +108,10 @@ class HeadValidator {
 
     void on_header() noexcept;
     void on_content(std::string_view bytes) noexcept;
+    /// A length of four bytes, or one arriving in pieces (§3.4); true once
+    /// complete, with the value in `length`.
+    bool read_long_length(std::string_view chunk, std::uint64_t base, std::size_t& j,
+                          std::uint64_t& length) noexcept;
     void on_begin_body(std::string_view bytes) noexcept;
     void fail(ErrorCode code, std::string reason, std::uint64_t offset) noexcept;
 

@@ -26,11 +26,12 @@ OneRequestConnection::Head ScgiConnection::decode_head(std::string_view in) cons
     head.status = Head::Status::done;
     head.consumed = r.consumed;
     head.body = req.content_length;
-    head.env.reserve(req.params.size());
+    head.env.reserve(req.params.size() + 4);  // +4: the variables the core adds
+    ParamBuilder params(head.env);
     for (const auto& [name, value] : req.params) {
         if (name == "SCGI")
             continue;  // the protocol's, not the request's
-        add_param(head.env, name, value);
+        params.add(name, value);
     }
     return head;
 }

@@ -25,9 +25,10 @@ OneRequestConnection::Head UwsgiConnection::decode_head(std::string_view in) con
     head.status = Head::Status::done;
     head.consumed = r.consumed;
     head.body = req.content_length.value_or(0);
-    head.env.reserve(req.params.size());
+    head.env.reserve(req.params.size() + 4);  // +4: the variables the core adds
+    ParamBuilder params(head.env);
     for (const auto& [name, value] : req.params)
-        add_param(head.env, name, value);
+        params.add(name, value);
     return head;
 }
 

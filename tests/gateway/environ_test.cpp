@@ -71,5 +71,40 @@ TEST(Environ, SetAndErase) {
     EXPECT_TRUE(env.empty());
 }
 
+// ParamBuilder is add_param without a scan per name: the same table for any
+// sequence of params, repeats, dropped names and filter collisions included.
+TEST(Environ, ParamBuilderMatchesAddParam) {
+    std::vector<std::pair<std::string, std::string>> params = {
+        {"REQUEST_METHOD", "GET"},  {"REQUEST_URI", "/a"},      {"HTTP_ACCEPT", "a"},
+        {"HTTP_COOKIE", "x=1"},     {"REMOTE_ADDR", "1.2.3.4"}, {"REMOTE_PORT", "1"},
+        {"SERVER_ADDR", "5.6.7.8"}, {"SERVER_PORT", "80"},      {"HTTP_ACCEPT", "b"},
+        {"HTTP_PROXY", "evil"},     {"HTTP_CONNECTION", "x"},   {"HTTP_COOKIE", "y=2"},
+        {"REQUEST_METHOD", "POST"}, {"CONTENT_LENGTH", ""},     {"X", "1"},
+        {"", "empty name"},         {"HTTP_ACCEPT", ""},        {"Y", "2"}};
+    // Enough distinct names to fill the 128-bit filter and force collisions.
+    for (int i = 0; i < 300; ++i) {
+        params.emplace_back("HTTP_X_" + std::to_string(i), std::to_string(i));
+        if (i % 7 == 0)
+            params.emplace_back("HTTP_X_" + std::to_string(i / 2), "again");
+    }
+    Environ expected;
+    for (const auto& [n, v] : params)
+        add_param(expected, n, v);
+    Environ built{{"GATEWAY_INTERFACE", "preset"}};
+    Environ expected_with_preset{{"GATEWAY_INTERFACE", "preset"}};
+    for (const auto& [n, v] : params)
+        add_param(expected_with_preset, n, v);
+    ParamBuilder builder(built);
+    for (const auto& [n, v] : params)
+        builder.add(n, v);
+    EXPECT_EQ(built, expected_with_preset);
+    ASSERT_NE(find_var(expected, "HTTP_ACCEPT"), nullptr);
+    EXPECT_EQ(*find_var(expected, "HTTP_ACCEPT"), "a, b, ");
+    EXPECT_EQ(*find_var(expected, "HTTP_COOKIE"), "x=1; y=2");
+    EXPECT_EQ(*find_var(expected, "REQUEST_METHOD"), "POST");
+    EXPECT_EQ(find_var(expected, "HTTP_PROXY"), nullptr);
+    EXPECT_EQ(*find_var(expected, "HTTP_X_3"), "3, again");
+}
+
 }  // namespace
 }  // namespace postern

@@ -134,34 +134,100 @@ bool App::refuse(ResponseSink& sink, int status, std::string_view reason, const 
 
 namespace {
 
+/// Where the variables the core reads or sets sit in the environment, found
+/// in one pass (every lookup by name is a scan; a request has about 20-40).
+struct Slots {
+    static constexpr std::size_t none = static_cast<std::size_t>(-1);
+    std::size_t request_uri = none;
+    std::size_t query_string = none;
+    std::size_t request_method = none;
+    std::size_t content_length = none;
+    std::size_t gateway_interface = none;
+    std::size_t script_name = none;
+    std::size_t path_info = none;
+    std::size_t path_translated = none;
+};
+
+Slots find_slots(const Environ& env) noexcept {
+    Slots s;
+    for (std::size_t i = 0; i < env.size(); ++i) {
+        const std::string& k = env[i].first;
+        // The first of a repeated name, as find_var finds it (add_param
+        // never repeats one).
+        switch (k.size()) {
+            case 9:
+                if (s.path_info == Slots::none && k == "PATH_INFO")
+                    s.path_info = i;
+                break;
+            case 11:
+                if (s.request_uri == Slots::none && k == "REQUEST_URI")
+                    s.request_uri = i;
+                else if (s.script_name == Slots::none && k == "SCRIPT_NAME")
+                    s.script_name = i;
+                break;
+            case 12:
+                if (s.query_string == Slots::none && k == "QUERY_STRING")
+                    s.query_string = i;
+                break;
+            case 14:
+                if (s.request_method == Slots::none && k == "REQUEST_METHOD")
+                    s.request_method = i;
+                else if (s.content_length == Slots::none && k == "CONTENT_LENGTH")
+                    s.content_length = i;
+                break;
+            case 15:
+                if (s.path_translated == Slots::none && k == "PATH_TRANSLATED")
+                    s.path_translated = i;
+                break;
+            case 17:
+                if (s.gateway_interface == Slots::none && k == "GATEWAY_INTERFACE")
+                    s.gateway_interface = i;
+                break;
+            default:
+                break;
+        }
+    }
+    return s;
+}
+
+/// Sets the variable at `slot`, or appends it and records where.
+void put(Environ& env, std::size_t& slot, std::string_view name, std::string value) {
+    if (slot != Slots::none) {
+        env[slot].second = std::move(value);
+        return;
+    }
+    slot = env.size();
+    env.emplace_back(std::string(name), std::move(value));
+}
+
 /// The request target (RFC 3875 §4.1): REQUEST_URI, raw, as every front end
 /// Postern ships a snippet for passes it; rebuilt from SCRIPT_NAME,
 /// PATH_INFO and QUERY_STRING for one that does not. Sets QUERY_STRING when
-/// absent, and drops PATH_TRANSLATED: it follows the front end's own path
-/// split, which the mount table replaces.
-std::string settle_target(Environ& env) {
+/// absent. (PATH_TRANSLATED is dropped by the caller: it follows the front
+/// end's own path split, which the mount table replaces.)
+std::string settle_target(Environ& env, Slots& s) {
     std::string uri;
-    if (const std::string* u = find_var(env, "REQUEST_URI"); u != nullptr && !u->empty()) {
-        uri = *u;
+    if (s.request_uri != Slots::none && !env[s.request_uri].second.empty()) {
+        uri = env[s.request_uri].second;
     } else {
         // Built with append: GCC 12's -Wrestrict misfires on operator+ here.
-        uri.append(var_or(env, "SCRIPT_NAME", ""));
-        uri.append(var_or(env, "PATH_INFO", ""));
+        if (s.script_name != Slots::none)
+            uri.append(env[s.script_name].second);
+        if (s.path_info != Slots::none)
+            uri.append(env[s.path_info].second);
         if (uri.empty())
             uri.push_back('/');
-        if (auto q = var_or(env, "QUERY_STRING", ""); !q.empty()) {
+        if (s.query_string != Slots::none && !env[s.query_string].second.empty()) {
             uri.push_back('?');
-            uri.append(q);
+            uri.append(env[s.query_string].second);
         }
-        set_var(env, "REQUEST_URI", uri);
+        put(env, s.request_uri, "REQUEST_URI", uri);
     }
-    if (find_var(env, "QUERY_STRING") == nullptr) {
+    if (s.query_string == Slots::none) {
         auto qpos = uri.find('?');
-        set_var(env, "QUERY_STRING",
-                qpos == std::string::npos ? std::string_view()
-                                          : std::string_view(uri).substr(qpos + 1));
+        put(env, s.query_string, "QUERY_STRING",
+            qpos == std::string::npos ? std::string() : uri.substr(qpos + 1));
     }
-    erase_var(env, "PATH_TRANSLATED");
     return uri;
 }
 
@@ -173,16 +239,15 @@ struct Refusal {
     bool drainable;
 };
 
-std::optional<Refusal> check_head(const Environ& env, std::string_view method,
+std::optional<Refusal> check_head(const std::string* content_length, std::string_view method,
                                   const Limits& limits) {
     if (method.empty())
         return Refusal{400, "no REQUEST_METHOD", false};
-    const std::string* cl = find_var(env, "CONTENT_LENGTH");
-    if (cl == nullptr || cl->empty())
+    if (content_length == nullptr || content_length->empty())
         return std::nullopt;
-    const std::optional<std::uint64_t> length = parse_length(*cl);
+    const std::optional<std::uint64_t> length = parse_length(*content_length);
     if (!length)
-        return Refusal{400, "invalid CONTENT_LENGTH \"" + *cl + "\"", false};
+        return Refusal{400, "invalid CONTENT_LENGTH \"" + *content_length + "\"", false};
     const std::uint64_t n = *length;
     if (n > limits.max_body_bytes)
         // Not drainable: reading a body over the limit is what the limit
@@ -198,17 +263,29 @@ std::optional<Refusal> check_head(const Environ& env, std::string_view method,
 
 Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, ResponseSink& sink,
                     const Peer& peer) {
-    const auto start = std::chrono::steady_clock::now();
-    set_var(env, "GATEWAY_INTERFACE", "CGI/1.1");
-    const std::string uri = settle_target(env);
-    const std::string method(var_or(env, "REQUEST_METHOD", ""));
-    const std::string who =
-        method + " " + uri + " from " + peer.describe() + " over " + std::string(protocol);
+    // The clock is read only for the access log's duration field.
+    const bool timed = log::access_log_enabled();
+    const auto start =
+        timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    auto took = [&] {
+        return timed ? std::chrono::steady_clock::now() - start
+                     : std::chrono::steady_clock::duration::zero();
+    };
+
+    Slots slots = find_slots(env);
+    put(env, slots.gateway_interface, "GATEWAY_INTERFACE", "CGI/1.1");
+    const std::string uri = settle_target(env, slots);
+    const std::string method =
+        slots.request_method == Slots::none ? std::string() : env[slots.request_method].second;
+    // "GET /x from 127.0.0.1:4242 over fastcgi", for log lines only.
+    auto who = [&] {
+        return method + " " + uri + " from " + peer.describe() + " over " + std::string(protocol);
+    };
 
     GuardedBody guarded(body, limits_.max_body_bytes);
     Response res(sink, method == "HEAD", limits_.response_buffer);
     auto refuse_with = [&](const Refusal& r) {
-        log::warn("refused " + who + " with " + std::to_string(r.status) + ": " + r.reason);
+        log::warn("refused " + who() + " with " + std::to_string(r.status) + ": " + r.reason);
         error_page(res, r.status);
         res.finish();
         return r.drainable && guarded.drain();
@@ -216,7 +293,9 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
 
     bool reusable = true;
     const Mount* mount = nullptr;
-    if (auto refusal = check_head(env, method, limits_)) {
+    const std::string* content_length =
+        slots.content_length == Slots::none ? nullptr : &env[slots.content_length].second;
+    if (auto refusal = check_head(content_length, method, limits_)) {
         reusable = refuse_with(*refusal);
     } else {
         try {
@@ -227,15 +306,17 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
                 res.finish();
                 reusable = guarded.drain();
             }
-            set_var(env, "SCRIPT_NAME", match.script_name);
-            set_var(env, "PATH_INFO", match.path_info);
+            put(env, slots.script_name, "SCRIPT_NAME", std::move(match.script_name));
+            put(env, slots.path_info, "PATH_INFO", std::move(match.path_info));
         } catch (const RequestError& e) {
             reusable = refuse_with(Refusal{e.status(), e.what(), true});
         }
     }
+    if (slots.path_translated != Slots::none)
+        env.erase(env.begin() + static_cast<std::ptrdiff_t>(slots.path_translated));
     if (mount == nullptr) {
         Outcome out{res.status(), res.body_bytes_sent(), reusable && !res.client_gone()};
-        log_access(env, peer, out.status, out.body_bytes, std::chrono::steady_clock::now() - start);
+        log_access(env, peer, out.status, out.body_bytes, took());
         return out;
     }
 
@@ -255,7 +336,7 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
         mount->handler(req, res);
         res.finish();
     } catch (const RequestError& e) {
-        log::warn("request " + who + " refused with " + std::to_string(e.status()) + ": " +
+        log::warn("request " + who() + " refused with " + std::to_string(e.status()) + ": " +
                   e.what());
         // A refusal by the callback leaves the connection in step (the rest
         // of the body is drained below), unless the body itself failed.
@@ -263,19 +344,18 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
             reusable = false;
         fail(e.status());
     } catch (const std::exception& e) {
-        log::error("application callback " + mount->name + " threw: " + e.what() + " (" + who +
+        log::error("application callback " + mount->name + " threw: " + e.what() + " (" + who() +
                    ")");
         fail(500);
     } catch (...) {
         log::error("application callback " + mount->name + " threw a non-standard exception (" +
-                   who + ")");
+                   who() + ")");
         fail(500);
     }
     if (reusable && !guarded.drain())
         reusable = false;
     Outcome out{res.status(), res.body_bytes_sent(), reusable && !res.client_gone()};
-    log_access(req.environ(), peer, out.status, out.body_bytes,
-               std::chrono::steady_clock::now() - start);
+    log_access(req.environ(), peer, out.status, out.body_bytes, took());
     return out;
 }
 

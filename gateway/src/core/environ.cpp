@@ -44,25 +44,85 @@ bool hop_by_hop(std::string_view var) noexcept {
 
 }  // namespace
 
-void add_param(Environ& env, std::string_view name, std::string_view value) {
+namespace {
+
+bool dropped_param(std::string_view name) noexcept {
     // httpoxy (CVE-2016-5385): a client's "Proxy:" header must never look
     // like the HTTP_PROXY setting to anything downstream.
-    if (name == "HTTP_PROXY" || hop_by_hop(name))
+    return name == "HTTP_PROXY" || hop_by_hop(name);
+}
+
+/// `v` already holds a value of `name`: a repeated HTTP_* param is a header
+/// the client repeated; another variable keeps its last value.
+void merge_param(std::string& v, std::string_view name, std::string_view value) {
+    if (name.substr(0, 5) == "HTTP_") {
+        // RFC 9110 §5.3: repeated fields combine with ", "; Cookie is the
+        // exception and combines with "; " (RFC 6265 §5.4).
+        v += (name == "HTTP_COOKIE") ? "; " : ", ";
+        v += value;
+    } else {
+        v.assign(value);
+    }
+}
+
+}  // namespace
+
+void add_param(Environ& env, std::string_view name, std::string_view value) {
+    if (dropped_param(name))
         return;
     for (auto& [k, v] : env) {
-        if (k != name)
-            continue;
-        if (name.substr(0, 5) == "HTTP_") {
-            // RFC 9110 §5.3: repeated fields combine with ", "; Cookie is the
-            // exception and combines with "; " (RFC 6265 §5.4).
-            v += (name == "HTTP_COOKIE") ? "; " : ", ";
-            v += value;
-        } else {
-            v.assign(value);
+        if (k == name) {
+            merge_param(v, name, value);
+            return;
         }
-        return;
     }
     env.emplace_back(std::string(name), std::string(value));
+}
+
+ParamBuilder::ParamBuilder(Environ& env) noexcept : env_(env) {
+    for (const auto& entry : env_)
+        mark(hash(entry.first));
+}
+
+std::uint64_t ParamBuilder::hash(std::string_view name) noexcept {
+    // Length and three characters tell CGI variable names apart well
+    // (REMOTE_ADDR / REMOTE_PORT / SERVER_ADDR differ in one of them).
+    std::uint64_t h = name.size();
+    if (!name.empty()) {
+        h = h * 131 + static_cast<unsigned char>(name.back());
+        h = h * 131 + static_cast<unsigned char>(name[name.size() / 2]);
+        h = h * 131 + static_cast<unsigned char>(name[name.size() > 5 ? 5 : 0]);
+    }
+    return h * 0x9E3779B97F4A7C15ull;
+}
+
+bool ParamBuilder::maybe_seen(std::uint64_t h) const noexcept {
+    const unsigned a = static_cast<unsigned>(h >> 57);         // 0..127
+    const unsigned b = static_cast<unsigned>(h >> 50) & 127u;  // 0..127
+    return (seen_[a >> 6] >> (a & 63) & 1u) != 0 && (seen_[b >> 6] >> (b & 63) & 1u) != 0;
+}
+
+void ParamBuilder::mark(std::uint64_t h) noexcept {
+    const unsigned a = static_cast<unsigned>(h >> 57);
+    const unsigned b = static_cast<unsigned>(h >> 50) & 127u;
+    seen_[a >> 6] |= std::uint64_t{1} << (a & 63);
+    seen_[b >> 6] |= std::uint64_t{1} << (b & 63);
+}
+
+void ParamBuilder::add(std::string_view name, std::string_view value) {
+    if (dropped_param(name))
+        return;
+    const std::uint64_t h = hash(name);
+    if (maybe_seen(h)) {
+        for (auto& [k, v] : env_) {
+            if (k == name) {
+                merge_param(v, name, value);
+                return;
+            }
+        }
+    }
+    mark(h);
+    env_.emplace_back(std::string(name), std::string(value));
 }
 
 void add_header(Environ& env, std::string_view name, std::string_view value) {

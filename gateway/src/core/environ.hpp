@@ -2,6 +2,7 @@
 // the same way for every adapter.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,24 @@ void erase_var(Environ& env, std::string_view name);
 /// headers (Connection, Keep-Alive, TE, Transfer-Encoding, Proxy-Connection)
 /// are dropped too: the adapter consumed them.
 void add_param(Environ& env, std::string_view name, std::string_view value);
+
+/// add_param for a whole block of params (a FastCGI, SCGI or uwsgi request
+/// head): the same rules, without scanning the table for every name. A
+/// 128-bit filter of the names added so far says "new name" for almost every
+/// param; only a hit (a repeat, or a rare false positive) scans.
+class ParamBuilder {
+  public:
+    explicit ParamBuilder(Environ& env) noexcept;
+    void add(std::string_view name, std::string_view value);
+
+  private:
+    static std::uint64_t hash(std::string_view name) noexcept;
+    bool maybe_seen(std::uint64_t h) const noexcept;
+    void mark(std::uint64_t h) noexcept;
+
+    Environ& env_;
+    std::uint64_t seen_[2] = {0, 0};
+};
 
 /// Adds an HTTP header by its wire name (HTTP adapter): Content-Type and
 /// Content-Length become CONTENT_TYPE and CONTENT_LENGTH, others
