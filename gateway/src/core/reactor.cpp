@@ -32,14 +32,35 @@ struct Reactor::ListenerSource : Source {
     bool unix_socket = false;
     std::string unix_path;
     std::atomic<std::size_t> open{0};
+    // TCP listeners carry the per-connection socket options themselves
+    // (read/write timeouts, TCP_NODELAY); Linux copies them onto every
+    // accepted socket, which saves three system calls per connection. Unix
+    // sockets do not inherit them.
+    bool inherits_options = false;
+    // The local end of every connection, when the listener is bound to one
+    // address (not a wildcard): no getsockname per connection.
+    bool fixed_local = false;
+    std::string local_addr;
+    std::string local_port;
 };
 
 struct Reactor::ConnectionSource : Source {
     ConnectionSource() : Source(Kind::connection) {}
     std::unique_ptr<Connection> conn;
     ListenerSource* listener = nullptr;
-    bool busy = false;
-    std::chrono::steady_clock::time_point last_active;
+    // In the epoll set (EPOLL_CTL_MOD re-arms it) or not yet (a connection
+    // served straight after accept is added when it goes idle).
+    bool registered = false;
+    // Written by the worker serving the connection, read by the sweeper and
+    // by stop() under the reactor mutex: atomics, so serving a request takes
+    // no lock (see serve()).
+    std::atomic<bool> busy{false};
+    std::atomic<std::chrono::steady_clock::rep> last_active{0};
+
+    void touch() noexcept {
+        last_active.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                          std::memory_order_relaxed);
+    }
 };
 
 namespace {
@@ -117,6 +138,24 @@ void Reactor::add_listener(int fd, std::unique_ptr<Protocol> protocol, std::stri
 
 void Reactor::start(unsigned threads) {
     for (auto& l : listeners_) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof(ss);
+        if (!l->unix_socket && ::getsockname(l->fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
+            (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+            set_timeout(l->fd, SO_RCVTIMEO, limits_.read_timeout);
+            set_timeout(l->fd, SO_SNDTIMEO, limits_.write_timeout);
+            int one = 1;
+            l->inherits_options =
+                ::setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
+            const bool wildcard =
+                ss.ss_family == AF_INET
+                    ? reinterpret_cast<const sockaddr_in&>(ss).sin_addr.s_addr == htonl(INADDR_ANY)
+                    : IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr);
+            if (!wildcard) {
+                l->fixed_local = true;
+                l->local_addr = address_text(ss, l->local_port);
+            }
+        }
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLONESHOT;
         ev.data.ptr = static_cast<Source*>(l.get());
@@ -159,6 +198,11 @@ void Reactor::worker_loop() {
 
 void Reactor::accept_ready(ListenerSource& l) {
     // The listener is non-blocking: take what is queued, then re-arm it.
+    // The first connection taken is served by this worker at once when its
+    // request is already there (front ends write it right after connecting):
+    // no epoll round trip and no wake-up of another thread for it. The rest
+    // go to the epoll set for the other workers.
+    ConnectionSource* first = nullptr;
     for (int i = 0; i < 64 && accepting_; ++i) {
         sockaddr_storage ss{};
         socklen_t len = sizeof(ss);
@@ -188,58 +232,13 @@ void Reactor::accept_ready(ListenerSource& l) {
                 log::error("accept on " + l.name + " failed: " + std::strerror(errno));
             break;
         }
-        Peer peer;
-        peer.unix_socket = l.unix_socket;
-        peer.addr = address_text(ss, peer.port);
-        sockaddr_storage local{};
-        socklen_t llen = sizeof(local);
-        if (!l.unix_socket && ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) == 0)
-            peer.local_addr = address_text(local, peer.local_port);
-        if (l.unix_socket) {
-            peer.addr = "127.0.0.1";  // RFC 3875 §4.1.8 wants an address; a unix peer is local
-            peer.local_addr = l.unix_path;
-        }
-        if (!l.unix_socket && !allow_.empty() && !allow_.contains(peer.addr)) {
-            log::warn("refused a connection on " + l.name + " from " + peer.describe() +
-                      ": not on the allow-list of front-end addresses");
-            ::close(fd);
+        ConnectionSource* c = set_up(l, fd, ss);
+        if (c == nullptr)
             continue;
-        }
-        if (l.open.load() >= limits_.max_connections) {
-            log::warn("refused a connection on " + l.name + " from " + peer.describe() + ": " +
-                      std::to_string(limits_.max_connections) + " connections already open");
-            ::close(fd);
-            continue;
-        }
-        set_timeout(fd, SO_RCVTIMEO, limits_.read_timeout);
-        set_timeout(fd, SO_SNDTIMEO, limits_.write_timeout);
-        if (!l.unix_socket) {
-            int one = 1;
-            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        }
-        auto c = std::make_unique<ConnectionSource>();
-        c->listener = &l;
-        c->last_active = std::chrono::steady_clock::now();
-        try {
-            c->conn = l.protocol->make_connection(fd, std::move(peer));
-        } catch (const std::exception& e) {
-            log::error("cannot set up a connection on " + l.name + ": " + e.what());
-            ::close(fd);
-            continue;
-        }
-        ConnectionSource* raw = c.get();
-        {
-            std::lock_guard lock(mutex_);
-            connections_.emplace(raw, std::move(c));
-        }
-        ++l.open;
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-        ev.data.ptr = static_cast<Source*>(raw);
-        if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            log::error(std::string("epoll_ctl: ") + std::strerror(errno));
-            close_connection(raw);
-        }
+        if (first == nullptr)
+            first = c;
+        else
+            watch(*c);
     }
     if (accepting_) {
         epoll_event ev{};
@@ -247,44 +246,106 @@ void Reactor::accept_ready(ListenerSource& l) {
         ev.data.ptr = static_cast<Source*>(&l);
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, l.fd, &ev);
     }
-}
-
-void Reactor::serve(ConnectionSource& c) {
-    {
-        std::lock_guard lock(mutex_);
-        c.busy = true;
-        ++busy_;
-    }
-    Connection::Next next = c.conn->serve();
-    while (next == Connection::Next::keep && c.conn->pending()) {
-        {
-            std::lock_guard lock(mutex_);
-            if (draining_)
-                break;
-        }
-        next = c.conn->serve();
-    }
-    bool close_it = next == Connection::Next::close;
-    {
-        std::lock_guard lock(mutex_);
-        c.busy = false;
-        --busy_;
-        c.last_active = std::chrono::steady_clock::now();
-        if (draining_)
-            close_it = true;
-    }
-    if (close_it)
-        close_connection(&c);
+    if (first == nullptr)
+        return;
+    char byte;
+    const ssize_t peeked = ::recv(first->conn->fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (peeked > 0)
+        serve(*first);
+    else if (peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        watch(*first);
     else
-        rearm(c);
+        close_connection(first);  // closed or broken before it asked anything
 }
 
-void Reactor::rearm(ConnectionSource& c) {
+Reactor::ConnectionSource* Reactor::set_up(ListenerSource& l, int fd, const sockaddr_storage& ss) {
+    Peer peer;
+    peer.unix_socket = l.unix_socket;
+    peer.addr = address_text(ss, peer.port);
+    if (l.unix_socket) {
+        peer.addr = "127.0.0.1";  // RFC 3875 §4.1.8 wants an address; a unix peer is local
+        peer.local_addr = l.unix_path;
+    } else if (l.fixed_local) {
+        peer.local_addr = l.local_addr;
+        peer.local_port = l.local_port;
+    } else {
+        sockaddr_storage local{};
+        socklen_t llen = sizeof(local);
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) == 0)
+            peer.local_addr = address_text(local, peer.local_port);
+    }
+    if (!l.unix_socket && !allow_.empty() && !allow_.contains(peer.addr)) {
+        log::warn("refused a connection on " + l.name + " from " + peer.describe() +
+                  ": not on the allow-list of front-end addresses");
+        ::close(fd);
+        return nullptr;
+    }
+    if (l.open.load() >= limits_.max_connections) {
+        log::warn("refused a connection on " + l.name + " from " + peer.describe() + ": " +
+                  std::to_string(limits_.max_connections) + " connections already open");
+        ::close(fd);
+        return nullptr;
+    }
+    if (!l.inherits_options) {
+        set_timeout(fd, SO_RCVTIMEO, limits_.read_timeout);
+        set_timeout(fd, SO_SNDTIMEO, limits_.write_timeout);
+        if (!l.unix_socket) {
+            int one = 1;
+            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+    }
+    auto c = std::make_unique<ConnectionSource>();
+    c->listener = &l;
+    c->touch();
+    try {
+        c->conn = l.protocol->make_connection(fd, std::move(peer));
+    } catch (const std::exception& e) {
+        log::error("cannot set up a connection on " + l.name + ": " + e.what());
+        ::close(fd);
+        return nullptr;
+    }
+    ConnectionSource* raw = c.get();
+    {
+        std::lock_guard lock(mutex_);
+        connections_.emplace(raw, std::move(c));
+    }
+    ++l.open;
+    return raw;
+}
+
+void Reactor::watch(ConnectionSource& c) {
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
     ev.data.ptr = static_cast<Source*>(&c);
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.conn->fd(), &ev) != 0)
+    const int op = c.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    // Marked before the call: once in the set, the connection may be taken
+    // by another worker before epoll_ctl even returns here.
+    c.registered = true;
+    if (::epoll_ctl(epoll_fd_, op, c.conn->fd(), &ev) != 0) {
+        log::error(std::string("epoll_ctl: ") + std::strerror(errno));
+        c.registered = op == EPOLL_CTL_MOD;
         close_connection(&c);
+    }
+}
+
+void Reactor::serve(ConnectionSource& c) {
+    // No lock on this path. stop() sets draining_ and then shuts down every
+    // connection that is not busy; a worker sets busy before serving and
+    // reads draining_ after clearing it (both sequentially consistent), so
+    // either the worker sees draining_ and closes, or stop() sees the
+    // connection idle and shuts it down, which wakes a worker to close it.
+    c.busy.store(true);
+    busy_.fetch_add(1);
+    Connection::Next next = c.conn->serve();
+    while (next == Connection::Next::keep && c.conn->pending() && !draining_.load())
+        next = c.conn->serve();
+    c.touch();
+    c.busy.store(false);
+    busy_.fetch_sub(1);
+    if (next == Connection::Next::close || draining_.load())
+        close_connection(&c);
+    else
+        watch(c);
 }
 
 void Reactor::close_connection(ConnectionSource* c) {
@@ -297,13 +358,16 @@ void Reactor::close_connection(ConnectionSource* c) {
         owned = std::move(it->second);
         connections_.erase(it);
     }
-    if (owned->conn->fd() >= 0)
+    // Removed from the set before the close: a child process forked by a
+    // callback may hold a copy of the descriptor, which would keep it there.
+    if (owned->registered && owned->conn->fd() >= 0)
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, owned->conn->fd(), nullptr);
     --owned->listener->open;
     owned.reset();  // closes the socket
-    std::lock_guard lock(mutex_);
-    if (draining_)
+    if (draining_.load()) {
+        std::lock_guard lock(mutex_);
         idle_cv_.notify_all();
+    }
 }
 
 void Reactor::sweeper_loop() {
@@ -316,11 +380,15 @@ void Reactor::sweeper_loop() {
         sweep_cv_.wait_for(lock, std::chrono::seconds(1));
         if (stopping_)
             break;
-        auto now = std::chrono::steady_clock::now();
+        const auto now = std::chrono::steady_clock::now().time_since_epoch();
+        const auto idle =
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(limits_.idle_timeout);
         for (auto& [c, owned] : connections_) {
-            if (!c->busy && now - c->last_active > limits_.idle_timeout && c->conn->fd() >= 0) {
+            const std::chrono::steady_clock::duration since(
+                now.count() - c->last_active.load(std::memory_order_relaxed));
+            if (!c->busy.load() && since > idle && c->conn->fd() >= 0) {
                 ::shutdown(c->conn->fd(), SHUT_RDWR);
-                c->last_active = now;  // once is enough
+                c->touch();  // once is enough
             }
         }
     }
@@ -352,10 +420,10 @@ void Reactor::stop(std::chrono::milliseconds drain) {
         std::unique_lock lock(mutex_);
         draining_ = true;
         for (auto& [c, owned] : connections_)
-            if (!c->busy && c->conn->fd() >= 0)
+            if (!c->busy.load() && c->conn->fd() >= 0)
                 ::shutdown(c->conn->fd(), SHUT_RDWR);
         if (!idle_cv_.wait_for(lock, drain, [this] { return connections_.empty(); })) {
-            log::warn(std::to_string(busy_) +
+            log::warn(std::to_string(busy_.load()) +
                       " request(s) still running after the drain time; cutting their connections");
             // A worker blocked reading from or writing to its front end wakes
             // up with an error; one inside a callback finishes the callback

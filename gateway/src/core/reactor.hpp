@@ -20,6 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <sys/socket.h>
+
 #include "core/address_list.hpp"
 #include "core/connection.hpp"
 #include "postern/server.hpp"
@@ -54,8 +56,10 @@ class Reactor {
     void worker_loop();
     void sweeper_loop();
     void accept_ready(ListenerSource& l);
+    ConnectionSource* set_up(ListenerSource& l, int fd, const sockaddr_storage& peer);
     void serve(ConnectionSource& c);
-    void rearm(ConnectionSource& c);
+    /// Adds the connection to the epoll set, or re-arms it there.
+    void watch(ConnectionSource& c);
     void close_connection(ConnectionSource* c);
 
     Limits limits_;
@@ -73,8 +77,8 @@ class Reactor {
     std::condition_variable idle_cv_;   // draining: signalled as connections close
     std::condition_variable sweep_cv_;  // wakes the sweeper to stop
     std::unordered_map<ConnectionSource*, std::unique_ptr<ConnectionSource>> connections_;
-    std::size_t busy_ = 0;
-    bool draining_ = false;
+    std::atomic<std::size_t> busy_{0};
+    std::atomic<bool> draining_{false};
     bool stopping_ = false;
     std::atomic<bool> accepting_{true};
 };
