@@ -315,10 +315,11 @@ const std::map<std::string, Expectations>& expectations() {
         // ProxyFCGIBackendType GENERIC: the path, not a file.
         fcgi += apache_cgi_vars("/app.*", "/.+", "");
         fcgi += kApachePath;
-        // mod_proxy_fcgi, like mod_proxy_http, reads what has arrived of a
-        // chunked body before it connects: a body that ended in it (a small
-        // request arrives in one piece here) goes on with its length; a
-        // longer one streams on without.
+        // mod_proxy_fcgi, like mod_proxy_http, reads what has already
+        // arrived of a chunked body (up to a small bound) before it passes
+        // the request on: a body that ended within it (a small request
+        // arrives in one piece here) goes on with its length; the 1 MiB and
+        // 32 MiB ones stream on without.
         for (const char* c : {"body 0 B chunked", "body 1 B chunked"}) {
             fcgi += header(c, "headers.content-length", "environ.CONTENT_LENGTH", "{size}",
                            "mod_proxy_fcgi gives a small chunked body its length");
@@ -330,9 +331,9 @@ const std::map<std::string, Expectations>& expectations() {
                            {"x-forwarded-server", "localhost"},
                            {"x-forwarded-proto", "http"},
                            {"x-forwarded-port", "<port>"}});
-        // mod_proxy_http reads up to 16 KiB of a chunked body before it
-        // connects: a body that ended within it goes on with
-        // Content-Length, a longer one goes on chunked.
+        // mod_proxy_http prefetches a chunked body the same way: a body that
+        // ended within what it read goes on with Content-Length, the 1 MiB
+        // and 32 MiB ones go on chunked.
         for (const char* c : {"body 0 B chunked", "body 1 B chunked"}) {
             http += header(c, "headers.content-length", "environ.CONTENT_LENGTH", "{size}",
                            "mod_proxy_http gives a small chunked body its length");
