@@ -113,28 +113,44 @@ HttpResponse HttpConnection::request(const HttpRequest& req, std::chrono::millis
         return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
     };
 
+    const std::string_view body = req.body_ref != nullptr ? *req.body_ref : req.body;
     std::string head = req.method + " " + req.target + " HTTP/1.1\r\nHost: " + host_ + "\r\n";
     for (const auto& [name, value] : req.headers)
         head += name + ": " + value + "\r\n";
     const bool chunked = req.chunk_size != 0;
     if (chunked) {
         head += "Transfer-Encoding: chunked\r\n";
-    } else if (!req.body.empty() || (req.method != "GET" && req.method != "HEAD")) {
-        head += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
+    } else if (!body.empty() || (req.method != "GET" && req.method != "HEAD")) {
+        head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     }
     head += "\r\n";
-    bool sent = socket_.send(head);
-    if (chunked) {
-        for (std::size_t at = 0; sent && at < req.body.size(); at += req.chunk_size) {
-            const std::string_view piece = std::string_view(req.body).substr(at, req.chunk_size);
-            sent = socket_.send(hex(piece.size()) + "\r\n") && socket_.send(piece) &&
-                   socket_.send("\r\n");
+    // A small request leaves in one write, so that it arrives whole: a
+    // front end that looks at what has arrived (mod_proxy_http prefetching
+    // a chunked body to give it a length) sees the same thing on every run.
+    // A large body is written piece by piece, never copied whole.
+    constexpr std::size_t kOneWrite = 64 * 1024;
+    std::string out = std::move(head);
+    bool sent = true;
+    auto put = [&](std::string_view bytes) {
+        if (out.size() + bytes.size() <= kOneWrite) {
+            out.append(bytes);
+            return;
         }
-        if (sent)
-            sent = socket_.send("0\r\n\r\n");
-    } else if (sent) {
-        sent = socket_.send(req.body);
+        sent = sent && socket_.send(out) && socket_.send(bytes);
+        out.clear();
+    };
+    if (chunked) {
+        for (std::size_t at = 0; sent && at < body.size(); at += req.chunk_size) {
+            const std::string_view piece = body.substr(at, req.chunk_size);
+            put(hex(piece.size()) + "\r\n");
+            put(piece);
+            put("\r\n");
+        }
+        put("0\r\n\r\n");
+    } else {
+        put(body);
     }
+    sent = sent && socket_.send(out);
     // A server may answer and close before taking the whole body (413):
     // read what it said even when sending failed.
 

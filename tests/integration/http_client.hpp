@@ -23,6 +23,9 @@ struct HttpRequest {
     /// Sent in order after Host; a name may repeat.
     Headers headers;
     std::string body;
+    /// When set, the body sent instead of `body`, without a copy (a large
+    /// payload such as payload(32 MiB)); it must outlive the request.
+    const std::string* body_ref = nullptr;
     /// 0: the body goes with Content-Length (none for an empty GET/HEAD).
     /// Otherwise with Transfer-Encoding: chunked, in chunks of this size.
     std::size_t chunk_size = 0;

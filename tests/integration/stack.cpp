@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -77,6 +78,28 @@ std::string stop_problem(const std::string& what, int status, bool must_exit_zer
     return what + " " + describe_wait_status(status) + " on SIGTERM";
 }
 
+/// The modules an apache-conf/ snippet needs (its "Needs mod_..." line),
+/// by the name in their LoadModule line without "_module".
+std::vector<const char*> modules_for(const std::string& snippet) {
+    static const std::map<std::string, std::vector<const char*>> table{
+        {"postern-proxy-fcgi.conf", {"proxy", "proxy_fcgi"}},
+        // mod_headers sets X-Forwarded-Proto and -Port.
+        {"postern-proxy-http.conf", {"proxy", "proxy_http", "headers"}},
+        {"postern-proxy-ajp.conf", {"proxy", "proxy_ajp"}},
+        {"postern-proxy-balancer.conf",
+         {"proxy", "proxy_ajp", "slotmem_shm", "proxy_balancer", "lbmethod_byrequests"}},
+        {"postern-mod-jk.conf", {"jk"}},
+        {"postern-jk-balancer.conf", {"jk"}},
+        {"postern-proxy-scgi.conf", {"proxy", "proxy_scgi"}},
+        {"postern-proxy-uwsgi.conf", {"proxy", "proxy_uwsgi"}},
+        {"postern-cgi.conf", {"alias", "env", "cgid"}},
+    };
+    const auto it = table.find(snippet);
+    if (it == table.end())
+        throw std::logic_error("stack.cpp does not know the modules " + snippet + " needs");
+    return it->second;
+}
+
 }  // namespace
 
 std::string source_dir() {
@@ -92,15 +115,33 @@ void PrintTo(const Topology& t, std::ostream* os) {
 
 const std::vector<Topology>& all_topologies() {
     static const std::vector<Topology> list{
-        {"direct_http", FrontEnd::direct, "http", false},
-        {"nginx_fastcgi_tcp", FrontEnd::nginx, "fastcgi", false},
-        {"nginx_fastcgi_unix", FrontEnd::nginx, "fastcgi", true},
-        {"nginx_http_tcp", FrontEnd::nginx, "http", false},
-        {"nginx_http_unix", FrontEnd::nginx, "http", true},
-        {"apache_fcgi_tcp", FrontEnd::apache, "fastcgi", false},
-        {"apache_fcgi_unix", FrontEnd::apache, "fastcgi", true},
-        {"apache_http_tcp", FrontEnd::apache, "http", false},
-        {"apache_http_unix", FrontEnd::apache, "http", true},
+        {"direct_http", FrontEnd::direct, "http", false, nullptr},
+        {"nginx_fastcgi_tcp", FrontEnd::nginx, "fastcgi", false, "postern-fastcgi.conf"},
+        {"nginx_fastcgi_unix", FrontEnd::nginx, "fastcgi", true, "postern-fastcgi.conf"},
+        {"nginx_http_tcp", FrontEnd::nginx, "http", false, "postern-http.conf"},
+        {"nginx_http_unix", FrontEnd::nginx, "http", true, "postern-http.conf"},
+        {"apache_fcgi_tcp", FrontEnd::apache, "fastcgi", false, "postern-proxy-fcgi.conf"},
+        {"apache_fcgi_unix", FrontEnd::apache, "fastcgi", true, "postern-proxy-fcgi.conf"},
+        {"apache_http_tcp", FrontEnd::apache, "http", false, "postern-proxy-http.conf"},
+        {"apache_http_unix", FrontEnd::apache, "http", true, "postern-proxy-http.conf"},
+    };
+    return list;
+}
+
+const std::vector<Topology>& shipped_topologies() {
+    static const std::vector<Topology> list{
+        {"direct_http", FrontEnd::direct, "http", false, nullptr},
+        {"nginx_fastcgi", FrontEnd::nginx, "fastcgi", false, "postern-fastcgi.conf"},
+        {"nginx_http", FrontEnd::nginx, "http", false, "postern-http.conf"},
+        {"nginx_scgi", FrontEnd::nginx, "scgi", false, "postern-scgi.conf"},
+        {"nginx_uwsgi", FrontEnd::nginx, "uwsgi", false, "postern-uwsgi.conf"},
+        {"apache_proxy_fcgi", FrontEnd::apache, "fastcgi", false, "postern-proxy-fcgi.conf"},
+        {"apache_proxy_http", FrontEnd::apache, "http", false, "postern-proxy-http.conf"},
+        {"apache_mod_jk", FrontEnd::apache, "ajp", false, "postern-mod-jk.conf"},
+        {"apache_proxy_ajp", FrontEnd::apache, "ajp", false, "postern-proxy-ajp.conf"},
+        {"apache_proxy_scgi", FrontEnd::apache, "scgi", false, "postern-proxy-scgi.conf"},
+        {"apache_proxy_uwsgi", FrontEnd::apache, "uwsgi", false, "postern-proxy-uwsgi.conf"},
+        {"apache_cgi", FrontEnd::apache, "cgi", false, "postern-cgi.conf"},
     };
     return list;
 }
@@ -119,7 +160,7 @@ Gateway::Gateway(const TempDir& dir, std::string name, const Config& config)
                        mount.substr(eq + 1) + ".so");
     }
     std::vector<std::string> addresses;
-    for (const std::string protocol : {"fastcgi", "http"}) {
+    for (const std::string& protocol : config.protocols) {
         ports_[protocol] = free_port();
         sockets_[protocol] = dir_ + "/" + protocol + ".sock";
         for (const bool unix_socket : {false, true}) {
@@ -131,6 +172,8 @@ Gateway::Gateway(const TempDir& dir, std::string name, const Config& config)
     // nginx and Apache workers run as nobody when the tests run as root.
     argv.insert(argv.end(),
                 {"--socket-mode", "0666", "--threads", "32", "--access-log", dir_ + "/access.log"});
+    if (!config.ajp_secret.empty())
+        argv.insert(argv.end(), {"--ajp-secret", config.ajp_secret});
     argv.insert(argv.end(), config.extra_args.begin(), config.extra_args.end());
     process_.start(argv, config.env, log_path_);
     wait_ready(process_, addresses, {log_path_}, "postern");
@@ -165,10 +208,13 @@ Nginx::Nginx(const TempDir& dir, const std::string& name, const std::string& sni
     site_values["LISTEN"] = loopback(port_);
     write_file(d + "/site.conf",
                render_template(source_dir() + "/nginx-conf/" + snippet, site_values));
-    // The snippets include it by a relative name, resolved against the
+    // The snippets include theirs by a relative name, resolved against the
     // directory of nginx.conf.
-    std::filesystem::copy_file(source_dir() + "/nginx-conf/postern_fastcgi_params",
-                               d + "/postern_fastcgi_params");
+    for (const char* params :
+         {"postern_fastcgi_params", "postern_scgi_params", "postern_uwsgi_params"}) {
+        std::filesystem::copy_file(source_dir() + "/nginx-conf/" + params, d + "/" + params,
+                                   std::filesystem::copy_options::overwrite_existing);
+    }
     write_file(d + "/nginx.conf",
                render_template(source_dir() + "/tests/integration/conf/nginx.conf.in",
                                {{"DIR", d},
@@ -190,12 +236,13 @@ int Nginx::stop() {
 
 // ---------------------------------------------------------------- Apache
 
-Apache::Apache(const TempDir& dir, const std::vector<Site>& sites) {
+Apache::Apache(const TempDir& dir, const std::vector<Site>& sites)
+    : dir_(dir.subdir("apache")), error_log_(dir_ + "/error.log") {
     require_executable(kApache, "Apache httpd");
-    const std::string d = dir.subdir("apache");
-    error_log_ = d + "/error.log";
+    const std::string& d = dir_;
     std::string listen_lines;
     std::vector<std::string> addresses;
+    std::vector<std::string> modules;
     for (const auto& site : sites) {
         const int port = free_port();
         ports_[site.name] = port;
@@ -205,6 +252,14 @@ Apache::Apache(const TempDir& dir, const std::vector<Site>& sites) {
         values["LISTEN"] = loopback(port);
         write_file(d + "/site-" + site.name + ".conf",
                    render_template(source_dir() + "/apache-conf/" + site.snippet, values));
+        for (const char* m : modules_for(site.snippet)) {
+            if (std::find(modules.begin(), modules.end(), m) == modules.end())
+                modules.emplace_back(m);
+        }
+    }
+    std::string module_lines;
+    for (const auto& m : modules) {
+        module_lines += "LoadModule " + m + "_module \"" + kApacheModules + "/mod_" + m + ".so\"\n";
     }
     write_file(
         d + "/httpd.conf",
@@ -212,6 +267,7 @@ Apache::Apache(const TempDir& dir, const std::vector<Site>& sites) {
                         {{"DIR", d},
                          {"MODULES", kApacheModules},
                          {"USER_LINES", ::geteuid() == 0 ? "User nobody\nGroup nogroup" : ""},
+                         {"MODULE_LINES", module_lines},
                          {"LISTEN_LINES", listen_lines}}));
     process_.start({kApache, "-d", d, "-f", d + "/httpd.conf", "-DFOREGROUND"}, {},
                    d + "/stderr.log");
@@ -228,10 +284,17 @@ int Apache::stop() {
 
 // ---------------------------------------------------------------- Stack
 
-Stack::Stack() : dir_("postern-it") {
+const char* Stack::ajp_secret() noexcept {
+    return "it-s3cret-0123456789";
+}
+
+Stack::Stack(std::vector<Topology> topologies)
+    : topologies_(std::move(topologies)), dir_("postern-it") {
     Gateway::Config config;
     config.mounts = {"/app=echo",      "/hello=hello",      "/doc=doc",
                      "/stream=stream", "/stream/echo=echo", "/f=faults"};
+    config.protocols = {"fastcgi", "http", "ajp", "scgi", "uwsgi"};
+    config.ajp_secret = ajp_secret();
     // The doc module serves its bundled page (POSTERN_DOC unset or empty).
     config.env = {"POSTERN_DOC="};
     // X-Forwarded-* from nginx and Apache on loopback are believed.
@@ -245,6 +308,10 @@ Stack::~Stack() {
 }
 
 Stack::Endpoint Stack::endpoint(const Topology& t) {
+    if (std::none_of(topologies_.begin(), topologies_.end(),
+                     [&](const Topology& o) { return std::string(o.name) == t.name; })) {
+        throw std::logic_error(std::string("the stack was not made for ") + t.name);
+    }
     const std::string protocol = t.protocol;
     switch (t.front_end) {
         case FrontEnd::direct:
@@ -252,45 +319,82 @@ Stack::Endpoint Stack::endpoint(const Topology& t) {
         case FrontEnd::nginx: {
             auto& nginx = nginx_[t.name];
             if (!nginx) {
+                // postern-fastcgi.conf fills POSTERN_FASTCGI, and so on.
+                std::string placeholder = "POSTERN_" + protocol;
+                std::transform(placeholder.begin(), placeholder.end(), placeholder.begin(),
+                               [](unsigned char c) { return std::toupper(c); });
                 const std::string target = gateway_->address(protocol, t.unix_socket);
-                const std::string upstream = t.unix_socket ? "unix:" + target : target;
-                const bool fcgi = protocol == "fastcgi";
                 logs_.push_back(dir_.path() + "/nginx-" + t.name + "/error.log");
                 logs_.push_back(dir_.path() + "/nginx-" + t.name + "/stderr.log");
                 nginx = std::make_unique<Nginx>(
-                    dir_, t.name, fcgi ? "postern-fastcgi.conf" : "postern-http.conf",
+                    dir_, t.name, t.snippet,
                     std::map<std::string, std::string>{
-                        {fcgi ? "POSTERN_FASTCGI" : "POSTERN_HTTP", upstream}});
+                        {placeholder, t.unix_socket ? "unix:" + target : target}});
             }
             return {loopback(nginx->port()), nginx->port()};
         }
         case FrontEnd::apache: {
-            if (!apache_) {
-                // One Apache serves every Apache topology, a virtual host each.
-                std::vector<Apache::Site> sites;
-                for (const auto& other : all_topologies()) {
-                    if (other.front_end != FrontEnd::apache)
-                        continue;
-                    const std::string p = other.protocol;
-                    const bool fcgi = p == "fastcgi";
-                    const std::string scheme = fcgi ? "fcgi" : "http";
-                    const std::string url =
-                        other.unix_socket
-                            ? "unix:" + gateway_->address(p, true) + "|" + scheme + "://localhost"
-                            : scheme + "://" + gateway_->address(p, false);
-                    sites.push_back({other.name,
-                                     fcgi ? "postern-proxy-fcgi.conf" : "postern-proxy-http.conf",
-                                     {{fcgi ? "POSTERN_FASTCGI" : "POSTERN_HTTP", url}}});
-                }
-                logs_.push_back(dir_.path() + "/apache/error.log");
-                logs_.push_back(dir_.path() + "/apache/stderr.log");
-                apache_ = std::make_unique<Apache>(dir_, sites);
-            }
+            if (!apache_)
+                start_apache();
             const int port = apache_->port(t.name);
             return {loopback(port), port};
         }
     }
     throw std::logic_error("unknown front end");
+}
+
+void Stack::start_apache() {
+    // One Apache serves every Apache topology of the stack, a virtual host
+    // each; mod_jk's settings are server-wide, so one mod_jk topology at most.
+    const std::string d = dir_.path() + "/apache";
+    std::vector<Apache::Site> sites;
+    for (const auto& t : topologies_) {
+        if (t.front_end != FrontEnd::apache)
+            continue;
+        const std::string p = t.protocol;
+        const std::string snippet = t.snippet;
+        // A mod_proxy URL: scheme://HOST:PORT, or unix:PATH|scheme://localhost.
+        auto url = [&](const std::string& scheme) {
+            return t.unix_socket
+                       ? "unix:" + gateway_->address(p, true) + "|" + scheme + "://localhost"
+                       : scheme + "://" + gateway_->address(p, false);
+        };
+        std::map<std::string, std::string> values;
+        if (snippet == "postern-proxy-fcgi.conf") {
+            values = {{"POSTERN_FASTCGI", url("fcgi")}};
+        } else if (snippet == "postern-proxy-http.conf") {
+            values = {{"POSTERN_HTTP", url("http")}};
+        } else if (snippet == "postern-proxy-scgi.conf") {
+            values = {{"POSTERN_SCGI", url("scgi")}};
+        } else if (snippet == "postern-proxy-uwsgi.conf") {
+            values = {{"POSTERN_UWSGI", url("uwsgi")}};
+        } else if (snippet == "postern-proxy-ajp.conf") {
+            values = {{"POSTERN_AJP", url("ajp")}, {"AJP_SECRET", ajp_secret()}};
+        } else if (snippet == "postern-mod-jk.conf") {
+            const std::string workers = dir_.file("workers.properties");
+            write_file(workers,
+                       render_template(source_dir() + "/apache-conf/postern-workers.properties",
+                                       {{"POSTERN_AJP_HOST", "127.0.0.1"},
+                                        {"POSTERN_AJP_PORT", std::to_string(gateway_->port("ajp"))},
+                                        {"AJP_SECRET", ajp_secret()}}));
+            values = {{"JK_WORKERS_FILE", workers},
+                      {"JK_SHM_FILE", d + "/jk.shm"},
+                      {"JK_LOG_FILE", d + "/mod_jk.log"}};
+            logs_.push_back(d + "/mod_jk.log");
+        } else if (snippet == "postern-cgi.conf") {
+            // The CGI build, not the gateway: Apache runs postern-cgi with
+            // the echo module for each request to /app.
+            values = {{"PREFIX", "/app"},
+                      {"POSTERN_CGI", binary_dir() + "/bin/postern-cgi"},
+                      {"POSTERN_MODULE", binary_dir() + "/examples/echo.so"}};
+        } else {
+            throw std::logic_error("the stack cannot render " + snippet);
+        }
+        sites.push_back({t.name, snippet, std::move(values)});
+    }
+    logs_.push_back(d + "/error.log");
+    logs_.push_back(d + "/stderr.log");
+    apache_ = std::make_unique<Apache>(dir_, sites);
 }
 
 std::vector<std::string> Stack::stop() {

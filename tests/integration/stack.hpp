@@ -1,9 +1,10 @@
 // Integration tests: the processes under test. A Gateway is the real
 // `postern` executable serving the example modules; Nginx and Apache run
 // the snippets from nginx-conf/ and apache-conf/ exactly as shipped, with
-// their placeholders filled in; a Stack puts them together for every
-// topology. Everything lives in one temporary directory and is stopped by
-// the object that started it.
+// their placeholders filled in; a Stack puts them together for the
+// topologies a suite asks for (all_topologies(), shipped_topologies()).
+// Everything lives in one temporary directory and is stopped by the object
+// that started it.
 #pragma once
 
 #include <chrono>
@@ -26,20 +27,33 @@ enum class FrontEnd { direct, nginx, apache };
 
 /// One way a client reaches the gateway.
 struct Topology {
-    const char* name;      ///< a test-name suffix: "nginx_fastcgi_tcp"
-    FrontEnd front_end;    ///< direct: the client talks to the gateway itself
-    const char* protocol;  ///< what the gateway receives: "fastcgi" or "http"
-    bool unix_socket;      ///< front end -> gateway over a unix socket
+    const char* name;    ///< a test-name suffix: "nginx_fastcgi_tcp"
+    FrontEnd front_end;  ///< direct: the client talks to the gateway itself
+    /// What the gateway receives: "fastcgi", "http", "scgi", "uwsgi", "ajp",
+    /// or "cgi" (postern-cgi, run by Apache per request; no gateway).
+    const char* protocol;
+    bool unix_socket;  ///< front end -> gateway over a unix socket
+    /// The shipped snippet rendered for it, in nginx-conf/ or apache-conf/
+    /// ("postern-mod-jk.conf"); nullptr for direct.
+    const char* snippet;
 };
 void PrintTo(const Topology& t, std::ostream* os);
 
-/// Every topology the snippets ship for, and direct HTTP.
+/// The FastCGI and HTTP topologies (TCP and unix socket, nginx and Apache),
+/// and direct HTTP.
 const std::vector<Topology>& all_topologies();
 
+/// One topology per snippet the project ships for a single gateway, over
+/// TCP: nginx with FastCGI, HTTP, SCGI and uwsgi; Apache with
+/// mod_proxy_fcgi, mod_proxy_http, mod_jk, mod_proxy_ajp, mod_proxy_scgi,
+/// mod_proxy_uwsgi and CGI (ScriptAlias to postern-cgi with the echo module
+/// at /app: the only path it serves); and direct HTTP, first.
+const std::vector<Topology>& shipped_topologies();
+
 /// The real `postern` executable, with one TCP and one unix-socket listener
-/// per protocol (fastcgi, http), started in the constructor and ready when
-/// it returns (every listener accepts). Throws std::runtime_error with the
-/// tail of its log when it cannot start.
+/// per protocol of Config::protocols, started in the constructor and ready
+/// when it returns (every listener accepts). Throws std::runtime_error with
+/// the tail of its log when it cannot start.
 class Gateway {
   public:
     struct Config {
@@ -47,6 +61,10 @@ class Gateway {
         std::vector<std::string> mounts;
         std::vector<std::string> env;
         std::vector<std::string> extra_args;
+        /// Listened on over TCP and a unix socket each.
+        std::vector<std::string> protocols = {"fastcgi", "http"};
+        /// --ajp-secret, when protocols holds "ajp".
+        std::string ajp_secret;
     };
     Gateway(const TempDir& dir, std::string name, const Config& config);
     ~Gateway();
@@ -68,7 +86,8 @@ class Gateway {
 };
 
 /// One nginx (master and 2 workers) serving one rendered snippet on a free
-/// loopback port.
+/// loopback port, with nginx-conf/'s params files next to its nginx.conf
+/// (the snippets include theirs by a relative name).
 class Nginx {
   public:
     Nginx(const TempDir& dir, const std::string& name, const std::string& snippet,
@@ -85,7 +104,9 @@ class Nginx {
 };
 
 /// One Apache (mpm_event) serving several rendered snippets, each as a
-/// virtual host on a free loopback port of its own.
+/// virtual host on a free loopback port of its own. It loads the modules the
+/// snippets need, and no others (an unknown snippet is a std::logic_error).
+/// Ready when the constructor returns (every virtual host accepts).
 class Apache {
   public:
     struct Site {
@@ -100,6 +121,7 @@ class Apache {
     int stop();
 
   private:
+    std::string dir_;
     std::map<std::string, int> ports_;
     std::string error_log_;
     Process process_;
@@ -107,12 +129,16 @@ class Apache {
 
 /// A gateway serving the example modules, and the front ends in front of it,
 /// started on demand: a test run that needs one topology starts one front
-/// end. Mounts: /app=echo, /hello=hello, /doc=doc, /stream=stream,
-/// /stream/echo=echo (echo under the front ends' streaming location, where
-/// request bodies are not buffered), /f=faults.
+/// end (one nginx per snippet; one Apache for all the Apache topologies of
+/// the stack, a virtual host each). Mounts: /app=echo, /hello=hello,
+/// /doc=doc, /stream=stream, /stream/echo=echo (echo under the front ends'
+/// streaming location, where request bodies are not buffered), /f=faults.
+/// The gateway listens on every protocol (TCP and unix socket each; AJP with
+/// ajp_secret()).
 class Stack {
   public:
-    Stack();
+    /// `topologies`: the ones endpoint() may be asked for.
+    explicit Stack(std::vector<Topology> topologies = all_topologies());
     ~Stack();
 
     struct Endpoint {
@@ -123,6 +149,8 @@ class Stack {
     Endpoint endpoint(const Topology& t);
     Gateway& gateway() noexcept { return *gateway_; }
     const TempDir& dir() const noexcept { return dir_; }
+    /// The AJP secret shared by the gateway, mod_jk and mod_proxy_ajp.
+    static const char* ajp_secret() noexcept;
     /// Leaves the temporary directory (configs, logs) on disk.
     void keep_dir() noexcept { dir_.keep(); }
 
@@ -133,6 +161,9 @@ class Stack {
     std::string log_tails() const;
 
   private:
+    void start_apache();
+
+    std::vector<Topology> topologies_;
     TempDir dir_;
     std::unique_ptr<Gateway> gateway_;
     std::map<std::string, std::unique_ptr<Nginx>> nginx_;

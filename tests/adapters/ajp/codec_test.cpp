@@ -6,9 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -252,41 +255,328 @@ TEST_P(AjpRequestPacket, Decodes) {
 INSTANTIATE_TEST_SUITE_P(Table, AjpRequestPacket, ::testing::ValuesIn(packet_cases()),
                          [](const auto& info) { return std::string(info.param.name); });
 
-// ---------------------------------------------------------------- truncation
+// ---------------------------------------------------------------- the corpus, replayed
+// tests/data/ajp/ holds packets captured from mod_jk 1.2.48 and mod_proxy_ajp
+// (Apache 2.4) on Debian 12. Each capture, and each conversation of captures
+// in the order a front end sends them on one connection, is fed to the codec
+// the way a connection receives it: whole, one byte at a time, and in two
+// reads split at every offset. Every way must decode to the same packets,
+// and each request to the one written out below field by field (from the
+// capture's bytes, AJPv13 "Request Packet Structure").
 
-struct CapturedCase {
-    const char* file;
-    const char* method;
-    const char* uri;
-    const char* query;  // nullptr: no query_string attribute
+/// One packet a front end sent, as the codec should see it.
+struct Packet {
+    Code type = Code::forward_request;  ///< forward_request, cping; send_body_chunk: a body packet
+    ForwardRequest request;             ///< forward_request
+    std::string body;                   ///< a body packet's data ("" ends a chunked body)
 };
 
-void PrintTo(const CapturedCase& c, std::ostream* os) {
-    *os << c.file;
+/// Every field of a packet, one per line, so that a mismatch names the field.
+std::string describe(const Packet& p) {
+    std::ostringstream o;
+    if (p.type == Code::send_body_chunk) {
+        o << "body packet, " << p.body.size() << " bytes: \"" << p.body << "\"\n";
+        return o.str();
+    }
+    if (p.type != Code::forward_request) {
+        o << "packet type " << static_cast<int>(p.type) << "\n";
+        return o.str();
+    }
+    const ForwardRequest& r = p.request;
+    auto opt = [](const std::optional<std::string>& v) {
+        return v ? "\"" + *v + "\"" : std::string("(none)");
+    };
+    o << "method: " << r.method << "\nprotocol: " << r.protocol << "\nreq_uri: " << r.req_uri
+      << "\nremote_addr: " << r.remote_addr << "\nremote_host: " << r.remote_host
+      << "\nserver_name: " << r.server_name << "\nserver_port: " << r.server_port
+      << "\nis_ssl: " << r.is_ssl << "\n";
+    for (const auto& [name, value] : r.headers)
+        o << "header " << name << ": " << value << "\n";
+    o << "query_string: " << opt(r.query_string) << "\nremote_user: " << opt(r.remote_user)
+      << "\nauth_type: " << opt(r.auth_type) << "\nroute: " << opt(r.route)
+      << "\nssl_cert: " << opt(r.ssl_cert) << "\nssl_cipher: " << opt(r.ssl_cipher)
+      << "\nssl_session: " << opt(r.ssl_session)
+      << "\nssl_key_size: " << (r.ssl_key_size ? std::to_string(*r.ssl_key_size) : "(none)")
+      << "\nsecret: " << opt(r.secret) << "\n";
+    for (const auto& [name, value] : r.attributes)
+        o << "attribute " << name << ": " << value << "\n";
+    return o.str();
 }
 
-class AjpCaptured : public ::testing::TestWithParam<CapturedCase> {};
+/// The codec driven as a connection drives it: bytes arrive in pieces; a
+/// request packet is decoded when the front end is between requests, body
+/// packets while a request's body is due (up to its content-length, or to
+/// the empty packet that ends a chunked body). Stops at the first error.
+class Replay {
+  public:
+    /// `in_chunked_body`: the stream starts inside a chunked request body.
+    explicit Replay(bool in_chunked_body = false)
+        : body_due_(in_chunked_body), chunked_(in_chunked_body) {}
 
-TEST_P(AjpCaptured, DecodesAndEveryTruncationNeedsMore) {
-    const CapturedCase& c = GetParam();
-    const std::string wire = data_file(c.file);
-    ASSERT_FALSE(wire.empty()) << "missing tests/data/ajp/" << c.file;
-    RequestPacket p;
-    Result r = decode_request_packet(wire, DecodeLimits{}, p);
-    ASSERT_EQ(r.status, Status::done) << r.reason << " at " << r.offset;
-    EXPECT_EQ(p.request.method, c.method);
-    EXPECT_EQ(p.request.req_uri, c.uri);
-    EXPECT_EQ(p.request.secret, std::optional<std::string>("s3cret"));
-    if (c.query) {
-        EXPECT_EQ(p.request.query_string, std::optional<std::string>(c.query));
-    } else {
-        EXPECT_FALSE(p.request.query_string);
+    /// Appends `bytes` and decodes every packet they complete.
+    void feed(std::string_view bytes) {
+        buffer_.append(bytes);
+        while (error_.empty()) {
+            Result r;
+            Packet p;
+            if (body_due_) {
+                std::string_view data;
+                r = decode_body_packet(buffer_, kDefaultPacketSize - kHeaderSize, data);
+                if (r.status == Status::done) {
+                    p.type = Code::send_body_chunk;
+                    p.body = std::string(data);
+                    if (chunked_) {
+                        body_due_ = !data.empty();
+                    } else {
+                        // The front end never sends more than the length.
+                        left_ -= std::min<std::uint64_t>(left_, data.size());
+                        body_due_ = left_ != 0 && !data.empty();
+                    }
+                }
+            } else {
+                RequestPacket rp;
+                r = decode_request_packet(buffer_, DecodeLimits{}, rp);
+                if (r.status == Status::done) {
+                    p.type = rp.type;
+                    p.request = std::move(rp.request);
+                    start_body(p.request);
+                }
+            }
+            if (r.status == Status::need_more)
+                return;
+            if (r.status == Status::error) {
+                error_ = std::string(error_name(r.code)) + ": " + r.reason + " at " +
+                         std::to_string(consumed_ + r.offset);
+                return;
+            }
+            packets_.push_back(std::move(p));
+            buffer_.erase(0, r.consumed);
+            consumed_ += r.consumed;
+        }
     }
-    bool has_port = false;
-    for (const auto& [k, v] : p.request.attributes)
-        has_port |= k == "AJP_REMOTE_PORT" && !v.empty();
-    EXPECT_TRUE(has_port);
+    const std::vector<Packet>& packets() const noexcept { return packets_; }
+    /// Bytes of a packet not complete yet.
+    std::size_t pending() const noexcept { return buffer_.size(); }
+    const std::string& error() const noexcept { return error_; }
 
+  private:
+    void start_body(const ForwardRequest& r) {
+        left_ = 0;
+        chunked_ = false;
+        for (const auto& [name, value] : r.headers) {
+            std::string n;
+            for (char c : name)
+                n += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            if (n == "content-length")
+                left_ = std::stoull(value);
+            if (n == "transfer-encoding")
+                chunked_ = true;
+        }
+        body_due_ = chunked_ || left_ != 0;
+    }
+
+    std::string buffer_;
+    std::size_t consumed_ = 0;
+    bool body_due_ = false;
+    bool chunked_ = false;
+    std::uint64_t left_ = 0;
+    std::vector<Packet> packets_;
+    std::string error_;
+};
+
+/// What both front ends send in every request of the captures.
+ForwardRequest captured(const char* method, const char* uri, int port) {
+    ForwardRequest r;
+    r.method = method;
+    r.protocol = "HTTP/1.1";
+    r.req_uri = uri;
+    r.remote_addr = "127.0.0.1";
+    r.server_name = "127.0.0.1";
+    r.server_port = static_cast<std::uint16_t>(port);
+    r.headers = {{"host", "127.0.0.1:" + std::to_string(port)},
+                 {"user-agent", "curl/7.88.1"},
+                 {"accept", "*/*"}};
+    r.secret = "s3cret";
+    return r;
+}
+
+Packet forward(ForwardRequest r) {
+    Packet p;
+    p.request = std::move(r);
+    return p;
+}
+
+Packet body(std::string data) {
+    Packet p;
+    p.type = Code::send_body_chunk;
+    p.body = std::move(data);
+    return p;
+}
+
+Packet cping() {
+    Packet p;
+    p.type = Code::cping;
+    return p;
+}
+
+// The requests of the captures, as the front ends built them.
+Packet jk_get_query() {
+    // mod_jk (JkOptions +ForwardURIProxy) sends the path encoded again, a
+    // request without a body with content-length 0, and JK_LB_ACTIVATION.
+    ForwardRequest r = captured("GET", "/app/a%20b%25c/%C3%A9;x", 18081);
+    r.headers.insert(r.headers.end(), {{"X-Test", "1, 2"}, {"content-length", "0"}});
+    r.query_string = "x=1&y=%20z";
+    r.attributes = {
+        {"AJP_REMOTE_PORT", "45436"}, {"AJP_LOCAL_ADDR", "127.0.0.1"}, {"JK_LB_ACTIVATION", "ACT"}};
+    return forward(r);
+}
+Packet proxy_ajp_get_query() {
+    ForwardRequest r = captured("GET", "/app/a%20b%2Fc/%C3%A9", 18082);
+    r.headers.emplace_back("X-Test", "1, 2");
+    r.query_string = "x=1&y=%20z";
+    r.attributes = {{"AJP_REMOTE_PORT", "56960"}, {"AJP_LOCAL_ADDR", "127.0.0.1"}};
+    return forward(r);
+}
+Packet proxy_ajp_post() {
+    ForwardRequest r = captured("POST", "/app/post", 18082);
+    r.headers.insert(r.headers.end(), {{"content-length", "5"},
+                                       {"content-type", "application/x-www-form-urlencoded"}});
+    r.attributes = {{"AJP_REMOTE_PORT", "56976"}, {"AJP_LOCAL_ADDR", "127.0.0.1"}};
+    return forward(r);
+}
+Packet proxy_ajp_chunked() {
+    // The header's name as the client spelled it: it has no 0xA0xx code.
+    ForwardRequest r = captured("POST", "/app/chunked", 18082);
+    r.headers.insert(r.headers.end(), {{"Transfer-Encoding", "chunked"},
+                                       {"content-type", "application/x-www-form-urlencoded"}});
+    r.attributes = {{"AJP_REMOTE_PORT", "56984"}, {"AJP_LOCAL_ADDR", "127.0.0.1"}};
+    return forward(r);
+}
+Packet proxy_ajp_head() {
+    ForwardRequest r = captured("HEAD", "/app/head", 18082);
+    r.attributes = {{"AJP_REMOTE_PORT", "57004"}, {"AJP_LOCAL_ADDR", "127.0.0.1"}};
+    return forward(r);
+}
+Packet proxy_ajp_stored_method() {
+    // A method without a code: 0xFF, and the name in attribute 0x0D.
+    ForwardRequest r = captured("BREW", "/app/brew", 18082);
+    r.attributes = {{"AJP_REMOTE_PORT", "56996"}, {"AJP_LOCAL_ADDR", "127.0.0.1"}};
+    return forward(r);
+}
+
+struct Stream {
+    const char* name;
+    std::vector<const char*> files;  ///< concatenated, in this order
+    std::vector<Packet> packets;     ///< what the codec must make of them
+    /// The stream starts inside a chunked request body.
+    bool in_body = false;
+};
+
+void PrintTo(const Stream& s, std::ostream* os) {
+    *os << s.name;
+}
+
+std::vector<Stream> streams() {
+    return {
+        // Each capture alone.
+        {"mod_jk_forward_get_query", {"mod_jk-forward-get-query.bin"}, {jk_get_query()}},
+        {"mod_jk_cping", {"mod_jk-cping.bin"}, {cping()}},
+        {"mod_proxy_ajp_forward_get_query",
+         {"mod_proxy_ajp-forward-get-query.bin"},
+         {proxy_ajp_get_query()}},
+        {"mod_proxy_ajp_forward_head", {"mod_proxy_ajp-forward-head.bin"}, {proxy_ajp_head()}},
+        {"mod_proxy_ajp_forward_stored_method",
+         {"mod_proxy_ajp-forward-stored-method.bin"},
+         {proxy_ajp_stored_method()}},
+        // Body packets alone, replayed as the middle of a chunked body.
+        {"mod_proxy_ajp_body_hello", {"mod_proxy_ajp-body-hello.bin"}, {body("hello")}, true},
+        {"mod_proxy_ajp_body_end", {"mod_proxy_ajp-body-end.bin"}, {body("")}, true},
+        // mod_jk ends a body with an empty payload, not an empty chunk.
+        {"mod_jk_body_end", {"mod_jk-body-end.bin"}, {body("")}, true},
+        // A request with a body is followed by its body packets.
+        {"mod_proxy_ajp_post_and_body",
+         {"mod_proxy_ajp-forward-post.bin", "mod_proxy_ajp-body-hello.bin"},
+         {proxy_ajp_post(), body("hello")}},
+        {"mod_proxy_ajp_chunked_post_and_body",
+         {"mod_proxy_ajp-forward-chunked.bin", "mod_proxy_ajp-body-hello.bin",
+          "mod_proxy_ajp-body-end.bin"},
+         {proxy_ajp_chunked(), body("hello"), body("")}},
+        // Several requests on one kept connection; mod_jk (ping_mode=A)
+        // sends a CPING before each.
+        {"mod_jk_cping_then_get",
+         {"mod_jk-cping.bin", "mod_jk-forward-get-query.bin", "mod_jk-cping.bin"},
+         {cping(), jk_get_query(), cping()}},
+        {"mod_proxy_ajp_keep_alive",
+         {"mod_proxy_ajp-forward-head.bin", "mod_proxy_ajp-forward-post.bin",
+          "mod_proxy_ajp-body-hello.bin", "mod_proxy_ajp-forward-stored-method.bin"},
+         {proxy_ajp_head(), proxy_ajp_post(), body("hello"), proxy_ajp_stored_method()}},
+    };
+}
+
+std::string describe(const std::vector<Packet>& packets) {
+    std::string out;
+    for (std::size_t i = 0; i < packets.size(); ++i)
+        out += "-- packet " + std::to_string(i) + "\n" + describe(packets[i]);
+    return out;
+}
+
+class AjpCorpus : public ::testing::TestWithParam<Stream> {
+  protected:
+    void SetUp() override {
+        for (const char* file : GetParam().files) {
+            const std::string bytes = data_file(file);
+            ASSERT_FALSE(bytes.empty()) << "missing tests/data/ajp/" << file;
+            wire_ += bytes;
+        }
+        want_ = describe(GetParam().packets);
+    }
+    /// The packets and the bytes left over must be the expected ones.
+    void check(const Replay& r, const std::string& how) {
+        ASSERT_EQ(r.error(), "") << how;
+        EXPECT_EQ(r.pending(), 0u) << how;
+        EXPECT_EQ(describe(r.packets()), want_) << how;
+    }
+    std::string wire_;
+    std::string want_;
+};
+
+TEST_P(AjpCorpus, Whole) {
+    Replay r(GetParam().in_body);
+    r.feed(wire_);
+    check(r, "fed whole");
+}
+
+TEST_P(AjpCorpus, OneByteAtATime) {
+    Replay r(GetParam().in_body);
+    for (std::size_t i = 0; i < wire_.size(); ++i) {
+        r.feed(std::string_view(wire_).substr(i, 1));
+        ASSERT_EQ(r.error(), "") << "after byte " << i;
+    }
+    check(r, "fed one byte at a time");
+}
+
+TEST_P(AjpCorpus, SplitAtEveryOffset) {
+    for (std::size_t at = 1; at < wire_.size(); ++at) {
+        Replay r(GetParam().in_body);
+        r.feed(std::string_view(wire_).substr(0, at));
+        ASSERT_EQ(r.error(), "") << "first read of " << at << " bytes";
+        r.feed(std::string_view(wire_).substr(at));
+        check(r, "split at " + std::to_string(at));
+        if (HasFailure())
+            return;  // one split's message says it all
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Captured, AjpCorpus, ::testing::ValuesIn(streams()),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// ---------------------------------------------------------------- truncation
+
+class AjpCapturedTruncated : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(AjpCapturedTruncated, EveryShortPayloadIsAnErrorEveryPrefixNeedsMore) {
+    const std::string wire = data_file(GetParam());
+    ASSERT_FALSE(wire.empty()) << "missing tests/data/ajp/" << GetParam();
     // Every prefix is a partial packet, never an error.
     for (std::size_t n = 0; n < wire.size(); ++n) {
         RequestPacket q;
@@ -307,30 +597,17 @@ TEST_P(AjpCaptured, DecodesAndEveryTruncationNeedsMore) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Real, AjpCaptured,
-    ::testing::Values(
-        CapturedCase{"mod_jk-forward-get-query.bin", "GET", "/app/a%20b%25c/%C3%A9;x",
-                     "x=1&y=%20z"},
-        CapturedCase{"mod_proxy_ajp-forward-get-query.bin", "GET", "/app/a%20b%2Fc/%C3%A9",
-                     "x=1&y=%20z"},
-        CapturedCase{"mod_proxy_ajp-forward-post.bin", "POST", "/app/post", nullptr},
-        CapturedCase{"mod_proxy_ajp-forward-chunked.bin", "POST", "/app/chunked", nullptr},
-        CapturedCase{"mod_proxy_ajp-forward-stored-method.bin", "BREW", "/app/brew", nullptr},
-        CapturedCase{"mod_proxy_ajp-forward-head.bin", "HEAD", "/app/head", nullptr}),
+    Real, AjpCapturedTruncated,
+    ::testing::Values("mod_jk-forward-get-query.bin", "mod_proxy_ajp-forward-get-query.bin",
+                      "mod_proxy_ajp-forward-post.bin", "mod_proxy_ajp-forward-chunked.bin",
+                      "mod_proxy_ajp-forward-stored-method.bin", "mod_proxy_ajp-forward-head.bin"),
     [](const auto& info) {
-        std::string n = info.param.file;
+        std::string n = info.param;
         for (char& ch : n)
             if (!std::isalnum(static_cast<unsigned char>(ch)))
                 ch = '_';
         return n;
     });
-
-TEST(AjpCapturedPackets, CpingFromModJk) {
-    RequestPacket p;
-    Result r = decode_request_packet(data_file("mod_jk-cping.bin"), DecodeLimits{}, p);
-    ASSERT_EQ(r.status, Status::done);
-    EXPECT_EQ(p.type, Code::cping);
-}
 
 // ---------------------------------------------------------------- body packets
 

@@ -71,41 +71,6 @@ std::size_t count_lines(const std::string& path) {
     return n;
 }
 
-/// Apache (the AJP tests' wrapper config, which loads mod_jk and
-/// mod_proxy_balancer) serving one rendered snippet as a virtual host.
-class PoolApache {
-  public:
-    PoolApache(const TempDir& dir, const std::string& snippet,
-               std::map<std::string, std::string> values) {
-        const std::string d = dir.subdir("apache");
-        error_log_ = d + "/error.log";
-        port_ = free_port();
-        values["LISTEN"] = loopback(port_);
-        write_file(d + "/site-pool.conf",
-                   render_template(source_dir() + "/apache-conf/" + snippet, values));
-        write_file(
-            d + "/httpd.conf",
-            render_template(source_dir() + "/tests/integration/ajp/conf/httpd-ajp.conf.in",
-                            {{"DIR", d},
-                             {"MODULES", "/usr/lib/apache2/modules"},
-                             {"USER_LINES", ::geteuid() == 0 ? "User nobody\nGroup nogroup" : ""},
-                             {"LISTEN_LINES", "Listen " + loopback(port_) + "\n"}}));
-        process_.start({"/usr/sbin/apache2", "-d", d, "-f", d + "/httpd.conf", "-DFOREGROUND"}, {},
-                       d + "/stderr.log");
-        if (!wait_for_listener(loopback(port_), 15s))
-            throw std::runtime_error("Apache did not listen on " + loopback(port_) + "\n" +
-                                     tail_file(error_log_) + tail_file(d + "/stderr.log"));
-    }
-    ~PoolApache() { process_.stop(10s); }
-    int port() const { return port_; }
-    const std::string& error_log() const { return error_log_; }
-
-  private:
-    int port_ = 0;
-    std::string error_log_;
-    Process process_;
-};
-
 /// One gateway of the pool: the example modules, an AJP listener with the
 /// secret.
 struct Member {
@@ -184,19 +149,21 @@ class AjpBalancer : public ::testing::TestWithParam<Pool> {
                             {"POSTERN_AJP_HOST_2", "127.0.0.1"},
                             {"POSTERN_AJP_PORT_2", std::to_string(members_[1]->ajp_port)},
                             {"AJP_SECRET", kSecret}}));
-            apache_ = std::make_unique<PoolApache>(
-                *dir_, "postern-jk-balancer.conf",
-                std::map<std::string, std::string>{{"JK_WORKERS_FILE", workers},
+            apache_ = std::make_unique<Apache>(
+                *dir_, std::vector<Apache::Site>{{"pool",
+                                                  "postern-jk-balancer.conf",
+                                                  {{"JK_WORKERS_FILE", workers},
                                                    {"JK_SHM_FILE", d + "/jk.shm"},
-                                                   {"JK_LOG_FILE", d + "/mod_jk.log"}});
+                                                   {"JK_LOG_FILE", d + "/mod_jk.log"}}}});
             jk_log_ = d + "/mod_jk.log";
         } else {
-            apache_ = std::make_unique<PoolApache>(
-                *dir_, "postern-proxy-balancer.conf",
-                std::map<std::string, std::string>{
-                    {"POSTERN_AJP_1", "ajp://" + loopback(members_[0]->ajp_port)},
-                    {"POSTERN_AJP_2", "ajp://" + loopback(members_[1]->ajp_port)},
-                    {"AJP_SECRET", kSecret}});
+            apache_ = std::make_unique<Apache>(
+                *dir_, std::vector<Apache::Site>{
+                           {"pool",
+                            "postern-proxy-balancer.conf",
+                            {{"POSTERN_AJP_1", "ajp://" + loopback(members_[0]->ajp_port)},
+                             {"POSTERN_AJP_2", "ajp://" + loopback(members_[1]->ajp_port)},
+                             {"AJP_SECRET", kSecret}}}});
         }
     }
 
@@ -216,11 +183,11 @@ class AjpBalancer : public ::testing::TestWithParam<Pool> {
         dir_.reset();
     }
 
-    std::string address() const { return loopback(apache_->port()); }
+    std::string address() const { return loopback(apache_->port("pool")); }
 
     std::unique_ptr<TempDir> dir_;
     std::vector<std::unique_ptr<Member>> members_;
-    std::unique_ptr<PoolApache> apache_;
+    std::unique_ptr<Apache> apache_;
     std::string jk_log_;
 };
 

@@ -5,9 +5,9 @@
 // as shipped; plus what reaches the AJP port without a front end (no
 // secret, bad magic, an oversized packet).
 //
-// The Apache here is started by this file (a copy of the minimum of
-// tests/integration/stack.cpp's): it needs mod_jk and mod_proxy_ajp loaded,
-// which the shared httpd.conf.in does not load.
+// The gateway and Apache are stack.hpp's Gateway and Apache (which loads the
+// modules the snippets need); the fixture starts them with the sites these
+// tests need (a wrong secret, a FastCGI site to compare with).
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -37,59 +37,6 @@ std::string loopback(int port) {
     return "127.0.0.1:" + std::to_string(port);
 }
 
-/// Apache with one virtual host per site, each rendered from apache-conf/.
-class AjpApache {
-  public:
-    struct Site {
-        std::string name;
-        std::string snippet;
-        std::map<std::string, std::string> values;  // besides LISTEN
-    };
-
-    AjpApache(const TempDir& dir, const std::vector<Site>& sites,
-              const std::map<std::string, std::string>& extra_files) {
-        const std::string d = dir.subdir("apache");
-        error_log_ = d + "/error.log";
-        std::string listen_lines;
-        std::vector<std::string> addresses;
-        for (const auto& site : sites) {
-            const int port = free_port();
-            ports_[site.name] = port;
-            addresses.push_back(loopback(port));
-            listen_lines += "Listen " + loopback(port) + "\n";
-            auto values = site.values;
-            values["LISTEN"] = loopback(port);
-            write_file(d + "/site-" + site.name + ".conf",
-                       render_template(source_dir() + "/apache-conf/" + site.snippet, values));
-        }
-        for (const auto& [path, text] : extra_files)
-            write_file(path, text);
-        write_file(
-            d + "/httpd.conf",
-            render_template(source_dir() + "/tests/integration/ajp/conf/httpd-ajp.conf.in",
-                            {{"DIR", d},
-                             {"MODULES", "/usr/lib/apache2/modules"},
-                             {"USER_LINES", ::geteuid() == 0 ? "User nobody\nGroup nogroup" : ""},
-                             {"LISTEN_LINES", listen_lines}}));
-        process_.start({"/usr/sbin/apache2", "-d", d, "-f", d + "/httpd.conf", "-DFOREGROUND"}, {},
-                       d + "/stderr.log");
-        for (const auto& a : addresses) {
-            if (!wait_for_listener(a, 15s))
-                throw std::runtime_error("Apache did not listen on " + a + "\n" +
-                                         tail_file(error_log_) + tail_file(d + "/stderr.log"));
-        }
-    }
-    ~AjpApache() { process_.stop(10s); }
-    int port(const std::string& site) const { return ports_.at(site); }
-    const std::string& error_log() const { return error_log_; }
-    int stop() { return process_.stop(10s); }
-
-  private:
-    std::map<std::string, int> ports_;
-    std::string error_log_;
-    Process process_;
-};
-
 struct Front {
     const char* name;  // the site
 };
@@ -103,15 +50,14 @@ class AjpFrontEnds : public ::testing::TestWithParam<Front> {
     static void SetUpTestSuite() {
         try {
             dir_ = new TempDir("postern-ajp-it");
-            ajp_port_ = free_port();
             Gateway::Config config;
             config.mounts = {"/app=echo",      "/hello=hello",      "/doc=doc",
                              "/stream=stream", "/stream/echo=echo", "/f=faults"};
             config.env = {"POSTERN_DOC="};
-            config.extra_args = {"--listen", "ajp=" + loopback(ajp_port_), "--ajp-secret", kSecret};
+            config.protocols = {"fastcgi", "http", "ajp"};
+            config.ajp_secret = kSecret;
             gateway_ = new Gateway(*dir_, "gateway", config);
-            if (!wait_for_listener(loopback(ajp_port_), 15s))
-                throw std::runtime_error("postern did not listen on the ajp port");
+            ajp_port_ = gateway_->port("ajp");
             const std::string d = dir_->path() + "/apache";
             const std::string workers = dir_->file("workers.properties");
             write_file(workers,
@@ -120,23 +66,21 @@ class AjpFrontEnds : public ::testing::TestWithParam<Front> {
                                         {"POSTERN_AJP_PORT", std::to_string(ajp_port_)},
                                         {"AJP_SECRET", kSecret}}));
             const std::string ajp_url = "ajp://" + loopback(ajp_port_);
-            apache_ = new AjpApache(
-                *dir_,
-                {{"mod_jk",
-                  "postern-mod-jk.conf",
-                  {{"JK_WORKERS_FILE", workers},
-                   {"JK_SHM_FILE", d + "/jk.shm"},
-                   {"JK_LOG_FILE", d + "/mod_jk.log"}}},
-                 {"mod_proxy_ajp",
-                  "postern-proxy-ajp.conf",
-                  {{"POSTERN_AJP", ajp_url}, {"AJP_SECRET", kSecret}}},
-                 {"wrong_secret",
-                  "postern-proxy-ajp.conf",
-                  {{"POSTERN_AJP", ajp_url}, {"AJP_SECRET", "not-the-secret"}}},
-                 {"fastcgi",
-                  "postern-proxy-fcgi.conf",
-                  {{"POSTERN_FASTCGI", "fcgi://" + gateway_->address("fastcgi", false)}}}},
-                {});
+            apache_ = new Apache(
+                *dir_, {{"mod_jk",
+                         "postern-mod-jk.conf",
+                         {{"JK_WORKERS_FILE", workers},
+                          {"JK_SHM_FILE", d + "/jk.shm"},
+                          {"JK_LOG_FILE", d + "/mod_jk.log"}}},
+                        {"mod_proxy_ajp",
+                         "postern-proxy-ajp.conf",
+                         {{"POSTERN_AJP", ajp_url}, {"AJP_SECRET", kSecret}}},
+                        {"wrong_secret",
+                         "postern-proxy-ajp.conf",
+                         {{"POSTERN_AJP", ajp_url}, {"AJP_SECRET", "not-the-secret"}}},
+                        {"fastcgi",
+                         "postern-proxy-fcgi.conf",
+                         {{"POSTERN_FASTCGI", "fcgi://" + gateway_->address("fastcgi", false)}}}});
         } catch (const std::exception& e) {
             startup_error_ = e.what();
         }
@@ -194,7 +138,7 @@ class AjpFrontEnds : public ::testing::TestWithParam<Front> {
 
     static TempDir* dir_;
     static Gateway* gateway_;
-    static AjpApache* apache_;
+    static Apache* apache_;
     static int ajp_port_;
     static std::string startup_error_;
     static bool failed_;
@@ -203,7 +147,7 @@ class AjpFrontEnds : public ::testing::TestWithParam<Front> {
 
 TempDir* AjpFrontEnds::dir_ = nullptr;
 Gateway* AjpFrontEnds::gateway_ = nullptr;
-AjpApache* AjpFrontEnds::apache_ = nullptr;
+Apache* AjpFrontEnds::apache_ = nullptr;
 int AjpFrontEnds::ajp_port_ = 0;
 std::string AjpFrontEnds::startup_error_;
 bool AjpFrontEnds::failed_ = false;

@@ -5,9 +5,10 @@
 // apache-conf/ rendered as shipped; plus what reaches the ports without a
 // front end (bad headers, another modifier1, bytes after the body).
 //
-// nginx and Apache are started by this file: the shared Stack knows only
-// FastCGI and HTTP, and the shared httpd.conf.in loads neither
-// mod_proxy_scgi nor mod_proxy_uwsgi (conf/httpd-scgi-uwsgi.conf.in does).
+// The gateway, nginx and Apache are stack.hpp's Gateway, Nginx and Apache
+// (which loads the modules the snippets need); the fixture starts them with
+// the sites these tests need (TCP and unix sockets, a CGI site per module, a
+// FastCGI site to compare with).
 #include <gtest/gtest.h>
 
 #include <Poco/JSON/Parser.h>
@@ -15,7 +16,6 @@
 #include <sys/wait.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -40,56 +40,6 @@ std::string loopback(int port) {
     return "127.0.0.1:" + std::to_string(port);
 }
 
-/// Apache with one virtual host per site, each rendered from apache-conf/.
-class FrontApache {
-  public:
-    struct Site {
-        std::string name;
-        std::string snippet;
-        std::map<std::string, std::string> values;  // besides LISTEN
-    };
-
-    FrontApache(const TempDir& dir, const std::vector<Site>& sites) {
-        const std::string d = dir.subdir("apache");
-        error_log_ = d + "/error.log";
-        std::string listen_lines;
-        std::vector<std::string> addresses;
-        for (const auto& site : sites) {
-            const int port = free_port();
-            ports_[site.name] = port;
-            addresses.push_back(loopback(port));
-            listen_lines += "Listen " + loopback(port) + "\n";
-            auto values = site.values;
-            values["LISTEN"] = loopback(port);
-            write_file(d + "/site-" + site.name + ".conf",
-                       render_template(source_dir() + "/apache-conf/" + site.snippet, values));
-        }
-        write_file(d + "/httpd.conf",
-                   render_template(
-                       source_dir() + "/tests/integration/scgi_uwsgi/conf/httpd-scgi-uwsgi.conf.in",
-                       {{"DIR", d},
-                        {"MODULES", "/usr/lib/apache2/modules"},
-                        {"USER_LINES", ::geteuid() == 0 ? "User nobody\nGroup nogroup" : ""},
-                        {"LISTEN_LINES", listen_lines}}));
-        process_.start({"/usr/sbin/apache2", "-d", d, "-f", d + "/httpd.conf", "-DFOREGROUND"}, {},
-                       d + "/stderr.log");
-        for (const auto& a : addresses) {
-            if (!wait_for_listener(a, 15s))
-                throw std::runtime_error("Apache did not listen on " + a + "\n" +
-                                         tail_file(error_log_) + tail_file(d + "/stderr.log"));
-        }
-    }
-    ~FrontApache() { process_.stop(10s); }
-    int port(const std::string& site) const { return ports_.at(site); }
-    const std::string& error_log() const { return error_log_; }
-    int stop() { return process_.stop(10s); }
-
-  private:
-    std::map<std::string, int> ports_;
-    std::string error_log_;
-    Process process_;
-};
-
 enum class Kind { nginx, apache };
 
 struct Front {
@@ -108,36 +58,25 @@ class ScgiUwsgiFrontEnds : public ::testing::TestWithParam<Front> {
     static void SetUpTestSuite() {
         try {
             dir_ = new TempDir("postern-scgi-it");
-            const std::string gw = dir_->subdir("gateway");
-            scgi_port_ = free_port();
-            uwsgi_port_ = free_port();
             Gateway::Config config;
             config.mounts = {"/app=echo",      "/hello=hello",      "/doc=doc",
                              "/stream=stream", "/stream/echo=echo", "/f=faults"};
             config.env = {"POSTERN_DOC="};
-            config.extra_args = {"--listen", "scgi=" + loopback(scgi_port_),
-                                 "--listen", "scgi=" + gw + "/scgi.sock",
-                                 "--listen", "uwsgi=" + loopback(uwsgi_port_),
-                                 "--listen", "uwsgi=" + gw + "/uwsgi.sock"};
+            config.protocols = {"fastcgi", "http", "scgi", "uwsgi"};
             gateway_ = new Gateway(*dir_, "gateway", config);
-            for (const auto& a : {loopback(scgi_port_), loopback(uwsgi_port_)})
-                if (!wait_for_listener(a, 15s))
-                    throw std::runtime_error("postern did not listen on " + a);
+            scgi_port_ = gateway_->port("scgi");
+            uwsgi_port_ = gateway_->port("uwsgi");
+            const std::string scgi_sock = gateway_->address("scgi", true);
+            const std::string uwsgi_sock = gateway_->address("uwsgi", true);
 
             const std::map<std::string, std::string> nginx_upstreams = {
                 {"nginx_scgi_tcp", loopback(scgi_port_)},
-                {"nginx_scgi_unix", "unix:" + gw + "/scgi.sock"},
+                {"nginx_scgi_unix", "unix:" + scgi_sock},
                 {"nginx_uwsgi_tcp", loopback(uwsgi_port_)},
-                {"nginx_uwsgi_unix", "unix:" + gw + "/uwsgi.sock"},
+                {"nginx_uwsgi_unix", "unix:" + uwsgi_sock},
             };
             for (const auto& [name, upstream] : nginx_upstreams) {
                 const bool scgi = name.find("scgi") != std::string::npos;
-                const std::string params = scgi ? "postern_scgi_params" : "postern_uwsgi_params";
-                // The snippet includes its params file by a relative name,
-                // resolved against the directory of nginx.conf.
-                const std::string d = dir_->subdir("nginx-" + name);
-                std::filesystem::copy_file(source_dir() + "/nginx-conf/" + params,
-                                           d + "/" + params);
                 nginx_[name] = std::make_unique<Nginx>(
                     *dir_, name, scgi ? "postern-scgi.conf" : "postern-uwsgi.conf",
                     std::map<std::string, std::string>{
@@ -148,19 +87,19 @@ class ScgiUwsgiFrontEnds : public ::testing::TestWithParam<Front> {
                 std::map<std::string, std::string>{
                     {"POSTERN_FASTCGI", gateway_->address("fastcgi", false)}});
 
-            apache_ = new FrontApache(
+            apache_ = new Apache(
                 *dir_, {{"apache_scgi_tcp",
                          "postern-proxy-scgi.conf",
                          {{"POSTERN_SCGI", "scgi://" + loopback(scgi_port_)}}},
                         {"apache_scgi_unix",
                          "postern-proxy-scgi.conf",
-                         {{"POSTERN_SCGI", "unix:" + gw + "/scgi.sock|scgi://localhost"}}},
+                         {{"POSTERN_SCGI", "unix:" + scgi_sock + "|scgi://localhost"}}},
                         {"apache_uwsgi_tcp",
                          "postern-proxy-uwsgi.conf",
                          {{"POSTERN_UWSGI", "uwsgi://" + loopback(uwsgi_port_)}}},
                         {"apache_uwsgi_unix",
                          "postern-proxy-uwsgi.conf",
-                         {{"POSTERN_UWSGI", "unix:" + gw + "/uwsgi.sock|uwsgi://localhost"}}},
+                         {{"POSTERN_UWSGI", "unix:" + uwsgi_sock + "|uwsgi://localhost"}}},
                         {"apache_fastcgi",
                          "postern-proxy-fcgi.conf",
                          {{"POSTERN_FASTCGI", "fcgi://" + gateway_->address("fastcgi", false)}}},
@@ -174,8 +113,8 @@ class ScgiUwsgiFrontEnds : public ::testing::TestWithParam<Front> {
     }
 
     /// apache-conf/postern-cgi.conf for one module (the CGI build).
-    static FrontApache::Site cgi_site(const std::string& name, const std::string& prefix,
-                                      const std::string& module) {
+    static Apache::Site cgi_site(const std::string& name, const std::string& prefix,
+                                 const std::string& module) {
         return {name,
                 "postern-cgi.conf",
                 {{"PREFIX", prefix},
@@ -251,7 +190,7 @@ class ScgiUwsgiFrontEnds : public ::testing::TestWithParam<Front> {
     static TempDir* dir_;
     static Gateway* gateway_;
     static std::map<std::string, std::unique_ptr<Nginx>> nginx_;
-    static FrontApache* apache_;
+    static Apache* apache_;
     static int scgi_port_;
     static int uwsgi_port_;
     static std::string startup_error_;
@@ -262,7 +201,7 @@ class ScgiUwsgiFrontEnds : public ::testing::TestWithParam<Front> {
 TempDir* ScgiUwsgiFrontEnds::dir_ = nullptr;
 Gateway* ScgiUwsgiFrontEnds::gateway_ = nullptr;
 std::map<std::string, std::unique_ptr<Nginx>> ScgiUwsgiFrontEnds::nginx_;
-FrontApache* ScgiUwsgiFrontEnds::apache_ = nullptr;
+Apache* ScgiUwsgiFrontEnds::apache_ = nullptr;
 int ScgiUwsgiFrontEnds::scgi_port_ = 0;
 int ScgiUwsgiFrontEnds::uwsgi_port_ = 0;
 std::string ScgiUwsgiFrontEnds::startup_error_;
