@@ -54,6 +54,23 @@ TEST(Environ, ProxyParamDropped) {
     EXPECT_EQ(find_var(env, "HTTP_PROXY"), nullptr);
 }
 
+// nginx sends Content-Type and Content-Length as HTTP_* params besides
+// CONTENT_TYPE and CONTENT_LENGTH; RFC 3875 §4.1.18 keeps only the latter.
+TEST(Environ, ContentHeadersOnlyAsCgiVariables) {
+    Environ env;
+    add_param(env, "CONTENT_TYPE", "text/plain");
+    add_param(env, "CONTENT_LENGTH", "3");
+    add_param(env, "HTTP_CONTENT_TYPE", "text/plain");
+    add_param(env, "HTTP_CONTENT_LENGTH", "3");
+    Environ built;
+    ParamBuilder b(built);
+    for (const auto& [n, v] : env)
+        b.add(n, v);
+    b.add("HTTP_CONTENT_TYPE", "text/plain");
+    EXPECT_EQ(env, (Environ{{"CONTENT_TYPE", "text/plain"}, {"CONTENT_LENGTH", "3"}}));
+    EXPECT_EQ(built, env);
+}
+
 TEST(Environ, HeaderNames) {
     EXPECT_EQ(header_name_of("HTTP_X_FORWARDED_FOR"), "x-forwarded-for");
     EXPECT_EQ(header_name_of("CONTENT_TYPE"), "content-type");

@@ -48,8 +48,12 @@ namespace {
 
 bool dropped_param(std::string_view name) noexcept {
     // httpoxy (CVE-2016-5385): a client's "Proxy:" header must never look
-    // like the HTTP_PROXY setting to anything downstream.
-    return name == "HTTP_PROXY" || hop_by_hop(name);
+    // like the HTTP_PROXY setting to anything downstream. nginx passes
+    // Content-Type and Content-Length as HTTP_* params too; RFC 3875
+    // §4.1.18 keeps them in CONTENT_TYPE / CONTENT_LENGTH only, as Apache
+    // and the HTTP adapter do.
+    return name == "HTTP_PROXY" || name == "HTTP_CONTENT_TYPE" || name == "HTTP_CONTENT_LENGTH" ||
+           hop_by_hop(name);
 }
 
 /// `v` already holds a value of `name`: a repeated HTTP_* param is a header

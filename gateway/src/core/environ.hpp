@@ -22,7 +22,9 @@ void erase_var(Environ& env, std::string_view name);
 /// sends each copy as its own param): the values are joined with ", ", or
 /// "; " for HTTP_COOKIE, the same as add_header gives for the same request.
 /// A repeated non-header variable keeps its last value. HTTP_PROXY is dropped
-/// (httpoxy, CVE-2016-5385): the header is never a proxy setting. Hop-by-hop
+/// (httpoxy, CVE-2016-5385): the header is never a proxy setting.
+/// HTTP_CONTENT_TYPE and HTTP_CONTENT_LENGTH (nginx sends them) are dropped:
+/// those headers are CONTENT_TYPE and CONTENT_LENGTH (RFC 3875 §4.1.18). Hop-by-hop
 /// headers (Connection, Keep-Alive, TE, Transfer-Encoding, Proxy-Connection)
 /// are dropped too: the adapter consumed them.
 void add_param(Environ& env, std::string_view name, std::string_view value);

@@ -193,16 +193,6 @@ const Differences kNginxParams = {
      "params: SERVER_SOFTWARE nginx/$nginx_version"},
     {"*", "environ.SERVER_ADDR", "127\\.0\\.0\\.1", "params: SERVER_ADDR $server_addr"},
     {"*", "environ.REQUEST_SCHEME", "http", "params: REQUEST_SCHEME $scheme"},
-    // A known bug (gateway/src/core/environ.cpp, add_param): nginx passes
-    // every request header as an HTTP_* variable, Content-Type and
-    // Content-Length included, besides CONTENT_TYPE and CONTENT_LENGTH; the
-    // core keeps the copies, where Apache, direct HTTP and RFC 3875 §4.1.18
-    // have none. When the core drops them, these two lines fail (the
-    // difference is gone) and must go.
-    {"*", "environ.HTTP_CONTENT_TYPE", "{content-type}",
-     "BUG in the core: nginx's HTTP_CONTENT_TYPE kept beside CONTENT_TYPE"},
-    {"*", "environ.HTTP_CONTENT_LENGTH", "{content-length}",
-     "BUG in the core: nginx's HTTP_CONTENT_LENGTH kept beside CONTENT_LENGTH"},
 };
 
 /// nginx reads a chunked body whole before passing the request on (request
@@ -340,10 +330,6 @@ const std::map<std::string, Expectations>& expectations() {
         }
 
         auto& jk = t["apache_mod_jk"];
-        jk.refusals.push_back(
-            {"path %2F", 404,
-             "postern-mod-jk.conf leaves AllowEncodedSlashes at Off: Apache refuses a path with "
-             "%2F itself (a query with %2F goes through)"});
         jk.refusals.push_back(
             {"query 8000 B", 413,
              "an 8000-byte query and what mod_jk adds overflow its request packet "
