@@ -3,10 +3,7 @@
 // payload, at the default and the largest packet size; a decoded request is
 // encoded again and must decode to the same thing. Seed corpus:
 // tests/data/ajp/ (packets captured from mod_jk and mod_proxy_ajp).
-//
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I adapters \
-//       tests/fuzz/ajp_codec_fuzz.cpp adapters/ajp/codec.cpp -o ajp_codec_fuzz
-//   ./ajp_codec_fuzz -max_len=70000 corpus/ tests/data/ajp/
+// Building and running: tests/fuzz/README.md.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -2,8 +2,8 @@
 // with small and default limits; a decoded packet is encoded again and must
 // decode to the same variables, consuming what it did.
 //
-//   cmake -DPOSTERN_BUILD_FUZZERS=ON -DCMAKE_CXX_COMPILER=clang++ ...
-//   bin/uwsgi_codec_fuzz -max_len=70000 corpus/
+// Seed corpus: tests/data/uwsgi/ (headers captured from nginx and Apache).
+// Building and running: tests/fuzz/README.md.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -2,8 +2,8 @@
 // strict and lenient, with small and default limits; a decoded header is
 // encoded again and must decode to the same pairs, consuming what it did.
 //
-//   cmake -DPOSTERN_BUILD_FUZZERS=ON -DCMAKE_CXX_COMPILER=clang++ ...
-//   bin/scgi_codec_fuzz -max_len=4096 corpus/
+// Seed corpus: tests/data/scgi/ (headers captured from nginx and Apache).
+// Building and running: tests/fuzz/README.md.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
