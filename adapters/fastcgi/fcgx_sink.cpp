@@ -28,12 +28,17 @@ bool FcgxSink::put(std::string_view data) {
 bool FcgxSink::send_head(const ResponseHead& head) {
     if (!ok())
         return false;
+    // RFC 9110 §6.4.1: a 1xx, 204 or 304 response has no content, whatever
+    // the callback wrote (the other adapters drop it too).
+    no_body_ = head.status < 200 || head.status == 204 || head.status == 304;
     return put(cgi_head(head));
 }
 
 bool FcgxSink::send_body(std::string_view data) {
     if (!ok())
         return false;
+    if (no_body_)
+        return true;
     return put(data);
 }
 

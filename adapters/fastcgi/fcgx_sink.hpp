@@ -48,6 +48,7 @@ class FcgxSink : public ResponseSink {
     FCGX_Stream* out_;
     int fd_;
     bool aborted_ = false;
+    bool no_body_ = false;
 };
 
 }  // namespace postern::fastcgi

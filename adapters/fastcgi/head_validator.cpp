@@ -234,6 +234,9 @@ void HeadValidator::on_content(std::string_view chunk) noexcept {
                  "FastCGI params of " + std::to_string(claimed) + " bytes (limit " +
                      std::to_string(max_params_bytes_) + ")",
                  pair_offset_);
+            // Consumed: up to the length that broke the limit, however the
+            // bytes were split (feed() counts no more of this slice).
+            offset_ = base + j;
             return;
         }
         if (pair_state_ == PairState::name_length) {

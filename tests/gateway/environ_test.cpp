@@ -75,6 +75,9 @@ TEST(Environ, HeaderNames) {
     EXPECT_EQ(header_name_of("HTTP_X_FORWARDED_FOR"), "x-forwarded-for");
     EXPECT_EQ(header_name_of("CONTENT_TYPE"), "content-type");
     EXPECT_EQ(header_name_of("SERVER_NAME"), "");
+    // Not spelled as a header's variable: names no header.
+    EXPECT_EQ(header_name_of("HTTP_x_lower"), "");
+    EXPECT_EQ(header_name_of("HTTP_X-DASH"), "");
     EXPECT_EQ(header_name_of("HTTP_"), "");
 }
 

@@ -166,6 +166,11 @@ std::string header_name_of(std::string_view var) {
         rest = var.substr(5);
     else
         return {};
+    // A header's variable is upper case with '_' for '-' (RFC 3875
+    // §4.1.18); another spelling names no header Request::header() finds.
+    for (char c : rest)
+        if ((c >= 'a' && c <= 'z') || c == '-')
+            return {};
     std::string out;
     out.reserve(rest.size());
     for (char c : rest)

@@ -155,6 +155,23 @@ INSTANTIATE_TEST_SUITE_P(
                 Code::params_too_large, 24 + 16 * 64, "FastCGI params of 1035 bytes (limit 1024)"}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return std::string(info.param.name); });
 
+// Found by fastcgi_head_fuzz: offset() after a params limit error was 24
+// when the bytes came whole and the error offset byte by byte.
+TEST(HeadValidator, OffsetAfterALimitErrorDoesNotDependOnTheSplit) {
+    const std::string head =
+        kBegin + wire::params_stream(1, wire::Params(100, {"HTTP_NAME", "value"}));
+    HeadValidator whole(kLimit);
+    ASSERT_EQ(whole.feed(head), Status::error);
+    HeadValidator bytes(kLimit);
+    for (std::size_t i = 0; i < head.size() && bytes.feed(head.substr(i, 1)) == Status::need_more;
+         ++i) {
+    }
+    ASSERT_EQ(bytes.status(), Status::error);
+    EXPECT_EQ(whole.offset(), bytes.offset());
+    EXPECT_EQ(whole.error_offset(), bytes.error_offset());
+    EXPECT_GT(whole.offset(), whole.error_offset());
+}
+
 TEST(HeadValidator, ParamsExactlyAtTheLimitPass) {
     // 1 + 4 length bytes, 4 name bytes, 1015 value bytes: 1024 in all.
     const std::string head =
