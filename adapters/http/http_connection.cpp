@@ -140,24 +140,6 @@ HttpConnection::Io HttpConnection::fill(bool dont_wait) {
     }
 }
 
-HttpConnection::Io HttpConnection::wait_readable(Clock::time_point deadline) {
-    for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (left.count() <= 0)
-            return Io::timeout;
-        pollfd p{fd(), POLLIN, 0};
-        int r = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count() + 1, 1 << 30)));
-        if (r > 0)
-            return Io::ok;  // readable, end of file or error: recv tells which
-        if (r == 0)
-            continue;  // the deadline check above ends it
-        if (errno == EINTR)
-            continue;
-        last_errno_ = errno;
-        return Io::failed;
-    }
-}
-
 // ---------------------------------------------------------------------------
 // One request
 
@@ -192,6 +174,14 @@ void HttpConnection::begin_exchange(const RequestHead* head) {
     out_left_ = 0;
 }
 
+Connection::Next HttpConnection::head_timed_out() {
+    head_deadline_.reset();
+    clear_wait_deadline();
+    // RFC 9110 §15.5.9: 408, and the connection is closed.
+    return refuse(408, "client did not send a complete request head within " +
+                           millis(settings_.read_timeout));
+}
+
 Connection::Next HttpConnection::refuse(int status, const std::string& reason) {
     begin_exchange(nullptr);
     force_close_ = true;
@@ -201,46 +191,41 @@ Connection::Next HttpConnection::refuse(int status, const std::string& reason) {
 
 Connection::Next HttpConnection::serve_request() {
     // RFC 9112 §9.3: a connection carries requests one after the other; the
-    // head of one must arrive whole within read_timeout of this call.
-    const auto deadline = Clock::now() + settings_.read_timeout;
-    bool tried = false;
+    // head of one must arrive whole within read_timeout of its first byte.
+    // A worker never waits for the rest of a head: while it is incomplete,
+    // the connection waits in the reactor (Next::keep), which ends it at the
+    // deadline. So slow clients (slowloris) hold no worker thread.
     RequestHead& head = head_;
     HeadResult parsed;
+    need_input_ = false;
     for (;;) {
         parsed = parse_request_head(buffered(), settings_.head_limits, head);
         if (parsed.status != Status::need_more)
             break;
         consume(parsed.consumed);  // empty lines before a request
         const bool started = in_begin_ < in_end_;
-        Io io;
-        if (!started) {
-            // The reactor found the socket readable: take what is there
-            // without blocking. Nothing (or only empty lines) means nothing
-            // to do: wait in the reactor, not in a worker.
-            if (tried)
-                return Next::keep;
-            tried = true;
-            io = fill(true);
-            if (io == Io::timeout)
-                return Next::keep;
-        } else {
-            tried = true;
-            io = wait_readable(deadline);
-            if (io == Io::ok)
-                io = fill(false);
+        if (started && !head_deadline_) {
+            head_deadline_ = Clock::now() + settings_.read_timeout;
+            set_wait_deadline(*head_deadline_);
         }
+        if (head_deadline_ && Clock::now() >= *head_deadline_)
+            return head_timed_out();
+        const Io io = fill(true);
         if (io == Io::ok)
             continue;
         if (io == Io::timeout) {
-            // RFC 9110 §15.5.9: 408, and the connection is closed.
-            return refuse(408, "client did not send a complete request head within " +
-                                   millis(settings_.read_timeout));
+            need_input_ = true;
+            return Next::keep;  // nothing more yet: wait in the reactor
         }
+        if (head_deadline_ && Clock::now() >= *head_deadline_)
+            return head_timed_out();  // the reactor shut the reading side down
         if (started)
             log::info("client " + peer().describe() +
                       " closed the connection in the middle of a request head");
         return Next::close;  // end of file between requests: the client is done
     }
+    head_deadline_.reset();
+    clear_wait_deadline();
     if (parsed.status == Status::error) {
         refuse(parsed.code, "client sent a bad request head: " + parsed.reason + " (at byte " +
                                 std::to_string(parsed.offset) + ")");

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -51,7 +52,9 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     HttpConnection(int fd, Peer peer, const HttpSettings& settings);
 
     Next serve() override;
-    bool pending() const override { return in_begin_ < in_end_; }
+    /// Bytes of a next request are buffered and more may be parsed without
+    /// waiting (not when the last serve() stopped for want of input).
+    bool pending() const override { return in_begin_ < in_end_ && !need_input_; }
 
     // BodySource: the request body, de-chunked.
     std::size_t read(char* buffer, std::size_t size) override;
@@ -70,13 +73,13 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     Next serve_request();
     void begin_exchange(const RequestHead* head);
     Next refuse(int status, const std::string& reason);
+    Next head_timed_out();
 
     std::string_view buffered() const noexcept {
         return {in_.get() + in_begin_, in_end_ - in_begin_};
     }
     void consume(std::size_t n) noexcept;
     Io fill(bool dont_wait);
-    Io wait_readable(std::chrono::steady_clock::time_point deadline);
     Io receive_into(char* buffer, std::size_t size, std::size_t& got);
     [[noreturn]] void body_failed(Io io);
     bool send_pending(std::string_view data = {}, bool chunk_end = false);
@@ -94,6 +97,9 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     // The request in progress. head_ is parsed into again for each request
     // (its fields keep their capacity); its views point into in_.
     RequestHead head_;
+    // Set when the first byte of a request head arrived, until it is whole.
+    std::optional<std::chrono::steady_clock::time_point> head_deadline_;
+    bool need_input_ = false;  // the last serve() waits for more of a head
     int minor_ = 1;
     bool client_keep_alive_ = false;
     bool head_request_ = false;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,19 @@ class Connection {
     /// True when the adapter already buffered bytes of a next request, so
     /// the reactor must not wait for readability before serving again.
     virtual bool pending() const { return false; }
+    /// While the connection waits in the reactor in the middle of a request
+    /// (a request head arriving slowly), the time by which the rest must be
+    /// there; Clock::duration::max() (the default) for none. Past it, the
+    /// reactor shuts the reading side down, which wakes a worker: serve()
+    /// then sees end of file after the deadline and answers the timeout in
+    /// the protocol's words. Read from the reactor's sweeper thread while
+    /// the connection is idle, hence a count of steady_clock ticks.
+    std::chrono::steady_clock::rep wait_deadline() const noexcept {
+        return wait_deadline_.load(std::memory_order_relaxed);
+    }
+    void clear_wait_deadline() noexcept {
+        wait_deadline_.store(kNoDeadline, std::memory_order_relaxed);
+    }
 
     int fd() const noexcept { return fd_.load(std::memory_order_relaxed); }
     const Peer& peer() const noexcept { return peer_; }
@@ -43,11 +57,17 @@ class Connection {
     /// Only before serve() returns Next::close: the reactor needs fd() of
     /// a connection it keeps.
     void release_fd() noexcept { fd_.store(-1, std::memory_order_relaxed); }
+    void set_wait_deadline(std::chrono::steady_clock::time_point t) noexcept {
+        wait_deadline_.store(t.time_since_epoch().count(), std::memory_order_relaxed);
+    }
+    static constexpr std::chrono::steady_clock::rep kNoDeadline =
+        std::chrono::steady_clock::duration::max().count();
 
   private:
     // Atomic: the reactor reads it from another thread to shut a connection
     // down at the end of the drain time.
     std::atomic<int> fd_;
+    std::atomic<std::chrono::steady_clock::rep> wait_deadline_{kNoDeadline};
     Peer peer_;
 };
 

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -375,9 +376,12 @@ void Reactor::sweeper_loop() {
     // one itself: a worker may have just taken its readiness from epoll. It
     // shuts the socket down instead, which makes the connection readable
     // (end of file) so that a worker closes it through the usual path.
+    // Often enough to end a stalled request head close to the read timeout.
+    const auto period = std::clamp<std::chrono::steady_clock::duration>(
+        limits_.read_timeout / 4, std::chrono::milliseconds(20), std::chrono::seconds(1));
     std::unique_lock lock(mutex_);
     while (!stopping_) {
-        sweep_cv_.wait_for(lock, std::chrono::seconds(1));
+        sweep_cv_.wait_for(lock, period);
         if (stopping_)
             break;
         const auto now = std::chrono::steady_clock::now().time_since_epoch();
@@ -386,7 +390,14 @@ void Reactor::sweeper_loop() {
         for (auto& [c, owned] : connections_) {
             const std::chrono::steady_clock::duration since(
                 now.count() - c->last_active.load(std::memory_order_relaxed));
-            if (!c->busy.load() && since > idle && c->conn->fd() >= 0) {
+            if (c->busy.load() || c->conn->fd() < 0)
+                continue;
+            if (c->conn->wait_deadline() <= now.count()) {
+                // A request stalled half-way (slowloris): end of file for
+                // the reader, so a worker answers the timeout and closes.
+                ::shutdown(c->conn->fd(), SHUT_RD);
+                c->conn->clear_wait_deadline();
+            } else if (since > idle) {
                 ::shutdown(c->conn->fd(), SHUT_RDWR);
                 c->touch();  // once is enough
             }

@@ -771,6 +771,40 @@ TEST_F(HttpAdapterTest, AnIncompleteHeadTimesOutWhileOthersAreServed) {
     EXPECT_LT(took, 3s);
 }
 
+// Slowloris: heads that trickle in wait in the reactor, not in a worker, so
+// three times as many slow clients as worker threads starve no one.
+TEST_F(HttpAdapterTest, SlowHeadsHoldNoWorker) {
+    Options o = options();
+    o.limits.read_timeout = 3s;
+    const unsigned slow_count = 3 * o.threads;
+    start(std::move(o));
+    std::vector<SocketClient> slow;
+    slow.reserve(slow_count);
+    for (unsigned i = 0; i < slow_count; ++i) {
+        slow.emplace_back(address_);
+        ASSERT_TRUE(slow.back().send("GET /app/hello HTTP/1.1\r\nHost: h\r\nX-Slow: "));
+    }
+    // One more byte each, well inside the read timeout: still incomplete.
+    std::this_thread::sleep_for(100ms);
+    for (auto& c : slow)
+        ASSERT_TRUE(c.send("a"));
+    const auto started = Clock::now();
+    auto r = exchange(get("/app/hello"));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    // A worker held by a slow head would delay this by the read timeout.
+    EXPECT_LT(Clock::now() - started, 1500ms);
+    for (auto& c : slow) {
+        ResponseReader reader(c);
+        auto refused = reader.next(false, 10s);
+        ASSERT_TRUE(refused.has_value());
+        EXPECT_EQ(refused->status_line, "HTTP/1.1 408 Request Timeout");
+    }
+    r = exchange(get("/app/hello"));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+}
+
 // --- Idle connections hold no thread ----------------------------------------
 
 TEST_F(HttpAdapterTest, ThousandIdleKeepAliveConnectionsDoNotStarveOthers) {
