@@ -31,6 +31,7 @@ struct Reactor::ListenerSource : Source {
     std::string name;
     bool unix_socket = false;
     std::string unix_path;
+    bool remove_path = true;
     std::atomic<std::size_t> open{0};
 };
 
@@ -95,7 +96,7 @@ Reactor::~Reactor() {
     for (auto& l : listeners_) {
         if (l->fd >= 0)
             ::close(l->fd);
-        if (l->unix_socket && !l->unix_path.empty())
+        if (l->unix_socket && l->remove_path && !l->unix_path.empty())
             ::unlink(l->unix_path.c_str());
     }
     ::close(epoll_fd_);
@@ -105,13 +106,14 @@ Reactor::~Reactor() {
 }
 
 void Reactor::add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name,
-                           bool unix_socket, std::string unix_path) {
+                           bool unix_socket, std::string unix_path, bool remove_path) {
     auto l = std::make_unique<ListenerSource>();
     l->fd = fd;
     l->protocol = std::move(protocol);
     l->name = std::move(name);
     l->unix_socket = unix_socket;
     l->unix_path = std::move(unix_path);
+    l->remove_path = remove_path;
     listeners_.push_back(std::move(l));
 }
 
@@ -342,7 +344,7 @@ void Reactor::stop(std::chrono::milliseconds drain) {
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, l->fd, nullptr);
         ::close(l->fd);
         l->fd = -1;
-        if (l->unix_socket && !l->unix_path.empty())
+        if (l->unix_socket && l->remove_path && !l->unix_path.empty())
             ::unlink(l->unix_path.c_str());
         l->unix_path.clear();
     }

@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -53,7 +52,8 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
         BoundSocket s = bind_listener(spec.address, o.socket_mode);
         std::string name = spec.protocol + "=" + s.address;
         auto proto = make_protocol(spec.protocol, *impl_->app, o);
-        impl_->reactor->add_listener(s.fd, std::move(proto), name, s.unix_socket, s.unix_path);
+        impl_->reactor->add_listener(s.fd, std::move(proto), name, s.unix_socket, s.unix_path,
+                                     s.owns_path);
         impl_->bound.push_back(BoundListener{spec.protocol, s.address});
     }
 }
@@ -97,20 +97,6 @@ void Server::wait() {
 const std::vector<BoundListener>& Server::listeners() const {
     return impl_->bound;
 }
-
-namespace {
-
-void raise_descriptor_limit() {
-    // Every front-end connection is a descriptor; the default soft limit of
-    // 1,024 is too low for a gateway behind several busy front ends.
-    rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
-}  // namespace
 
 int serve(Handler handler, Options options) {
     raise_descriptor_limit();
