@@ -40,6 +40,9 @@ struct Reactor::ConnectionSource : Source {
     std::unique_ptr<Connection> conn;
     ListenerSource* listener = nullptr;
     bool busy = false;
+    /// Has carried a request: a front end opens a connection to send one, so
+    /// until then the connection is not idle but a request on its way.
+    bool served = false;
     std::chrono::steady_clock::time_point last_active;
 };
 
@@ -270,6 +273,7 @@ void Reactor::serve(ConnectionSource& c) {
     {
         std::lock_guard lock(mutex_);
         c.busy = false;
+        c.served = true;
         --busy_;
         c.last_active = std::chrono::steady_clock::now();
         if (draining_)
@@ -349,12 +353,15 @@ void Reactor::stop(std::chrono::milliseconds drain) {
         l->unix_path.clear();
     }
     // 2. End idle connections (a worker sees end of file and closes them);
-    //    busy ones finish their request, then close (draining_).
+    //    busy ones finish their request, then close (draining_), and so do
+    //    ones accepted but not served yet: their front end opened them for a
+    //    request, and one ended before it was sent is not retried (nginx
+    //    retries only on a kept connection).
     {
         std::unique_lock lock(mutex_);
         draining_ = true;
         for (auto& [c, owned] : connections_)
-            if (!c->busy && c->conn->fd() >= 0)
+            if (!c->busy && c->served && c->conn->fd() >= 0)
                 ::shutdown(c->conn->fd(), SHUT_RDWR);
         if (!idle_cv_.wait_for(lock, drain, [this] { return connections_.empty(); })) {
             log::warn(std::to_string(busy_) +
