@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 
@@ -14,6 +15,7 @@
 #include "core/listen.hpp"
 #include "core/log.hpp"
 #include "core/reactor.hpp"
+#include "core/systemd.hpp"
 
 namespace postern {
 
@@ -112,10 +114,16 @@ int serve(Handler handler, Options options) {
     try {
         Server server(std::move(options));
         server.start();
+        // Under systemd (Type=notify): the service is up. One process here;
+        // worker processes are the `postern` executable's (--processes).
+        const char* notify_socket = std::getenv("NOTIFY_SOCKET");
+        const systemd::Notifier notifier(notify_socket ? notify_socket : "");
+        notifier.notify("READY=1");
         int sig = 0;
         sigwait(&set, &sig);
         log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
                   ": draining requests in flight, then stopping");
+        notifier.notify("STOPPING=1");
         server.stop();
         log::info("stopped");
         return 0;
