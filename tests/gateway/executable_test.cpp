@@ -224,13 +224,14 @@ TEST_F(Executable, RunningOutOfDescriptorsRefusesAndRecovers) {
     // With 64 descriptors the gateway cannot take 100 connections; the ones
     // it cannot take are closed (not left queued, with the workers spinning
     // on a listener that stays readable), and once connections go away it
-    // serves again.
+    // serves again. One worker process: the limit is per process.
     int port = free_port();
     std::string addr = "127.0.0.1:" + std::to_string(port);
     Process p;
-    p.start({"/usr/bin/prlimit", "--nofile=64:64", postern_bin(), "--app", example("hello"),
-             "--listen", "http=" + addr, "--access-log", "off", "--threads", "2"},
-            {}, dir.file("emfile.log"));
+    p.start(
+        {"/usr/bin/prlimit", "--nofile=64:64", postern_bin(), "--app", example("hello"), "--listen",
+         "http=" + addr, "--access-log", "off", "--threads", "2", "--processes", "1"},
+        {}, dir.file("emfile.log"));
     ASSERT_TRUE(wait_for_listener(addr)) << tail_file(p.log_path());
     std::vector<SocketClient> clients;
     for (int i = 0; i < 100; ++i)
