@@ -593,6 +593,30 @@ void Supervisor::reap() {
     }
 }
 
+/// "worker 4242 killed by signal 6 (SIGABRT: Aborted) while serving GET /x;
+/// also in flight: GET /y; it had served 12 requests".
+std::string death(const Worker& w, int status) {
+    const WorkerSlot::InFlightReport report = w.slot->in_flight();
+    std::string msg = "worker " + std::to_string(w.pid) + " " + describe_status(status);
+    std::size_t first = 0;
+    if (report.crashed_thread_known) {
+        msg += " while serving " + report.requests[0];
+        first = 1;
+    }
+    const std::size_t others = report.requests.size() - first + report.unnamed;
+    if (others > 0) {
+        msg += first == 1 ? "; also in flight: " : " with requests in flight: ";
+        for (std::size_t i = first; i < report.requests.size() && i < first + kNamedRequests; ++i)
+            msg += (i == first ? "" : ", ") + report.requests[i];
+        const std::size_t named = std::min(report.requests.size() - first, kNamedRequests);
+        if (others > named)
+            msg += (named > 0 ? " and " : "") + std::to_string(others - named) + " more";
+    } else if (first == 0) {
+        msg += " with no request in flight";
+    }
+    return msg + "; it had served " + count_of(w.slot->served(), "request");
+}
+
 void Supervisor::worker_exited(Worker& w, int status) {
     const auto now = Clock::now();
     const std::string who = "worker " + std::to_string(w.pid);
@@ -600,8 +624,10 @@ void Supervisor::worker_exited(Worker& w, int status) {
         return;  // the one line is out; the others died of the same
     if (w.state == Worker::State::stopping) {
         const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        log::info(who + " stopped" +
-                  (clean || w.killed ? "" : " (" + describe_status(status) + ")"));
+        if (clean || w.killed)
+            log::info(who + " stopped");
+        else  // died while draining: as much a crash as any
+            log::error(death(w, status) + " (it was stopping)");
         return;
     }
     auto hold_spawns = [&](milliseconds delay) {
@@ -642,28 +668,7 @@ void Supervisor::worker_exited(Worker& w, int status) {
                   std::to_string(master_pid_) + ")" + hold_spawns(milliseconds(0)));
         return;
     }
-    // It died: say of what, and which requests died with it.
-    const WorkerSlot::InFlightReport report = w.slot->in_flight();
-    std::string msg = who + " " + describe_status(status);
-    std::size_t first = 0;
-    if (report.crashed_thread_known) {
-        msg += " while serving " + report.requests[0];
-        first = 1;
-    }
-    const std::size_t others = report.requests.size() - first + report.unnamed;
-    if (others > 0) {
-        msg += first == 1 ? "; also in flight: " : " with requests in flight: ";
-        for (std::size_t i = first; i < report.requests.size() && i < first + kNamedRequests; ++i)
-            msg += (i == first ? "" : ", ") + report.requests[i];
-        const std::size_t named = std::min(report.requests.size() - first, kNamedRequests);
-        if (others > named)
-            msg += (named > 0 ? " and " : "") + std::to_string(others - named) + " more";
-    } else if (first == 0) {
-        msg += " with no request in flight";
-    }
-    msg += "; it had served " + count_of(w.slot->served(), "request");
-    msg += hold_spawns(backoff_.failure(now - w.ready_at));
-    log::error(msg);
+    log::error(death(w, status) + hold_spawns(backoff_.failure(now - w.ready_at)));
 }
 
 std::size_t Supervisor::count(const GenerationPtr& gen, Worker::State state) const {
