@@ -1,7 +1,9 @@
 // Example, for tests: misbehaving callbacks, routed on PATH_INFO.
 //   /throw            throws std::runtime_error (the gateway answers 500)
 //   /abort            calls std::abort() (the whole worker process dies)
-//   /sleep?ms=N       sleeps N ms (0..60000), then answers "slept N ms\n"
+//   /sleep?ms=N       sleeps N ms (0..60000), then answers "slept N ms\n";
+//                     with &flush=1 the head goes out first, so a client
+//                     knows the request is running before it ends
 //   /big?bytes=N      N body bytes (0..16 GiB) in 64 KiB writes, each one
 //                     flushed, stopping as soon as the client has gone
 // Anything else is a 404.
@@ -45,8 +47,10 @@ void faults(postern::Request& req, postern::Response& res) {
     }
     if (path == "/sleep") {
         const std::uint64_t ms = query_int(req.query_string(), "ms", 0, 0, 60'000);
-        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
         res.header("Content-Type", "text/plain");
+        if (query_int(req.query_string(), "flush", 0, 0, 1) == 1)
+            res.flush();
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
         res.write("slept " + std::to_string(ms) + " ms\n");
         return;
     }

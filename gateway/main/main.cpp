@@ -1,56 +1,21 @@
-// The `postern` executable: loads the application modules, binds the
-// listeners, serves until SIGTERM/SIGINT, drains, exits 0.
-#include <sys/socket.h>
-#include <unistd.h>
-
+// The `postern` executable: reads the options, then hands over to the
+// supervisor (core/supervisor.hpp), which binds the listeners and runs the
+// worker processes, or with --processes 0 serves in this one process.
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
 #include <string>
 
 #include "core/cli.hpp"
-#include "core/log.hpp"
-#include "core/module.hpp"
+#include "core/supervisor.hpp"
 #include "postern/postern.hpp"
 
 namespace {
 
-// A process manager (spawn-fcgi, mod_fcgid) starts a FastCGI application
-// with the listening socket on descriptor 0 (FastCGI 1.0 §2.2).
-bool fd0_is_listening_socket() {
-    int accepting = 0;
-    socklen_t len = sizeof(accepting);
-    return ::getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) == 0 && accepting != 0;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-    using namespace postern;
-    CliConfig cfg;
-    try {
-        cfg = parse_command_line(argc, argv);
-    } catch (const CliError& e) {
-        std::fprintf(stderr, "postern: %s\n", e.what());
-        return 2;
-    }
-    if (cfg.help) {
-        std::fputs(usage().c_str(), stdout);
-        return 0;
-    }
-    if (cfg.version) {
-        std::printf("postern %s\n", POSTERN_VERSION);
-        return 0;
-    }
-    log::set_level(cfg.log_level == "debug"   ? log::Level::debug
-                   : cfg.log_level == "warn"  ? log::Level::warn
-                   : cfg.log_level == "error" ? log::Level::error
-                                              : log::Level::info);
-    if (cfg.modules.empty()) {
-        std::fprintf(stderr,
-                     "postern: no application: give --app MODULE.so or --mount PREFIX=MODULE.so\n");
-        return 2;
-    }
+/// The settings that come from outside the command line, and the check
+/// that there is something to serve. Throws postern::CliError.
+void complete(postern::CliConfig& cfg) {
+    if (cfg.modules.empty())
+        throw postern::CliError("no application: give --app MODULE.so or --mount PREFIX=MODULE.so");
     // The allow-list libfcgi applications read from the environment
     // (FastCGI 1.0 §3.2), for process managers that set it; --allow wins.
     if (const char* addrs = std::getenv("FCGI_WEB_SERVER_ADDRS");
@@ -65,18 +30,33 @@ int main(int argc, char** argv) {
             start = comma + 1;
         }
     }
-    if (cfg.options.listeners.empty()) {
-        if (fd0_is_listening_socket())
-            cfg.options.listeners.push_back(ListenSpec{"fastcgi", "fd:0"});
-        else
-            cfg.options.listeners.push_back(ListenSpec{"fastcgi", "127.0.0.1:9000"});
-    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace postern;
+    CliConfig cfg;
     try {
-        for (const auto& [prefix, file] : cfg.modules)
-            cfg.options.mounts.push_back(Mount{prefix, load_module(file), file});
-    } catch (const std::exception& e) {
+        cfg = parse_command_line(argc, argv);
+        if (cfg.help) {
+            std::fputs(usage().c_str(), stdout);
+            return 0;
+        }
+        if (cfg.version) {
+            std::printf("postern %s\n", POSTERN_VERSION);
+            return 0;
+        }
+        complete(cfg);
+    } catch (const CliError& e) {
         std::fprintf(stderr, "postern: %s\n", e.what());
-        return 1;
+        return 2;
     }
-    return serve(nullptr, std::move(cfg.options));
+    // SIGHUP reads the command line and the --config file again.
+    const ConfigLoader load = [argc, argv] {
+        CliConfig fresh = parse_command_line(argc, argv);
+        complete(fresh);
+        return fresh;
+    };
+    return run_gateway(std::move(cfg), load);
 }

@@ -102,11 +102,63 @@ TEST(Cli, AjpOptions) {
     std::remove(path.c_str());
 }
 
+TEST(Cli, ProcessOptions) {
+    auto defaults = parse({});
+    EXPECT_EQ(defaults.processes, available_cpus()) << "one worker process per CPU";
+    EXPECT_GE(defaults.processes, 1u);
+    EXPECT_EQ(defaults.max_requests, 0u) << "never";
+    EXPECT_EQ(defaults.max_requests_jitter, 0u);
+    EXPECT_EQ(defaults.options.drain_timeout.count(), 30'000);
+
+    auto cfg = parse({"--processes", "0", "--max-requests=1000", "--max-requests-jitter", "50",
+                      "--graceful-timeout", "1500"});
+    EXPECT_EQ(cfg.processes, 0u) << "0: one process, no supervisor";
+    EXPECT_EQ(cfg.max_requests, 1000u);
+    EXPECT_EQ(cfg.max_requests_jitter, 50u);
+    EXPECT_EQ(cfg.options.drain_timeout.count(), 1500) << "--graceful-timeout is --drain-timeout";
+    EXPECT_EQ(parse({"--graceful-timeout", "1", "--drain-timeout", "2"}).options.drain_timeout,
+              std::chrono::milliseconds(2))
+        << "the later one wins";
+    EXPECT_EQ(parse({"--processes", "1024"}).processes, 1024u);
+    EXPECT_THROW(parse({"--processes", "1025"}), CliError);
+    EXPECT_THROW(parse({"--processes", "-1"}), CliError);
+    EXPECT_THROW(parse({"--max-requests", "lots"}), CliError);
+
+    std::string path = ::testing::TempDir() + "postern-cli-processes.conf";
+    {
+        std::ofstream f(path);
+        f << "processes = 3\nmax-requests = 10\ngraceful-timeout = 250\n";
+    }
+    auto file_cfg = parse({"--config", path.c_str()});
+    EXPECT_EQ(file_cfg.processes, 3u);
+    EXPECT_EQ(file_cfg.max_requests, 10u);
+    EXPECT_EQ(file_cfg.options.drain_timeout.count(), 250);
+    std::remove(path.c_str());
+}
+
 TEST(Cli, HelpListsEveryOption) {
     std::string u = usage();
-    for (const char* o : {"--app", "--mount", "--listen", "--threads", "--config", "--help",
-                          "--version", "--ajp-secret", "--ajp-secret-file", "--ajp-insecure",
-                          "--ajp-packet-size", "--ajp-allow-attribute"})
+    for (const char* o : {"--app",
+                          "--mount",
+                          "--listen",
+                          "--threads",
+                          "--config",
+                          "--help",
+                          "--version",
+                          "--ajp-secret",
+                          "--ajp-secret-file",
+                          "--ajp-insecure",
+                          "--ajp-packet-size",
+                          "--ajp-allow-attribute",
+                          "--processes",
+                          "--max-requests",
+                          "--max-requests-jitter",
+                          "--drain-timeout",
+                          "--graceful-timeout",
+                          "SIGHUP",
+                          "SIGQUIT",
+                          "LISTEN_FDS",
+                          "NOTIFY_SOCKET"})
         EXPECT_NE(u.find(o), std::string::npos) << o;
 }
 

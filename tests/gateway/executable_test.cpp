@@ -1,17 +1,24 @@
 // The `postern` executable as a user runs it: options, start-up errors, the
-// listening socket on descriptor 0, and a graceful stop on SIGTERM.
+// listening socket on descriptor 0, a graceful stop on SIGTERM, worker
+// processes, and what systemd hands it (socket activation, NOTIFY_SOCKET).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "fcgi_client.hpp"
 #include "process.hpp"
@@ -30,6 +37,72 @@ std::string postern_bin() {
 std::string example(const std::string& name) {
     return binary_dir() + "/examples/" + name + ".so";
 }
+
+/// The live children of `parent` (/proc/PID/stat, field 4).
+std::set<pid_t> children_of(pid_t parent) {
+    std::set<pid_t> out;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+            continue;
+        std::string stat;
+        try {
+            stat = read_file("/proc/" + name + "/stat");
+        } catch (const std::exception&) {
+            continue;
+        }
+        const auto close = stat.rfind(')');
+        char state = 0;
+        int ppid = 0;
+        if (close != std::string::npos &&
+            std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent &&
+            state != 'Z')
+            out.insert(static_cast<pid_t>(std::stoi(name)));
+    }
+    return out;
+}
+
+/// A listening TCP socket on a free loopback port; its address in `addr`.
+int listening_socket(std::string& addr) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || ::listen(fd, 16) != 0)
+        return -1;
+    socklen_t len = sizeof(sa);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+    addr = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
+    return fd;
+}
+
+/// A datagram socket standing in for systemd's NOTIFY_SOCKET.
+class NotifySocket {
+  public:
+    explicit NotifySocket(const std::string& path) : path_(path) {
+        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+        timeval tv{15, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
+    ~NotifySocket() {
+        ::close(fd_);
+        ::unlink(path_.c_str());
+    }
+    /// The next datagram, or "" after 15 s.
+    std::string receive() {
+        char buf[512];
+        const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+        return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+    }
+
+  private:
+    std::string path_;
+    int fd_ = -1;
+};
 
 std::size_t count_lines(const std::string& s) {
     std::size_t n = 0;
@@ -224,13 +297,14 @@ TEST_F(Executable, RunningOutOfDescriptorsRefusesAndRecovers) {
     // With 64 descriptors the gateway cannot take 100 connections; the ones
     // it cannot take are closed (not left queued, with the workers spinning
     // on a listener that stays readable), and once connections go away it
-    // serves again.
+    // serves again. One worker process: the limit is per process.
     int port = free_port();
     std::string addr = "127.0.0.1:" + std::to_string(port);
     Process p;
-    p.start({"/usr/bin/prlimit", "--nofile=64:64", postern_bin(), "--app", example("hello"),
-             "--listen", "http=" + addr, "--access-log", "off", "--threads", "2"},
-            {}, dir.file("emfile.log"));
+    p.start(
+        {"/usr/bin/prlimit", "--nofile=64:64", postern_bin(), "--app", example("hello"), "--listen",
+         "http=" + addr, "--access-log", "off", "--threads", "2", "--processes", "1"},
+        {}, dir.file("emfile.log"));
     ASSERT_TRUE(wait_for_listener(addr)) << tail_file(p.log_path());
     std::vector<SocketClient> clients;
     for (int i = 0; i < 100; ++i)
@@ -253,6 +327,128 @@ TEST_F(Executable, RunningOutOfDescriptorsRefusesAndRecovers) {
     again.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_NE(again.recv_until("Hello, world!\n", 5s).find("Hello, world!\n"), std::string::npos);
     EXPECT_NE(read_file(p.log_path()).find("Too many open files"), std::string::npos);
+}
+
+TEST_F(Executable, AModuleThatDoesNotLoadStopsWorkerProcessesWithOneLine) {
+    // Every worker fails the same way: one line, exit 1, no respawning.
+    std::string not_module = dir.file("broken.so");
+    write_file(not_module, "not a shared object\n");
+    auto [st, out] = run({"--app", not_module, "--listen", "http=127.0.0.1:0", "--processes", "3"});
+    EXPECT_EQ(describe_wait_status(st), "exited 1");
+    EXPECT_EQ(count_lines(out), 1u) << out;
+    EXPECT_NE(out.find("cannot load module " + not_module), std::string::npos) << out;
+}
+
+TEST_F(Executable, ProcessesZeroServesInThisProcessAndIgnoresSighup) {
+    int port = free_port();
+    std::string addr = "127.0.0.1:" + std::to_string(port);
+    Process p;
+    p.start({postern_bin(), "--app", example("hello"), "--listen", "http=" + addr, "--access-log",
+             "off", "--processes", "0"},
+            {}, dir.file("single.log"));
+    ASSERT_TRUE(wait_for_listener(addr)) << tail_file(p.log_path());
+    EXPECT_TRUE(children_of(p.pid()).empty()) << "--processes 0 forks no worker";
+    p.signal(SIGHUP);
+    SocketClient client(addr);
+    client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_NE(client.recv_until("Hello, world!\n", 5s).find("Hello"), std::string::npos);
+    EXPECT_TRUE(p.running()) << tail_file(p.log_path());
+    EXPECT_EQ(describe_wait_status(p.stop()), "exited 0");
+    EXPECT_NE(read_file(p.log_path()).find("received SIGHUP: reloading takes worker processes"),
+              std::string::npos);
+}
+
+TEST_F(Executable, SigquitKillsTheWorkersAtOnce) {
+    int port = free_port();
+    std::string addr = "127.0.0.1:" + std::to_string(port);
+    Process p;
+    p.start({postern_bin(), "--mount", "/f=" + example("faults"), "--listen", "http=" + addr,
+             "--access-log", "off", "--processes", "2", "--drain-timeout", "60000"},
+            {}, dir.file("quit.log"));
+    ASSERT_TRUE(wait_for_listener(addr)) << tail_file(p.log_path());
+    SocketClient client(addr);
+    client.send("GET /f/sleep?ms=30000&flush=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_NE(client.recv_until("\r\n\r\n", 10s).find("200 OK"), std::string::npos)
+        << tail_file(p.log_path());
+    const std::set<pid_t> workers = children_of(p.pid());
+    EXPECT_EQ(workers.size(), 2u);
+    p.signal(SIGQUIT);
+    // Well before the 30 s sleep or the 60 s drain time: nothing waits.
+    auto status = p.wait(10s);
+    ASSERT_TRUE(status.has_value()) << tail_file(p.log_path());
+    EXPECT_EQ(describe_wait_status(*status), "exited 0");
+    EXPECT_TRUE(client.wait_closed(5s)) << "the request in flight was cut";
+    for (pid_t w : workers)
+        EXPECT_NE(::kill(w, 0), 0) << "worker " << w << " outlived the master";
+}
+
+TEST_F(Executable, ServesSocketsPassedBySystemdAndNotifiesReadiness) {
+    // What systemd does for postern.socket + postern.service (Type=notify):
+    // the listening socket on descriptor 3, LISTEN_FDS=1, LISTEN_PID=the
+    // service's pid, NOTIFY_SOCKET for sd_notify.
+    std::string addr;
+    int lfd = listening_socket(addr);
+    ASSERT_GE(lfd, 0);
+    const std::string notify_path = dir.file("notify.sock");
+    NotifySocket systemd(notify_path);
+    std::string bin = postern_bin();
+    std::string mod = example("hello");
+    std::string log = dir.file("systemd.log");
+    // Everything the child needs is made before fork; LISTEN_PID is filled
+    // in by the child (its own pid, kept across exec).
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e)
+        env_strings.emplace_back(*e);
+    env_strings.push_back("LISTEN_FDS=1");
+    env_strings.push_back("NOTIFY_SOCKET=" + notify_path);
+    char listen_pid[32] = "LISTEN_PID=";
+    std::vector<char*> envp;
+    for (auto& e : env_strings)
+        envp.push_back(e.data());
+    envp.push_back(listen_pid);
+    envp.push_back(nullptr);
+    const char* argv[] = {bin.c_str(), "--app",        mod.c_str(), "--processes",
+                          "2",         "--access-log", "off",       nullptr};
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        // Async-signal-safe only: the pid in decimal, by hand.
+        char digits[16];
+        int n = 0;
+        for (pid_t v = ::getpid(); v > 0; v /= 10)
+            digits[n++] = static_cast<char>('0' + v % 10);
+        char* p = listen_pid + std::strlen("LISTEN_PID=");
+        while (n > 0)
+            *p++ = digits[--n];
+        *p = '\0';
+        ::dup2(out, 1);
+        ::dup2(out, 2);
+        if (lfd != 3) {
+            ::dup2(lfd, 3);
+            ::close(lfd);
+        }
+        ::execve(bin.c_str(), const_cast<char* const*>(argv), envp.data());
+        ::_exit(127);
+    }
+    ::close(out);
+    const std::string ready = systemd.receive();
+    EXPECT_EQ(ready.rfind("READY=1\n", 0), 0u) << ready << tail_file(log);
+    EXPECT_NE(ready.find("STATUS=2 worker processes serving"), std::string::npos) << ready;
+    SocketClient client(addr);
+    fcgi::Request req;
+    req.params = fcgi::cgi_params("GET", "/");
+    fcgi::Response res = fcgi::round_trip(client, req);
+    EXPECT_TRUE(res.ended) << tail_file(log);
+    EXPECT_EQ(fcgi::parse_cgi(res.out).body, "Hello, world!\n");
+    ::kill(pid, SIGTERM);
+    EXPECT_EQ(systemd.receive(), "STOPPING=1");
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_EQ(describe_wait_status(status), "exited 0") << tail_file(log);
+    EXPECT_NE(read_file(log).find("listening on fastcgi=" + addr), std::string::npos)
+        << "fastcgi by default, named by its address: " << read_file(log);
+    ::close(lfd);
 }
 
 }  // namespace

@@ -177,6 +177,7 @@ TEST_F(ExamplesTest, AbortKillsTheWholeGatewayProcess) {
     // dies, and the client sees the connection close without an answer.
     Gateway::Config config;
     config.mounts = {"/f=faults"};
+    config.extra_args = {"--processes", "0"};
     Gateway doomed(*dir_, "doomed", config);
     SocketClient c(doomed.address("http", false));
     ASSERT_TRUE(c.send("GET /f/abort HTTP/1.1\r\nHost: x\r\n\r\n"));

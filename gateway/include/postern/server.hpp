@@ -138,6 +138,9 @@ class Server {
 /// Library mode: serves `handler` at "/" (plus any mounts in `options`) on
 /// the given listeners until SIGTERM or SIGINT, then drains and returns 0.
 /// Returns 1 after logging one clear line if the gateway cannot start.
+/// Serves in the calling process (worker processes, their supervision and
+/// SIGHUP reloads are the `postern` executable's, --processes); under
+/// systemd it sends READY=1 to NOTIFY_SOCKET once it serves.
 int serve(Handler handler, Options options);
 
 }  // namespace postern

@@ -6,6 +6,7 @@
 #include "core/decimal.hpp"
 #include "core/environ.hpp"
 #include "core/log.hpp"
+#include "core/scoreboard.hpp"
 
 namespace postern {
 
@@ -281,6 +282,8 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
     auto who = [&] {
         return method + " " + uri + " from " + peer.describe() + " over " + std::string(protocol);
     };
+    // What the supervisor names if this worker process dies meanwhile.
+    const InFlight in_flight(method, uri);
 
     GuardedBody guarded(body, limits_.max_body_bytes);
     Response res(sink, method == "HEAD", limits_.response_buffer);

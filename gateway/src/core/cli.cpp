@@ -1,9 +1,12 @@
 #include "core/cli.hpp"
 
+#include <sched.h>
+
 #include <charconv>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <thread>
 
 namespace postern {
 
@@ -25,7 +28,15 @@ const OptionDef kOptions[] = {
      "fd:N "
      "(repeatable; default fastcgi=127.0.0.1:9000, or fd:0 when started with a listening socket on "
      "descriptor 0, as spawn-fcgi and mod_fcgid do)"},
-    {"threads", "N", "worker threads running callbacks (default 16)"},
+    {"threads", "N", "threads running callbacks, in each worker process (default 16)"},
+    {"processes", "N",
+     "worker processes sharing the listeners, supervised and replaced when they die (default: "
+     "the number of CPUs; 0: one process, no supervisor, for debugging)"},
+    {"max-requests", "N",
+     "replace a worker process, gracefully, once it has served N requests (default 0: never)"},
+    {"max-requests-jitter", "N",
+     "add 0 to N to --max-requests, at random per worker, so workers are not all replaced "
+     "together (default 0)"},
     {"config", "FILE", "read options from FILE: one `name = value` per line, '#' comments"},
     {"allow", "ADDR[/BITS]", "accept connections only from these front-end addresses (repeatable)"},
     {"trusted-proxy", "ADDR[/BITS]",
@@ -42,7 +53,11 @@ const OptionDef kOptions[] = {
     {"read-timeout", "MS", "wait for the rest of a request once it began (default 30000)"},
     {"write-timeout", "MS", "wait for the front end to take response bytes (default 30000)"},
     {"idle-timeout", "MS", "close a kept-alive connection idle this long (default 300000)"},
-    {"drain-timeout", "MS", "on SIGTERM, let requests in flight finish this long (default 30000)"},
+    {"drain-timeout", "MS",
+     "on SIGTERM, on SIGHUP and when a worker is replaced, let requests in flight finish this "
+     "long (default 30000)"},
+    {"graceful-timeout", "MS",
+     "the same as --drain-timeout (in milliseconds, as every timeout here)"},
     {"ajp-secret", "SECRET",
      "the shared secret AJP requests must carry (mod_jk secret, mod_proxy_ajp secret=); an ajp "
      "listener needs one unless --ajp-insecure"},
@@ -186,8 +201,14 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
         l.write_timeout = ms(to_number(name, value, 1, kDay));
     } else if (name == "idle-timeout") {
         l.idle_timeout = ms(to_number(name, value, 1, kDay));
-    } else if (name == "drain-timeout") {
+    } else if (name == "drain-timeout" || name == "graceful-timeout") {
         o.drain_timeout = ms(to_number(name, value, 0, kDay));
+    } else if (name == "processes") {
+        cfg.processes = static_cast<unsigned>(to_number(name, value, 0, 1024));
+    } else if (name == "max-requests") {
+        cfg.max_requests = to_number(name, value, 0, UINT64_MAX >> 1);
+    } else if (name == "max-requests-jitter") {
+        cfg.max_requests_jitter = to_number(name, value, 0, UINT64_MAX >> 1);
     } else if (name == "ajp-secret") {
         o.ajp.secret = value;
     } else if (name == "ajp-secret-file") {
@@ -214,6 +235,15 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
 }
 
 }  // namespace
+
+unsigned available_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return static_cast<unsigned>(CPU_COUNT(&set));
+    const unsigned n = std::thread::hardware_concurrency();
+    return n > 0 ? n : 1;
+}
 
 CliConfig parse_command_line(int argc, const char* const argv[]) {
     CliConfig cfg;
@@ -269,9 +299,20 @@ std::string usage() {
         out += left + o.help + "\n";
     }
     out +=
+        "\nprocesses:\n"
+        "  A master process binds the listeners and starts the worker processes (--processes,\n"
+        "  here " +
+        std::to_string(available_cpus()) +
+        " by default), each loading the modules; a worker that dies is logged and replaced.\n"
+        "  SIGHUP re-reads the configuration and replaces the workers gracefully; SIGTERM or\n"
+        "  SIGINT lets requests in flight finish, then exits 0; SIGQUIT stops at once. Sockets\n"
+        "  passed by systemd (LISTEN_FDS) are served; READY=1 goes to NOTIFY_SOCKET.\n";
+    out +=
         "\nexamples:\n"
         "  postern --app ./hello.so --listen fastcgi=/run/postern/app.sock\n"
         "  postern --mount /app=./echo.so --listen http=127.0.0.1:8000 --threads 32\n"
+        "  postern --app ./app.so --listen fastcgi=127.0.0.1:9000 --processes 4 --max-requests "
+        "10000 --max-requests-jitter 1000\n"
         "  postern --app ./hello.so --listen ajp=127.0.0.1:8009 --ajp-secret-file "
         "/etc/postern/ajp.secret\n";
     return out;

@@ -1,6 +1,7 @@
 // Postern core: the command line and config file of the `postern` executable.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -16,8 +17,19 @@ class CliError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+/// The number of CPUs this process may run on (its affinity mask), at
+/// least 1: the default of --processes.
+unsigned available_cpus();
+
 struct CliConfig {
     Options options;
+    /// Worker processes sharing the listeners; 0 serves in this one process,
+    /// without a supervisor.
+    unsigned processes = available_cpus();
+    /// A worker is replaced after this many requests (0: never), plus up to
+    /// max_requests_jitter more, picked per worker.
+    std::uint64_t max_requests = 0;
+    std::uint64_t max_requests_jitter = 0;
     /// PREFIX=MODULE.so pairs, in order (the modules are loaded later).
     std::vector<std::pair<std::string, std::string>> modules;
     std::string log_level = "info";

@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <stdexcept>
 
@@ -71,7 +73,7 @@ BoundSocket bind_unix(const std::string& path, unsigned mode) {
         fail(path, std::strerror(err));
     }
     make_nonblocking(fd);
-    return BoundSocket{fd, path, true, path};
+    return BoundSocket{fd, path, true, path, true};
 }
 
 BoundSocket adopt_fd(const std::string& address) {
@@ -87,7 +89,24 @@ BoundSocket adopt_fd(const std::string& address) {
     socklen_t slen = sizeof(ss);
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &slen);
     make_nonblocking(fd);
-    return BoundSocket{fd, address, ss.ss_family == AF_UNIX, ""};
+    // Named as it is bound, so that log lines read the same as for a socket
+    // bound here; the file (if any) stays where its owner put it.
+    const bool unix_socket = ss.ss_family == AF_UNIX;
+    std::string bound = local_address(fd);
+    std::string path = unix_socket ? bound : std::string();
+    return BoundSocket{fd, bound.empty() ? address : bound, unix_socket, path, false};
+}
+
+std::string inet_text(const sockaddr_storage& ss) {
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (ss.ss_family == AF_INET6) {
+        const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+        ::inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof(buf));
+        return "[" + std::string(buf) + "]:" + std::to_string(ntohs(s6->sin6_port));
+    }
+    const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof(buf));
+    return std::string(buf) + ":" + std::to_string(ntohs(s4->sin_port));
 }
 
 }  // namespace
@@ -138,19 +157,34 @@ BoundSocket bind_listener(const std::string& address, unsigned socket_mode) {
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    char buf[INET6_ADDRSTRLEN] = {0};
-    std::string bound;
-    if (ss.ss_family == AF_INET6) {
-        auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-        ::inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof(buf));
-        bound = "[" + std::string(buf) + "]:" + std::to_string(ntohs(s6->sin6_port));
-    } else {
-        auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-        ::inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof(buf));
-        bound = std::string(buf) + ":" + std::to_string(ntohs(s4->sin_port));
-    }
     make_nonblocking(fd);
-    return BoundSocket{fd, bound, false, ""};
+    return BoundSocket{fd, inet_text(ss), false, "", false};
+}
+
+std::string local_address(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+        return {};
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+        return inet_text(ss);
+    if (ss.ss_family != AF_UNIX)
+        return {};
+    const auto* su = reinterpret_cast<const sockaddr_un*>(&ss);
+    const std::size_t path_len =
+        len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    // Unnamed, or abstract (a leading NUL): no file, nothing --listen names.
+    if (path_len == 0 || su->sun_path[0] == '\0')
+        return {};
+    return std::string(su->sun_path, ::strnlen(su->sun_path, path_len));
+}
+
+void raise_descriptor_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 }  // namespace postern

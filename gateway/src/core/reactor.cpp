@@ -32,6 +32,7 @@ struct Reactor::ListenerSource : Source {
     std::string name;
     bool unix_socket = false;
     std::string unix_path;
+    bool remove_path = true;
     std::atomic<std::size_t> open{0};
     // TCP listeners carry the per-connection socket options themselves
     // (read/write timeouts, TCP_NODELAY); Linux copies them onto every
@@ -56,6 +57,9 @@ struct Reactor::ConnectionSource : Source {
     // by stop() under the reactor mutex: atomics, so serving a request takes
     // no lock (see serve()).
     std::atomic<bool> busy{false};
+    // Has carried a request: a front end opens a connection to send one, so
+    // until then the connection is not idle but a request on its way.
+    std::atomic<bool> served{false};
     std::atomic<std::chrono::steady_clock::rep> last_active{0};
 
     void touch() noexcept {
@@ -117,7 +121,7 @@ Reactor::~Reactor() {
     for (auto& l : listeners_) {
         if (l->fd >= 0)
             ::close(l->fd);
-        if (l->unix_socket && !l->unix_path.empty())
+        if (l->unix_socket && l->remove_path && !l->unix_path.empty())
             ::unlink(l->unix_path.c_str());
     }
     ::close(epoll_fd_);
@@ -127,13 +131,14 @@ Reactor::~Reactor() {
 }
 
 void Reactor::add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name,
-                           bool unix_socket, std::string unix_path) {
+                           bool unix_socket, std::string unix_path, bool remove_path) {
     auto l = std::make_unique<ListenerSource>();
     l->fd = fd;
     l->protocol = std::move(protocol);
     l->name = std::move(name);
     l->unix_socket = unix_socket;
     l->unix_path = std::move(unix_path);
+    l->remove_path = remove_path;
     listeners_.push_back(std::move(l));
 }
 
@@ -341,6 +346,7 @@ void Reactor::serve(ConnectionSource& c) {
     while (next == Connection::Next::keep && c.conn->pending() && !draining_.load())
         next = c.conn->serve();
     c.touch();
+    c.served.store(true);
     c.busy.store(false);
     busy_.fetch_sub(1);
     if (next == Connection::Next::close || draining_.load())
@@ -421,17 +427,20 @@ void Reactor::stop(std::chrono::milliseconds drain) {
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, l->fd, nullptr);
         ::close(l->fd);
         l->fd = -1;
-        if (l->unix_socket && !l->unix_path.empty())
+        if (l->unix_socket && l->remove_path && !l->unix_path.empty())
             ::unlink(l->unix_path.c_str());
         l->unix_path.clear();
     }
     // 2. End idle connections (a worker sees end of file and closes them);
-    //    busy ones finish their request, then close (draining_).
+    //    busy ones finish their request, then close (draining_), and so do
+    //    ones accepted but not served yet: their front end opened them for a
+    //    request, and one ended before it was sent is not retried (nginx
+    //    retries only on a kept connection).
     {
         std::unique_lock lock(mutex_);
         draining_ = true;
         for (auto& [c, owned] : connections_)
-            if (!c->busy.load() && c->conn->fd() >= 0)
+            if (!c->busy.load() && c->served.load() && c->conn->fd() >= 0)
                 ::shutdown(c->conn->fd(), SHUT_RDWR);
         if (!idle_cv_.wait_for(lock, drain, [this] { return connections_.empty(); })) {
             log::warn(std::to_string(busy_.load()) +

@@ -36,9 +36,11 @@ class Reactor {
     Reactor& operator=(const Reactor&) = delete;
 
     /// Adds a bound, listening socket; `name` is for log lines
-    /// ("fastcgi=127.0.0.1:9000"). Before start() only.
+    /// ("fastcgi=127.0.0.1:9000"). `unix_path` is removed on stop when
+    /// `remove_path` (false: another process owns the socket file). Before
+    /// start() only.
     void add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name,
-                      bool unix_socket, std::string unix_path);
+                      bool unix_socket, std::string unix_path, bool remove_path = true);
 
     void start(unsigned threads);
     /// Stops accepting, closes idle connections, lets requests in flight

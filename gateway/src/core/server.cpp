@@ -2,10 +2,10 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 
@@ -15,6 +15,7 @@
 #include "core/listen.hpp"
 #include "core/log.hpp"
 #include "core/reactor.hpp"
+#include "core/systemd.hpp"
 
 namespace postern {
 
@@ -53,7 +54,8 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
         BoundSocket s = bind_listener(spec.address, o.socket_mode);
         std::string name = spec.protocol + "=" + s.address;
         auto proto = make_protocol(spec.protocol, *impl_->app, o);
-        impl_->reactor->add_listener(s.fd, std::move(proto), name, s.unix_socket, s.unix_path);
+        impl_->reactor->add_listener(s.fd, std::move(proto), name, s.unix_socket, s.unix_path,
+                                     s.owns_path);
         impl_->bound.push_back(BoundListener{spec.protocol, s.address});
     }
 }
@@ -98,20 +100,6 @@ const std::vector<BoundListener>& Server::listeners() const {
     return impl_->bound;
 }
 
-namespace {
-
-void raise_descriptor_limit() {
-    // Every front-end connection is a descriptor; the default soft limit of
-    // 1,024 is too low for a gateway behind several busy front ends.
-    rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
-}  // namespace
-
 int serve(Handler handler, Options options) {
     raise_descriptor_limit();
     if (handler)
@@ -126,10 +114,16 @@ int serve(Handler handler, Options options) {
     try {
         Server server(std::move(options));
         server.start();
+        // Under systemd (Type=notify): the service is up. One process here;
+        // worker processes are the `postern` executable's (--processes).
+        const char* notify_socket = std::getenv("NOTIFY_SOCKET");
+        const systemd::Notifier notifier(notify_socket ? notify_socket : "");
+        notifier.notify("READY=1");
         int sig = 0;
         sigwait(&set, &sig);
         log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
                   ": draining requests in flight, then stopping");
+        notifier.notify("STOPPING=1");
         server.stop();
         log::info("stopped");
         return 0;
