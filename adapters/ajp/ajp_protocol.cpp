@@ -1,5 +1,8 @@
 #include "ajp/ajp_protocol.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <stdexcept>
 
 #include "ajp/ajp_connection.hpp"
@@ -41,6 +44,31 @@ class AjpProtocol final : public Protocol {
 
     std::unique_ptr<Connection> make_connection(int fd, Peer peer) override {
         return std::make_unique<ajp::AjpConnection>(fd, std::move(peer), settings_);
+    }
+
+    void refuse_overloaded(int fd) noexcept override {
+        // A CPING (mod_jk's connect or prepost check) gets no CPONG: the
+        // front end takes another worker. A request gets a 503 with a
+        // correct END_RESPONSE that forbids reuse.
+        unsigned char first[5] = {};
+        if (::recv(fd, first, sizeof(first), MSG_PEEK | MSG_DONTWAIT) == 5 && first[0] == 0x12 &&
+            first[1] == 0x34 && first[4] == static_cast<unsigned char>(ajp::Code::cping)) {
+            ::close(fd);
+            return;
+        }
+        try {
+            std::string out;
+            ajp::encode_send_headers(out, 503, "Service Unavailable",
+                                     {{"Content-Type", "text/plain; charset=utf-8"},
+                                      {"Content-Length", "24"},
+                                      {"Retry-After", "1"}},
+                                     settings_.packet_size);
+            ajp::encode_send_body_chunk(out, kOverloadedBody);
+            ajp::encode_end_response(out, false);
+            answer_and_close(fd, out);
+        } catch (...) {
+            ::close(fd);
+        }
     }
 
   private:

@@ -1,5 +1,7 @@
 #include "fastcgi/fastcgi_protocol.hpp"
 
+#include <sys/socket.h>
+
 #include <fcgiapp.h>
 
 #include <csignal>
@@ -9,6 +11,7 @@
 
 #include "core/log.hpp"
 #include "fastcgi/fastcgi_connection.hpp"
+#include "fastcgi/head_validator.hpp"
 #include "fastcgi/read_guard.hpp"
 
 namespace postern {
@@ -48,6 +51,39 @@ class FastCgiProtocol : public Protocol {
 
     std::unique_ptr<Connection> make_connection(int fd, Peer peer) override {
         return std::make_unique<fastcgi::FastCgiConnection>(fd, std::move(peer), app_, limits_);
+    }
+
+    void refuse_overloaded(int fd) noexcept override {
+        // FastCGI 1.0 §5.5: FCGI_END_REQUEST with FCGI_OVERLOADED, after a
+        // 503 on FCGI_STDOUT for the front ends that only read that (nginx,
+        // Apache). The request id from the FCGI_BEGIN_REQUEST when it is
+        // already there; front ends use 1 otherwise.
+        unsigned char begin[8] = {};
+        unsigned id = 1;
+        if (::recv(fd, begin, sizeof(begin), MSG_PEEK | MSG_DONTWAIT) == 8 &&
+            begin[0] == fastcgi::kVersion1 && begin[1] == fastcgi::kBeginRequest)
+            id = (unsigned{begin[2]} << 8) | begin[3];
+        static constexpr std::string_view kHead =
+            "Status: 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Length: 24\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n";
+        std::string out;
+        auto record = [&](std::uint8_t type, std::string_view content) {
+            const unsigned char h[8] = {fastcgi::kVersion1,
+                                        type,
+                                        static_cast<unsigned char>(id >> 8),
+                                        static_cast<unsigned char>(id & 0xff),
+                                        static_cast<unsigned char>(content.size() >> 8),
+                                        static_cast<unsigned char>(content.size() & 0xff),
+                                        0,
+                                        0};
+            out.append(reinterpret_cast<const char*>(h), sizeof(h));
+            out.append(content);
+        };
+        record(fastcgi::kStdout, kHead);
+        record(fastcgi::kStdout, {});
+        const char end_body[8] = {0, 0, 0, 0, 2 /* FCGI_OVERLOADED */, 0, 0, 0};
+        record(fastcgi::kEndRequest, std::string_view(end_body, sizeof(end_body)));
+        answer_and_close(fd, out);
     }
 
   private:

@@ -162,5 +162,14 @@ TEST(Cli, HelpListsEveryOption) {
         EXPECT_NE(u.find(o), std::string::npos) << o;
 }
 
+TEST(Cli, AllowedUnixPeersByIdOrName) {
+    auto cfg = parse({"--app", "x.so", "--allow-uid", "0", "--allow-uid", "root", "--allow-gid",
+                      "7", "--allow-gid=root"});
+    EXPECT_EQ(cfg.options.allow_uids, (std::vector<unsigned>{0, 0}));
+    EXPECT_EQ(cfg.options.allow_gids, (std::vector<unsigned>{7, 0}));
+    EXPECT_THROW(parse({"--allow-uid", "no-such-user-postern"}), CliError);
+    EXPECT_THROW(parse({"--allow-gid", "no-such-group-postern"}), CliError);
+}
+
 }  // namespace
 }  // namespace postern

@@ -96,6 +96,13 @@ struct Options {
     std::vector<std::string> trusted_proxies;
     /// File mode of unix-socket listeners.
     unsigned socket_mode = 0660;
+    /// Unix-socket listeners: the peers allowed in by their user or group id
+    /// (SO_PEERCRED), on top of the socket file's mode, as PHP-FPM's
+    /// listen.acl_users / listen.acl_groups. A peer whose uid is in
+    /// allow_uids or whose gid is in allow_gids is served; any other is
+    /// logged and closed. Both empty: any peer the file mode lets connect.
+    std::vector<unsigned> allow_uids;
+    std::vector<unsigned> allow_gids;
     /// Access log in the combined format: "" or "-" for stderr, "off" for
     /// none, otherwise a file appended to.
     std::string access_log = "-";

@@ -1,5 +1,7 @@
 #include "core/cli.hpp"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sched.h>
 
 #include <charconv>
@@ -11,6 +13,9 @@
 namespace postern {
 
 namespace {
+
+using group_t = struct group;
+using passwd_t = struct passwd;
 
 struct OptionDef {
     const char* name;
@@ -39,6 +44,12 @@ const OptionDef kOptions[] = {
      "together (default 0)"},
     {"config", "FILE", "read options from FILE: one `name = value` per line, '#' comments"},
     {"allow", "ADDR[/BITS]", "accept connections only from these front-end addresses (repeatable)"},
+    {"allow-uid", "USER",
+     "unix-socket listeners: serve only peers of this user (name or uid; repeatable; with "
+     "--allow-gid, a peer of either is served)"},
+    {"allow-gid", "GROUP",
+     "unix-socket listeners: serve only peers of this group (name or gid; "
+     "repeatable)"},
     {"trusted-proxy", "ADDR[/BITS]",
      "believe X-Forwarded-For/-Proto/-Port from these proxies (HTTP; repeatable)"},
     {"socket-mode", "OCTAL", "file mode of unix-socket listeners (default 0660)"},
@@ -49,7 +60,9 @@ const OptionDef kOptions[] = {
     {"max-params-bytes", "N", "FastCGI/SCGI/uwsgi params bytes per request (default 262144)"},
     {"max-params", "N", "FastCGI/SCGI/uwsgi name-value pairs per request (default 1000)"},
     {"max-body-bytes", "N", "request body bytes, 413 beyond (default 4294967296)"},
-    {"max-connections", "N", "open connections per listener (default 16384)"},
+    {"max-connections", "N",
+     "open connections per listener (default 16384); one more gets the protocol's overload "
+     "answer (503, FCGI_OVERLOADED) and is closed"},
     {"read-timeout", "MS", "wait for the rest of a request once it began (default 30000)"},
     {"write-timeout", "MS", "wait for the front end to take response bytes (default 30000)"},
     {"idle-timeout", "MS", "close a kept-alive connection idle this long (default 300000)"},
@@ -78,6 +91,27 @@ const OptionDef* find_option(const std::string& name) {
         if (name == o.name)
             return &o;
     return nullptr;
+}
+
+/// A user or group by name or number (--allow-uid, --allow-gid).
+unsigned to_id(const std::string& name, const std::string& value, bool group) {
+    unsigned id = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
+    if (ec == std::errc() && end == value.data() + value.size())
+        return id;
+    std::vector<char> buf(16384);
+    if (group) {
+        group_t g{};
+        group_t* found = nullptr;
+        if (::getgrnam_r(value.c_str(), &g, buf.data(), buf.size(), &found) == 0 && found)
+            return found->gr_gid;
+    } else {
+        passwd_t p{};
+        passwd_t* found = nullptr;
+        if (::getpwnam_r(value.c_str(), &p, buf.data(), buf.size(), &found) == 0 && found)
+            return found->pw_uid;
+    }
+    throw CliError("--" + name + ": no " + (group ? "group" : "user") + " \"" + value + "\"");
 }
 
 std::uint64_t to_number(const std::string& name, const std::string& value, std::uint64_t min,
@@ -167,6 +201,10 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
         read_config(cfg, value, depth);
     } else if (name == "allow") {
         o.allow.push_back(value);
+    } else if (name == "allow-uid") {
+        o.allow_uids.push_back(to_id(name, value, false));
+    } else if (name == "allow-gid") {
+        o.allow_gids.push_back(to_id(name, value, true));
     } else if (name == "trusted-proxy") {
         o.trusted_proxies.push_back(value);
     } else if (name == "socket-mode") {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/peer.hpp"
 #include "postern/server.hpp"
@@ -77,7 +78,21 @@ class Protocol {
   public:
     virtual ~Protocol() = default;
     virtual std::unique_ptr<Connection> make_connection(int fd, Peer peer) = 0;
+    /// Answers a connection the listener cannot take (--max-connections
+    /// reached) in the protocol's own words, without blocking, and closes
+    /// it: a front end told "overloaded" (503) tries another backend or
+    /// tells its client, instead of taking the backend for dead. Runs on the
+    /// accepting worker; the default just closes.
+    virtual void refuse_overloaded(int fd) noexcept;
 };
+
+/// For refuse_overloaded(): reads what the front end already sent (so the
+/// close does not reset the connection under the answer), sends `answer`
+/// without blocking, shuts the sending side and closes `fd`.
+void answer_and_close(int fd, std::string_view answer) noexcept;
+
+/// The body of every overload answer.
+inline constexpr std::string_view kOverloadedBody = "503 Service Unavailable\n";
 
 /// The adapters the gateway knows ("fastcgi", "http", ...). Defined in
 /// gateway/main/protocols.cpp, the one place that wires adapters to the core.

@@ -142,6 +142,11 @@ void Reactor::add_listener(int fd, std::unique_ptr<Protocol> protocol, std::stri
     listeners_.push_back(std::move(l));
 }
 
+void Reactor::allow_unix_peers(std::vector<unsigned> uids, std::vector<unsigned> gids) {
+    allow_uids_ = std::move(uids);
+    allow_gids_ = std::move(gids);
+}
+
 void Reactor::start(unsigned threads) {
     for (auto& l : listeners_) {
         sockaddr_storage ss{};
@@ -280,6 +285,23 @@ Reactor::ConnectionSource* Reactor::set_up(ListenerSource& l, int fd, const sock
         if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) == 0)
             peer.local_addr = address_text(local, peer.local_port);
     }
+    if (l.unix_socket && (!allow_uids_.empty() || !allow_gids_.empty())) {
+        ucred cred{};
+        socklen_t clen = sizeof(cred);
+        const bool known = ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0;
+        auto in = [](const std::vector<unsigned>& ids, unsigned id) {
+            return std::find(ids.begin(), ids.end(), id) != ids.end();
+        };
+        if (!known || !(in(allow_uids_, cred.uid) || in(allow_gids_, cred.gid))) {
+            log::warn("refused a connection on " + l.name + " from " +
+                      (known ? "uid " + std::to_string(cred.uid) + " gid " +
+                                   std::to_string(cred.gid) + " pid " + std::to_string(cred.pid)
+                             : std::string("a peer of unknown credentials")) +
+                      ": not among --allow-uid / --allow-gid");
+            ::close(fd);
+            return nullptr;
+        }
+    }
     if (!l.unix_socket && !allow_.empty() && !allow_.contains(peer.addr)) {
         log::warn("refused a connection on " + l.name + " from " + peer.describe() +
                   ": not on the allow-list of front-end addresses");
@@ -288,8 +310,9 @@ Reactor::ConnectionSource* Reactor::set_up(ListenerSource& l, int fd, const sock
     }
     if (l.open.load() >= limits_.max_connections) {
         log::warn("refused a connection on " + l.name + " from " + peer.describe() + ": " +
-                  std::to_string(limits_.max_connections) + " connections already open");
-        ::close(fd);
+                  std::to_string(limits_.max_connections) +
+                  " connections already open (--max-connections); answered 503");
+        l.protocol->refuse_overloaded(fd);
         return nullptr;
     }
     if (!l.inherits_options) {

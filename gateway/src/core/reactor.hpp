@@ -42,6 +42,10 @@ class Reactor {
     void add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name,
                       bool unix_socket, std::string unix_path, bool remove_path = true);
 
+    /// Unix-socket peers allowed by uid or gid (Options::allow_uids,
+    /// allow_gids); both empty allows any. Before start() only.
+    void allow_unix_peers(std::vector<unsigned> uids, std::vector<unsigned> gids);
+
     void start(unsigned threads);
     /// Stops accepting, closes idle connections, lets requests in flight
     /// finish within `drain`, then closes everything and joins the threads.
@@ -66,6 +70,8 @@ class Reactor {
 
     Limits limits_;
     AddressList allow_;
+    std::vector<unsigned> allow_uids_;
+    std::vector<unsigned> allow_gids_;
     int epoll_fd_ = -1;
     int wake_fd_ = -1;
     // Kept open to be given up when accept fails for lack of descriptors.

@@ -47,6 +47,7 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
     log::open_access_log(o.access_log);
     impl_->app = std::make_unique<App>(o.mounts, o.limits);
     impl_->reactor = std::make_unique<Reactor>(o.limits, allow);
+    impl_->reactor->allow_unix_peers(o.allow_uids, o.allow_gids);
     for (const ListenSpec& spec : o.listeners) {
         if (!known_protocol(spec.protocol))
             throw std::runtime_error("unknown protocol \"" + spec.protocol + "\" in --listen " +

@@ -13,9 +13,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ajp/codec.hpp"
@@ -681,6 +683,29 @@ TEST_F(AjpAdapter, BadBodyPacketEndsTheConnection) {
     Exchange ex = read_exchange(c);
     EXPECT_TRUE(ex.closed || !ex.reuse);
     EXPECT_TRUE(c.wait_closed(5000ms));
+}
+
+// --max-connections reached: a 503 with a correct END_RESPONSE that forbids
+// reuse; served again once a connection goes.
+TEST_F(AjpAdapter, OverloadIsAnswered503WithEndResponse) {
+    options_.limits.max_connections = 1;
+    start();
+    std::optional<SocketClient> held(std::in_place, address_);
+    ASSERT_TRUE(send(*held, request("GET", "/app/hello")).ended);  // kept: the one connection
+    Exchange refused = round_trip(request("GET", "/app/hello"));
+    ASSERT_TRUE(refused.ended);
+    EXPECT_FALSE(refused.reuse);
+    EXPECT_EQ(refused.status, 503);
+    EXPECT_EQ(refused.header("Retry-After"), "1");
+    EXPECT_EQ(refused.body, "503 Service Unavailable\n");
+    held.reset();
+    Exchange ex;
+    for (int i = 0; i < 50 && ex.status != 200; ++i) {
+        std::this_thread::sleep_for(50ms);
+        ex = round_trip(request("GET", "/app/hello"));
+    }
+    EXPECT_EQ(ex.status, 200);
+    EXPECT_EQ(ex.body, "Hello, world!\n");
 }
 
 }  // namespace

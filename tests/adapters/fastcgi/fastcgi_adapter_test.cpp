@@ -23,6 +23,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fcgi_client.hpp"
@@ -537,7 +538,8 @@ TEST_F(FastCgiAdapter, TooManyParamsAreRefused) {
     start();
     StderrCapture log;
     wire::Request r = request("GET", "/app/hello");
-    for (int i = 0; i < 100; ++i) r.params.emplace_back("HTTP_X_" + std::to_string(i), "v");
+    for (int i = 0; i < 100; ++i)
+        r.params.emplace_back("HTTP_X_" + std::to_string(i), "v");
     SocketClient c = connect();
     const wire::Response out = wire::round_trip(c, r);
     ASSERT_TRUE(out.ended);
@@ -655,6 +657,28 @@ TEST_F(FastCgiAdapter, PeerNotOnTheAllowListIsClosedAndNothingServed) {
     EXPECT_EQ(calls_, 0);
 }
 
+TEST_F(FastCgiAdapter, UnixPeerOutsideTheAllowedIdsIsClosedAndNothingServed) {
+    const std::string path = "/tmp/postern-peercred-" + std::to_string(::getpid()) + ".sock";
+    options_.listeners = {{"fastcgi", path}};
+    options_.allow_uids = {::getuid() + 4242};
+    options_.allow_gids = {::getgid() + 4242};
+    start();
+    ASSERT_EQ(address_, path);
+    expect_dropped(wire::encode(request("GET", "/app/hello")));
+    EXPECT_EQ(calls_, 0);
+    stop();
+    // Either id lets a peer in.
+    options_.allow_gids = {::getgid()};
+    start();
+    expect_served();
+    stop();
+    options_.allow_uids = {::getuid()};
+    options_.allow_gids = {};
+    start();
+    expect_served();
+    EXPECT_EQ(calls_, 2);
+}
+
 // --- many connections ----------------------------------------------------
 
 TEST_F(FastCgiAdapter, ThousandIdleKeptConnectionsDoNotStarveOthers) {
@@ -718,6 +742,30 @@ TEST_F(FastCgiAdapter, ServesOnDescriptorsAbove1024) {
     bad[0] = 9;
     expect_dropped(bad);
     expect_served();
+}
+
+// --max-connections reached: FCGI_END_REQUEST with FCGI_OVERLOADED (§5.5),
+// after a 503 on FCGI_STDOUT; served again once a connection goes.
+TEST_F(FastCgiAdapter, OverloadIsAnsweredFcgiOverloaded) {
+    options_.limits.max_connections = 1;
+    start();
+    std::optional<SocketClient> held(std::in_place, address_);
+    ASSERT_TRUE(wire::round_trip(*held, request("GET", "/app/hello", true)).ended);
+    const wire::Response refused = round_trip(request("GET", "/app/hello"));
+    EXPECT_TRUE(refused.ended);
+    EXPECT_EQ(refused.protocol_status, 2) << "FCGI_OVERLOADED";
+    const wire::CgiResponse cgi = wire::parse_cgi(refused.out);
+    EXPECT_EQ(cgi.status, 503);
+    EXPECT_EQ(cgi.body, "503 Service Unavailable\n");
+    EXPECT_EQ(calls_, 1);
+    held.reset();
+    wire::Response r;
+    for (int i = 0; i < 50 && r.protocol_status != 0; ++i) {
+        std::this_thread::sleep_for(50ms);
+        r = round_trip(request("GET", "/app/hello"));
+    }
+    EXPECT_TRUE(r.ended);
+    EXPECT_EQ(wire::parse_cgi(r.out).body, "Hello, world!\n");
 }
 
 }  // namespace

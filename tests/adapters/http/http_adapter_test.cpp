@@ -850,5 +850,32 @@ TEST_F(HttpAdapterTest, ThousandIdleKeepAliveConnectionsDoNotStarveOthers) {
     }
 }
 
+// --max-connections reached: 503 with Retry-After, then served again once a
+// connection goes.
+TEST_F(HttpAdapterTest, OverloadIsAnswered503) {
+    Options o = options();
+    o.limits.max_connections = 1;
+    start(std::move(o));
+    std::optional<SocketClient> held(std::in_place, address_);
+    {
+        ResponseReader reader(*held);
+        ASSERT_TRUE(held->send(get("/app/hello")));  // kept alive: the one connection
+        ASSERT_TRUE(reader.next().has_value());
+    }
+    auto refused = exchange(get("/app/hello"));
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_EQ(refused->status, 503);
+    EXPECT_EQ(refused->header("retry-after"), "1");
+    EXPECT_EQ(refused->body, "503 Service Unavailable\n");
+    held.reset();
+    std::optional<HttpResponse> r;
+    for (int i = 0; i < 50 && !(r && r->status == 200); ++i) {
+        std::this_thread::sleep_for(50ms);
+        r = exchange(get("/app/hello"));
+    }
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+}
+
 }  // namespace
 }  // namespace postern

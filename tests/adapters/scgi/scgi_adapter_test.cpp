@@ -8,8 +8,10 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "postern/server.hpp"
@@ -275,6 +277,26 @@ TEST_F(ScgiAdapter, IdleAndClosedConnectionsHoldNoWorker) {
         c.shutdown_write();
     }
     EXPECT_EQ(exchange(header("GET", "/app/hello")).substr(0, 14), "Status: 200 OK");
+}
+
+// --max-connections reached: a 503 in a CGI response, not a silent close
+// that makes the front end take the gateway for dead; served again once a
+// connection goes.
+TEST_F(ScgiAdapter, OverloadIsAnswered503) {
+    options_.limits.max_connections = 1;
+    start();
+    std::optional<SocketClient> held(std::in_place, address_);
+    std::this_thread::sleep_for(200ms);  // accepted: the listener's one connection
+    EXPECT_EQ(exchange(header("GET", "/app/hello")),
+              "Status: 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+              "Content-Length: 24\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n");
+    held.reset();
+    std::string reply;
+    for (int i = 0; i < 50 && reply.rfind("Status: 200", 0) != 0; ++i) {
+        std::this_thread::sleep_for(50ms);
+        reply = exchange(header("GET", "/app/hello"));
+    }
+    EXPECT_EQ(reply.rfind("Status: 200 OK\r\n", 0), 0u) << reply;
 }
 
 }  // namespace

@@ -8,7 +8,9 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "postern/server.hpp"
@@ -184,6 +186,24 @@ TEST_F(UwsgiAdapter, LimitIs431) {
     EXPECT_EQ(exchange(packet("GET", "/app/hello", 0, {{"HTTP_X", std::string(400, 'x')}}))
                   .rfind("HTTP/1.1 431 ", 0),
               0u);
+}
+
+// --max-connections reached: a 503 as uWSGI words it (a raw status line).
+TEST_F(UwsgiAdapter, OverloadIsAnswered503) {
+    options_.limits.max_connections = 1;
+    start();
+    std::optional<SocketClient> held(std::in_place, address_);
+    std::this_thread::sleep_for(200ms);  // accepted: the listener's one connection
+    EXPECT_EQ(exchange(packet("GET", "/app/hello")),
+              "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+              "Content-Length: 24\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n");
+    held.reset();
+    std::string reply;
+    for (int i = 0; i < 50 && reply.rfind("HTTP/1.1 200", 0) != 0; ++i) {
+        std::this_thread::sleep_for(50ms);
+        reply = exchange(packet("GET", "/app/hello"));
+    }
+    EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
 }
 
 }  // namespace
