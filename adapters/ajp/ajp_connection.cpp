@@ -10,6 +10,7 @@
 #include "ajp/ajp_environ.hpp"
 #include "core/decimal.hpp"
 #include "core/log.hpp"
+#include "core/status.hpp"
 #include "core/text.hpp"
 
 namespace postern::ajp {
@@ -106,6 +107,10 @@ Connection::Next AjpConnection::bad_packet(const Result& r, std::string_view whe
     log::warn("front end " + peer().describe() + " sent a bad AJP packet " + std::string(where) +
               ": " + r.reason + " (" + std::string(error_name(r.code)) + " at byte " +
               std::to_string(r.offset) + "); closing the connection");
+    const bool limit = r.code == Error::packet_too_large || r.code == Error::too_many_headers ||
+                       r.code == Error::too_many_attributes;
+    status::count_malformed(peer().listener,
+                            limit ? status::Malformed::too_large : status::Malformed::bad_request);
     return Next::close;
 }
 
@@ -138,6 +143,7 @@ Connection::Next AjpConnection::serve_packet() {
         if (io == Io::ok)
             continue;
         if (io == Io::timeout) {
+            status::count_malformed(peer().listener, status::Malformed::timeout);
             log::warn("front end " + peer().describe() + " did not finish an AJP packet within " +
                       millis(settings_.read_timeout) + "; closing the connection");
         } else if (started) {
@@ -278,6 +284,7 @@ std::size_t AjpConnection::read(char* buffer, std::size_t size) {
                 log::warn("front end " + peer().describe() + " sent a bad AJP body packet: " +
                           r.reason + " (" + std::string(error_name(r.code)) + " at byte " +
                           std::to_string(r.offset) + ")");
+                status::count_malformed(peer().listener, status::Malformed::bad_request);
                 body_failed(400, "bad AJP body packet: " + r.reason);
             }
             if (r.status == Status::done) {

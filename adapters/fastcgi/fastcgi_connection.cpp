@@ -14,6 +14,7 @@
 #include "core/decimal.hpp"
 #include "core/environ.hpp"
 #include "core/log.hpp"
+#include "core/status.hpp"
 #include "fastcgi/fcgx_body.hpp"
 #include "fastcgi/fcgx_sink.hpp"
 
@@ -235,6 +236,10 @@ void FastCgiConnection::log_bad_head(const HeadValidator& validator, ReadGuard::
                                      int read_errno, Clock::time_point start) const {
     const std::string who = "front end " + peer().describe();
     const std::string at = " after " + std::to_string(validator.offset()) + " bytes";
+    if (failure == ReadGuard::Failure::malformed || failure == ReadGuard::Failure::none)
+        status::count_malformed(peer().listener, status::Malformed::bad_request);
+    else if (failure == ReadGuard::Failure::timeout)
+        status::count_malformed(peer().listener, status::Malformed::timeout);
     switch (failure) {
         case ReadGuard::Failure::malformed:
             log::warn(who + " sent " + validator.error_reason() + " at byte " +

@@ -69,6 +69,14 @@ TEST(Cli, ConfigFileHoldsTheSameSettings) {
     std::remove(path.c_str());
 }
 
+TEST(Cli, StatusPath) {
+    EXPECT_EQ(parse({}).options.status_path, "") << "off unless asked for";
+    EXPECT_EQ(parse({"--status", "/postern-status"}).options.status_path, "/postern-status");
+    EXPECT_THROW(parse({"--status", "postern-status"}), CliError);
+    EXPECT_THROW(parse({"--status", "/s?format=json"}), CliError);
+    EXPECT_THROW(parse({"--status", ""}), CliError);
+}
+
 TEST(Cli, AjpOptions) {
     auto cfg = parse({"--listen", "ajp=127.0.0.1:8009", "--ajp-secret", "s3cret",
                       "--ajp-packet-size=65536", "--ajp-allow-attribute", "SSL_CLIENT_S_DN",

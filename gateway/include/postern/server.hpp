@@ -106,6 +106,12 @@ struct Options {
     /// Access log in the combined format: "" or "-" for stderr, "off" for
     /// none, otherwise a file appended to.
     std::string access_log = "-";
+    /// A request for this path ("/postern-status"; matched before the mount
+    /// table, on every listener) is answered with the gateway's counters:
+    /// JSON, or the Prometheus text format with ?format=prometheus (as
+    /// PHP-FPM's pm.status_path; keep it away from clients in the front
+    /// end's configuration). "" for none: nothing is counted.
+    std::string status_path;
     /// On stop, in-flight requests get this long to finish.
     std::chrono::milliseconds drain_timeout{30'000};
     /// AJP13 listeners.

@@ -1,5 +1,6 @@
 #include "core/app.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -7,6 +8,7 @@
 #include "core/environ.hpp"
 #include "core/log.hpp"
 #include "core/scoreboard.hpp"
+#include "core/status.hpp"
 
 namespace postern {
 
@@ -56,6 +58,7 @@ class GuardedBody : public BodySource {
     }
 
     bool failed() const noexcept { return failed_; }
+    std::uint64_t bytes() const noexcept { return count_; }
 
   private:
     BodySource& inner_;
@@ -108,6 +111,24 @@ void log_access(const Environ& env, const Peer& peer, int status, std::uint64_t 
     log::access(line);
 }
 
+/// Counts a request on its listener's counters (nullptr: none kept).
+void count_request(status::Counters* c, int status, std::uint64_t received, std::uint64_t sent,
+                   std::chrono::steady_clock::duration took) noexcept {
+    if (c == nullptr)
+        return;
+    constexpr auto relaxed = std::memory_order_relaxed;
+    c->requests[status::status_class(status)].fetch_add(1, relaxed);
+    c->bytes_received.fetch_add(received, relaxed);
+    c->bytes_sent.fetch_add(sent, relaxed);
+    const auto us = static_cast<std::uint64_t>(std::max<std::int64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(took).count(), 0));
+    const auto& bounds = status::kLatencyBoundsUs;
+    const auto bucket = static_cast<std::size_t>(
+        std::lower_bound(bounds.begin(), bounds.end(), us) - bounds.begin());
+    c->latency[bucket].fetch_add(1, relaxed);
+    c->latency_sum_us.fetch_add(us, relaxed);
+}
+
 void error_page(Response& res, int status) {
     res.reset();
     res.status(status);
@@ -121,16 +142,60 @@ void error_page(Response& res, int status) {
 
 }  // namespace
 
-App::App(std::vector<Mount> mounts, const Limits& limits)
-    : router_(std::move(mounts)), limits_(limits) {}
+App::App(std::vector<Mount> mounts, const Limits& limits, std::string status_path)
+    : router_(std::move(mounts)), limits_(limits), status_path_(std::move(status_path)) {}
+
+void App::status_page(Response& res, std::string_view method, std::string_view query) {
+    if (method != "GET" && method != "HEAD") {
+        error_page(res, 405);
+        res.header("Allow", "GET, HEAD");
+        return;
+    }
+    // ?format=prometheus, ?format=json (the default); other parameters are
+    // ignored, as a scraper may add its own.
+    std::string_view format = "json";
+    while (!query.empty()) {
+        const std::size_t amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        if (pair.rfind("format=", 0) == 0)
+            format = pair.substr(7);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    }
+    if (format != "json" && format != "prometheus") {
+        error_page(res, 400);
+        res.write("format: json or prometheus\n");
+        return;
+    }
+    status::Board* board = status::attached();
+    if (board == nullptr) {
+        error_page(res, 503);
+        return;
+    }
+    const status::Snapshot snap = board->snapshot();
+    res.status(200);
+    res.header("Cache-Control", "no-store");
+    if (format == "prometheus") {
+        res.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        res.write(status::render_prometheus(snap));
+    } else {
+        res.header("Content-Type", "application/json");
+        res.write(status::render_json(snap));
+    }
+}
 
 bool App::refuse(ResponseSink& sink, int status, std::string_view reason, const Peer& peer,
                  std::string_view protocol, bool head_only) {
     log::warn("refused a request from " + peer.describe() + " over " + std::string(protocol) +
               " with " + std::to_string(status) + ": " + std::string(reason));
+    status::Counters* counters = status::counters(peer.listener);
+    if (counters != nullptr)
+        counters->malformed[static_cast<std::size_t>(status::malformed_kind(status))].fetch_add(
+            1, std::memory_order_relaxed);
     Response res(sink, head_only, limits_.response_buffer);
     error_page(res, status);
-    return res.finish();
+    const bool ok = res.finish();
+    count_request(counters, status, 0, res.body_bytes_sent(), {});
+    return ok;
 }
 
 namespace {
@@ -264,8 +329,11 @@ std::optional<Refusal> check_head(const std::string* content_length, std::string
 
 Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, ResponseSink& sink,
                     const Peer& peer) {
-    // The clock is read only for the access log's duration field.
-    const bool timed = log::access_log_enabled();
+    // The clock is read only for the access log's duration field and the
+    // status page's histogram.
+    status::Counters* const counters = status::counters(peer.listener);
+    const status::InFlightCount in_flight_count(counters);
+    const bool timed = counters != nullptr || log::access_log_enabled();
     const auto start =
         timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     auto took = [&] {
@@ -289,6 +357,7 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
     Response res(sink, method == "HEAD", limits_.response_buffer);
     auto refuse_with = [&](const Refusal& r) {
         log::warn("refused " + who() + " with " + std::to_string(r.status) + ": " + r.reason);
+        status::count_malformed(peer.listener, status::malformed_kind(r.status));
         error_page(res, r.status);
         res.finish();
         return r.drainable && guarded.drain();
@@ -298,11 +367,18 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
     const Mount* mount = nullptr;
     const std::string* content_length =
         slots.content_length == Slots::none ? nullptr : &env[slots.content_length].second;
+    const std::size_t path_end = uri.find('?');
     if (auto refusal = check_head(content_length, method, limits_)) {
         reusable = refuse_with(*refusal);
+    } else if (!status_path_.empty() && std::string_view(uri).substr(0, path_end) == status_path_) {
+        status_page(res, method,
+                    path_end == std::string::npos ? std::string_view()
+                                                  : std::string_view(uri).substr(path_end + 1));
+        res.finish();
+        reusable = guarded.drain();
     } else {
         try {
-            Router::Match match = router_.match(std::string_view(uri).substr(0, uri.find('?')));
+            Router::Match match = router_.match(std::string_view(uri).substr(0, path_end));
             mount = match.mount;
             if (mount == nullptr) {
                 error_page(res, 404);
@@ -319,7 +395,9 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
         env.erase(env.begin() + static_cast<std::ptrdiff_t>(slots.path_translated));
     if (mount == nullptr) {
         Outcome out{res.status(), res.body_bytes_sent(), reusable && !res.client_gone()};
-        log_access(env, peer, out.status, out.body_bytes, took());
+        const auto elapsed = took();
+        log_access(env, peer, out.status, out.body_bytes, elapsed);
+        count_request(counters, out.status, guarded.bytes(), out.body_bytes, elapsed);
         return out;
     }
 
@@ -358,7 +436,9 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
     if (reusable && !guarded.drain())
         reusable = false;
     Outcome out{res.status(), res.body_bytes_sent(), reusable && !res.client_gone()};
-    log_access(req.environ(), peer, out.status, out.body_bytes, took());
+    const auto elapsed = took();
+    log_access(req.environ(), peer, out.status, out.body_bytes, elapsed);
+    count_request(counters, out.status, guarded.bytes(), out.body_bytes, elapsed);
     return out;
 }
 

@@ -53,7 +53,9 @@ struct Outcome {
 /// every worker thread at once.
 class App {
   public:
-    App(std::vector<Mount> mounts, const Limits& limits);
+    /// `status_path`: the path answered with the status page (--status),
+    /// "" for none.
+    App(std::vector<Mount> mounts, const Limits& limits, std::string status_path = {});
 
     /// Runs one request. `env` holds what the adapter decoded: at least
     /// REQUEST_METHOD, REQUEST_URI (raw target) or SCRIPT_NAME+PATH_INFO,
@@ -78,8 +80,13 @@ class App {
     const Router& router() const noexcept { return router_; }
 
   private:
+    /// Answers a request for the status page (GET or HEAD; JSON, or the
+    /// Prometheus text format with ?format=prometheus).
+    void status_page(Response& res, std::string_view method, std::string_view query);
+
     Router router_;
     Limits limits_;
+    std::string status_path_;
 };
 
 }  // namespace postern

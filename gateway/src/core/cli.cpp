@@ -54,6 +54,9 @@ const OptionDef kOptions[] = {
      "believe X-Forwarded-For/-Proto/-Port from these proxies (HTTP; repeatable)"},
     {"socket-mode", "OCTAL", "file mode of unix-socket listeners (default 0660)"},
     {"access-log", "TARGET", "combined-format access log: - (stderr, default), off, or a file"},
+    {"status", "PATH",
+     "answer requests for PATH (e.g. /postern-status) with the gateway's counters, summed over "
+     "the worker processes: JSON, or Prometheus text with ?format=prometheus (default: off)"},
     {"log-level", "LEVEL", "debug, info (default), warn or error"},
     {"max-header-bytes", "N", "HTTP request line plus headers (default 65536)"},
     {"max-headers", "N", "HTTP header fields per request (default 200)"},
@@ -216,6 +219,11 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
         o.socket_mode = mode;
     } else if (name == "access-log") {
         o.access_log = value;
+    } else if (name == "status") {
+        if (value.empty() || value[0] != '/' || value.find_first_of("?# ") != std::string::npos)
+            throw CliError("--status: expected a path such as /postern-status, got \"" + value +
+                           "\"");
+        o.status_path = value;
     } else if (name == "log-level") {
         if (value != "debug" && value != "info" && value != "warn" && value != "error")
             throw CliError("--log-level: expected debug, info, warn or error, got \"" + value +

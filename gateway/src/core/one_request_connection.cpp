@@ -9,6 +9,7 @@
 
 #include "core/environ.hpp"
 #include "core/log.hpp"
+#include "core/status.hpp"
 
 namespace postern {
 
@@ -95,11 +96,12 @@ Connection::Next OneRequestConnection::serve_request() {
         }
         if (io == Io::ok)
             continue;
-        if (io == Io::timeout)
+        if (io == Io::timeout) {
+            status::count_malformed(peer().listener, status::Malformed::timeout);
             log::warn(who + " did not finish a " + std::string(wire_name()) +
                       " request header within " + millis(settings_.read_timeout) +
                       "; closing the connection");
-        else if (io == Io::failed)
+        } else if (io == Io::failed)
             log::warn("reading a " + std::string(wire_name()) + " request header from " + who +
                       " failed: " + std::strerror(last_errno_));
         else if (started)

@@ -15,6 +15,9 @@ struct Peer {
     std::string local_addr;
     std::string local_port;
     bool unix_socket = false;
+    /// The listener's slot on the status board (core/status.hpp), -1 for
+    /// none: where this connection's requests are counted.
+    int listener = -1;
 
     /// "127.0.0.1:51234", "[::1]:51234" or "unix:/run/postern.sock".
     std::string describe() const;

@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "core/log.hpp"
+#include "core/status.hpp"
 
 namespace postern {
 
@@ -33,6 +34,7 @@ struct Reactor::ListenerSource : Source {
     bool unix_socket = false;
     std::string unix_path;
     bool remove_path = true;
+    int status_slot = -1;
     std::atomic<std::size_t> open{0};
     // TCP listeners carry the per-connection socket options themselves
     // (read/write timeouts, TCP_NODELAY); Linux copies them onto every
@@ -131,7 +133,8 @@ Reactor::~Reactor() {
 }
 
 void Reactor::add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name,
-                           bool unix_socket, std::string unix_path, bool remove_path) {
+                           bool unix_socket, std::string unix_path, bool remove_path,
+                           int status_slot) {
     auto l = std::make_unique<ListenerSource>();
     l->fd = fd;
     l->protocol = std::move(protocol);
@@ -139,6 +142,7 @@ void Reactor::add_listener(int fd, std::unique_ptr<Protocol> protocol, std::stri
     l->unix_socket = unix_socket;
     l->unix_path = std::move(unix_path);
     l->remove_path = remove_path;
+    l->status_slot = status_slot;
     listeners_.push_back(std::move(l));
 }
 
@@ -272,6 +276,7 @@ void Reactor::accept_ready(ListenerSource& l) {
 Reactor::ConnectionSource* Reactor::set_up(ListenerSource& l, int fd, const sockaddr_storage& ss) {
     Peer peer;
     peer.unix_socket = l.unix_socket;
+    peer.listener = l.status_slot;
     peer.addr = address_text(ss, peer.port);
     if (l.unix_socket) {
         peer.addr = "127.0.0.1";  // RFC 3875 §4.1.8 wants an address; a unix peer is local
@@ -298,6 +303,7 @@ Reactor::ConnectionSource* Reactor::set_up(ListenerSource& l, int fd, const sock
                                    std::to_string(cred.gid) + " pid " + std::to_string(cred.pid)
                              : std::string("a peer of unknown credentials")) +
                       ": not among --allow-uid / --allow-gid");
+            status::count_refused(l.status_slot, status::Refused::not_allowed);
             ::close(fd);
             return nullptr;
         }
@@ -305,6 +311,7 @@ Reactor::ConnectionSource* Reactor::set_up(ListenerSource& l, int fd, const sock
     if (!l.unix_socket && !allow_.empty() && !allow_.contains(peer.addr)) {
         log::warn("refused a connection on " + l.name + " from " + peer.describe() +
                   ": not on the allow-list of front-end addresses");
+        status::count_refused(l.status_slot, status::Refused::not_allowed);
         ::close(fd);
         return nullptr;
     }
@@ -312,6 +319,7 @@ Reactor::ConnectionSource* Reactor::set_up(ListenerSource& l, int fd, const sock
         log::warn("refused a connection on " + l.name + " from " + peer.describe() + ": " +
                   std::to_string(limits_.max_connections) +
                   " connections already open (--max-connections); answered 503");
+        status::count_refused(l.status_slot, status::Refused::overloaded);
         l.protocol->refuse_overloaded(fd);
         return nullptr;
     }

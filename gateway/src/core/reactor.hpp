@@ -39,8 +39,10 @@ class Reactor {
     /// ("fastcgi=127.0.0.1:9000"). `unix_path` is removed on stop when
     /// `remove_path` (false: another process owns the socket file). Before
     /// start() only.
+    /// `status_slot`: the listener's slot on the status board, -1 for none.
     void add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name,
-                      bool unix_socket, std::string unix_path, bool remove_path = true);
+                      bool unix_socket, std::string unix_path, bool remove_path = true,
+                      int status_slot = -1);
 
     /// Unix-socket peers allowed by uid or gid (Options::allow_uids,
     /// allow_gids); both empty allows any. Before start() only.

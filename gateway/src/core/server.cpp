@@ -15,11 +15,15 @@
 #include "core/listen.hpp"
 #include "core/log.hpp"
 #include "core/reactor.hpp"
+#include "core/status.hpp"
 #include "core/systemd.hpp"
 
 namespace postern {
 
 struct Server::Impl {
+    /// The status board of a process without a supervisor's (--status in
+    /// one process, library mode); destroyed after the reactor.
+    std::unique_ptr<status::Board> own_board;
     Options options;
     std::unique_ptr<App> app;
     std::unique_ptr<Reactor> reactor;
@@ -45,7 +49,20 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
     AddressList allow(o.allow);  // throws on a bad entry
     AddressList trusted(o.trusted_proxies);
     log::open_access_log(o.access_log);
-    impl_->app = std::make_unique<App>(o.mounts, o.limits);
+    // Counters for --status: on the supervisor's board in a worker process,
+    // on one of this server's own otherwise.
+    status::Board* board = nullptr;
+    if (!o.status_path.empty()) {
+        board = status::attached();
+        if (board == nullptr) {
+            impl_->own_board = std::make_unique<status::Board>(1, 0);
+            board = impl_->own_board.get();
+            const int record = board->claim();
+            board->started(record, static_cast<long>(::getpid()));
+            status::attach(board, record);
+        }
+    }
+    impl_->app = std::make_unique<App>(o.mounts, o.limits, o.status_path);
     impl_->reactor = std::make_unique<Reactor>(o.limits, allow);
     impl_->reactor->allow_unix_peers(o.allow_uids, o.allow_gids);
     for (const ListenSpec& spec : o.listeners) {
@@ -55,8 +72,9 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
         BoundSocket s = bind_listener(spec.address, o.socket_mode);
         std::string name = spec.protocol + "=" + s.address;
         auto proto = make_protocol(spec.protocol, *impl_->app, o);
+        const int slot = board != nullptr ? board->listener(name, spec.protocol) : -1;
         impl_->reactor->add_listener(s.fd, std::move(proto), name, s.unix_socket, s.unix_path,
-                                     s.owns_path);
+                                     s.owns_path, slot);
         impl_->bound.push_back(BoundListener{spec.protocol, s.address});
     }
 }

@@ -30,6 +30,7 @@
 #include "core/log.hpp"
 #include "core/module.hpp"
 #include "core/scoreboard.hpp"
+#include "core/status.hpp"
 #include "core/systemd.hpp"
 #include "postern/server.hpp"
 
@@ -250,6 +251,8 @@ struct Worker {
     pid_t pid = -1;
     GenerationPtr gen;
     std::unique_ptr<WorkerSlot> slot;
+    /// Its record on the status board (--status), -1 for none.
+    int record = -1;
     /// The read end of the worker's status pipe: 'R' once it serves, 'Q'
     /// when --max-requests is reached, 'E' and a message if it cannot start.
     int status_fd = -1;
@@ -302,6 +305,8 @@ class Supervisor {
     /// to if the new one fails to start.
     GenerationPtr previous_;
     std::list<Worker> workers_;
+    /// The counters behind --status, shared with every worker.
+    std::unique_ptr<status::Board> board_;
     Backoff backoff_;
     Clock::time_point next_spawn_{};
     std::mt19937_64 random_{std::random_device{}()};
@@ -337,6 +342,10 @@ int Supervisor::run(CliConfig cfg) {
     ::signal(SIGPIPE, SIG_IGN);
     raise_descriptor_limit();
     try {
+        // Records for the workers of two configurations at once (a reload)
+        // and those being replaced meanwhile.
+        board_ = std::make_unique<status::Board>(std::max<std::size_t>(64, cfg.processes * 4ul),
+                                                 cfg.processes);
         current_ = prepare(std::move(cfg));
     } catch (const std::exception& e) {
         log::error(e.what());
@@ -428,6 +437,7 @@ GenerationPtr Supervisor::prepare(CliConfig cfg) {
                 BoundSocket s = bind_listener(
                     assigned[i] >= 0 ? "fd:" + std::to_string(assigned[i]) : spec.address,
                     cfg.options.socket_mode);
+                board_->listener(spec.protocol + "=" + s.address, spec.protocol);
                 listeners_.emplace(key, Listener{spec.protocol, std::move(s)});
                 fresh.push_back(key);
             }
@@ -460,9 +470,16 @@ bool Supervisor::spawn() {
     } catch (const std::exception& e) {
         return failed(e.what());
     }
+    if (!gen->cfg.options.status_path.empty()) {
+        w.record = board_->claim();
+        if (w.record < 0)
+            log::warn("the status board is full: a new worker's requests are not counted");
+    }
     int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+        board_->release(w.record);
         return failed("pipe");
+    }
     const std::uint64_t limit =
         recycle_after(gen->cfg.max_requests, gen->cfg.max_requests_jitter, random_());
     std::fflush(nullptr);
@@ -474,8 +491,10 @@ bool Supervisor::spawn() {
     ::close(pipe_fds[1]);
     if (pid < 0) {
         ::close(pipe_fds[0]);
+        board_->release(w.record);
         return failed("fork");
     }
+    board_->started(w.record, static_cast<long>(pid));
     ::fcntl(pipe_fds[0], F_SETFL, ::fcntl(pipe_fds[0], F_GETFL) | O_NONBLOCK);
     w.pid = pid;
     w.status_fd = pipe_fds[0];
@@ -507,6 +526,8 @@ void Supervisor::become_worker(Worker& self, int status_fd, std::uint64_t limit)
     ::sigprocmask(SIG_SETMASK, &set, nullptr);
     attach_worker_slot(self.slot.get(), status_fd, limit);
     install_crash_recorder();
+    if (self.record >= 0)
+        status::attach(board_.get(), self.record);
 
     CliConfig cfg = gen.cfg;
     cfg.options.listeners.clear();
@@ -589,6 +610,8 @@ void Supervisor::reap() {
             it->status_fd = -1;
         }
         worker_exited(*it, status);
+        // Its counts stay in the totals; its record is free again.
+        board_->release(it->record);
         workers_.erase(it);
     }
 }
@@ -666,9 +689,11 @@ void Supervisor::worker_exited(Worker& w, int status) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         log::warn(who + " exited: it was sent a stop signal directly, not through the master (" +
                   std::to_string(master_pid_) + ")" + hold_spawns(milliseconds(0)));
+        board_->restarted(status::Restart::crashed);
         return;
     }
     log::error(death(w, status) + hold_spawns(backoff_.failure(now - w.ready_at)));
+    board_->restarted(status::Restart::crashed);
 }
 
 std::size_t Supervisor::count(const GenerationPtr& gen, Worker::State state) const {
@@ -712,9 +737,11 @@ void Supervisor::reconcile() {
         notifier_.notify("READY=1\n" + status);
     }
     for (auto& w : workers_) {
-        if (w.state != Worker::State::stopping && (w.gen != current_ || w.retire))
+        if (w.state != Worker::State::stopping && (w.gen != current_ || w.retire)) {
+            board_->restarted(w.retire ? status::Restart::recycled : status::Restart::reloaded);
             stop_worker(w, w.retire ? "replaced after --max-requests"
                                     : "replaced by the reloaded configuration");
+        }
     }
     close_unused_listeners();
 }
@@ -741,6 +768,7 @@ void Supervisor::reload() {
         if (!previous_)
             previous_ = current_;
         current_ = std::move(gen);
+        board_->set_processes(current_->cfg.processes);
         // The operator acted: start the new workers now, whatever the
         // streak of crashes before.
         backoff_ = Backoff();
@@ -762,6 +790,7 @@ void Supervisor::abandon_reload(const std::string& why) {
             stop_worker(w, "its configuration failed to start");
     current_ = previous_;
     previous_.reset();
+    board_->set_processes(current_->cfg.processes);
     close_unused_listeners();
     notifier_.notify("READY=1");
 }

@@ -14,6 +14,10 @@
 // condition against a deadline; nothing asserts on timing.
 #include <gtest/gtest.h>
 
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
 #include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -295,6 +299,78 @@ TEST_F(Supervisor, ACrashedWorkerIsNamedAndReplaced) {
     Load after(front(), "/hello", 400);
     after.join();
     EXPECT_EQ(after.tally.failed(), 0) << after.tally.describe();
+}
+
+TEST_F(Supervisor, TheStatusPageSumsEveryWorkerAndKeepsTheCountsOfDeadOnes) {
+    start({"--status", "/postern-status"});
+    auto status = [&] {
+        HttpRequest req;
+        req.target = "/postern-status";
+        const HttpResponse res = http_request(front(), front(), req, 30s);
+        EXPECT_EQ(res.status, 200) << res.body;
+        Poco::JSON::Parser parser;
+        return parser.parse(res.body).extract<Poco::JSON::Object::Ptr>();
+    };
+    // The FastCGI TCP listener's entry (nginx talks to it).
+    auto fastcgi = [&](const Poco::JSON::Object::Ptr& root) {
+        const std::string name = "fastcgi=" + gateway_->address("fastcgi", false);
+        auto listeners = root->getArray("listeners");
+        for (std::size_t i = 0; i < listeners->size(); ++i)
+            if (listeners->getObject(i)->getValue<std::string>("name") == name)
+                return listeners->getObject(i);
+        ADD_FAILURE() << "no listener " << name;
+        return Poco::JSON::Object::Ptr(new Poco::JSON::Object);
+    };
+
+    Load load(front(), "/hello", 400);
+    load.join();
+    ASSERT_EQ(load.tally.failed(), 0) << load.tally.describe();
+    auto root = status();
+    EXPECT_EQ(root->getValue<int>("processes"), 2);
+    // Every answered request, whichever worker ran it; this one in flight.
+    auto l = fastcgi(root);
+    EXPECT_EQ(l->getValue<int>("requests"), 400);
+    EXPECT_EQ(l->getObject("responses")->getValue<int>("2xx"), 400);
+    EXPECT_EQ(l->getValue<int>("in_flight"), 1);
+    EXPECT_EQ(l->getObject("latency")->getValue<int>("count"), 400);
+    auto workers = root->getArray("workers");
+    ASSERT_EQ(workers->size(), 2u);
+    std::set<pid_t> listed;
+    int by_workers = 0;
+    for (std::size_t i = 0; i < workers->size(); ++i) {
+        listed.insert(workers->getObject(i)->getValue<pid_t>("pid"));
+        by_workers += workers->getObject(i)->getValue<int>("requests");
+    }
+    EXPECT_EQ(listed, this->workers());
+    EXPECT_EQ(by_workers, 400);
+
+    // A worker dies: it is counted as restarted, and what it served stays
+    // in the totals.
+    try {
+        get("/f/abort");
+    } catch (const std::exception&) {
+    }
+    ASSERT_TRUE(eventually([&] {
+        const auto now = this->workers();
+        return now.size() == 2 && now != listed;
+    })) << log_of(*gateway_);
+    root = status();
+    EXPECT_GE(root->getObject("worker_restarts")->getValue<int>("crashed"), 1);
+    EXPECT_EQ(root->getObject("worker_restarts")->getValue<int>("reloaded"), 0);
+    l = fastcgi(root);
+    EXPECT_GE(l->getValue<int>("requests"), 401);  // the first status request too
+    EXPECT_EQ(l->getObject("responses")->getValue<int>("2xx"), 401);
+
+    HttpRequest req;
+    req.target = "/postern-status?format=prometheus";
+    const HttpResponse prom = http_request(front(), front(), req, 30s);
+    EXPECT_EQ(prom.status, 200);
+    EXPECT_NE(prom.body.find("postern_worker_processes 2\n"), std::string::npos) << prom.body;
+    EXPECT_NE(prom.body.find("postern_requests_total{listener=\"fastcgi=" +
+                             gateway_->address("fastcgi", false) +
+                             "\",protocol=\"fastcgi\",class=\"2xx\"} 402\n"),
+              std::string::npos)
+        << prom.body;
 }
 
 TEST_F(Supervisor, SighupUnderLoadReplacesEveryWorkerWithoutAFailedRequest) {
