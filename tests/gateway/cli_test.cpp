@@ -69,6 +69,12 @@ TEST(Cli, ConfigFileHoldsTheSameSettings) {
     std::remove(path.c_str());
 }
 
+TEST(Cli, RequestTimeout) {
+    EXPECT_EQ(parse({}).request_timeout.count(), 0) << "off unless asked for";
+    EXPECT_EQ(parse({"--request-timeout", "30000"}).request_timeout.count(), 30000);
+    EXPECT_THROW(parse({"--request-timeout", "-1"}), CliError);
+}
+
 TEST(Cli, StatusPath) {
     EXPECT_EQ(parse({}).options.status_path, "") << "off unless asked for";
     EXPECT_EQ(parse({"--status", "/postern-status"}).options.status_path, "/postern-status");

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -76,6 +78,46 @@ TEST(Scoreboard, EachThreadHasItsEntryAndExtraThreadsAreCounted) {
     EXPECT_EQ(slot.in_flight().unnamed, 0u);
     for (int fd : {started[0], started[1], release[0], release[1]})
         ::close(fd);
+}
+
+TEST(Scoreboard, TimedRequestsTellWhichHasRunLongest) {
+    WorkerSlot slot(4);
+    Attached a(&slot, -1, 0);
+    const auto now = std::chrono::steady_clock::now;
+    {
+        InFlight r("GET", "/untimed");
+        EXPECT_FALSE(slot.longest(now())) << "not timed unless asked";
+    }
+    slot.time_requests();
+    EXPECT_FALSE(slot.longest(now())) << "nothing running";
+    // Each request on a thread of its own (a thread runs one at a time),
+    // held until the main thread has looked.
+    std::atomic<int> started{0};
+    std::atomic<bool> release{false};
+    auto hold = [&](const char* method, const char* uri) {
+        return std::thread([&, method, uri] {
+            InFlight r(method, uri);
+            ++started;
+            while (!release)
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        });
+    };
+    std::thread first = hold("GET", "/first");
+    while (started < 1)
+        std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::thread second = hold("POST", "/second");
+    while (started < 2)
+        std::this_thread::yield();
+    const auto longest = slot.longest(now());
+    release = true;
+    first.join();
+    second.join();
+    ASSERT_TRUE(longest);
+    EXPECT_EQ(longest->request, "GET /first");
+    EXPECT_GE(longest->running, std::chrono::milliseconds(20));
+    EXPECT_LT(longest->running, std::chrono::seconds(60));
+    EXPECT_FALSE(slot.longest(now())) << "both ended";
 }
 
 TEST(Scoreboard, LongTargetsAreCut) {

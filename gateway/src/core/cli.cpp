@@ -42,6 +42,9 @@ const OptionDef kOptions[] = {
     {"max-requests-jitter", "N",
      "add 0 to N to --max-requests, at random per worker, so workers are not all replaced "
      "together (default 0)"},
+    {"request-timeout", "MS",
+     "kill and replace a worker process that has run one request this long, as PHP-FPM's "
+     "request_terminate_timeout (default 0: never; needs --processes 1 or more)"},
     {"config", "FILE", "read options from FILE: one `name = value` per line, '#' comments"},
     {"allow", "ADDR[/BITS]", "accept connections only from these front-end addresses (repeatable)"},
     {"allow-uid", "USER",
@@ -253,6 +256,8 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
         cfg.processes = static_cast<unsigned>(to_number(name, value, 0, 1024));
     } else if (name == "max-requests") {
         cfg.max_requests = to_number(name, value, 0, UINT64_MAX >> 1);
+    } else if (name == "request-timeout") {
+        cfg.request_timeout = ms(to_number(name, value, 0, kDay));
     } else if (name == "max-requests-jitter") {
         cfg.max_requests_jitter = to_number(name, value, 0, UINT64_MAX >> 1);
     } else if (name == "ajp-secret") {

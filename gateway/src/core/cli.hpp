@@ -1,6 +1,7 @@
 // Postern core: the command line and config file of the `postern` executable.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -30,6 +31,9 @@ struct CliConfig {
     /// max_requests_jitter more, picked per worker.
     std::uint64_t max_requests = 0;
     std::uint64_t max_requests_jitter = 0;
+    /// A worker process running one request for longer is killed (and
+    /// replaced), as PHP-FPM's request_terminate_timeout; 0: never.
+    std::chrono::milliseconds request_timeout{0};
     /// PREFIX=MODULE.so pairs, in order (the modules are loaded later).
     std::vector<std::pair<std::string, std::string>> modules;
     std::string log_level = "info";

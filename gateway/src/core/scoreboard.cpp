@@ -23,18 +23,26 @@ struct WorkerSlot::Header {
     /// Entries handed out to threads so far.
     std::atomic<std::uint32_t> next_entry;
     std::uint32_t capacity;
+    /// Requests note their start (time_requests()).
+    std::atomic<std::uint32_t> timed;
+    /// Tells this slot from an earlier one mapped at the same address: a
+    /// thread's cached entry is valid only for the slot that handed it out.
+    std::uint64_t id;
 };
 
 struct WorkerSlot::Entry {
     /// 1 while the request runs; set after `text`, cleared at its end.
     std::atomic<std::uint32_t> busy;
     std::uint32_t length;
-    char text[248];
+    /// steady_clock ticks at the request's start, when timed.
+    std::atomic<std::int64_t> started;
+    char text[240];
 };
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(std::atomic<std::int32_t>::is_always_lock_free);
+static_assert(std::atomic<std::int64_t>::is_always_lock_free);
 
 namespace {
 
@@ -47,8 +55,11 @@ std::atomic<WorkerSlot::Header*> g_header{nullptr};
 std::atomic<int> g_notify_fd{-1};
 std::atomic<std::uint64_t> g_recycle_after{0};
 
+std::atomic<std::uint64_t> g_next_id{1};
+
 // The entry this thread writes, for the slot it was handed out by.
 thread_local WorkerSlot::Header* t_header = nullptr;
+thread_local std::uint64_t t_id = 0;
 thread_local std::int32_t t_entry = -1;
 
 constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
@@ -56,7 +67,7 @@ constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 void record_crash(int sig) {
     // Async-signal-safe: loads and stores of lock-free atomics only.
     WorkerSlot::Header* h = g_header.load(std::memory_order_relaxed);
-    if (h != nullptr && t_header == h && t_entry >= 0 &&
+    if (h != nullptr && t_header == h && t_id == h->id && t_entry >= 0 &&
         entries(h)[t_entry].busy.load(std::memory_order_relaxed) != 0) {
         std::int32_t none = -1;
         h->crashed_entry.compare_exchange_strong(none, t_entry);
@@ -79,6 +90,7 @@ WorkerSlot::WorkerSlot(std::size_t threads) {
     header_ = new (p) Header{};
     header_->crashed_entry.store(-1);
     header_->capacity = static_cast<std::uint32_t>(capacity);
+    header_->id = g_next_id.fetch_add(1);
     for (std::size_t i = 0; i < capacity; ++i)
         new (&entries(header_)[i]) Entry{};
 }
@@ -115,6 +127,29 @@ WorkerSlot::InFlightReport WorkerSlot::in_flight() const {
     return report;
 }
 
+void WorkerSlot::time_requests() noexcept {
+    header_->timed.store(1);
+}
+
+std::optional<WorkerSlot::Longest> WorkerSlot::longest(
+    std::chrono::steady_clock::time_point now) const {
+    if (header_->timed.load(std::memory_order_relaxed) == 0)
+        return std::nullopt;
+    const std::uint32_t used = std::min(header_->next_entry.load(), header_->capacity);
+    std::optional<Longest> found;
+    for (std::uint32_t i = 0; i < used; ++i) {
+        const Entry& e = entries(header_)[i];
+        if (e.busy.load(std::memory_order_acquire) == 0)
+            continue;
+        const std::chrono::steady_clock::duration running(
+            now.time_since_epoch().count() - e.started.load(std::memory_order_relaxed));
+        if (!found || running > found->running)
+            found = Longest{std::string(e.text, std::min<std::size_t>(e.length, sizeof(e.text))),
+                            running};
+    }
+    return found;
+}
+
 void attach_worker_slot(WorkerSlot* slot, int notify_fd, std::uint64_t recycle_after) noexcept {
     g_notify_fd.store(notify_fd);
     g_recycle_after.store(recycle_after);
@@ -136,8 +171,9 @@ InFlight::InFlight(std::string_view method, std::string_view uri) noexcept {
     if (h == nullptr)
         return;
     header_ = h;
-    if (t_header != h) {
+    if (t_header != h || t_id != h->id) {
         t_header = h;
+        t_id = h->id;
         const std::uint32_t i = h->next_entry.fetch_add(1);
         t_entry = i < h->capacity ? static_cast<std::int32_t>(i) : -1;
     }
@@ -154,6 +190,9 @@ InFlight::InFlight(std::string_view method, std::string_view uri) noexcept {
     const std::size_t u = std::min(uri.size(), sizeof(e.text) - n);
     std::memcpy(e.text + n, uri.data(), u);
     e.length = static_cast<std::uint32_t>(n + u);
+    if (h->timed.load(std::memory_order_relaxed) != 0)
+        e.started.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                        std::memory_order_relaxed);
     e.busy.store(1, std::memory_order_release);
     entry_ = &e;
 }

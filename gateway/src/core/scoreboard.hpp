@@ -5,8 +5,10 @@
 // reads which requests died with it, and which one's thread crashed.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +44,18 @@ class WorkerSlot {
     };
     /// What was running when the worker stopped.
     InFlightReport in_flight() const;
+
+    /// From now on each request notes when it started (--request-timeout);
+    /// before the worker is forked.
+    void time_requests() noexcept;
+    struct Longest {
+        std::string request;  ///< "METHOD URI"
+        std::chrono::steady_clock::duration running;
+    };
+    /// The request that has run longest, read while the worker runs (racy
+    /// by nature: a request may end meanwhile); nullopt when none runs or
+    /// requests are not timed.
+    std::optional<Longest> longest(std::chrono::steady_clock::time_point now) const;
 
     struct Header;
     struct Entry;

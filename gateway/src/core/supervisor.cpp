@@ -209,6 +209,8 @@ int serve_single(CliConfig cfg, const std::vector<std::string>& passed,
                  const systemd::Notifier& notifier) {
     if (cfg.max_requests != 0)
         log::warn("--max-requests takes worker processes (--processes 1 or more); ignored");
+    if (cfg.request_timeout.count() != 0)
+        log::warn("--request-timeout takes worker processes (--processes 1 or more); ignored");
     raise_descriptor_limit();
     try {
         auto& specs = cfg.options.listeners;
@@ -293,6 +295,8 @@ class Supervisor {
     void close_listener(std::map<std::string, Listener>::iterator it);
     void close_unused_listeners();
     int poll_timeout(Clock::time_point now) const;
+    /// --request-timeout: kills a worker whose longest request ran too long.
+    void check_request_times(Clock::time_point now);
     std::size_t count(const GenerationPtr& gen, Worker::State state) const;
     std::string pids(const GenerationPtr& gen) const;
 
@@ -405,6 +409,7 @@ int Supervisor::run(CliConfig cfg) {
                 w.killed = true;
             }
         }
+        check_request_times(now);
     }
     if (fatal_) {
         // Could not start: no worker outlives the master's exit.
@@ -467,6 +472,8 @@ bool Supervisor::spawn() {
         // A few entries more than threads: a module's own threads may run
         // requests too (they are counted either way).
         w.slot = std::make_unique<WorkerSlot>(gen->cfg.options.threads + 4);
+        if (gen->cfg.request_timeout.count() > 0)
+            w.slot->time_requests();
     } catch (const std::exception& e) {
         return failed(e.what());
     }
@@ -862,8 +869,31 @@ void Supervisor::close_unused_listeners() {
     }
 }
 
+void Supervisor::check_request_times(Clock::time_point now) {
+    for (auto& w : workers_) {
+        const milliseconds limit = w.gen->cfg.request_timeout;
+        if (limit.count() == 0 || w.killed || w.state != Worker::State::serving)
+            continue;
+        const auto longest = w.slot->longest(now);
+        if (!longest || longest->running < limit)
+            continue;
+        // A thread cannot be stopped safely inside a callback: the process
+        // goes, and with it the other requests it was running.
+        log::error("worker " + std::to_string(w.pid) + " has been running " + longest->request +
+                   " for " + ms_text(std::chrono::duration_cast<milliseconds>(longest->running)) +
+                   " (--request-timeout " + ms_text(limit) + "): killing it");
+        ::kill(w.pid, SIGKILL);
+        w.killed = true;
+    }
+}
+
 int Supervisor::poll_timeout(Clock::time_point now) const {
     Clock::time_point next = Clock::time_point::max();
+    for (const auto& w : workers_)
+        if (w.gen->cfg.request_timeout.count() > 0 && !w.killed)
+            next = std::min(
+                next, now + std::clamp<Clock::duration>(w.gen->cfg.request_timeout / 10,
+                                                        milliseconds(20), std::chrono::seconds(1)));
     if (!stopping_ && !fatal_ &&
         count(current_, Worker::State::booting) + count(current_, Worker::State::serving) <
             current_->cfg.processes)

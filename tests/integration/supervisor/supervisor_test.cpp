@@ -373,6 +373,39 @@ TEST_F(Supervisor, TheStatusPageSumsEveryWorkerAndKeepsTheCountsOfDeadOnes) {
         << prom.body;
 }
 
+TEST_F(Supervisor, AWorkerStuckInARequestPastRequestTimeoutIsKilledAndReplaced) {
+    start({"--request-timeout", "1000"});
+    const std::set<pid_t> before = workers();
+    // Well within the limit: served.
+    EXPECT_EQ(get("/f/sleep?ms=200"), 200);
+    // Past it: the worker is killed after about a second; nginx answers
+    // 502 (the request was inside the dead worker).
+    const auto t0 = std::chrono::steady_clock::now();
+    int stuck = 0;
+    try {
+        stuck = get("/f/sleep?ms=20000");
+    } catch (const std::exception&) {
+        stuck = -1;
+    }
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(stuck, 502);
+    EXPECT_GE(took, 900ms);
+    EXPECT_LT(took, 10s) << "killed long before the callback would have returned";
+    const std::string log = log_of(*gateway_);
+    EXPECT_NE(log.find("has been running GET /f/sleep?ms=20000 for "), std::string::npos) << log;
+    EXPECT_NE(log.find("(--request-timeout 1000 ms): killing it"), std::string::npos) << log;
+    EXPECT_TRUE(eventually([&] {
+        return log_of(*gateway_).find("killed by signal 9 (SIGKILL") != std::string::npos;
+    })) << log_of(*gateway_);
+    // Back to two workers, and serving.
+    ASSERT_TRUE(eventually([&] {
+        const auto now = workers();
+        return now.size() == 2 && now != before;
+    })) << log_of(*gateway_);
+    for (int i = 0; i < 20; ++i)
+        EXPECT_EQ(get("/hello"), 200);
+}
+
 TEST_F(Supervisor, SighupUnderLoadReplacesEveryWorkerWithoutAFailedRequest) {
     // The configuration file is re-read: a mount added to it appears.
     const std::string conf = dir_.file("postern.conf");
