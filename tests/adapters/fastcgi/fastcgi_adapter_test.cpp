@@ -789,6 +789,9 @@ TEST_F(FastCgiAdapter, OverloadIsAnsweredFcgiOverloaded) {
     const wire::CgiResponse cgi = wire::parse_cgi(refused.out);
     EXPECT_EQ(cgi.status, 503);
     EXPECT_EQ(cgi.body, "503 Service Unavailable\n");
+    EXPECT_EQ(refused.out,
+              "Status: 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+              "Content-Length: 24\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n");
     EXPECT_EQ(calls_, 1);
     held.reset();
     wire::Response r;
