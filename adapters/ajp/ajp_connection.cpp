@@ -385,8 +385,7 @@ bool AjpConnection::send_head(const ResponseHead& head) {
         return !gone_;
     head_sent_ = true;
     status_ = head.status;
-    no_body_ = head.head_only || head_request_ || head.status < 200 || head.status == 204 ||
-               head.status == 304;
+    no_body_ = head.head_only || head_request_ || !status_has_body(head.status);
     std::vector<std::pair<std::string, std::string>> headers;
     if (head.headers != nullptr) {
         headers.reserve(head.headers->size() + 1);
@@ -398,7 +397,7 @@ bool AjpConnection::send_head(const ResponseHead& head) {
             headers.emplace_back(name, value);
         }
     }
-    if (head.content_length && head.status >= 200 && head.status != 204 && head.status != 304)
+    if (head.content_length && status_has_body(head.status))
         headers.emplace_back("Content-Length", std::to_string(*head.content_length));
     if (!encode_send_headers(out_, head.status, reason_phrase(head.status), headers,
                              settings_.packet_size)) {

@@ -58,11 +58,8 @@ class AjpProtocol final : public Protocol {
         }
         try {
             std::string out;
-            ajp::encode_send_headers(out, 503, "Service Unavailable",
-                                     {{"Content-Type", "text/plain; charset=utf-8"},
-                                      {"Content-Length", "24"},
-                                      {"Retry-After", "1"}},
-                                     settings_.packet_size);
+            ajp::encode_send_headers(out, kOverloadedStatus, reason_phrase(kOverloadedStatus),
+                                     overloaded_headers(), settings_.packet_size);
             ajp::encode_send_body_chunk(out, kOverloadedBody);
             ajp::encode_end_response(out, false);
             answer_and_close(fd, out);

@@ -62,8 +62,7 @@ bool FdSink::write_out() {
 bool FdSink::send_head(const ResponseHead& head) {
     if (gone_ || aborted_)
         return false;
-    no_body_ = head.head_only || head_request_ || head.status < 200 || head.status == 204 ||
-               head.status == 304;
+    no_body_ = head.head_only || head_request_ || !status_has_body(head.status);
     out_ = cgi_head(head);
     return true;
 }

@@ -63,9 +63,6 @@ class FastCgiProtocol : public Protocol {
         if (::recv(fd, begin, sizeof(begin), MSG_PEEK | MSG_DONTWAIT) == 8 &&
             begin[0] == fastcgi::kVersion1 && begin[1] == fastcgi::kBeginRequest)
             id = (unsigned{begin[2]} << 8) | begin[3];
-        static constexpr std::string_view kHead =
-            "Status: 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            "Content-Length: 24\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n";
         std::string out;
         auto record = [&](std::uint8_t type, std::string_view content) {
             const unsigned char h[8] = {fastcgi::kVersion1,
@@ -79,7 +76,7 @@ class FastCgiProtocol : public Protocol {
             out.append(reinterpret_cast<const char*>(h), sizeof(h));
             out.append(content);
         };
-        record(fastcgi::kStdout, kHead);
+        record(fastcgi::kStdout, overloaded_);
         record(fastcgi::kStdout, {});
         const char end_body[8] = {0, 0, 0, 0, 2 /* FCGI_OVERLOADED */, 0, 0, 0};
         record(fastcgi::kEndRequest, std::string_view(end_body, sizeof(end_body)));
@@ -89,6 +86,8 @@ class FastCgiProtocol : public Protocol {
   private:
     App& app_;
     Limits limits_;
+    // The CGI response that goes in FCGI_STDOUT, built once.
+    const std::string overloaded_ = overloaded_cgi_response();
 };
 
 }  // namespace

@@ -30,7 +30,7 @@ bool FcgxSink::send_head(const ResponseHead& head) {
         return false;
     // RFC 9110 §6.4.1: a 1xx, 204 or 304 response has no content, whatever
     // the callback wrote (the other adapters drop it too).
-    no_body_ = head.status < 200 || head.status == 204 || head.status == 304;
+    no_body_ = !status_has_body(head.status);
     return put(cgi_head(head));
 }
 

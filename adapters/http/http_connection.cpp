@@ -376,8 +376,7 @@ bool HttpConnection::send_head(const ResponseHead& head) {
         return !gone_;
     head_sent_ = true;
     // RFC 9110 §9.3.2, §15.3.5, §15.4.5, RFC 9112 §6.3 rule 1: no body.
-    no_body_ = head.head_only || head_request_ || head.status < 200 || head.status == 204 ||
-               head.status == 304;
+    no_body_ = head.head_only || head_request_ || !status_has_body(head.status);
     keep_alive_ = client_keep_alive_ && !force_close_;
     // RFC 9110 §10.1.1: a final response before the body the client was
     // told to wait for: whether that body will come is unknown, so this
@@ -415,7 +414,7 @@ bool HttpConnection::send_head(const ResponseHead& head) {
 
     if (no_body_) {
         // HEAD: the length a GET would have had (RFC 9110 §9.3.2).
-        if (head.content_length && head.status >= 200 && head.status != 204 && head.status != 304) {
+        if (head.content_length && status_has_body(head.status)) {
             out_ += "Content-Length: ";
             append_number(out_, *head.content_length);
             out_ += "\r\n";

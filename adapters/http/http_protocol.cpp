@@ -21,17 +21,13 @@ class HttpProtocol final : public Protocol {
         return std::make_unique<http::HttpConnection>(fd, std::move(peer), settings_);
     }
 
-    void refuse_overloaded(int fd) noexcept override {
-        // RFC 9110 §15.6.4.
-        answer_and_close(fd,
-                         "HTTP/1.1 503 Service Unavailable\r\n"
-                         "Content-Type: text/plain; charset=utf-8\r\n"
-                         "Content-Length: 24\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
-                         "503 Service Unavailable\n");
-    }
+    void refuse_overloaded(int fd) noexcept override { answer_and_close(fd, overloaded_); }
 
   private:
     http::HttpSettings settings_;
+    // Built once: refuse_overloaded() does not allocate. With Connection:
+    // close, as the connection would otherwise persist.
+    const std::string overloaded_ = overloaded_http_response(true);
 };
 
 }  // namespace

@@ -20,17 +20,13 @@ class ScgiProtocol final : public Protocol {
         return std::make_unique<scgi::ScgiConnection>(fd, std::move(peer), settings_);
     }
 
-    void refuse_overloaded(int fd) noexcept override {
-        // A CGI response (the SCGI answer), as the front end expects one.
-        answer_and_close(fd,
-                         "Status: 503 Service Unavailable\r\n"
-                         "Content-Type: text/plain; charset=utf-8\r\n"
-                         "Content-Length: 24\r\nRetry-After: 1\r\n\r\n"
-                         "503 Service Unavailable\n");
-    }
+    void refuse_overloaded(int fd) noexcept override { answer_and_close(fd, overloaded_); }
 
   private:
     OneRequestSettings settings_;
+    // A CGI response (the SCGI answer), as the front end expects one; built
+    // once: refuse_overloaded() does not allocate.
+    const std::string overloaded_ = overloaded_cgi_response();
 };
 
 }  // namespace

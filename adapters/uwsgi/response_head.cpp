@@ -38,7 +38,7 @@ std::string encode_response_head(const ResponseHead& head) {
             out += "\r\n";
         }
     }
-    if (head.content_length && head.status >= 200 && head.status != 204 && head.status != 304) {
+    if (head.content_length && status_has_body(head.status)) {
         out += "Content-Length: ";
         out += std::to_string(*head.content_length);
         out += "\r\n";

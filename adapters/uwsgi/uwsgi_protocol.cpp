@@ -20,17 +20,14 @@ class UwsgiProtocol final : public Protocol {
         return std::make_unique<uwsgi::UwsgiConnection>(fd, std::move(peer), settings_);
     }
 
-    void refuse_overloaded(int fd) noexcept override {
-        // A raw HTTP status line and headers, as uWSGI answers.
-        answer_and_close(fd,
-                         "HTTP/1.1 503 Service Unavailable\r\n"
-                         "Content-Type: text/plain; charset=utf-8\r\n"
-                         "Content-Length: 24\r\nRetry-After: 1\r\n\r\n"
-                         "503 Service Unavailable\n");
-    }
+    void refuse_overloaded(int fd) noexcept override { answer_and_close(fd, overloaded_); }
 
   private:
     OneRequestSettings settings_;
+    // A raw HTTP status line and headers, as uWSGI answers (one request a
+    // connection: no Connection header); built once: refuse_overloaded()
+    // does not allocate.
+    const std::string overloaded_ = overloaded_http_response(false);
 };
 
 }  // namespace

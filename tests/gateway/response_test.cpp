@@ -18,6 +18,15 @@ TEST(ReasonPhrase, FollowsTheStatus) {
     EXPECT_EQ(reason_phrase(599), "Unknown");
 }
 
+TEST(StatusHasBody, FalseFor1xx204And304Only) {
+    // RFC 9110 §6.4.1.
+    for (int status : {100, 101, 103, 199, 204, 304})
+        EXPECT_FALSE(status_has_body(status)) << status;
+    for (int status :
+         {200, 201, 203, 205, 206, 299, 300, 301, 303, 305, 307, 400, 404, 500, 503, 599, 999})
+        EXPECT_TRUE(status_has_body(status)) << status;
+}
+
 TEST(Response, WholeBodyGoesOutWithContentLength) {
     RecordingSink sink;
     Response res(sink, false);

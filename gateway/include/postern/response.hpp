@@ -17,6 +17,12 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 /// code without one. The only place the gateway derives reason phrases.
 std::string_view reason_phrase(int status) noexcept;
 
+/// False for a status whose response never has content: 1xx, 204 and 304
+/// (RFC 9110 §6.4.1). The gateway sends no Content-Length with one (RFC
+/// 9110 §8.6) and drops whatever body the callback writes. The only place
+/// the gateway decides this.
+bool status_has_body(int status) noexcept;
+
 /// True for a valid header field name (RFC 9110 §5.1: a token).
 bool valid_header_name(std::string_view name) noexcept;
 /// True for a header value without CR, LF or NUL (RFC 9110 §5.5).

@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/cgi_head.hpp"
+
 namespace postern {
 
 Connection::~Connection() {
@@ -22,6 +24,33 @@ void answer_and_close(int fd, std::string_view answer) noexcept {
     (void)::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     ::shutdown(fd, SHUT_WR);
     ::close(fd);
+}
+
+const HeaderList& overloaded_headers() {
+    static const HeaderList headers = {{"Content-Type", "text/plain; charset=utf-8"},
+                                       {"Content-Length", std::to_string(kOverloadedBody.size())},
+                                       {"Retry-After", "1"}};
+    return headers;
+}
+
+std::string overloaded_cgi_response() {
+    ResponseHead head;
+    head.status = kOverloadedStatus;
+    head.headers = &overloaded_headers();
+    return cgi_head(head) + std::string(kOverloadedBody);
+}
+
+std::string overloaded_http_response(bool connection_close) {
+    std::string out = "HTTP/1.1 " + std::to_string(kOverloadedStatus) + " ";
+    out += reason_phrase(kOverloadedStatus);
+    out += "\r\n";
+    for (const auto& [name, value] : overloaded_headers())
+        out += name + ": " + value + "\r\n";
+    if (connection_close)
+        out += "Connection: close\r\n";
+    out += "\r\n";
+    out += kOverloadedBody;
+    return out;
 }
 
 }  // namespace postern

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "core/peer.hpp"
+#include "postern/response.hpp"
 #include "postern/server.hpp"
 
 namespace postern {
@@ -91,8 +92,20 @@ class Protocol {
 /// without blocking, shuts the sending side and closes `fd`.
 void answer_and_close(int fd, std::string_view answer) noexcept;
 
-/// The body of every overload answer.
+/// The overload answer, the same in every protocol's framing (RFC 9110
+/// §15.6.4): its status, its body, and its headers in wire order
+/// (Content-Type, Content-Length of the body, Retry-After: 1).
+inline constexpr int kOverloadedStatus = 503;
 inline constexpr std::string_view kOverloadedBody = "503 Service Unavailable\n";
+const HeaderList& overloaded_headers();
+/// The whole overload answer as a CGI response ("Status: 503 Service
+/// Unavailable", RFC 3875 §6.3.3): what SCGI answers, and FastCGI inside
+/// FCGI_STDOUT.
+std::string overloaded_cgi_response();
+/// The whole overload answer as an HTTP/1.1 response ("HTTP/1.1 503 Service
+/// Unavailable"); `connection_close` adds "Connection: close" (RFC 9112
+/// §9.6), for a protocol whose connections otherwise persist.
+std::string overloaded_http_response(bool connection_close);
 
 /// The adapters the gateway knows ("fastcgi", "http", ...). Defined in
 /// gateway/main/protocols.cpp, the one place that wires adapters to the core.

@@ -262,8 +262,7 @@ bool OneRequestConnection::send_head(const ResponseHead& head) {
     if (head_sent_)
         return !gone_;
     head_sent_ = true;
-    no_body_ = head.head_only || head_request_ || head.status < 200 || head.status == 204 ||
-               head.status == 304;
+    no_body_ = head.head_only || head_request_ || !status_has_body(head.status);
     out_ = encode_head(head);
     return true;  // goes out with the first body bytes, or at flush/finish
 }

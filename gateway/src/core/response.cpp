@@ -109,6 +109,10 @@ std::string_view reason_phrase(int status) noexcept {
     }
 }
 
+bool status_has_body(int status) noexcept {
+    return status >= 200 && status != 204 && status != 304;
+}
+
 bool valid_header_name(std::string_view name) noexcept {
     // RFC 9110 §5.6.2: token = 1*tchar.
     if (name.empty())
@@ -252,7 +256,7 @@ bool Response::commit(std::optional<std::uint64_t> length) {
     head.content_length = length;
     head.head_only = head_only_;
     // RFC 9110 §8.6: no Content-Length on 1xx/204/304.
-    if (status_ < 200 || status_ == 204 || status_ == 304)
+    if (!status_has_body(status_))
         head.content_length.reset();
     if (!sink_.send_head(head))
         gone_ = true;

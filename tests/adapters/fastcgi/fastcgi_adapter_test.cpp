@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "fcgi_client.hpp"
@@ -237,6 +238,13 @@ class FastCgiAdapter : public ::testing::Test {
             cv_.wait_for(lock, 10s, [this] { return release_; });
             lock.unlock();
             res.write("second");
+        } else if (path.substr(0, 8) == "/status/") {
+            // A body the status forbids (RFC 9110 §6.4.1), part of it
+            // streamed after the head: the adapter must drop all of it.
+            res.status(std::stoi(std::string(path.substr(8))));
+            res.write("a body ");
+            res.flush();
+            res.write("that must not be sent");
         } else if (path == "/throw") {
             throw std::runtime_error("boom from the test handler");
         } else if (path == "/flush-then-throw") {
@@ -401,6 +409,30 @@ TEST_F(FastCgiAdapter, HeadGetsContentLengthAndNoBody) {
     EXPECT_EQ(cgi.status, 200);
     EXPECT_EQ(cgi.header("Content-Length"), "14");
     EXPECT_EQ(cgi.body, "");
+}
+
+// RFC 9110 §6.4.1: a 204 or 304 response has no content. What the callback
+// wrote anyway stays off FCGI_STDOUT, and the kept connection serves on.
+TEST_F(FastCgiAdapter, NoContentAndNotModifiedDropTheBody) {
+    start();
+    SocketClient c = connect();
+    const std::pair<const char*, const char*> cases[] = {
+        {"/app/status/204", "Status: 204 No Content\r\n\r\n"},
+        {"/app/status/304", "Status: 304 Not Modified\r\n\r\n"},
+    };
+    std::uint16_t id = 0;
+    for (const auto& [uri, head] : cases) {
+        const wire::Response r = wire::round_trip(c, request("GET", uri, true, ++id));
+        ASSERT_TRUE(r.ended) << uri << ": " << r.error;
+        EXPECT_TRUE(r.out_closed) << uri;
+        EXPECT_EQ(r.protocol_status, wire::kRequestComplete) << uri;
+        EXPECT_EQ(r.out, head) << uri << ": no body bytes after the head";
+    }
+    const wire::Response r = wire::round_trip(c, request("GET", "/app/hello", true, ++id));
+    ASSERT_TRUE(r.ended) << r.error;
+    EXPECT_EQ(wire::parse_cgi(r.out).body, "Hello, world!\n");
+    EXPECT_FALSE(c.closed());
+    EXPECT_EQ(calls_, 3);
 }
 
 TEST_F(FastCgiAdapter, ThrowingHandlerGives500AndTheGatewayGoesOn) {
@@ -757,6 +789,9 @@ TEST_F(FastCgiAdapter, OverloadIsAnsweredFcgiOverloaded) {
     const wire::CgiResponse cgi = wire::parse_cgi(refused.out);
     EXPECT_EQ(cgi.status, 503);
     EXPECT_EQ(cgi.body, "503 Service Unavailable\n");
+    EXPECT_EQ(refused.out,
+              "Status: 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+              "Content-Length: 24\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n");
     EXPECT_EQ(calls_, 1);
     held.reset();
     wire::Response r;

@@ -867,6 +867,14 @@ TEST_F(HttpAdapterTest, OverloadIsAnswered503) {
     EXPECT_EQ(refused->status, 503);
     EXPECT_EQ(refused->header("retry-after"), "1");
     EXPECT_EQ(refused->body, "503 Service Unavailable\n");
+    {
+        SocketClient raw(address_);
+        ASSERT_TRUE(raw.send(get("/app/hello")));
+        EXPECT_EQ(raw.recv_until_close(),
+                  "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                  "Content-Length: 24\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+                  "503 Service Unavailable\n");
+    }
     held.reset();
     std::optional<HttpResponse> r;
     for (int i = 0; i < 50 && !(r && r->status == 200); ++i) {

@@ -5,13 +5,13 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <map>
-#include <sstream>
+#include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "corpus_replay.hpp"
 #include "uwsgi/response_head.hpp"
 
 namespace postern::uwsgi {
@@ -171,136 +171,36 @@ INSTANTIATE_TEST_SUITE_P(
 // ---------------------------------------------------------------- corpus
 // Requests recorded from nginx 1.22.1 (uwsgi_pass with postern_uwsgi_params)
 // and Apache 2.4.71 (mod_proxy_uwsgi with postern-proxy-uwsgi.conf), as
-// shipped, on Debian 12: tests/data/uwsgi/. Each is replayed the way a
-// connection receives it: whole, one byte at a time, and in two reads split
-// at every offset; every way decodes to the recorded request.
+// shipped, on Debian 12: tests/data/uwsgi/, replayed by
+// tests/support/corpus_replay.hpp.
 
-std::string data_file(const std::string& name) {
-    const char* dir = std::getenv("POSTERN_SOURCE_DIR");
-    std::ifstream in(std::string(dir ? dir : ".") + "/tests/data/uwsgi/" + name, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-struct Recorded {
-    const char* file;
-    const char* method;
-    const char* uri;
-    const char* body;
-    std::size_t x_rep_copies;  // nginx 1.22 sends a repeated header apart
-    bool proxy_sent;           // Apache drops a client's Proxy: itself
+/// The decoder as the adapter uses it.
+struct UwsgiCodec {
+    static constexpr std::string_view kDataDir = "uwsgi";
+    using Request = uwsgi::Request;
+    static Result decode(std::string_view bytes, Request& req) {
+        return decode_request(bytes, DecodeLimits{}, req);
+    }
+    static std::uint64_t content_length(const Request& req) {
+        return req.content_length.value_or(0);
+    }
+    static void check_protocol(const Request&) {}
 };
 
-void PrintTo(const Recorded& r, std::ostream* os) {
-    *os << r.file;
-}
-
-/// The limits the adapter decodes with.
-DecodeLimits adapter_limits() {
-    return DecodeLimits{};
-}
-
-/// What a recording must decode to: the header `consumed` bytes long, the
-/// body after it, and the variables of the recorded request.
-void check(const Recorded& c, const std::string& bytes, std::size_t consumed, const Request& req) {
-    EXPECT_EQ(bytes.substr(consumed), c.body);
-    EXPECT_EQ(req.content_length.value_or(0), std::string(c.body).size());
-    std::map<std::string, std::vector<std::string>> vars;
-    for (const auto& [k, v] : req.params)
-        vars[k].push_back(v);
-    EXPECT_EQ(vars["REQUEST_METHOD"], std::vector<std::string>{c.method});
-    EXPECT_EQ(vars["REQUEST_URI"], std::vector<std::string>{c.uri});
-    if (std::string(c.method) == "GET") {
-        EXPECT_EQ(vars["HTTP_X_REP"].size(), c.x_rep_copies);
-        EXPECT_EQ(vars.count("HTTP_PROXY"), c.proxy_sent ? 1u : 0u);
-    }
-}
-
-/// Every field of a decoded request, for comparing two decodes.
-std::string describe(const Request& req) {
-    std::string out = "content_length " + std::to_string(req.content_length.value_or(0)) + "\n";
-    for (const auto& [k, v] : req.params)
-        out += k + "=" + v + "\n";
-    return out;
-}
-
-class UwsgiCorpus : public ::testing::TestWithParam<Recorded> {
-  protected:
-    void SetUp() override {
-        bytes_ = data_file(std::string(GetParam().file) + ".bin");
-        ASSERT_FALSE(bytes_.empty()) << GetParam().file;
-    }
-    std::string bytes_;
-};
+using UwsgiCorpus = test::CorpusReplay<UwsgiCodec>;
 
 TEST_P(UwsgiCorpus, Whole) {
-    Request req;
-    const Result r = decode_request(bytes_, adapter_limits(), req);
-    ASSERT_EQ(r.status, Status::done) << r.reason;
-    check(GetParam(), bytes_, r.consumed, req);
+    replay_whole();
 }
-
 TEST_P(UwsgiCorpus, OneByteAtATime) {
-    // The bytes arrive one at a time, the decoder is asked after each: it
-    // needs more until the header's last byte, then gives the same request
-    // as a whole decode.
-    std::string received;
-    for (std::size_t i = 0; i < bytes_.size(); ++i) {
-        received += bytes_[i];
-        Request req;
-        const Result r = decode_request(received, adapter_limits(), req);
-        if (r.status == Status::done) {
-            EXPECT_EQ(r.consumed, received.size()) << "done before the header's last byte";
-            check(GetParam(), bytes_, r.consumed, req);
-            return;
-        }
-        ASSERT_EQ(r.status, Status::need_more) << "after byte " << i << ": " << r.reason;
-    }
-    FAIL() << "never done";
+    replay_one_byte_at_a_time();
 }
-
 TEST_P(UwsgiCorpus, SplitAtEveryOffset) {
-    // Two reads, split at every offset: the first needs more when it ends
-    // inside the header, and the whole decodes to the same request.
-    Request whole;
-    const Result w = decode_request(bytes_, adapter_limits(), whole);
-    ASSERT_EQ(w.status, Status::done) << w.reason;
-    for (std::size_t at = 1; at < bytes_.size(); ++at) {
-        std::string received = bytes_.substr(0, at);
-        Request first;
-        const Result p = decode_request(received, adapter_limits(), first);
-        if (at < w.consumed) {
-            ASSERT_EQ(p.status, Status::need_more) << "first read of " << at << ": " << p.reason;
-        } else {
-            ASSERT_EQ(p.status, Status::done) << "first read of " << at << ": " << p.reason;
-            EXPECT_EQ(p.consumed, w.consumed) << "first read of " << at;
-        }
-        received += bytes_.substr(at);
-        Request req;
-        const Result r = decode_request(received, adapter_limits(), req);
-        ASSERT_EQ(r.status, Status::done) << "split at " << at << ": " << r.reason;
-        EXPECT_EQ(r.consumed, w.consumed) << "split at " << at;
-        EXPECT_EQ(describe(req), describe(whole)) << "split at " << at;
-    }
+    replay_split_at_every_offset();
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Recorded, UwsgiCorpus,
-    ::testing::Values(
-        Recorded{"nginx-get-query-repeated", "GET", "/app/x%20y?a=1&b=%20two", "", 2, true},
-        Recorded{"nginx-post-body", "POST", "/app/upload", "hello", 0, false},
-        Recorded{"nginx-head", "HEAD", "/hello", "", 0, false},
-        Recorded{"apache-get-query-repeated", "GET", "/app/x%20y?a=1&b=%20two", "", 1, false},
-        Recorded{"apache-post-body", "POST", "/app/upload", "hello", 0, false},
-        Recorded{"apache-head", "HEAD", "/hello", "", 0, false}),
-    [](const auto& info) {
-        std::string n = info.param.file;
-        for (auto& ch : n)
-            if (ch == '-')
-                ch = '_';
-        return n;
-    });
+INSTANTIATE_TEST_SUITE_P(Recorded, UwsgiCorpus, ::testing::ValuesIn(test::kOneRequestRecordings),
+                         test::recorded_name);
 
 }  // namespace
 }  // namespace postern::uwsgi
