@@ -31,7 +31,8 @@ constexpr std::size_t kInitialBuffer = 4 * 1024;
 constexpr std::size_t kCoalesce = 16 * 1024;
 // After refusing a request whose body may still be arriving, read and drop
 // for this long (or this much) before closing, so the client reads the
-// refusal instead of a connection reset (Apache's lingering close).
+// refusal instead of a connection reset (Apache's lingering close). The
+// connection waits in the reactor meanwhile, not in a worker.
 constexpr auto kLingerTime = std::chrono::milliseconds(500);
 constexpr std::size_t kLingerBytes = 256 * 1024;
 
@@ -145,6 +146,8 @@ HttpConnection::Io HttpConnection::fill(bool dont_wait) {
 
 Connection::Next HttpConnection::serve() {
     try {
+        if (lingering_)
+            return continue_linger();
         return serve_request();
     } catch (const std::exception& e) {
         log::error("HTTP connection from " + peer().describe() +
@@ -229,8 +232,7 @@ Connection::Next HttpConnection::serve_request() {
     if (parsed.status == Status::error) {
         refuse(parsed.code, "client sent a bad request head: " + parsed.reason + " (at byte " +
                                 std::to_string(parsed.offset) + ")");
-        linger_close();
-        return Next::close;
+        return gone_ ? Next::close : start_linger();
     }
 
     Environ env = request_environ(head, peer(), settings_.trusted_proxies);
@@ -243,7 +245,7 @@ Connection::Next HttpConnection::serve_request() {
                       body_done_ && !body_failed_;
     if (!keep) {
         if (!gone_ && (!body_done_ || body_failed_))
-            linger_close();
+            return start_linger();
         return Next::close;
     }
     // Do not let one large head or response hold memory while idle.
@@ -256,23 +258,41 @@ Connection::Next HttpConnection::serve_request() {
     return Next::keep;
 }
 
-void HttpConnection::linger_close() {
+Connection::Next HttpConnection::start_linger() {
+    // Apache's lingering close, without holding a worker for it: the client
+    // may still be sending the request the answer refused, and closing with
+    // unread bytes would reset the connection under the answer. So shut the
+    // sending side, then read and drop what comes for a while, waiting in
+    // the reactor in between; its sweeper ends the wait at linger_until_.
     ::shutdown(fd(), SHUT_WR);
-    const auto until = Clock::now() + kLingerTime;
+    lingering_ = true;
+    linger_until_ = Clock::now() + kLingerTime;
+    linger_bytes_ = 0;
+    in_.reset();  // nothing read from here on is used
+    in_capacity_ = in_begin_ = in_end_ = 0;
+    std::string().swap(out_);
+    return continue_linger();
+}
+
+Connection::Next HttpConnection::continue_linger() {
+    need_input_ = true;
     char scratch[16384];
-    std::size_t total = 0;
-    while (total < kLingerBytes) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-        if (left.count() <= 0)
-            break;
-        pollfd p{fd(), POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-            break;
+    while (linger_bytes_ < kLingerBytes && Clock::now() < linger_until_) {
         ssize_t n = ::recv(fd(), scratch, sizeof(scratch), MSG_DONTWAIT);
-        if (n <= 0)
-            break;
-        total += static_cast<std::size_t>(n);
+        if (n > 0) {
+            linger_bytes_ += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            set_wait_deadline(linger_until_);
+            return Next::keep;
+        }
+        break;  // end of file (the client is done, or the sweeper shut it) or an error
     }
+    clear_wait_deadline();
+    return Next::close;
 }
 
 // ---------------------------------------------------------------------------

@@ -83,7 +83,8 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     Io receive_into(char* buffer, std::size_t size, std::size_t& got);
     [[noreturn]] void body_failed(Io io);
     bool send_pending(std::string_view data = {}, bool chunk_end = false);
-    void linger_close();
+    Next start_linger();
+    Next continue_linger();
 
     const HttpSettings& settings_;
 
@@ -121,6 +122,13 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     bool no_body_ = false;
     BodyOut body_out_ = BodyOut::length;
     std::uint64_t out_left_ = 0;  // BodyOut::length
+
+    // Closing after a refusal: the sending side is shut, and what the
+    // client still sends is read and dropped until linger_until_, while the
+    // connection waits in the reactor.
+    bool lingering_ = false;
+    std::chrono::steady_clock::time_point linger_until_;
+    std::size_t linger_bytes_ = 0;
 };
 
 }  // namespace postern::http

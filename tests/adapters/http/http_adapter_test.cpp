@@ -749,6 +749,47 @@ INSTANTIATE_TEST_SUITE_P(
                    "HTTP/1.1 413 Content Too Large"}),
     [](const ::testing::TestParamInfo<BadRequest>& info) { return std::string(info.param.name); });
 
+// After a refusal the connection lingers (reads and drops what the client
+// still sends) for half a second before it closes; it does so in the
+// reactor, so refusals in a row do not take the workers away from others.
+TEST_F(HttpAdapterTest, RefusedConnectionsLingerWithoutHoldingAWorker) {
+    Options o = options();
+    o.threads = 2;
+    start(std::move(o));
+    const auto started = Clock::now();
+    std::vector<SocketClient> refused;
+    for (int i = 0; i < 8; ++i) {
+        refused.emplace_back(address_);
+        // Over the body limit: 413, and the body is not read.
+        ASSERT_TRUE(refused.back().send("POST /app/sum HTTP/1.1\r\nHost: h\r\nContent-Length: " +
+                                        std::to_string(3 << 20) + "\r\n\r\n"));
+    }
+    for (auto& c : refused) {
+        ResponseReader reader(c);
+        auto r = reader.next();
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ(r->status, 413);
+    }
+    auto r = exchange(get("/app/hello"));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    // Lingering in the two workers would take 8 x 500 ms / 2 here.
+    EXPECT_LT(Clock::now() - started, 1s);
+    // The answer came with the end of the response stream (shutdown)...
+    for (auto& c : refused)
+        EXPECT_TRUE(c.wait_closed(5s));
+    // ...and what the client still sends is dropped for the linger time;
+    // then the connection is closed, and a byte sent after that is reset.
+    SocketClient& talker = refused.front();
+    const auto until = Clock::now() + 5s;
+    while (Clock::now() < until && talker.send("x"))
+        std::this_thread::sleep_for(20ms);  // a byte now and then, not a synchronisation
+    const auto took = Clock::now() - started;
+    EXPECT_FALSE(talker.send("x"));
+    EXPECT_GE(took, 450ms);
+    EXPECT_LT(took, 3s);
+}
+
 TEST_F(HttpAdapterTest, AnIncompleteHeadTimesOutWhileOthersAreServed) {
     Options o = options();
     o.limits.read_timeout = 300ms;
