@@ -84,27 +84,7 @@ void HttpConnection::consume(std::size_t n) noexcept {
         in_begin_ = in_end_ = 0;
 }
 
-HttpConnection::Io HttpConnection::receive_into(char* buffer, std::size_t size, std::size_t& got) {
-    got = 0;
-    for (;;) {
-        ssize_t n = ::recv(fd(), buffer, size, 0);
-        if (n > 0) {
-            got = static_cast<std::size_t>(n);
-            return Io::ok;
-        }
-        if (n == 0)
-            return Io::eof;
-        if (errno == EINTR)
-            continue;
-        last_errno_ = errno;
-        // SO_RCVTIMEO (set by the reactor to read_timeout) expired.
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return Io::timeout;
-        return Io::failed;
-    }
-}
-
-HttpConnection::Io HttpConnection::fill(bool dont_wait) {
+HttpConnection::Io HttpConnection::fill() {
     if (!in_) {
         in_capacity_ = kInitialBuffer;
         in_ = std::make_unique_for_overwrite<char[]>(in_capacity_);
@@ -123,9 +103,9 @@ HttpConnection::Io HttpConnection::fill(bool dont_wait) {
         in_ = std::move(grown);
         in_capacity_ = capacity;
     }
+    // Never waits: a worker does not sit on a socket (see wait_for_body).
     for (;;) {
-        ssize_t n =
-            ::recv(fd(), in_.get() + in_end_, in_capacity_ - in_end_, dont_wait ? MSG_DONTWAIT : 0);
+        ssize_t n = ::recv(fd(), in_.get() + in_end_, in_capacity_ - in_end_, MSG_DONTWAIT);
         if (n > 0) {
             in_end_ += static_cast<std::size_t>(n);
             return Io::ok;
@@ -136,8 +116,97 @@ HttpConnection::Io HttpConnection::fill(bool dont_wait) {
             continue;
         last_errno_ = errno;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return Io::timeout;
+            return Io::again;
         return Io::failed;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Waiting for a body
+
+void HttpConnection::start_body_clock(std::uint64_t received) noexcept {
+    body_waited_ = body_idle_ = Clock::duration::zero();
+    body_received_ = received;
+}
+
+Clock::duration HttpConnection::body_wait_left() const noexcept {
+    // mod_reqtimeout's body=T,MinRate=R: T for the first bytes, one more
+    // second for every R bytes received; and, as Apache's Timeout, never T
+    // without a byte.
+    const Clock::duration timeout = settings_.read_timeout;
+    Clock::duration left = timeout - body_idle_;
+    if (settings_.min_body_rate > 0) {
+        // In double, and capped at a year: a 4 GiB body at 1 byte/s would
+        // overflow the clock's nanoseconds.
+        const double credit = std::min(
+            static_cast<double>(body_received_) / static_cast<double>(settings_.min_body_rate),
+            365.0 * 24 * 3600);
+        left = std::min(left, timeout +
+                                  std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(credit)) -
+                                  body_waited_);
+    }
+    return left;
+}
+
+HttpConnection::Io HttpConnection::wait_for_body() {
+    const Clock::duration left = body_wait_left();
+    if (left <= Clock::duration::zero())
+        return body_idle_ >= settings_.read_timeout ? Io::timeout : Io::too_slow;
+    // poll, not SO_RCVTIMEO: the wait ends at the rule's deadline, which is
+    // often sooner than read_timeout; rounded up so that a wait that ends
+    // empty has used its whole allowance.
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    pollfd p{fd(), POLLIN, 0};
+    const auto before = Clock::now();
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(ms, INT32_MAX)));
+    const Clock::duration waited = Clock::now() - before;
+    body_waited_ += waited;
+    body_idle_ += waited;
+    if (r < 0 && errno != EINTR) {
+        last_errno_ = errno;
+        return Io::failed;
+    }
+    return Io::ok;  // readable, or the time is up: the next read tells
+}
+
+HttpConnection::Io HttpConnection::receive_body(char* buffer, std::size_t size, std::size_t& got) {
+    got = 0;
+    for (;;) {
+        ssize_t n = ::recv(fd(), buffer, size, MSG_DONTWAIT);
+        if (n > 0) {
+            got = static_cast<std::size_t>(n);
+            body_received_ += got;
+            body_idle_ = Clock::duration::zero();
+            return Io::ok;
+        }
+        if (n == 0)
+            return Io::eof;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            last_errno_ = errno;
+            return Io::failed;
+        }
+        if (Io io = wait_for_body(); io != Io::ok)
+            return io;
+    }
+}
+
+HttpConnection::Io HttpConnection::fill_body() {
+    for (;;) {
+        const std::size_t before = in_end_ - in_begin_;
+        const Io io = fill();
+        if (io == Io::ok) {
+            // fill() may have moved the bytes, never dropped any.
+            body_received_ += in_end_ - in_begin_ - before;
+            body_idle_ = Clock::duration::zero();
+            return Io::ok;
+        }
+        if (io != Io::again)
+            return io;
+        if (Io waited = wait_for_body(); waited != Io::ok)
+            return waited;
     }
 }
 
@@ -213,10 +282,10 @@ Connection::Next HttpConnection::serve_request() {
         }
         if (head_deadline_ && Clock::now() >= *head_deadline_)
             return head_timed_out();
-        const Io io = fill(true);
+        const Io io = fill();
         if (io == Io::ok)
             continue;
-        if (io == Io::timeout) {
+        if (io == Io::again) {
             need_input_ = true;
             return Next::keep;  // nothing more yet: wait in the reactor
         }
@@ -238,6 +307,8 @@ Connection::Next HttpConnection::serve_request() {
     Environ env = request_environ(head, peer(), settings_.trusted_proxies);
     begin_exchange(&head);
     consume(parsed.consumed);  // the views in `head` are not used from here on
+    if (!body_done_)
+        start_body_clock(in_end_ - in_begin_);
 
     Outcome outcome = settings_.app->handle("http", std::move(env), *this, *this, peer());
 
@@ -305,6 +376,15 @@ void HttpConnection::body_failed(Io io) {
             throw RequestError(408, "client " + peer().describe() +
                                         " sent no request body bytes for " +
                                         millis(settings_.read_timeout));
+        case Io::too_slow:
+            throw RequestError(
+                408,
+                "client " + peer().describe() + " sent its request body slower than " +
+                    std::to_string(settings_.min_body_rate) + " bytes/s beyond the first " +
+                    millis(settings_.read_timeout) + " (" + std::to_string(body_received_) +
+                    " bytes in " +
+                    millis(std::chrono::duration_cast<std::chrono::milliseconds>(body_waited_)) +
+                    " of waiting)");
         case Io::eof:
             throw RequestError(400,
                                "client " + peer().describe() +
@@ -348,7 +428,7 @@ std::size_t HttpConnection::read(char* buffer, std::size_t size) {
             got = std::min(want, in_end_ - in_begin_);
             std::memcpy(buffer, in_.get() + in_begin_, got);
             consume(got);
-        } else if (Io io = receive_into(buffer, want, got); io != Io::ok) {
+        } else if (Io io = receive_body(buffer, want, got); io != Io::ok) {
             // Straight into the caller's buffer, and never past the body: a
             // pipelined request after it stays in the socket.
             body_failed(io);
@@ -378,12 +458,12 @@ std::size_t HttpConnection::read(char* buffer, std::size_t size) {
         if (std::uint64_t left = chunks_.data_left(); left > 0) {
             std::size_t got = 0;
             std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size, left));
-            if (Io io = receive_into(buffer, want, got); io != Io::ok)
+            if (Io io = receive_body(buffer, want, got); io != Io::ok)
                 body_failed(io);
             chunks_.consume_data(got);
             return got;
         }
-        if (Io io = fill(false); io != Io::ok)
+        if (Io io = fill_body(); io != Io::ok)
             body_failed(io);
     }
 }

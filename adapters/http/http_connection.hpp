@@ -25,6 +25,10 @@ struct HttpSettings {
     AddressList trusted_proxies;
     std::chrono::milliseconds read_timeout{30'000};
     std::chrono::milliseconds write_timeout{30'000};
+    /// Limits::max_body_bytes.
+    std::uint64_t max_body_bytes = std::uint64_t{4} << 30;
+    /// Limits::min_body_rate, bytes per second; 0 for none.
+    std::uint64_t min_body_rate = 500;
 };
 
 /// One HTTP/1.1 connection (RFC 9112). serve() reads one request head,
@@ -45,8 +49,9 @@ struct HttpSettings {
 /// Bad input: a head the codec refuses gets its 4xx through App::refuse
 /// (logged, naming the client) and the connection is closed; a client that
 /// does not finish its head within read_timeout gets 408 and is closed; a
-/// malformed chunked body or a client that stops sending its body makes
-/// read() throw RequestError (400, 408), and the connection is closed.
+/// malformed chunked body, or a client that stops sending its body or
+/// sends it too slowly (see read()), makes read() throw RequestError (400,
+/// 408), and the connection is closed.
 class HttpConnection final : public Connection, public BodySource, public ResponseSink {
   public:
     HttpConnection(int fd, Peer peer, const HttpSettings& settings);
@@ -56,7 +61,12 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     /// waiting (not when the last serve() stopped for want of input).
     bool pending() const override { return in_begin_ < in_end_ && !need_input_; }
 
-    // BodySource: the request body, de-chunked.
+    // BodySource.
+    /// The request body, de-chunked. Waits for the client only as long as the body rule allows
+    /// (mod_reqtimeout's body=T,MinRate=R): read_timeout for any one byte, and read_timeout plus
+    /// one second per min_body_rate bytes received for the whole body, counting only the time spent
+    /// waiting for the client (not the callback's own time); past it, RequestError(408). So a slow
+    /// client holds a worker for at most about read_timeout + body size / min_body_rate.
     std::size_t read(char* buffer, std::size_t size) override;
 
     // ResponseSink.
@@ -67,7 +77,14 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     void abort() override;
 
   private:
-    enum class Io { ok, eof, timeout, failed };
+    enum class Io {
+        ok,
+        again,  // nothing to read yet (a read that does not wait)
+        eof,
+        timeout,   // no byte within read_timeout
+        too_slow,  // the body fell below min_body_rate
+        failed,
+    };
     enum class BodyOut { length, chunked, close_delimited };
 
     Next serve_request();
@@ -79,8 +96,12 @@ class HttpConnection final : public Connection, public BodySource, public Respon
         return {in_.get() + in_begin_, in_end_ - in_begin_};
     }
     void consume(std::size_t n) noexcept;
-    Io fill(bool dont_wait);
-    Io receive_into(char* buffer, std::size_t size, std::size_t& got);
+    Io fill();
+    Io fill_body();
+    Io receive_body(char* buffer, std::size_t size, std::size_t& got);
+    Io wait_for_body();
+    void start_body_clock(std::uint64_t received) noexcept;
+    std::chrono::steady_clock::duration body_wait_left() const noexcept;
     [[noreturn]] void body_failed(Io io);
     bool send_pending(std::string_view data = {}, bool chunk_end = false);
     Next start_linger();
@@ -110,6 +131,11 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     bool body_done_ = true;
     bool body_failed_ = false;
     bool continue_pending_ = false;  // Expect: 100-continue, no 100 sent yet
+    // The body rule (read()): time spent waiting for body bytes, in all and
+    // since the last one came, and the bytes received.
+    std::chrono::steady_clock::duration body_waited_{};
+    std::chrono::steady_clock::duration body_idle_{};
+    std::uint64_t body_received_ = 0;
 
     // The response in progress; out_ holds what is not sent yet.
     std::string out_;

@@ -846,6 +846,92 @@ TEST_F(HttpAdapterTest, SlowHeadsHoldNoWorker) {
     EXPECT_EQ(r->status, 200);
 }
 
+// --- Slow bodies ---------------------------------------------------------------
+
+/// Sends `body` in pieces of `piece` bytes, one every `every` (the wait for
+/// an answer paces it), and returns the answer, which may come before the
+/// body is all sent.
+std::optional<HttpResponse> send_slowly(SocketClient& c, ResponseReader& reader,
+                                        std::string_view body, std::size_t piece,
+                                        std::chrono::milliseconds every) {
+    for (std::size_t pos = 0; pos < body.size(); pos += piece) {
+        if (!c.send(body.substr(pos, piece)))
+            break;  // closed: the answer is in
+        if (auto r = reader.next(false, every))
+            return r;
+    }
+    return reader.next(false, 5s);
+}
+
+std::string post_head(const std::string& target, std::size_t length) {
+    return "POST " + target + " HTTP/1.1\r\nHost: h\r\nContent-Length: " + std::to_string(length) +
+           "\r\n\r\n";
+}
+
+class HttpSlowBodyTest : public HttpAdapterTest {
+  protected:
+    Options options() {
+        Options o = HttpAdapterTest::options();
+        o.threads = 2;
+        o.limits.read_timeout = 300ms;
+        o.limits.min_body_rate = 100'000;  // bytes/s
+        return o;
+    }
+};
+
+// A large body must keep arriving at min_body_rate once read_timeout has
+// passed: one at half the rate gets 408 at about twice read_timeout (each
+// byte buys 1/rate s), while one at four times the rate is read whole,
+// though it takes more than three times read_timeout.
+TEST_F(HttpSlowBodyTest, ALargeBodyBelowTheMinimumRateGets408) {
+    start(options());
+    const std::string body = test_body(400'000);
+    SocketClient slow(address_);
+    ResponseReader slow_reader(slow);
+    ASSERT_TRUE(slow.send(post_head("/app/sum", body.size())));
+    const auto started = Clock::now();
+    auto r = send_slowly(slow, slow_reader, body, 5'000, 100ms);  // 50 kB/s
+    const auto took = Clock::now() - started;
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status_line, "HTTP/1.1 408 Request Timeout");
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_TRUE(slow.wait_closed(5s));
+    EXPECT_GE(took, 500ms);  // 300 ms, then ~half the time it waited
+    EXPECT_LT(took, 3s);     // not the 8 s the whole body would take
+
+    SocketClient fast(address_);
+    ResponseReader fast_reader(fast);
+    ASSERT_TRUE(fast.send(post_head("/app/sum", body.size())));
+    r = send_slowly(fast, fast_reader, body, 40'000, 100ms);  // 400 kB/s, ~1 s
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "length=400000 fnv=" + std::to_string(fnv1a(body)));
+    expect_server_healthy();
+}
+
+// A body that stops arriving gets 408 after read_timeout, whatever came
+// before it; so does a chunked one.
+TEST_F(HttpSlowBodyTest, ABodyThatStopsGets408AfterTheReadTimeout) {
+    start(options());
+    SocketClient stalled(address_);
+    ASSERT_TRUE(stalled.send(post_head("/app/sum", 200'000) + test_body(100'000)));
+    SocketClient chunked(address_);
+    ASSERT_TRUE(chunked.send(
+        "POST /app/sum HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123"));
+    const auto started = Clock::now();
+    for (SocketClient* c : {&stalled, &chunked}) {
+        ResponseReader reader(*c);
+        auto r = reader.next(false, 5s);
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ(r->status_line, "HTTP/1.1 408 Request Timeout");
+        EXPECT_TRUE(c->wait_closed(5s));
+    }
+    const auto took = Clock::now() - started;
+    EXPECT_GE(took, 250ms);
+    EXPECT_LT(took, 3s);
+    expect_server_healthy();
+}
+
 // --- Idle connections hold no thread ----------------------------------------
 
 TEST_F(HttpAdapterTest, ThousandIdleKeepAliveConnectionsDoNotStarveOthers) {
