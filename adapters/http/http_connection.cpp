@@ -35,6 +35,11 @@ constexpr std::size_t kCoalesce = 16 * 1024;
 // connection waits in the reactor meanwhile, not in a worker.
 constexpr auto kLingerTime = std::chrono::milliseconds(500);
 constexpr std::size_t kLingerBytes = 256 * 1024;
+// A body with a Content-Length up to this is read before the request is
+// dispatched, while the connection waits in the reactor between reads, so
+// a slow one costs no worker thread; the memory it costs is of the order of
+// a request head's (Limits::max_header_bytes, 64 KiB by default).
+constexpr std::uint64_t kMaxCollectedBody = 64 * 1024;
 
 void append_number(std::string& out, std::uint64_t n, int base = 10) {
     char buf[24];
@@ -84,6 +89,26 @@ void HttpConnection::consume(std::size_t n) noexcept {
         in_begin_ = in_end_ = 0;
 }
 
+void HttpConnection::reserve(std::size_t bytes) {
+    // Room for `bytes` from in_begin_, so that fill() neither moves nor
+    // grows the buffer before they are all there.
+    if (in_capacity_ - in_begin_ >= bytes)
+        return;
+    const std::size_t have = in_end_ - in_begin_;
+    if (in_capacity_ >= bytes) {
+        std::memmove(in_.get(), in_.get() + in_begin_, have);
+    } else {
+        const std::size_t capacity = (bytes + kInitialBuffer - 1) / kInitialBuffer * kInitialBuffer;
+        auto grown = std::make_unique_for_overwrite<char[]>(capacity);
+        if (have > 0)
+            std::memcpy(grown.get(), in_.get() + in_begin_, have);
+        in_ = std::move(grown);
+        in_capacity_ = capacity;
+    }
+    in_begin_ = 0;
+    in_end_ = have;
+}
+
 HttpConnection::Io HttpConnection::fill() {
     if (!in_) {
         in_capacity_ = kInitialBuffer;
@@ -95,8 +120,9 @@ HttpConnection::Io HttpConnection::fill() {
         in_begin_ = 0;
     }
     if (in_end_ == in_capacity_) {
-        // Only a head grows the buffer, and the codec refuses one longer
-        // than max_header_bytes, so it stays below that plus one read.
+        // Only a head grows the buffer here (a collected body reserves its
+        // room first), and the codec refuses one longer than
+        // max_header_bytes, so it stays below that plus one read.
         std::size_t capacity = in_capacity_ * 2;
         auto grown = std::make_unique_for_overwrite<char[]>(capacity);
         std::memcpy(grown.get(), in_.get(), in_end_);
@@ -270,6 +296,10 @@ Connection::Next HttpConnection::serve_request() {
     RequestHead& head = head_;
     HeadResult parsed;
     need_input_ = false;
+    if (collecting_) {
+        if (auto wait = collect_body())
+            return *wait;
+    }
     for (;;) {
         parsed = parse_request_head(buffered(), settings_.head_limits, head);
         if (parsed.status != Status::need_more)
@@ -303,12 +333,30 @@ Connection::Next HttpConnection::serve_request() {
                                 std::to_string(parsed.offset) + ")");
         return gone_ ? Next::close : start_linger();
     }
+    // A small body that is not all here yet is read now, waiting in the
+    // reactor between reads as for the head, so a slow one (slow POST)
+    // holds no worker either. The head stays in the buffer meanwhile, and
+    // is parsed again once the body is whole: the bytes may have moved.
+    if (!collecting_ && should_collect(head, parsed.consumed)) {
+        if (!begin_collecting(head, parsed.consumed))
+            return Next::close;
+        if (auto wait = collect_body())
+            return *wait;
+        parsed = parse_request_head(buffered(), settings_.head_limits, head);
+    }
+    collecting_ = false;
 
     Environ env = request_environ(head, peer(), settings_.trusted_proxies);
     begin_exchange(&head);
     consume(parsed.consumed);  // the views in `head` are not used from here on
-    if (!body_done_)
+    if (framing_ == Framing::length && in_end_ - in_begin_ >= body_left_) {
+        // The body is here (collected, or sent with the head): no 100
+        // Continue is due for it (RFC 9110 §10.1.1), and none was sent
+        // unless collecting asked for it.
+        continue_pending_ = false;
+    } else if (!body_done_) {
         start_body_clock(in_end_ - in_begin_);
+    }
 
     Outcome outcome = settings_.app->handle("http", std::move(env), *this, *this, peer());
 
@@ -327,6 +375,112 @@ Connection::Next HttpConnection::serve_request() {
     if (out_.capacity() > 2 * kCoalesce)
         std::string().swap(out_);
     return Next::keep;
+}
+
+bool HttpConnection::should_collect(const RequestHead& head,
+                                    std::size_t head_bytes) const noexcept {
+    // Over max_body_bytes the core refuses the request (413) without its
+    // body: nothing to wait for.
+    return head.framing == Framing::length && head.content_length <= kMaxCollectedBody &&
+           head.content_length <= settings_.max_body_bytes &&
+           buffered().size() - head_bytes < head.content_length;
+}
+
+bool HttpConnection::begin_collecting(const RequestHead& head, std::size_t head_bytes) {
+    const bool expect_continue = head.expect_continue;
+    collecting_ = true;
+    collect_bytes_ = head_bytes + static_cast<std::size_t>(head.content_length);
+    start_body_clock(buffered().size() - head_bytes);
+    waiting_since_.reset();
+    reserve(collect_bytes_);  // the views in `head` may be stale from here on
+    // RFC 9110 §10.1.1: the body is wanted, so 100 now; a client that waits
+    // for it would otherwise send nothing until its own timeout. (nginx
+    // does the same when it reads a body for its upstream.)
+    if (expect_continue && !send_continue()) {
+        log::debug("client " + peer().describe() +
+                   " went away before 100 Continue: " + std::strerror(last_errno_));
+        collecting_ = false;
+        return false;
+    }
+    return true;
+}
+
+std::optional<Connection::Next> HttpConnection::collect_body() {
+    if (waiting_since_) {
+        // The time in the reactor was spent waiting for this client.
+        const Clock::duration waited = Clock::now() - *waiting_since_;
+        body_waited_ += waited;
+        body_idle_ += waited;
+        waiting_since_.reset();
+    }
+    for (;;) {
+        if (buffered().size() >= collect_bytes_) {
+            clear_wait_deadline();
+            return std::nullopt;
+        }
+        const std::size_t before = buffered().size();
+        const Io io = fill();
+        if (io == Io::ok) {
+            body_received_ += buffered().size() - before;
+            body_idle_ = Clock::duration::zero();
+            continue;
+        }
+        // The body rule of read(), with the reactor's wait deadline for poll.
+        const Clock::duration left = body_wait_left();
+        if (io == Io::again && left > Clock::duration::zero()) {
+            const auto now = Clock::now();
+            waiting_since_ = now;
+            set_wait_deadline(now + left);
+            need_input_ = true;
+            return Next::keep;
+        }
+        // Out of time, or the end of file the reactor makes at the deadline.
+        if (io == Io::again || (io == Io::eof && left <= Clock::duration::zero()))
+            return body_timed_out();
+        collecting_ = false;
+        clear_wait_deadline();
+        if (io == Io::eof)
+            log::info("client " + peer().describe() +
+                      " closed the connection in the middle of a request body");
+        else
+            log::debug("reading a request body from " + peer().describe() +
+                       " failed: " + std::strerror(last_errno_));
+        return Next::close;
+    }
+}
+
+Connection::Next HttpConnection::body_timed_out() {
+    collecting_ = false;
+    waiting_since_.reset();
+    clear_wait_deadline();
+    // RFC 9110 §15.5.9: 408, and the connection is closed.
+    refuse(408, late_body_reason(body_idle_ >= settings_.read_timeout));
+    return gone_ ? Next::close : start_linger();
+}
+
+std::string HttpConnection::late_body_reason(bool silent) const {
+    if (silent)
+        return "client " + peer().describe() + " sent no request body bytes for " +
+               millis(settings_.read_timeout);
+    return "client " + peer().describe() + " sent its request body slower than " +
+           std::to_string(settings_.min_body_rate) + " bytes/s beyond the first " +
+           millis(settings_.read_timeout) + " (" + std::to_string(body_received_) + " bytes in " +
+           millis(std::chrono::duration_cast<std::chrono::milliseconds>(body_waited_)) +
+           " of waiting)";
+}
+
+bool HttpConnection::send_continue() {
+    static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+    ssize_t n;
+    do
+        n = ::send(fd(), k100.data(), k100.size(), MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n == static_cast<ssize_t>(k100.size()))
+        return true;
+    // Short only when the write timeout expired part-way: the client does
+    // not read what it is sent.
+    last_errno_ = n < 0 ? errno : ETIMEDOUT;
+    return false;
 }
 
 Connection::Next HttpConnection::start_linger() {
@@ -373,18 +527,8 @@ void HttpConnection::body_failed(Io io) {
     body_failed_ = true;
     switch (io) {
         case Io::timeout:
-            throw RequestError(408, "client " + peer().describe() +
-                                        " sent no request body bytes for " +
-                                        millis(settings_.read_timeout));
         case Io::too_slow:
-            throw RequestError(
-                408,
-                "client " + peer().describe() + " sent its request body slower than " +
-                    std::to_string(settings_.min_body_rate) + " bytes/s beyond the first " +
-                    millis(settings_.read_timeout) + " (" + std::to_string(body_received_) +
-                    " bytes in " +
-                    millis(std::chrono::duration_cast<std::chrono::milliseconds>(body_waited_)) +
-                    " of waiting)");
+            throw RequestError(408, late_body_reason(io == Io::timeout));
         case Io::eof:
             throw RequestError(400,
                                "client " + peer().describe() +
@@ -411,14 +555,8 @@ std::size_t HttpConnection::read(char* buffer, std::size_t size) {
         continue_pending_ = false;
         // RFC 9110 §10.1.1: send 100 only when the body is wanted, and
         // never after the final response has started.
-        if (!head_sent_) {
-            static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
-            ssize_t n = ::send(fd(), k100.data(), k100.size(), MSG_NOSIGNAL);
-            if (n != static_cast<ssize_t>(k100.size())) {
-                last_errno_ = errno;
-                body_failed(Io::failed);
-            }
-        }
+        if (!head_sent_ && !send_continue())
+            body_failed(Io::failed);
     }
 
     if (framing_ == Framing::length) {

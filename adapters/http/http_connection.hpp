@@ -38,6 +38,15 @@ struct HttpSettings {
 /// already read (pipelining) stay in the connection's buffer and make
 /// pending() true.
 ///
+/// Slow clients hold no worker thread while they can be waited for in the
+/// reactor: serve() returns `keep` with a wait deadline (the reactor ends
+/// the wait there) while a request head is incomplete, while a body of up
+/// to 64 KiB (kMaxCollectedBody) with a Content-Length is incomplete (it is
+/// read before the request is dispatched, as nginx reads a body before it
+/// passes the request upstream), and while the connection lingers after a
+/// refusal. A larger or chunked body is read by the worker running the
+/// callback, at the pace read() describes.
+///
 /// The connection is also the request's BodySource and ResponseSink: the
 /// two are coupled through Expect: 100-continue and keep-alive, and exist
 /// once per connection anyway.
@@ -91,11 +100,18 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     void begin_exchange(const RequestHead* head);
     Next refuse(int status, const std::string& reason);
     Next head_timed_out();
+    bool should_collect(const RequestHead& head, std::size_t head_bytes) const noexcept;
+    bool begin_collecting(const RequestHead& head, std::size_t head_bytes);
+    std::optional<Next> collect_body();
+    Next body_timed_out();
+    std::string late_body_reason(bool silent) const;
+    bool send_continue();
 
     std::string_view buffered() const noexcept {
         return {in_.get() + in_begin_, in_end_ - in_begin_};
     }
     void consume(std::size_t n) noexcept;
+    void reserve(std::size_t bytes);
     Io fill();
     Io fill_body();
     Io receive_body(char* buffer, std::size_t size, std::size_t& got);
@@ -121,7 +137,14 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     RequestHead head_;
     // Set when the first byte of a request head arrived, until it is whole.
     std::optional<std::chrono::steady_clock::time_point> head_deadline_;
-    bool need_input_ = false;  // the last serve() waits for more of a head
+    bool need_input_ = false;  // the last serve() waits for more of a head or body
+    // The head is whole and a small body is being read before dispatch:
+    // the head and the body are the first collect_bytes_ bytes of the
+    // buffer once it is all there.
+    bool collecting_ = false;
+    std::size_t collect_bytes_ = 0;
+    // Collecting: since when the connection waits in the reactor.
+    std::optional<std::chrono::steady_clock::time_point> waiting_since_;
     int minor_ = 1;
     bool client_keep_alive_ = false;
     bool head_request_ = false;

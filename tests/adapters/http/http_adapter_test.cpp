@@ -1,6 +1,8 @@
 // Tests adapters/http/: the HTTP/1.1 adapter behind a real Server on port 0,
 // spoken to over raw sockets, byte for byte.
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <gtest/gtest.h>
 
@@ -506,18 +508,53 @@ TEST_F(HttpAdapterTest, ExpectContinueSends100BeforeReadingTheBody) {
     EXPECT_FALSE(r->header("connection").has_value());
 }
 
+// A body too large to be read before the callback runs (over 64 KiB) is
+// read only if the callback asks for it, and then 100 is sent first.
 TEST_F(HttpAdapterTest, ExpectContinueWithoutReadingTheBodySendsNo100AndCloses) {
     start();
     SocketClient c(address_);
     ResponseReader reader(c);
     ASSERT_TRUE(
         c.send("PUT /app/hello HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: "
-               "5000\r\n\r\n"));
+               "100000\r\n\r\n"));
     auto r = reader.next();
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->status, 200);  // the final answer, no 100 before it
     EXPECT_EQ(r->header("connection"), "close");
     EXPECT_TRUE(c.wait_closed(5s));
+}
+
+// A small body is read before the callback runs, whether it reads it or
+// not: 100 is sent at once, and the connection carries on afterwards.
+TEST_F(HttpAdapterTest, ExpectContinueForASmallBodyIsAnsweredWith100AtOnce) {
+    start();
+    const std::string body = test_body(5000);
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(
+        c.send("PUT /app/hello HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: "
+               "5000\r\n\r\n"));
+    auto interim = reader.next();
+    ASSERT_TRUE(interim.has_value());
+    EXPECT_EQ(interim->status_line, "HTTP/1.1 100 Continue");
+    ASSERT_TRUE(c.send(body));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_FALSE(r->header("connection").has_value());
+    // A body sent with the head needs no 100.
+    ASSERT_TRUE(
+        c.send("PUT /app/sum HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: "
+               "5000\r\n\r\n" +
+               body));
+    r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "length=5000 fnv=" + std::to_string(fnv1a(body)));
+    ASSERT_TRUE(c.send(get("/app/hello")));
+    r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "Hello, world!\n");
 }
 
 TEST_F(HttpAdapterTest, ExpectContinueOverTheLimitGets413Without100) {
@@ -929,6 +966,133 @@ TEST_F(HttpSlowBodyTest, ABodyThatStopsGets408AfterTheReadTimeout) {
     const auto took = Clock::now() - started;
     EXPECT_GE(took, 250ms);
     EXPECT_LT(took, 3s);
+    expect_server_healthy();
+}
+
+// A small body that comes in pieces is read before the callback runs; the
+// request is served as if it had come at once, and a pipelined request
+// after it too.
+TEST_F(HttpSlowBodyTest, ASmallBodyInPiecesIsServedWhole) {
+    start(options());
+    const std::string body = test_body(30'000);
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(c.send(post_head("/app/sum", body.size()) + body.substr(0, 100)));
+    ASSERT_FALSE(reader.next(false, 50ms).has_value());
+    ASSERT_TRUE(c.send(body.substr(100, 10'000)));
+    ASSERT_FALSE(reader.next(false, 50ms).has_value());
+    ASSERT_TRUE(c.send(body.substr(10'100) + get("/app/hello")));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "length=30000 fnv=" + std::to_string(fnv1a(body)));
+    EXPECT_FALSE(r->header("connection").has_value());
+    r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "Hello, world!\n");
+}
+
+// The same rule for a small body read before the callback runs: at twice
+// the rate it is read whole though it takes longer than read_timeout; at
+// half the rate it gets 408.
+TEST_F(HttpSlowBodyTest, ASmallBodyIsHeldToTheMinimumRateToo) {
+    start(options());
+    const std::string body = test_body(60'000);
+    SocketClient fast(address_);
+    ResponseReader fast_reader(fast);
+    ASSERT_TRUE(fast.send(post_head("/app/sum", body.size())));
+    auto started = Clock::now();
+    auto r = send_slowly(fast, fast_reader, body, 10'000, 50ms);  // 200 kB/s, ~300 ms
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "length=60000 fnv=" + std::to_string(fnv1a(body)));
+
+    SocketClient slow(address_);
+    ResponseReader slow_reader(slow);
+    ASSERT_TRUE(slow.send(post_head("/app/sum", body.size())));
+    started = Clock::now();
+    r = send_slowly(slow, slow_reader, body, 2'500, 50ms);  // 50 kB/s
+    const auto took = Clock::now() - started;
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status_line, "HTTP/1.1 408 Request Timeout");
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_GE(took, 500ms);
+    EXPECT_LT(took, 1100ms);  // not the 1.2 s the whole body would take
+    expect_server_healthy();
+}
+
+// Slow POST (R.U.D.Y.): four times as many clients as worker threads send
+// a head and part of a small body, then stall or trickle a byte now and
+// then. They wait in the reactor, not in a worker: a GET and POSTs from
+// others are served at once meanwhile, and each slow one gets 408 at its
+// deadline.
+TEST_F(HttpSlowBodyTest, SlowBodiesHoldNoWorker) {
+    Options o = options();
+    o.limits.read_timeout = 1s;
+    const unsigned slow_count = 4 * o.threads;
+    start(std::move(o));
+    std::vector<SocketClient> slow;
+    slow.reserve(slow_count);
+    for (unsigned i = 0; i < slow_count; ++i) {
+        slow.emplace_back(address_);
+        ASSERT_TRUE(slow.back().send(post_head("/app/sum", 1000) + test_body(10)));
+    }
+    const auto started = Clock::now();
+    // Half of them trickle a byte every 100 ms until their answer begins.
+    std::atomic<bool> stop{false};
+    std::thread trickler([&] {
+        while (!stop.load()) {
+            for (unsigned i = 0; i < slow_count; i += 2) {
+                pollfd p{slow[i].fd(), POLLIN, 0};
+                if (::poll(&p, 1, 0) == 0)
+                    ::send(slow[i].fd(), "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            }
+            std::this_thread::sleep_for(100ms);  // the client's pace
+        }
+    });
+    struct StopTrickler {
+        std::atomic<bool>& stop;
+        std::thread& thread;
+        ~StopTrickler() {
+            stop = true;
+            thread.join();
+        }
+    } stop_trickler{stop, trickler};
+
+    std::this_thread::sleep_for(250ms);  // a few trickled bytes in
+    auto t0 = Clock::now();
+    auto r = exchange(get("/app/hello"));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    const std::string body = test_body(20'000);
+    r = exchange(post_head("/app/sum", body.size()) + body);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "length=20000 fnv=" + std::to_string(fnv1a(body)));
+    {
+        SocketClient split(address_);  // a good body in two pieces
+        ResponseReader reader(split);
+        ASSERT_TRUE(split.send(post_head("/app/sum", body.size()) + body.substr(0, 5000)));
+        ASSERT_TRUE(split.send(body.substr(5000)));
+        r = reader.next();
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ(r->body, "length=20000 fnv=" + std::to_string(fnv1a(body)));
+    }
+    // A worker held by a slow body would delay these by the read timeout.
+    EXPECT_LT(Clock::now() - t0, 500ms);
+
+    for (auto& c : slow) {
+        ResponseReader reader(c);
+        auto refused = reader.next(false, 5s);
+        const auto took = Clock::now() - started;
+        ASSERT_TRUE(refused.has_value());
+        EXPECT_EQ(refused->status_line, "HTTP/1.1 408 Request Timeout");
+        EXPECT_EQ(refused->header("connection"), "close");
+        EXPECT_GE(took, 900ms);
+        EXPECT_LT(took, 3s);
+    }
+    r = exchange(post_head("/app/sum", body.size()) + body);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
     expect_server_healthy();
 }
 
