@@ -31,9 +31,15 @@ constexpr std::size_t kInitialBuffer = 4 * 1024;
 constexpr std::size_t kCoalesce = 16 * 1024;
 // After refusing a request whose body may still be arriving, read and drop
 // for this long (or this much) before closing, so the client reads the
-// refusal instead of a connection reset (Apache's lingering close).
+// refusal instead of a connection reset (Apache's lingering close). The
+// connection waits in the reactor meanwhile, not in a worker.
 constexpr auto kLingerTime = std::chrono::milliseconds(500);
 constexpr std::size_t kLingerBytes = 256 * 1024;
+// A body with a Content-Length up to this is read before the request is
+// dispatched, while the connection waits in the reactor between reads, so
+// a slow one costs no worker thread; the memory it costs is of the order of
+// a request head's (Limits::max_header_bytes, 64 KiB by default).
+constexpr std::uint64_t kMaxCollectedBody = 64 * 1024;
 
 void append_number(std::string& out, std::uint64_t n, int base = 10) {
     char buf[24];
@@ -83,27 +89,27 @@ void HttpConnection::consume(std::size_t n) noexcept {
         in_begin_ = in_end_ = 0;
 }
 
-HttpConnection::Io HttpConnection::receive_into(char* buffer, std::size_t size, std::size_t& got) {
-    got = 0;
-    for (;;) {
-        ssize_t n = ::recv(fd(), buffer, size, 0);
-        if (n > 0) {
-            got = static_cast<std::size_t>(n);
-            return Io::ok;
-        }
-        if (n == 0)
-            return Io::eof;
-        if (errno == EINTR)
-            continue;
-        last_errno_ = errno;
-        // SO_RCVTIMEO (set by the reactor to read_timeout) expired.
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return Io::timeout;
-        return Io::failed;
+void HttpConnection::reserve(std::size_t bytes) {
+    // Room for `bytes` from in_begin_, so that fill() neither moves nor
+    // grows the buffer before they are all there.
+    if (in_capacity_ - in_begin_ >= bytes)
+        return;
+    const std::size_t have = in_end_ - in_begin_;
+    if (in_capacity_ >= bytes) {
+        std::memmove(in_.get(), in_.get() + in_begin_, have);
+    } else {
+        const std::size_t capacity = (bytes + kInitialBuffer - 1) / kInitialBuffer * kInitialBuffer;
+        auto grown = std::make_unique_for_overwrite<char[]>(capacity);
+        if (have > 0)
+            std::memcpy(grown.get(), in_.get() + in_begin_, have);
+        in_ = std::move(grown);
+        in_capacity_ = capacity;
     }
+    in_begin_ = 0;
+    in_end_ = have;
 }
 
-HttpConnection::Io HttpConnection::fill(bool dont_wait) {
+HttpConnection::Io HttpConnection::fill() {
     if (!in_) {
         in_capacity_ = kInitialBuffer;
         in_ = std::make_unique_for_overwrite<char[]>(in_capacity_);
@@ -114,17 +120,18 @@ HttpConnection::Io HttpConnection::fill(bool dont_wait) {
         in_begin_ = 0;
     }
     if (in_end_ == in_capacity_) {
-        // Only a head grows the buffer, and the codec refuses one longer
-        // than max_header_bytes, so it stays below that plus one read.
+        // Only a head grows the buffer here (a collected body reserves its
+        // room first), and the codec refuses one longer than
+        // max_header_bytes, so it stays below that plus one read.
         std::size_t capacity = in_capacity_ * 2;
         auto grown = std::make_unique_for_overwrite<char[]>(capacity);
         std::memcpy(grown.get(), in_.get(), in_end_);
         in_ = std::move(grown);
         in_capacity_ = capacity;
     }
+    // Never waits: a worker does not sit on a socket (see wait_for_body).
     for (;;) {
-        ssize_t n =
-            ::recv(fd(), in_.get() + in_end_, in_capacity_ - in_end_, dont_wait ? MSG_DONTWAIT : 0);
+        ssize_t n = ::recv(fd(), in_.get() + in_end_, in_capacity_ - in_end_, MSG_DONTWAIT);
         if (n > 0) {
             in_end_ += static_cast<std::size_t>(n);
             return Io::ok;
@@ -135,8 +142,97 @@ HttpConnection::Io HttpConnection::fill(bool dont_wait) {
             continue;
         last_errno_ = errno;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return Io::timeout;
+            return Io::again;
         return Io::failed;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Waiting for a body
+
+void HttpConnection::start_body_clock(std::uint64_t received) noexcept {
+    body_waited_ = body_idle_ = Clock::duration::zero();
+    body_received_ = received;
+}
+
+Clock::duration HttpConnection::body_wait_left() const noexcept {
+    // mod_reqtimeout's body=T,MinRate=R: T for the first bytes, one more
+    // second for every R bytes received; and, as Apache's Timeout, never T
+    // without a byte.
+    const Clock::duration timeout = settings_.read_timeout;
+    Clock::duration left = timeout - body_idle_;
+    if (settings_.min_body_rate > 0) {
+        // In double, and capped at a year: a 4 GiB body at 1 byte/s would
+        // overflow the clock's nanoseconds.
+        const double credit = std::min(
+            static_cast<double>(body_received_) / static_cast<double>(settings_.min_body_rate),
+            365.0 * 24 * 3600);
+        left = std::min(left, timeout +
+                                  std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(credit)) -
+                                  body_waited_);
+    }
+    return left;
+}
+
+HttpConnection::Io HttpConnection::wait_for_body() {
+    const Clock::duration left = body_wait_left();
+    if (left <= Clock::duration::zero())
+        return body_idle_ >= settings_.read_timeout ? Io::timeout : Io::too_slow;
+    // poll, not SO_RCVTIMEO: the wait ends at the rule's deadline, which is
+    // often sooner than read_timeout; rounded up so that a wait that ends
+    // empty has used its whole allowance.
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    pollfd p{fd(), POLLIN, 0};
+    const auto before = Clock::now();
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(ms, INT32_MAX)));
+    const Clock::duration waited = Clock::now() - before;
+    body_waited_ += waited;
+    body_idle_ += waited;
+    if (r < 0 && errno != EINTR) {
+        last_errno_ = errno;
+        return Io::failed;
+    }
+    return Io::ok;  // readable, or the time is up: the next read tells
+}
+
+HttpConnection::Io HttpConnection::receive_body(char* buffer, std::size_t size, std::size_t& got) {
+    got = 0;
+    for (;;) {
+        ssize_t n = ::recv(fd(), buffer, size, MSG_DONTWAIT);
+        if (n > 0) {
+            got = static_cast<std::size_t>(n);
+            body_received_ += got;
+            body_idle_ = Clock::duration::zero();
+            return Io::ok;
+        }
+        if (n == 0)
+            return Io::eof;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            last_errno_ = errno;
+            return Io::failed;
+        }
+        if (Io io = wait_for_body(); io != Io::ok)
+            return io;
+    }
+}
+
+HttpConnection::Io HttpConnection::fill_body() {
+    for (;;) {
+        const std::size_t before = in_end_ - in_begin_;
+        const Io io = fill();
+        if (io == Io::ok) {
+            // fill() may have moved the bytes, never dropped any.
+            body_received_ += in_end_ - in_begin_ - before;
+            body_idle_ = Clock::duration::zero();
+            return Io::ok;
+        }
+        if (io != Io::again)
+            return io;
+        if (Io waited = wait_for_body(); waited != Io::ok)
+            return waited;
     }
 }
 
@@ -145,6 +241,8 @@ HttpConnection::Io HttpConnection::fill(bool dont_wait) {
 
 Connection::Next HttpConnection::serve() {
     try {
+        if (lingering_)
+            return continue_linger();
         return serve_request();
     } catch (const std::exception& e) {
         log::error("HTTP connection from " + peer().describe() +
@@ -198,6 +296,10 @@ Connection::Next HttpConnection::serve_request() {
     RequestHead& head = head_;
     HeadResult parsed;
     need_input_ = false;
+    if (collecting_) {
+        if (auto wait = collect_body())
+            return *wait;
+    }
     for (;;) {
         parsed = parse_request_head(buffered(), settings_.head_limits, head);
         if (parsed.status != Status::need_more)
@@ -210,10 +312,10 @@ Connection::Next HttpConnection::serve_request() {
         }
         if (head_deadline_ && Clock::now() >= *head_deadline_)
             return head_timed_out();
-        const Io io = fill(true);
+        const Io io = fill();
         if (io == Io::ok)
             continue;
-        if (io == Io::timeout) {
+        if (io == Io::again) {
             need_input_ = true;
             return Next::keep;  // nothing more yet: wait in the reactor
         }
@@ -229,13 +331,32 @@ Connection::Next HttpConnection::serve_request() {
     if (parsed.status == Status::error) {
         refuse(parsed.code, "client sent a bad request head: " + parsed.reason + " (at byte " +
                                 std::to_string(parsed.offset) + ")");
-        linger_close();
-        return Next::close;
+        return gone_ ? Next::close : start_linger();
     }
+    // A small body that is not all here yet is read now, waiting in the
+    // reactor between reads as for the head, so a slow one (slow POST)
+    // holds no worker either. The head stays in the buffer meanwhile, and
+    // is parsed again once the body is whole: the bytes may have moved.
+    if (!collecting_ && should_collect(head, parsed.consumed)) {
+        if (!begin_collecting(head, parsed.consumed))
+            return Next::close;
+        if (auto wait = collect_body())
+            return *wait;
+        parsed = parse_request_head(buffered(), settings_.head_limits, head);
+    }
+    collecting_ = false;
 
     Environ env = request_environ(head, peer(), settings_.trusted_proxies);
     begin_exchange(&head);
     consume(parsed.consumed);  // the views in `head` are not used from here on
+    if (framing_ == Framing::length && in_end_ - in_begin_ >= body_left_) {
+        // The body is here (collected, or sent with the head): no 100
+        // Continue is due for it (RFC 9110 §10.1.1), and none was sent
+        // unless collecting asked for it.
+        continue_pending_ = false;
+    } else if (!body_done_) {
+        start_body_clock(in_end_ - in_begin_);
+    }
 
     Outcome outcome = settings_.app->handle("http", std::move(env), *this, *this, peer());
 
@@ -243,7 +364,7 @@ Connection::Next HttpConnection::serve_request() {
                       body_done_ && !body_failed_;
     if (!keep) {
         if (!gone_ && (!body_done_ || body_failed_))
-            linger_close();
+            return start_linger();
         return Next::close;
     }
     // Do not let one large head or response hold memory while idle.
@@ -256,23 +377,147 @@ Connection::Next HttpConnection::serve_request() {
     return Next::keep;
 }
 
-void HttpConnection::linger_close() {
-    ::shutdown(fd(), SHUT_WR);
-    const auto until = Clock::now() + kLingerTime;
-    char scratch[16384];
-    std::size_t total = 0;
-    while (total < kLingerBytes) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-        if (left.count() <= 0)
-            break;
-        pollfd p{fd(), POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-            break;
-        ssize_t n = ::recv(fd(), scratch, sizeof(scratch), MSG_DONTWAIT);
-        if (n <= 0)
-            break;
-        total += static_cast<std::size_t>(n);
+bool HttpConnection::should_collect(const RequestHead& head,
+                                    std::size_t head_bytes) const noexcept {
+    // Over max_body_bytes the core refuses the request (413) without its
+    // body: nothing to wait for.
+    return head.framing == Framing::length && head.content_length <= kMaxCollectedBody &&
+           head.content_length <= settings_.max_body_bytes &&
+           buffered().size() - head_bytes < head.content_length;
+}
+
+bool HttpConnection::begin_collecting(const RequestHead& head, std::size_t head_bytes) {
+    const bool expect_continue = head.expect_continue;
+    collecting_ = true;
+    collect_bytes_ = head_bytes + static_cast<std::size_t>(head.content_length);
+    start_body_clock(buffered().size() - head_bytes);
+    waiting_since_.reset();
+    reserve(collect_bytes_);  // the views in `head` may be stale from here on
+    // RFC 9110 §10.1.1: the body is wanted, so 100 now; a client that waits
+    // for it would otherwise send nothing until its own timeout. (nginx
+    // does the same when it reads a body for its upstream.)
+    if (expect_continue && !send_continue()) {
+        log::debug("client " + peer().describe() +
+                   " went away before 100 Continue: " + std::strerror(last_errno_));
+        collecting_ = false;
+        return false;
     }
+    return true;
+}
+
+std::optional<Connection::Next> HttpConnection::collect_body() {
+    if (waiting_since_) {
+        // The time in the reactor was spent waiting for this client.
+        const Clock::duration waited = Clock::now() - *waiting_since_;
+        body_waited_ += waited;
+        body_idle_ += waited;
+        waiting_since_.reset();
+    }
+    for (;;) {
+        if (buffered().size() >= collect_bytes_) {
+            clear_wait_deadline();
+            return std::nullopt;
+        }
+        const std::size_t before = buffered().size();
+        const Io io = fill();
+        if (io == Io::ok) {
+            body_received_ += buffered().size() - before;
+            body_idle_ = Clock::duration::zero();
+            continue;
+        }
+        // The body rule of read(), with the reactor's wait deadline for poll.
+        const Clock::duration left = body_wait_left();
+        if (io == Io::again && left > Clock::duration::zero()) {
+            const auto now = Clock::now();
+            waiting_since_ = now;
+            set_wait_deadline(now + left);
+            need_input_ = true;
+            return Next::keep;
+        }
+        // Out of time, or the end of file the reactor makes at the deadline.
+        if (io == Io::again || (io == Io::eof && left <= Clock::duration::zero()))
+            return body_timed_out();
+        collecting_ = false;
+        clear_wait_deadline();
+        if (io == Io::eof)
+            log::info("client " + peer().describe() +
+                      " closed the connection in the middle of a request body");
+        else
+            log::debug("reading a request body from " + peer().describe() +
+                       " failed: " + std::strerror(last_errno_));
+        return Next::close;
+    }
+}
+
+Connection::Next HttpConnection::body_timed_out() {
+    collecting_ = false;
+    waiting_since_.reset();
+    clear_wait_deadline();
+    // RFC 9110 §15.5.9: 408, and the connection is closed.
+    refuse(408, late_body_reason(body_idle_ >= settings_.read_timeout));
+    return gone_ ? Next::close : start_linger();
+}
+
+std::string HttpConnection::late_body_reason(bool silent) const {
+    if (silent)
+        return "client " + peer().describe() + " sent no request body bytes for " +
+               millis(settings_.read_timeout);
+    return "client " + peer().describe() + " sent its request body slower than " +
+           std::to_string(settings_.min_body_rate) + " bytes/s beyond the first " +
+           millis(settings_.read_timeout) + " (" + std::to_string(body_received_) + " bytes in " +
+           millis(std::chrono::duration_cast<std::chrono::milliseconds>(body_waited_)) +
+           " of waiting)";
+}
+
+bool HttpConnection::send_continue() {
+    static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+    ssize_t n;
+    do
+        n = ::send(fd(), k100.data(), k100.size(), MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n == static_cast<ssize_t>(k100.size()))
+        return true;
+    // Short only when the write timeout expired part-way: the client does
+    // not read what it is sent.
+    last_errno_ = n < 0 ? errno : ETIMEDOUT;
+    return false;
+}
+
+Connection::Next HttpConnection::start_linger() {
+    // Apache's lingering close, without holding a worker for it: the client
+    // may still be sending the request the answer refused, and closing with
+    // unread bytes would reset the connection under the answer. So shut the
+    // sending side, then read and drop what comes for a while, waiting in
+    // the reactor in between; its sweeper ends the wait at linger_until_.
+    ::shutdown(fd(), SHUT_WR);
+    lingering_ = true;
+    linger_until_ = Clock::now() + kLingerTime;
+    linger_bytes_ = 0;
+    in_.reset();  // nothing read from here on is used
+    in_capacity_ = in_begin_ = in_end_ = 0;
+    std::string().swap(out_);
+    return continue_linger();
+}
+
+Connection::Next HttpConnection::continue_linger() {
+    need_input_ = true;
+    char scratch[16384];
+    while (linger_bytes_ < kLingerBytes && Clock::now() < linger_until_) {
+        ssize_t n = ::recv(fd(), scratch, sizeof(scratch), MSG_DONTWAIT);
+        if (n > 0) {
+            linger_bytes_ += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            set_wait_deadline(linger_until_);
+            return Next::keep;
+        }
+        break;  // end of file (the client is done, or the sweeper shut it) or an error
+    }
+    clear_wait_deadline();
+    return Next::close;
 }
 
 // ---------------------------------------------------------------------------
@@ -282,9 +527,8 @@ void HttpConnection::body_failed(Io io) {
     body_failed_ = true;
     switch (io) {
         case Io::timeout:
-            throw RequestError(408, "client " + peer().describe() +
-                                        " sent no request body bytes for " +
-                                        millis(settings_.read_timeout));
+        case Io::too_slow:
+            throw RequestError(408, late_body_reason(io == Io::timeout));
         case Io::eof:
             throw RequestError(400,
                                "client " + peer().describe() +
@@ -311,14 +555,8 @@ std::size_t HttpConnection::read(char* buffer, std::size_t size) {
         continue_pending_ = false;
         // RFC 9110 §10.1.1: send 100 only when the body is wanted, and
         // never after the final response has started.
-        if (!head_sent_) {
-            static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
-            ssize_t n = ::send(fd(), k100.data(), k100.size(), MSG_NOSIGNAL);
-            if (n != static_cast<ssize_t>(k100.size())) {
-                last_errno_ = errno;
-                body_failed(Io::failed);
-            }
-        }
+        if (!head_sent_ && !send_continue())
+            body_failed(Io::failed);
     }
 
     if (framing_ == Framing::length) {
@@ -328,7 +566,7 @@ std::size_t HttpConnection::read(char* buffer, std::size_t size) {
             got = std::min(want, in_end_ - in_begin_);
             std::memcpy(buffer, in_.get() + in_begin_, got);
             consume(got);
-        } else if (Io io = receive_into(buffer, want, got); io != Io::ok) {
+        } else if (Io io = receive_body(buffer, want, got); io != Io::ok) {
             // Straight into the caller's buffer, and never past the body: a
             // pipelined request after it stays in the socket.
             body_failed(io);
@@ -358,12 +596,12 @@ std::size_t HttpConnection::read(char* buffer, std::size_t size) {
         if (std::uint64_t left = chunks_.data_left(); left > 0) {
             std::size_t got = 0;
             std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size, left));
-            if (Io io = receive_into(buffer, want, got); io != Io::ok)
+            if (Io io = receive_body(buffer, want, got); io != Io::ok)
                 body_failed(io);
             chunks_.consume_data(got);
             return got;
         }
-        if (Io io = fill(false); io != Io::ok)
+        if (Io io = fill_body(); io != Io::ok)
             body_failed(io);
     }
 }

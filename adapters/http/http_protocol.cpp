@@ -15,6 +15,8 @@ class HttpProtocol final : public Protocol {
         settings_.trusted_proxies = AddressList(options.trusted_proxies);
         settings_.read_timeout = options.limits.read_timeout;
         settings_.write_timeout = options.limits.write_timeout;
+        settings_.max_body_bytes = options.limits.max_body_bytes;
+        settings_.min_body_rate = options.limits.min_body_rate;
     }
 
     std::unique_ptr<Connection> make_connection(int fd, Peer peer) override {

@@ -70,6 +70,8 @@ const OptionDef kOptions[] = {
      "open connections per listener (default 16384); one more gets the protocol's overload "
      "answer (503, FCGI_OVERLOADED) and is closed"},
     {"read-timeout", "MS", "wait for the rest of a request once it began (default 30000)"},
+    {"min-body-rate", "N",
+     "HTTP: request body bytes/s due after --read-timeout, 408 below (default 500; 0: off)"},
     {"write-timeout", "MS", "wait for the front end to take response bytes (default 30000)"},
     {"idle-timeout", "MS", "close a kept-alive connection idle this long (default 300000)"},
     {"drain-timeout", "MS",
@@ -246,6 +248,8 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
         l.max_connections = to_number(name, value, 1, 1'000'000);
     } else if (name == "read-timeout") {
         l.read_timeout = ms(to_number(name, value, 1, kDay));
+    } else if (name == "min-body-rate") {
+        l.min_body_rate = to_number(name, value, 0, std::uint64_t{1} << 40);
     } else if (name == "write-timeout") {
         l.write_timeout = ms(to_number(name, value, 1, kDay));
     } else if (name == "idle-timeout") {

@@ -1,6 +1,8 @@
 // Tests adapters/http/: the HTTP/1.1 adapter behind a real Server on port 0,
 // spoken to over raw sockets, byte for byte.
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <gtest/gtest.h>
 
@@ -506,18 +508,53 @@ TEST_F(HttpAdapterTest, ExpectContinueSends100BeforeReadingTheBody) {
     EXPECT_FALSE(r->header("connection").has_value());
 }
 
+// A body too large to be read before the callback runs (over 64 KiB) is
+// read only if the callback asks for it, and then 100 is sent first.
 TEST_F(HttpAdapterTest, ExpectContinueWithoutReadingTheBodySendsNo100AndCloses) {
     start();
     SocketClient c(address_);
     ResponseReader reader(c);
     ASSERT_TRUE(
         c.send("PUT /app/hello HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: "
-               "5000\r\n\r\n"));
+               "100000\r\n\r\n"));
     auto r = reader.next();
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->status, 200);  // the final answer, no 100 before it
     EXPECT_EQ(r->header("connection"), "close");
     EXPECT_TRUE(c.wait_closed(5s));
+}
+
+// A small body is read before the callback runs, whether it reads it or
+// not: 100 is sent at once, and the connection carries on afterwards.
+TEST_F(HttpAdapterTest, ExpectContinueForASmallBodyIsAnsweredWith100AtOnce) {
+    start();
+    const std::string body = test_body(5000);
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(
+        c.send("PUT /app/hello HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: "
+               "5000\r\n\r\n"));
+    auto interim = reader.next();
+    ASSERT_TRUE(interim.has_value());
+    EXPECT_EQ(interim->status_line, "HTTP/1.1 100 Continue");
+    ASSERT_TRUE(c.send(body));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_FALSE(r->header("connection").has_value());
+    // A body sent with the head needs no 100.
+    ASSERT_TRUE(
+        c.send("PUT /app/sum HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: "
+               "5000\r\n\r\n" +
+               body));
+    r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "length=5000 fnv=" + std::to_string(fnv1a(body)));
+    ASSERT_TRUE(c.send(get("/app/hello")));
+    r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "Hello, world!\n");
 }
 
 TEST_F(HttpAdapterTest, ExpectContinueOverTheLimitGets413Without100) {
@@ -749,6 +786,47 @@ INSTANTIATE_TEST_SUITE_P(
                    "HTTP/1.1 413 Content Too Large"}),
     [](const ::testing::TestParamInfo<BadRequest>& info) { return std::string(info.param.name); });
 
+// After a refusal the connection lingers (reads and drops what the client
+// still sends) for half a second before it closes; it does so in the
+// reactor, so refusals in a row do not take the workers away from others.
+TEST_F(HttpAdapterTest, RefusedConnectionsLingerWithoutHoldingAWorker) {
+    Options o = options();
+    o.threads = 2;
+    start(std::move(o));
+    const auto started = Clock::now();
+    std::vector<SocketClient> refused;
+    for (int i = 0; i < 8; ++i) {
+        refused.emplace_back(address_);
+        // Over the body limit: 413, and the body is not read.
+        ASSERT_TRUE(refused.back().send("POST /app/sum HTTP/1.1\r\nHost: h\r\nContent-Length: " +
+                                        std::to_string(3 << 20) + "\r\n\r\n"));
+    }
+    for (auto& c : refused) {
+        ResponseReader reader(c);
+        auto r = reader.next();
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ(r->status, 413);
+    }
+    auto r = exchange(get("/app/hello"));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    // Lingering in the two workers would take 8 x 500 ms / 2 here.
+    EXPECT_LT(Clock::now() - started, 1s);
+    // The answer came with the end of the response stream (shutdown)...
+    for (auto& c : refused)
+        EXPECT_TRUE(c.wait_closed(5s));
+    // ...and what the client still sends is dropped for the linger time;
+    // then the connection is closed, and a byte sent after that is reset.
+    SocketClient& talker = refused.front();
+    const auto until = Clock::now() + 5s;
+    while (Clock::now() < until && talker.send("x"))
+        std::this_thread::sleep_for(20ms);  // a byte now and then, not a synchronisation
+    const auto took = Clock::now() - started;
+    EXPECT_FALSE(talker.send("x"));
+    EXPECT_GE(took, 450ms);
+    EXPECT_LT(took, 3s);
+}
+
 TEST_F(HttpAdapterTest, AnIncompleteHeadTimesOutWhileOthersAreServed) {
     Options o = options();
     o.limits.read_timeout = 300ms;
@@ -803,6 +881,219 @@ TEST_F(HttpAdapterTest, SlowHeadsHoldNoWorker) {
     r = exchange(get("/app/hello"));
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->status, 200);
+}
+
+// --- Slow bodies ---------------------------------------------------------------
+
+/// Sends `body` in pieces of `piece` bytes, one every `every` (the wait for
+/// an answer paces it), and returns the answer, which may come before the
+/// body is all sent.
+std::optional<HttpResponse> send_slowly(SocketClient& c, ResponseReader& reader,
+                                        std::string_view body, std::size_t piece,
+                                        std::chrono::milliseconds every) {
+    for (std::size_t pos = 0; pos < body.size(); pos += piece) {
+        if (!c.send(body.substr(pos, piece)))
+            break;  // closed: the answer is in
+        if (auto r = reader.next(false, every))
+            return r;
+    }
+    return reader.next(false, 5s);
+}
+
+std::string post_head(const std::string& target, std::size_t length) {
+    return "POST " + target + " HTTP/1.1\r\nHost: h\r\nContent-Length: " + std::to_string(length) +
+           "\r\n\r\n";
+}
+
+class HttpSlowBodyTest : public HttpAdapterTest {
+  protected:
+    Options options() {
+        Options o = HttpAdapterTest::options();
+        o.threads = 2;
+        o.limits.read_timeout = 300ms;
+        o.limits.min_body_rate = 100'000;  // bytes/s
+        return o;
+    }
+};
+
+// A large body must keep arriving at min_body_rate once read_timeout has
+// passed: one at half the rate gets 408 at about twice read_timeout (each
+// byte buys 1/rate s), while one at four times the rate is read whole,
+// though it takes more than three times read_timeout.
+TEST_F(HttpSlowBodyTest, ALargeBodyBelowTheMinimumRateGets408) {
+    start(options());
+    const std::string body = test_body(400'000);
+    SocketClient slow(address_);
+    ResponseReader slow_reader(slow);
+    ASSERT_TRUE(slow.send(post_head("/app/sum", body.size())));
+    const auto started = Clock::now();
+    auto r = send_slowly(slow, slow_reader, body, 5'000, 100ms);  // 50 kB/s
+    const auto took = Clock::now() - started;
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status_line, "HTTP/1.1 408 Request Timeout");
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_TRUE(slow.wait_closed(5s));
+    EXPECT_GE(took, 500ms);  // 300 ms, then ~half the time it waited
+    EXPECT_LT(took, 3s);     // not the 8 s the whole body would take
+
+    SocketClient fast(address_);
+    ResponseReader fast_reader(fast);
+    ASSERT_TRUE(fast.send(post_head("/app/sum", body.size())));
+    r = send_slowly(fast, fast_reader, body, 40'000, 100ms);  // 400 kB/s, ~1 s
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "length=400000 fnv=" + std::to_string(fnv1a(body)));
+    expect_server_healthy();
+}
+
+// A body that stops arriving gets 408 after read_timeout, whatever came
+// before it; so does a chunked one.
+TEST_F(HttpSlowBodyTest, ABodyThatStopsGets408AfterTheReadTimeout) {
+    start(options());
+    SocketClient stalled(address_);
+    ASSERT_TRUE(stalled.send(post_head("/app/sum", 200'000) + test_body(100'000)));
+    SocketClient chunked(address_);
+    ASSERT_TRUE(chunked.send(
+        "POST /app/sum HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123"));
+    const auto started = Clock::now();
+    for (SocketClient* c : {&stalled, &chunked}) {
+        ResponseReader reader(*c);
+        auto r = reader.next(false, 5s);
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ(r->status_line, "HTTP/1.1 408 Request Timeout");
+        EXPECT_TRUE(c->wait_closed(5s));
+    }
+    const auto took = Clock::now() - started;
+    EXPECT_GE(took, 250ms);
+    EXPECT_LT(took, 3s);
+    expect_server_healthy();
+}
+
+// A small body that comes in pieces is read before the callback runs; the
+// request is served as if it had come at once, and a pipelined request
+// after it too.
+TEST_F(HttpSlowBodyTest, ASmallBodyInPiecesIsServedWhole) {
+    start(options());
+    const std::string body = test_body(30'000);
+    SocketClient c(address_);
+    ResponseReader reader(c);
+    ASSERT_TRUE(c.send(post_head("/app/sum", body.size()) + body.substr(0, 100)));
+    ASSERT_FALSE(reader.next(false, 50ms).has_value());
+    ASSERT_TRUE(c.send(body.substr(100, 10'000)));
+    ASSERT_FALSE(reader.next(false, 50ms).has_value());
+    ASSERT_TRUE(c.send(body.substr(10'100) + get("/app/hello")));
+    auto r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "length=30000 fnv=" + std::to_string(fnv1a(body)));
+    EXPECT_FALSE(r->header("connection").has_value());
+    r = reader.next();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "Hello, world!\n");
+}
+
+// The same rule for a small body read before the callback runs: at twice
+// the rate it is read whole though it takes longer than read_timeout; at
+// half the rate it gets 408.
+TEST_F(HttpSlowBodyTest, ASmallBodyIsHeldToTheMinimumRateToo) {
+    start(options());
+    const std::string body = test_body(60'000);
+    SocketClient fast(address_);
+    ResponseReader fast_reader(fast);
+    ASSERT_TRUE(fast.send(post_head("/app/sum", body.size())));
+    auto started = Clock::now();
+    auto r = send_slowly(fast, fast_reader, body, 10'000, 50ms);  // 200 kB/s, ~300 ms
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "length=60000 fnv=" + std::to_string(fnv1a(body)));
+
+    SocketClient slow(address_);
+    ResponseReader slow_reader(slow);
+    ASSERT_TRUE(slow.send(post_head("/app/sum", body.size())));
+    started = Clock::now();
+    r = send_slowly(slow, slow_reader, body, 2'500, 50ms);  // 50 kB/s
+    const auto took = Clock::now() - started;
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status_line, "HTTP/1.1 408 Request Timeout");
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_GE(took, 500ms);
+    EXPECT_LT(took, 1100ms);  // not the 1.2 s the whole body would take
+    expect_server_healthy();
+}
+
+// Slow POST (R.U.D.Y.): four times as many clients as worker threads send
+// a head and part of a small body, then stall or trickle a byte now and
+// then. They wait in the reactor, not in a worker: a GET and POSTs from
+// others are served at once meanwhile, and each slow one gets 408 at its
+// deadline.
+TEST_F(HttpSlowBodyTest, SlowBodiesHoldNoWorker) {
+    Options o = options();
+    o.limits.read_timeout = 1s;
+    const unsigned slow_count = 4 * o.threads;
+    start(std::move(o));
+    std::vector<SocketClient> slow;
+    slow.reserve(slow_count);
+    for (unsigned i = 0; i < slow_count; ++i) {
+        slow.emplace_back(address_);
+        ASSERT_TRUE(slow.back().send(post_head("/app/sum", 1000) + test_body(10)));
+    }
+    const auto started = Clock::now();
+    // Half of them trickle a byte every 100 ms until their answer begins.
+    std::atomic<bool> stop{false};
+    std::thread trickler([&] {
+        while (!stop.load()) {
+            for (unsigned i = 0; i < slow_count; i += 2) {
+                pollfd p{slow[i].fd(), POLLIN, 0};
+                if (::poll(&p, 1, 0) == 0)
+                    ::send(slow[i].fd(), "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            }
+            std::this_thread::sleep_for(100ms);  // the client's pace
+        }
+    });
+    struct StopTrickler {
+        std::atomic<bool>& stop;
+        std::thread& thread;
+        ~StopTrickler() {
+            stop = true;
+            thread.join();
+        }
+    } stop_trickler{stop, trickler};
+
+    std::this_thread::sleep_for(250ms);  // a few trickled bytes in
+    auto t0 = Clock::now();
+    auto r = exchange(get("/app/hello"));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    const std::string body = test_body(20'000);
+    r = exchange(post_head("/app/sum", body.size()) + body);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "length=20000 fnv=" + std::to_string(fnv1a(body)));
+    {
+        SocketClient split(address_);  // a good body in two pieces
+        ResponseReader reader(split);
+        ASSERT_TRUE(split.send(post_head("/app/sum", body.size()) + body.substr(0, 5000)));
+        ASSERT_TRUE(split.send(body.substr(5000)));
+        r = reader.next();
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ(r->body, "length=20000 fnv=" + std::to_string(fnv1a(body)));
+    }
+    // A worker held by a slow body would delay these by the read timeout.
+    EXPECT_LT(Clock::now() - t0, 500ms);
+
+    for (auto& c : slow) {
+        ResponseReader reader(c);
+        auto refused = reader.next(false, 5s);
+        const auto took = Clock::now() - started;
+        ASSERT_TRUE(refused.has_value());
+        EXPECT_EQ(refused->status_line, "HTTP/1.1 408 Request Timeout");
+        EXPECT_EQ(refused->header("connection"), "close");
+        EXPECT_GE(took, 900ms);
+        EXPECT_LT(took, 3s);
+    }
+    r = exchange(post_head("/app/sum", body.size()) + body);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    expect_server_healthy();
 }
 
 // --- Idle connections hold no thread ----------------------------------------
