@@ -75,6 +75,13 @@ TEST(Cli, RequestTimeout) {
     EXPECT_THROW(parse({"--request-timeout", "-1"}), CliError);
 }
 
+TEST(Cli, MinBodyRate) {
+    EXPECT_EQ(parse({}).options.limits.min_body_rate, 500u) << "mod_reqtimeout's MinRate";
+    EXPECT_EQ(parse({"--min-body-rate", "0"}).options.limits.min_body_rate, 0u);
+    EXPECT_EQ(parse({"--min-body-rate=2000"}).options.limits.min_body_rate, 2000u);
+    EXPECT_THROW(parse({"--min-body-rate", "fast"}), CliError);
+}
+
 TEST(Cli, StatusPath) {
     EXPECT_EQ(parse({}).options.status_path, "") << "off unless asked for";
     EXPECT_EQ(parse({"--status", "/postern-status"}).options.status_path, "/postern-status");
