@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "http_client.hpp"
+#include "load.hpp"
 #include "process.hpp"
 #include "socket_client.hpp"
 #include "stack.hpp"
@@ -100,36 +101,6 @@ struct Pool {
 void PrintTo(const Pool& p, std::ostream* os) {
     *os << p.name;
 }
-
-/// What the clients saw.
-struct Tally {
-    std::atomic<int> answered{0};
-    std::mutex mutex;
-    int ok = 0;
-    std::map<std::string, int> failures;  ///< "503", "exception: ..." -> count
-
-    void add(bool good, const std::string& what) {
-        std::lock_guard lock(mutex);
-        if (good)
-            ++ok;
-        else
-            ++failures[what];
-    }
-    int failed() {
-        std::lock_guard lock(mutex);
-        int n = 0;
-        for (const auto& [what, count] : failures)
-            n += count;
-        return n;
-    }
-    std::string describe() {
-        std::lock_guard lock(mutex);
-        std::string out = std::to_string(ok) + " ok";
-        for (const auto& [what, count] : failures)
-            out += ", " + std::to_string(count) + " x " + what;
-        return out;
-    }
-};
 
 class AjpBalancer : public ::testing::TestWithParam<Pool> {
   protected:
@@ -239,16 +210,15 @@ TEST_P(AjpBalancer, KillingOneGatewayWhileGetsFlowFailsThemOver) {
                     tally.add(false,
                               std::string("exception: ") + std::string(e.what()).substr(0, 80));
                 }
-                ++tally.answered;
             }
         });
     }
 
     // SIGKILL one gateway once a third of the stream has been answered.
     const auto deadline = Clock::now() + 60s;
-    while (tally.answered.load() < kKillAfter && Clock::now() < deadline)
+    while (tally.done.load() < kKillAfter && Clock::now() < deadline)
         std::this_thread::sleep_for(1ms);
-    const int killed_at = tally.answered.load();
+    const int killed_at = tally.done.load();
     const std::size_t survivor_before = count_lines(members_[1]->access_log());
     members_[0]->gateway->process().signal(SIGKILL);
     for (auto& t : clients)
@@ -280,7 +250,7 @@ TEST_P(AjpBalancer, KillingOneGatewayWhileGetsFlowFailsThemOver) {
     EXPECT_LT(killed_at, kClients * kRequestsPerClient) << "the kill came after the stream";
     EXPECT_LE(failed, GetParam().max_failed) << seen;
     EXPECT_LE(slow_failed, GetParam().max_slow_failed) << slow_seen;
-    EXPECT_EQ(tally.answered.load(), kClients * kRequestsPerClient);
+    EXPECT_EQ(tally.done.load(), kClients * kRequestsPerClient);
     // The survivor served what came after the kill.
     EXPECT_GE(count_lines(members_[1]->access_log()) - survivor_before,
               static_cast<std::size_t>(kClients * kRequestsPerClient - killed_at - failed) / 2)

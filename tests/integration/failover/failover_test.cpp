@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "http_client.hpp"
+#include "load.hpp"
 #include "process.hpp"
 #include "socket_client.hpp"
 #include "stack.hpp"
@@ -64,18 +65,6 @@ constexpr int kAfter = 400;
 /// Slow requests of each kind, sent before the stream.
 constexpr int kSlowPerKind = 4;
 constexpr int kSleepMs = 2500;
-constexpr const char* kHello = "Hello, world!\n";
-
-/// Polls `condition` until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 15s) {
-    const auto deadline = Clock::now() + timeout;
-    while (!condition()) {
-        if (Clock::now() > deadline)
-            return false;
-        std::this_thread::sleep_for(10ms);
-    }
-    return true;
-}
 
 std::string read_or_empty(const std::string& path) {
     try {
@@ -83,37 +72,6 @@ std::string read_or_empty(const std::string& path) {
     } catch (const std::exception&) {
         return {};
     }
-}
-
-std::size_t occurrences(const std::string& text, const std::string& needle) {
-    std::size_t n = 0;
-    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-        ++n;
-    return n;
-}
-
-/// The processes whose parent is `parent` (/proc/PID/stat, field 4).
-std::set<pid_t> children_of(pid_t parent) {
-    std::set<pid_t> out;
-    DIR* proc = ::opendir("/proc");
-    if (proc == nullptr)
-        return out;
-    while (const dirent* e = ::readdir(proc)) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        const std::string stat = read_or_empty(std::string("/proc/") + e->d_name + "/stat");
-        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        const auto close = stat.rfind(')');
-        if (close == std::string::npos)
-            continue;
-        char state = 0;
-        int ppid = 0;
-        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent &&
-            state != 'Z')
-            out.insert(static_cast<pid_t>(std::stoi(e->d_name)));
-    }
-    ::closedir(proc);
-    return out;
 }
 
 /// False once `pid` has exited (gone, or a zombie nobody reaped yet).
@@ -126,78 +84,6 @@ bool alive(pid_t pid) {
     return std::sscanf(stat.c_str() + close + 1, " %c", &state) == 1 && state != 'Z' &&
            state != 'X';
 }
-
-/// What the clients saw.
-struct Tally {
-    std::atomic<int> done{0};
-    std::mutex mutex;
-    int ok = 0;
-    std::map<std::string, int> failures;  ///< "status 502", "exception: ..." -> count
-
-    void add(bool good, const std::string& what) {
-        {
-            std::lock_guard lock(mutex);
-            if (good)
-                ++ok;
-            else
-                ++failures[what];
-        }
-        ++done;
-    }
-    int failed() {
-        std::lock_guard lock(mutex);
-        int n = 0;
-        for (const auto& [what, count] : failures)
-            n += count;
-        return n;
-    }
-    std::string describe() {
-        std::lock_guard lock(mutex);
-        std::string out = std::to_string(ok) + " ok";
-        for (const auto& [what, count] : failures)
-            out += ", " + std::to_string(count) + " x " + what;
-        return out;
-    }
-};
-
-/// kClients threads sharing `total` GETs of `target` (a /hello) through
-/// `address`, one connection per request.
-class Load {
-  public:
-    Load(std::string address, std::string target, int total)
-        : address_(std::move(address)), target_(std::move(target)), total_(total) {
-        for (int c = 0; c < kClients; ++c)
-            threads_.emplace_back([this] { client(); });
-    }
-    ~Load() { join(); }
-    void join() {
-        for (auto& t : threads_)
-            if (t.joinable())
-                t.join();
-    }
-    Tally tally;
-
-  private:
-    void client() {
-        HttpRequest req;
-        req.target = target_;
-        while (next_.fetch_add(1) < total_) {
-            try {
-                const auto res = http_request(address_, address_, req, 30s);
-                const bool good = res.status == 200 && res.body == kHello;
-                tally.add(good, good ? "" : "status " + std::to_string(res.status));
-            } catch (const std::exception& e) {
-                tally.add(false, "exception: " + std::string(e.what()).substr(0, 60));
-            }
-        }
-    }
-
-    std::string address_;
-    std::string target_;
-    int total_;
-    std::atomic<int> next_{0};
-    std::vector<std::thread> threads_;
-};
 
 /// A kind of slow request (kSleepMs in all), and how it ends when the
 /// killed gateway held it.
@@ -391,7 +277,7 @@ TEST_P(Failover, SigkillOfOneGatewayUnderLoadLosesNoGet) {
 
     // Kill gateway 1 once a third of the stream is answered, or, on a slow
     // machine, while the slow requests are surely still running.
-    Load load(addr, "/hello", kRequests);
+    Load load(addr, "/hello", kRequests, kClients);
     ASSERT_TRUE(eventually(
         [&] {
             const int done = load.tally.done.load();
@@ -537,7 +423,7 @@ TEST_P(Failover, SigkillOfOneGatewayUnderLoadLosesNoGet) {
 
     // Afterwards, every request succeeds, and the survivor answers them all
     // (a query of their own tells them apart in its access log).
-    Load after(addr, "/hello?after", kAfter);
+    Load after(addr, "/hello?after", kAfter, kClients);
     after.join();
     std::printf("[ failover ] %s: then %d GET /hello: %s\n", f.name, kAfter,
                 after.tally.describe().c_str());

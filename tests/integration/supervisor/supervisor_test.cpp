@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "http_client.hpp"
+#include "load.hpp"
 #include "process.hpp"
 #include "socket_client.hpp"
 #include "stack.hpp"
@@ -49,47 +50,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kClients = 20;
 constexpr int kRequests = 2000;
-constexpr const char* kHello = "Hello, world!\n";
-
-/// The processes whose parent is `parent` (/proc/PID/stat, field 4).
-std::set<pid_t> children_of(pid_t parent) {
-    std::set<pid_t> out;
-    DIR* proc = ::opendir("/proc");
-    if (proc == nullptr)
-        return out;
-    while (const dirent* e = ::readdir(proc)) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        std::string stat;
-        try {
-            stat = read_file(std::string("/proc/") + e->d_name + "/stat");
-        } catch (const std::exception&) {
-            continue;  // gone meanwhile
-        }
-        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        const auto close = stat.rfind(')');
-        if (close == std::string::npos)
-            continue;
-        char state = 0;
-        int ppid = 0;
-        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent &&
-            state != 'Z')
-            out.insert(static_cast<pid_t>(std::stoi(e->d_name)));
-    }
-    ::closedir(proc);
-    return out;
-}
-
-/// Polls `condition` until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
-    const auto deadline = Clock::now() + timeout;
-    while (!condition()) {
-        if (Clock::now() > deadline)
-            return false;
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
 
 std::string log_of(const Gateway& g) {
     try {
@@ -98,89 +58,6 @@ std::string log_of(const Gateway& g) {
         return {};
     }
 }
-
-std::size_t occurrences(const std::string& text, const std::string& needle) {
-    std::size_t n = 0;
-    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-        ++n;
-    return n;
-}
-
-/// What the clients saw.
-struct Tally {
-    std::atomic<int> done{0};
-    std::mutex mutex;
-    int ok = 0;
-    std::map<std::string, int> failures;  ///< "status 502", "exception: ..." -> count
-
-    void add(bool good, const std::string& what) {
-        {
-            std::lock_guard lock(mutex);
-            if (good)
-                ++ok;
-            else
-                ++failures[what];
-        }
-        ++done;
-    }
-    int failed() {
-        std::lock_guard lock(mutex);
-        int n = 0;
-        for (const auto& [what, count] : failures)
-            n += count;
-        return n;
-    }
-    std::string describe() {
-        std::lock_guard lock(mutex);
-        std::string out = std::to_string(ok) + " ok";
-        for (const auto& [what, count] : failures)
-            out += ", " + std::to_string(count) + " x " + what;
-        return out;
-    }
-};
-
-/// kClients threads sharing `total` GETs of `target` through `address`, one
-/// connection per request (the gateway side is what keeps connections).
-class Load {
-  public:
-    Load(std::string address, std::string target, int total = kRequests)
-        : address_(std::move(address)), target_(std::move(target)), total_(total) {
-        for (int c = 0; c < kClients; ++c)
-            threads_.emplace_back([this] { client(); });
-    }
-    ~Load() { join(); }
-    void join() {
-        for (auto& t : threads_)
-            if (t.joinable())
-                t.join();
-    }
-    /// Waits until `n` requests were answered (or failed).
-    bool reached(int n) {
-        return eventually([&] { return tally.done.load() >= n; }, 60s);
-    }
-    Tally tally;
-
-  private:
-    void client() {
-        HttpRequest req;
-        req.target = target_;
-        while (next_.fetch_add(1) < total_) {
-            try {
-                const auto res = http_request(address_, address_, req, 30s);
-                const bool good = res.status == 200 && res.body == kHello;
-                tally.add(good, good ? "" : "status " + std::to_string(res.status));
-            } catch (const std::exception& e) {
-                tally.add(false, "exception: " + std::string(e.what()).substr(0, 60));
-            }
-        }
-    }
-
-    std::string address_;
-    std::string target_;
-    int total_;
-    std::atomic<int> next_{0};
-    std::vector<std::thread> threads_;
-};
 
 class Supervisor : public ::testing::Test {
   protected:
@@ -234,7 +111,7 @@ class Supervisor : public ::testing::Test {
 
 TEST_F(Supervisor, ACrashedWorkerIsNamedAndReplaced) {
     start();
-    Load load(front(), "/hello");
+    Load load(front(), "/hello", kRequests, kClients);
     // Two /f/abort while the load runs, each sent through nginx: the worker
     // that runs it dies of SIGABRT (nginx may retry it on another kept
     // connection, killing that worker too: the log says how many died).
@@ -296,7 +173,7 @@ TEST_F(Supervisor, ACrashedWorkerIsNamedAndReplaced) {
     }
 
     // Later requests all succeed.
-    Load after(front(), "/hello", 400);
+    Load after(front(), "/hello", 400, kClients);
     after.join();
     EXPECT_EQ(after.tally.failed(), 0) << after.tally.describe();
 }
@@ -322,7 +199,7 @@ TEST_F(Supervisor, TheStatusPageSumsEveryWorkerAndKeepsTheCountsOfDeadOnes) {
         return Poco::JSON::Object::Ptr(new Poco::JSON::Object);
     };
 
-    Load load(front(), "/hello", 400);
+    Load load(front(), "/hello", 400, kClients);
     load.join();
     ASSERT_EQ(load.tally.failed(), 0) << load.tally.describe();
     auto root = status();
@@ -414,7 +291,7 @@ TEST_F(Supervisor, SighupUnderLoadReplacesEveryWorkerWithoutAFailedRequest) {
     EXPECT_EQ(get("/v2/x"), 404);
     const std::set<pid_t> before = workers();
 
-    Load load(front(), "/hello");
+    Load load(front(), "/hello", kRequests, kClients);
     ASSERT_TRUE(load.reached(kRequests / 3)) << load.tally.describe();
     write_file(conf, "threads = 8\nmount = /v2=" + binary_dir() + "/examples/echo.so\n");
     gateway_->process().signal(SIGHUP);
@@ -504,7 +381,7 @@ TEST_F(Supervisor, SigtermLetsRequestsInFlightFinishThenExitsZero) {
 TEST_F(Supervisor, MaxRequestsRecyclesWorkersUnderLoadWithoutAFailedRequest) {
     start({"--max-requests", "100", "--max-requests-jitter", "20"});
     const std::set<pid_t> first = workers();
-    Load load(front(), "/hello");
+    Load load(front(), "/hello", kRequests, kClients);
     load.join();
     const std::string log = log_of(*gateway_);
     const std::size_t recycled = occurrences(log, "(--max-requests): starting its replacement");
