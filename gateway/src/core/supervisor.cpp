@@ -18,6 +18,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -224,6 +225,9 @@ int serve_single(CliConfig cfg, const std::vector<std::string>& passed,
     }
     const sigset_t set = stop_signals();
     ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    // One process: no worker to add or take away.
+    ::signal(SIGTTIN, SIG_IGN);
+    ::signal(SIGTTOU, SIG_IGN);
     WorkerHooks hooks;
     hooks.ready = [&] { notifier.notify("READY=1\nSTATUS=serving"); };
     hooks.failed = [](const std::string& why) { log::error(why); };
@@ -289,6 +293,11 @@ class Supervisor {
     void reconcile();
     void stop_worker(Worker& w, const std::string& why);
     void reload();
+    /// SIGTTIN (+1) and SIGTTOU (-1): one worker process more or fewer,
+    /// until the next reload (as gunicorn).
+    void resize(int delta);
+    /// Worker processes wanted: the configuration's, or as resized.
+    std::size_t wanted() const { return wanted_ ? *wanted_ : current_->cfg.processes; }
     void abandon_reload(const std::string& why);
     void shut_down(bool drain, const char* signal);
     void announce(const Generation& gen) const;
@@ -311,6 +320,8 @@ class Supervisor {
     std::list<Worker> workers_;
     /// The counters behind --status, shared with every worker.
     std::unique_ptr<status::Board> board_;
+    /// Set by SIGTTIN / SIGTTOU; a reload goes back to the configuration.
+    std::optional<std::size_t> wanted_;
     Backoff backoff_;
     Clock::time_point next_spawn_{};
     std::mt19937_64 random_{std::random_device{}()};
@@ -337,6 +348,8 @@ int Supervisor::run(CliConfig cfg) {
     // Signals arrive as readable data on a descriptor, in the one loop.
     sigset_t set = stop_signals();
     sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTTIN);
+    sigaddset(&set, SIGTTOU);
     ::sigprocmask(SIG_BLOCK, &set, nullptr);
     signal_fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (signal_fd_ < 0) {
@@ -391,6 +404,12 @@ int Supervisor::run(CliConfig cfg) {
                     break;
                 case SIGHUP:
                     reload();
+                    break;
+                case SIGTTIN:
+                    resize(+1);
+                    break;
+                case SIGTTOU:
+                    resize(-1);
                     break;
                 default:
                     break;
@@ -531,6 +550,10 @@ void Supervisor::become_worker(Worker& self, int status_fd, std::uint64_t limit)
     // fresh process.
     const sigset_t set = stop_signals();
     ::sigprocmask(SIG_SETMASK, &set, nullptr);
+    // SIGTTIN and SIGTTOU are the master's (one worker more or fewer);
+    // their default action would stop a worker that received one.
+    ::signal(SIGTTIN, SIG_IGN);
+    ::signal(SIGTTOU, SIG_IGN);
     attach_worker_slot(self.slot.get(), status_fd, limit);
     install_crash_recorder();
     if (self.record >= 0)
@@ -720,9 +743,17 @@ std::string Supervisor::pids(const GenerationPtr& gen) const {
 void Supervisor::reconcile() {
     if (stopping_ || fatal_)
         return;
-    const std::size_t want = current_->cfg.processes;
+    const std::size_t want = wanted();
     std::size_t active =
         count(current_, Worker::State::booting) + count(current_, Worker::State::serving);
+    // SIGTTOU: the oldest workers go first, as gunicorn's do (workers_ is
+    // in the order they were started).
+    for (auto it = workers_.begin(); it != workers_.end() && active > want; ++it) {
+        if (it->gen == current_ && !it->retire && it->state != Worker::State::stopping) {
+            stop_worker(*it, "SIGTTOU: one worker process fewer");
+            --active;
+        }
+    }
     while (active < want && Clock::now() >= next_spawn_ && spawn())
         ++active;
     if (count(current_, Worker::State::serving) < want)
@@ -775,6 +806,7 @@ void Supervisor::reload() {
         if (!previous_)
             previous_ = current_;
         current_ = std::move(gen);
+        wanted_.reset();
         board_->set_processes(current_->cfg.processes);
         // The operator acted: start the new workers now, whatever the
         // streak of crashes before.
@@ -787,6 +819,24 @@ void Supervisor::reload() {
                    "; the current workers go on serving");
         notifier_.notify("READY=1");
     }
+}
+
+void Supervisor::resize(int delta) {
+    if (stopping_)
+        return;
+    const char* sig = delta > 0 ? "SIGTTIN" : "SIGTTOU";
+    const std::size_t now = wanted();
+    const std::size_t next = delta > 0 ? std::min<std::size_t>(now + 1, 1024) : now - (now > 1);
+    if (next == now) {
+        log::warn(std::string("received ") + sig + ": " + std::to_string(now) +
+                  " worker processes already, the " + (delta > 0 ? "most" : "fewest") +
+                  " there can be; unchanged");
+        return;
+    }
+    wanted_ = next;
+    board_->set_processes(static_cast<unsigned>(next));
+    log::info(std::string("received ") + sig + ": " + std::to_string(next) +
+              " worker processes from now on (until the next reload)");
 }
 
 void Supervisor::abandon_reload(const std::string& why) {
@@ -896,8 +946,8 @@ int Supervisor::poll_timeout(Clock::time_point now) const {
                                                         milliseconds(20), std::chrono::seconds(1)));
     if (!stopping_ && !fatal_ &&
         count(current_, Worker::State::booting) + count(current_, Worker::State::serving) <
-            current_->cfg.processes)
-        next = next_spawn_;
+            wanted())
+        next = std::min(next, next_spawn_);
     for (const auto& w : workers_)
         if (w.state == Worker::State::stopping && !w.killed)
             next = std::min(next, w.kill_at);

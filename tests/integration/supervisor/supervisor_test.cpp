@@ -283,6 +283,42 @@ TEST_F(Supervisor, AWorkerStuckInARequestPastRequestTimeoutIsKilledAndReplaced) 
         EXPECT_EQ(get("/hello"), 200);
 }
 
+TEST_F(Supervisor, SigttinAndSigttouAddAndRemoveOneWorkerUnderLoad) {
+    start();
+    const std::set<pid_t> two = workers();
+    Load load(front(), "/hello", kRequests, kClients);
+    ASSERT_TRUE(load.reached(kRequests / 4)) << load.tally.describe();
+    ::kill(master(), SIGTTIN);
+    ASSERT_TRUE(eventually([&] { return workers().size() == 3; })) << log_of(*gateway_);
+    // One at a time: a second signal sent before the first is read merges
+    // with it (standard signals do not queue).
+    ::kill(master(), SIGTTOU);
+    ASSERT_TRUE(eventually([&] { return workers().size() == 2; })) << log_of(*gateway_);
+    ::kill(master(), SIGTTOU);
+    // The two oldest go; the one started by SIGTTIN stays.
+    std::set<pid_t> now;
+    ASSERT_TRUE(eventually([&] {
+        now = workers();
+        return now.size() == 1;
+    })) << log_of(*gateway_);
+    EXPECT_EQ(two.count(*now.begin()), 0u) << "the newest worker is the one left";
+    ::kill(master(), SIGTTOU);  // one is the fewest: unchanged
+    load.join();
+    EXPECT_EQ(load.tally.failed(), 0) << load.tally.describe();
+    const std::string log = log_of(*gateway_);
+    EXPECT_NE(log.find("received SIGTTIN: 3 worker processes from now on"), std::string::npos)
+        << log;
+    EXPECT_NE(log.find("received SIGTTOU: 1 worker processes from now on"), std::string::npos)
+        << log;
+    EXPECT_TRUE(eventually([&] {
+        return log_of(*gateway_).find("received SIGTTOU: 1 worker processes already") !=
+               std::string::npos;
+    })) << log_of(*gateway_);
+    EXPECT_EQ(occurrences(log, "killed by"), 0u) << log;
+    EXPECT_EQ(workers(), now);
+    EXPECT_EQ(get("/hello"), 200);
+}
+
 TEST_F(Supervisor, SighupUnderLoadReplacesEveryWorkerWithoutAFailedRequest) {
     // The configuration file is re-read: a mount added to it appears.
     const std::string conf = dir_.file("postern.conf");
