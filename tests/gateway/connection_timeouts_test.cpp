@@ -1,0 +1,128 @@
+// Tests the idle keep-alive timeout and the response write timeout, over
+// HTTP and FastCGI, with a real Server on port 0: a kept connection idle for
+// longer than Limits::idle_timeout is closed by the gateway; a front end that
+// stops reading a response frees the worker thread after
+// Limits::write_timeout, so the next request is served even by a gateway
+// with one thread.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "fcgi_client.hpp"
+#include "postern/postern.hpp"
+#include "socket_client.hpp"
+
+namespace postern {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using test::SocketClient;
+
+void handler(Request& req, Response& res) {
+    if (req.path_info() == "/big") {
+        // 256 MiB: far more than the socket buffers of a client that does
+        // not read; stops once a write fails.
+        const std::string piece(64 * 1024, 'x');
+        for (int i = 0; i < 4096; ++i)
+            if (!res.write(piece))
+                return;
+        return;
+    }
+    res.write("hello\n");
+}
+
+class ConnectionTimeouts : public ::testing::TestWithParam<const char*> {
+  protected:
+    void start(unsigned threads) {
+        Options o;
+        o.listeners = {{GetParam(), "127.0.0.1:0"}};
+        o.mounts = {{"/", handler, "test"}};
+        o.threads = threads;
+        o.access_log = "off";
+        o.limits.read_timeout = 5s;
+        o.limits.write_timeout = 300ms;
+        o.limits.idle_timeout = 300ms;
+        o.drain_timeout = 1s;
+        server_ = std::make_unique<Server>(std::move(o));
+        server_->start();
+        address_ = server_->listeners().at(0).address;
+    }
+    void TearDown() override {
+        if (server_)
+            server_->stop();
+    }
+    bool http() const { return std::string(GetParam()) == "http"; }
+
+    /// Sends a request for `path` on `c`, keeping the connection.
+    void send(SocketClient& c, const std::string& path) {
+        if (http()) {
+            ASSERT_TRUE(c.send("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n"));
+        } else {
+            test::fcgi::Request r;
+            r.keep_conn = true;
+            r.params = test::fcgi::cgi_params("GET", path);
+            ASSERT_TRUE(c.send(test::fcgi::encode(r)));
+        }
+    }
+    /// The whole answer to a /hello just sent on `c`.
+    bool hello_answered(SocketClient& c) {
+        if (http())
+            return c.recv_until("hello\n", 5s).find("hello\n") != std::string::npos;
+        test::fcgi::ResponseReader reader(c);
+        const auto& res = reader.read_all(5s);
+        return res.ended && test::fcgi::parse_cgi(res.out).body == "hello\n";
+    }
+
+    std::unique_ptr<Server> server_;
+    std::string address_;
+};
+
+TEST_P(ConnectionTimeouts, AKeptConnectionIdleTooLongIsClosed) {
+    start(2);
+    SocketClient c(address_);
+    send(c, "/hello");
+    ASSERT_TRUE(hello_answered(c));
+    const auto idle_from = Clock::now();
+    // The sweeper runs every read_timeout / 4 (at most 1 s): closed well
+    // within 3 s, and not before the idle timeout.
+    EXPECT_TRUE(c.wait_closed(3s)) << "the idle connection was kept";
+    EXPECT_GE(Clock::now() - idle_from, 250ms);
+    // A connection that keeps asking stays open past the idle timeout.
+    SocketClient busy(address_);
+    for (int i = 0; i < 4; ++i) {
+        send(busy, "/hello");
+        ASSERT_TRUE(hello_answered(busy)) << "request " << i;
+        std::this_thread::sleep_for(150ms);
+    }
+    EXPECT_FALSE(busy.closed());
+}
+
+TEST_P(ConnectionTimeouts, AFrontEndThatStopsReadingFreesTheWorkerAfterTheWriteTimeout) {
+    start(1);  // one worker thread: held by the stuck response until it gives up
+    SocketClient stuck(address_);
+    send(stuck, "/big");
+    // Never read from `stuck`: the worker's write blocks once the socket
+    // buffers are full, for write_timeout.
+    std::this_thread::sleep_for(200ms);
+    const auto t0 = Clock::now();
+    SocketClient next(address_);
+    send(next, "/hello");
+    EXPECT_TRUE(hello_answered(next)) << "the one worker is still stuck writing";
+    EXPECT_LT(Clock::now() - t0, 4s);
+    // The stuck connection was given up: after what it buffered, it ends.
+    std::string got;
+    const auto deadline = Clock::now() + 10s;
+    while (!stuck.closed() && Clock::now() < deadline)
+        got += stuck.recv_some(1s);
+    EXPECT_TRUE(stuck.closed()) << got.size() << " bytes, and the connection still open";
+    EXPECT_LT(got.size(), std::size_t{256} << 20) << "the whole response was sent";
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, ConnectionTimeouts, ::testing::Values("http", "fastcgi"),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace postern
