@@ -134,6 +134,14 @@ Connection::Next OneRequestConnection::serve_request() {
     settings_.app->handle(protocol(), std::move(head.env), *this, *this, peer());
     if (aborted_)
         return Next::close;  // ~Connection closes the descriptor: a reset (abort())
+    if (gone_) {
+        // The response was cut (the front end went away, or stopped reading
+        // for --write-timeout): no lingering for a front end that does not
+        // read, and a reset rather than a clean end, which would make a cut
+        // body of unknown length look whole.
+        abort();
+        return Next::close;
+    }
     linger_close();
     return Next::close;
 }
