@@ -421,8 +421,12 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
                   e.what());
         // A refusal by the callback leaves the connection in step (the rest
         // of the body is drained below), unless the body itself failed.
-        if (guarded.failed())
+        if (guarded.failed()) {
+            // The body itself failed (cut short, too slow, over the limit):
+            // the front end's input, counted as such.
             reusable = false;
+            status::count_malformed(peer.listener, status::malformed_kind(e.status()));
+        }
         fail(e.status());
     } catch (const std::exception& e) {
         log::error("application callback " + mount->name + " threw: " + e.what() + " (" + who() +

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "fcgi_client.hpp"
 #include "postern/postern.hpp"
 #include "socket_client.hpp"
 
@@ -164,6 +165,59 @@ TEST_F(StatusPage, CountsConnectionsRefusedAtTheLimit) {
     auto refused = root->getObject("totals")->getObject("refused_connections");
     EXPECT_EQ(refused->getValue<int>("overloaded"), 1);
     EXPECT_EQ(refused->getValue<int>("not_allowed"), 0);
+}
+
+TEST_F(StatusPage, ABodyCutShortIsCountedAsMalformed) {
+    start();
+    {
+        // Larger than what is collected before dispatch: read by the
+        // callback, which sees the body end early.
+        SocketClient c(address_);
+        ASSERT_TRUE(c.send("POST /app HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n" +
+                           std::string(1000, 'x')));
+        c.shutdown_write();
+        EXPECT_EQ(c.recv_until_close(5s).rfind("HTTP/1.1 400", 0), 0u);
+    }
+    EXPECT_EQ(ask(address_, get("/app")).status, 200);
+    auto l = status_json()->getArray("listeners")->getObject(0);
+    EXPECT_EQ(l->getObject("malformed")->getValue<int>("bad_request"), 1);
+    EXPECT_EQ(l->getObject("responses")->getValue<int>("4xx"), 1);
+}
+
+TEST(StatusPageListeners, MalformedFastCgiInputIsCountedOnItsListener) {
+    Options o;
+    o.listeners = {{"http", "127.0.0.1:0"}, {"fastcgi", "127.0.0.1:0"}};
+    o.mounts = {{"/", [](Request&, Response& res) { res.write("app\n"); }, "test"}};
+    o.threads = 2;
+    o.access_log = "off";
+    o.status_path = "/status";
+    Server server(std::move(o));
+    server.start();
+    const std::string http = server.listeners().at(0).address;
+    const std::string fcgi = server.listeners().at(1).address;
+    test::fcgi::Request good;
+    good.params = test::fcgi::cgi_params("GET", "/x");
+    {
+        // A record with version byte 2: dropped with the connection.
+        std::string bytes = test::fcgi::encode(good);
+        bytes[0] = 2;
+        SocketClient c(fcgi);
+        c.send(bytes);
+        EXPECT_TRUE(c.wait_closed(5s));
+    }
+    {
+        SocketClient c(fcgi);
+        const auto res = test::fcgi::round_trip(c, good);
+        EXPECT_EQ(test::fcgi::parse_cgi(res.out).body, "app\n");
+    }
+    const Reply r = ask(http, get("/status"));
+    Poco::JSON::Parser parser;
+    auto root = parser.parse(r.body).extract<Poco::JSON::Object::Ptr>();
+    auto l = root->getArray("listeners")->getObject(1);
+    EXPECT_EQ(l->getValue<std::string>("name"), "fastcgi=" + fcgi);
+    EXPECT_EQ(l->getObject("malformed")->getValue<int>("bad_request"), 1);
+    EXPECT_EQ(l->getObject("responses")->getValue<int>("2xx"), 1);
+    server.stop();
 }
 
 TEST(StatusPageOff, WithoutAStatusPathThePathIsTheApplications) {
