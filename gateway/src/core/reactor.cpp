@@ -2,11 +2,13 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -95,6 +97,26 @@ std::string address_text(const sockaddr_storage& ss, std::string& port) {
     return "unix";
 }
 
+// The monitor's sleep: until `word` changes from `expected` (or `timeout`,
+// when given, passes). std::atomic::wait has no timeout.
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                const timespec* timeout) noexcept {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
+              timeout, nullptr, 0);
+}
+
+void futex_wake(std::atomic<std::uint32_t>& word) noexcept {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
+              nullptr, 0);
+}
+
+// How often the monitor looks while requests run: a request that blocks
+// holds up the ones queued behind it for one to two periods.
+constexpr long kMonitorPeriodNs = 2'000'000;
+// Looks in a row with no request running before the monitor sleeps until
+// the next request (so an idle process does not tick).
+constexpr unsigned kMonitorQuietLooks = 50;
+
 void set_timeout(int fd, int option, std::chrono::milliseconds ms) {
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
@@ -151,7 +173,7 @@ void Reactor::allow_unix_peers(std::vector<unsigned> uids, std::vector<unsigned>
     allow_gids_ = std::move(gids);
 }
 
-void Reactor::start(unsigned threads) {
+void Reactor::start(unsigned threads, unsigned pollers) {
     for (auto& l : listeners_) {
         sockaddr_storage ss{};
         socklen_t len = sizeof(ss);
@@ -180,13 +202,88 @@ void Reactor::start(unsigned threads) {
     }
     if (threads == 0)
         threads = 1;
+    pollers_ = pollers < threads ? pollers : 0;
+    slots_ = std::make_unique<ThreadSlot[]>(threads);
+    active_ = threads;
+    allowed_ = pollers_ == 0 ? threads : pollers_;
     for (unsigned i = 0; i < threads; ++i)
-        threads_.emplace_back([this] { worker_loop(); });
+        threads_.emplace_back([this, slot = &slots_[i]] { worker_loop(*slot); });
     sweeper_ = std::thread([this] { sweeper_loop(); });
+    if (pollers_ != 0)
+        monitor_ = std::thread([this] { monitor_loop(); });
 }
 
-void Reactor::worker_loop() {
+bool Reactor::park() {
+    std::unique_lock lock(park_mutex_);
+    // Checked again under the lock: two threads coming back at once must not
+    // both park when one is enough.
+    if (active_.load() <= allowed_.load())
+        return !park_stop_;
+    active_.fetch_sub(1);
+    park_cv_.wait(lock, [this] { return park_stop_ || active_.load() < allowed_.load(); });
+    active_.fetch_add(1);
+    return !park_stop_;
+}
+
+void Reactor::wake_monitor() noexcept {
+    if (monitor_asleep_.exchange(false)) {
+        monitor_word_.fetch_add(1);
+        futex_wake(monitor_word_);
+    }
+}
+
+void Reactor::monitor_loop() {
+    const std::size_t n = threads_.size();
+    std::vector<std::uint64_t> last(n, 0);
+    unsigned quiet = 0;
+    const timespec period{0, kMonitorPeriodNs};
+    while (!monitor_stop_.load()) {
+        const std::uint32_t word = monitor_word_.load();
+        unsigned running = 0;
+        unsigned stuck = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint64_t v = slots_[i].serving.load();
+            if (v != 0) {
+                ++running;
+                if (v == last[i])
+                    ++stuck;
+            }
+            last[i] = v;
+        }
+        const unsigned want = std::min<unsigned>(static_cast<unsigned>(n), pollers_ + stuck);
+        if (want != allowed_.load()) {
+            std::lock_guard lock(park_mutex_);
+            allowed_.store(want);
+            for (unsigned a = active_.load(); a < want; ++a)
+                park_cv_.notify_one();
+        }
+        quiet = running == 0 ? quiet + 1 : 0;
+        if (quiet < kMonitorQuietLooks) {
+            futex_wait(monitor_word_, word, &period);
+            continue;
+        }
+        // Idle: sleep until a thread starts serving. Either that thread sees
+        // monitor_asleep_ and wakes the monitor, or the monitor sees it
+        // serving here (both sides are sequentially consistent).
+        monitor_asleep_.store(true);
+        bool any = false;
+        for (std::size_t i = 0; i < n && !any; ++i)
+            any = slots_[i].serving.load() != 0;
+        if (!any && !monitor_stop_.load())
+            futex_wait(monitor_word_, word, nullptr);
+        monitor_asleep_.store(false);
+        quiet = 0;
+    }
+}
+
+void Reactor::worker_loop(ThreadSlot& slot) {
+    std::uint64_t dispatch = 0;
     for (;;) {
+        if (pollers_ != 0 && active_.load(std::memory_order_relaxed) >
+                                 allowed_.load(std::memory_order_relaxed)) {
+            if (!park())
+                return;  // stopping
+        }
         epoll_event ev{};
         int n = ::epoll_wait(epoll_fd_, &ev, 1, -1);
         if (n < 0) {
@@ -198,16 +295,19 @@ void Reactor::worker_loop() {
         if (n == 0)
             continue;
         auto* src = static_cast<Source*>(ev.data.ptr);
-        switch (src->kind) {
-            case Source::Kind::wake:
-                return;  // stopping: the eventfd stays readable for every worker
-            case Source::Kind::listener:
-                accept_ready(*static_cast<ListenerSource*>(src));
-                break;
-            case Source::Kind::connection:
-                serve(*static_cast<ConnectionSource*>(src));
-                break;
+        if (src->kind == Source::Kind::wake)
+            return;  // stopping: the eventfd stays readable for every worker
+        if (pollers_ != 0) {
+            slot.serving.store(++dispatch);
+            if (monitor_asleep_.load())
+                wake_monitor();
         }
+        if (src->kind == Source::Kind::listener)
+            accept_ready(*static_cast<ListenerSource*>(src));
+        else
+            serve(*static_cast<ConnectionSource*>(src));
+        if (pollers_ != 0)
+            slot.serving.store(0, std::memory_order_release);
     }
 }
 
@@ -491,8 +591,19 @@ void Reactor::stop(std::chrono::milliseconds drain) {
     //    safely; the process manager's SIGKILL is the last resort.
     std::uint64_t one = 1;
     [[maybe_unused]] ssize_t w = ::write(wake_fd_, &one, sizeof(one));
+    {
+        std::lock_guard lock(park_mutex_);
+        park_stop_ = true;
+    }
+    park_cv_.notify_all();
     for (auto& t : threads_)
         t.join();
+    if (monitor_.joinable()) {
+        monitor_stop_.store(true);
+        monitor_word_.fetch_add(1);
+        futex_wake(monitor_word_);
+        monitor_.join();
+    }
     threads_.clear();
     if (sweeper_.joinable())
         sweeper_.join();

@@ -7,12 +7,23 @@
 // The worker threads themselves wait in epoll_wait (leader/followers):
 // registrations are EPOLLONESHOT, so each readiness goes to exactly one
 // worker and no hand-off between a reactor thread and a worker is needed.
+//
+// Only `pollers` of the threads wait in epoll_wait at a time (one per CPU
+// the process has). Waking a sleeping thread for every request costs more
+// than a small request itself; a poller that comes back from a request
+// finds the next one already queued and serves it without sleeping, the
+// way an nginx worker does. The other threads stand by, parked; a monitor
+// looks every 2 ms, and for each thread that has been inside the same
+// request since its last look (a callback that blocks, a long upload or
+// download) it calls one of them in, so that the requests queued behind
+// never wait for it. When that request ends, a thread parks again.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,7 +59,9 @@ class Reactor {
     /// allow_gids); both empty allows any. Before start() only.
     void allow_unix_peers(std::vector<unsigned> uids, std::vector<unsigned> gids);
 
-    void start(unsigned threads);
+    /// Starts `threads` worker threads, `pollers` of which wait for
+    /// requests at one time (0 or >= threads: all of them).
+    void start(unsigned threads, unsigned pollers = 0);
     /// Stops accepting, closes idle connections, lets requests in flight
     /// finish within `drain`, then closes everything and joins the threads.
     void stop(std::chrono::milliseconds drain);
@@ -61,8 +74,19 @@ class Reactor {
     struct ListenerSource;
     struct ConnectionSource;
 
-    void worker_loop();
+    struct alignas(64) ThreadSlot {
+        // The number of the dispatch (event) the thread is serving; 0
+        // between dispatches. The monitor sees the same number twice: stuck.
+        std::atomic<std::uint64_t> serving{0};
+    };
+
+    void worker_loop(ThreadSlot& slot);
     void sweeper_loop();
+    void monitor_loop();
+    /// Parks the calling thread while more threads are active than allowed;
+    /// false when stopping.
+    bool park();
+    void wake_monitor() noexcept;
     void accept_ready(ListenerSource& l);
     ConnectionSource* set_up(ListenerSource& l, int fd, const sockaddr_storage& peer);
     void serve(ConnectionSource& c);
@@ -82,6 +106,20 @@ class Reactor {
     std::vector<std::unique_ptr<ListenerSource>> listeners_;
     std::vector<std::thread> threads_;
     std::thread sweeper_;
+
+    // Pollers (see the top of this file). All unused when pollers_ == 0.
+    unsigned pollers_ = 0;
+    std::unique_ptr<ThreadSlot[]> slots_;
+    std::atomic<unsigned> active_{0};   // threads not parked
+    std::atomic<unsigned> allowed_{0};  // pollers_ + stuck threads, at most all
+    std::mutex park_mutex_;
+    std::condition_variable park_cv_;
+    bool park_stop_ = false;  // under park_mutex_
+    std::thread monitor_;
+    // The monitor sleeps on this word (futex): bumped to wake it.
+    std::atomic<std::uint32_t> monitor_word_{0};
+    std::atomic<bool> monitor_asleep_{false};  // waiting without a timeout
+    std::atomic<bool> monitor_stop_{false};
 
     mutable std::mutex mutex_;
     std::condition_variable idle_cv_;   // draining: signalled as connections close

@@ -11,6 +11,7 @@
 
 #include "core/address_list.hpp"
 #include "core/app.hpp"
+#include "core/cli.hpp"
 #include "core/connection.hpp"
 #include "core/listen.hpp"
 #include "core/log.hpp"
@@ -88,7 +89,9 @@ void Server::start() {
     if (impl_->started)
         return;
     impl_->started = true;
-    impl_->reactor->start(impl_->options.threads);
+    const unsigned pollers =
+        impl_->options.pollers != 0 ? impl_->options.pollers : available_cpus();
+    impl_->reactor->start(impl_->options.threads, pollers);
     for (const auto& b : impl_->bound)
         log::info("listening on " + b.protocol + "=" + b.address);
     for (const auto& m : impl_->app->router().mounts())

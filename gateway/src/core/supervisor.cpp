@@ -159,6 +159,10 @@ struct WorkerHooks {
 /// Server starts has them blocked too and sigwait takes them here.
 int serve_worker(CliConfig cfg, const WorkerHooks& hooks) {
     Options options = std::move(cfg.options);
+    // Each worker process polls with its share of the CPUs (see
+    // Options::pollers); with one worker per CPU, one thread each.
+    if (options.pollers == 0 && cfg.processes > 1)
+        options.pollers = std::max(1u, available_cpus() / cfg.processes);
     std::unique_ptr<Server> server;
     try {
         for (const auto& [prefix, file] : cfg.modules)

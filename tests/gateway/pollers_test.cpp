@@ -1,0 +1,194 @@
+// Tests the reactor's pollers (Options::pollers): with fewer threads
+// waiting for requests than threads in all, a callback that blocks must
+// not hold up the requests queued behind it (a standing-by thread is called
+// in), the threads called in stand by again afterwards and can be called in
+// again, many clients at once are all served, and stop() ends parked
+// threads too. A real Server on port 0, HTTP.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "postern/postern.hpp"
+#include "socket_client.hpp"
+
+namespace postern {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using test::SocketClient;
+
+/// Callbacks on /block wait here until released (or 10 s pass).
+struct Gate {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool open = false;
+    int inside = 0;
+
+    void wait() {
+        std::unique_lock lock(mutex);
+        ++inside;
+        cv.notify_all();
+        cv.wait_for(lock, 10s, [this] { return open; });
+        --inside;
+    }
+    bool wait_inside(int n, std::chrono::milliseconds timeout) {
+        std::unique_lock lock(mutex);
+        return cv.wait_for(lock, timeout, [&] { return inside >= n; });
+    }
+    void release() {
+        std::lock_guard lock(mutex);
+        open = true;
+        cv.notify_all();
+    }
+    void close() {
+        std::lock_guard lock(mutex);
+        open = false;
+    }
+};
+
+class Pollers : public ::testing::Test {
+  protected:
+    void start(unsigned threads, unsigned pollers) {
+        Options o;
+        o.listeners = {{"http", "127.0.0.1:0"}};
+        o.mounts = {{"/",
+                     [this](Request& req, Response& res) {
+                         if (req.path_info() == "/block")
+                             gate_.wait();
+                         else if (req.path_info() == "/slow")
+                             std::this_thread::sleep_for(5ms);
+                         res.write("hello\n");
+                     },
+                     "test"}};
+        o.threads = threads;
+        o.pollers = pollers;
+        o.access_log = "off";
+        o.drain_timeout = 2s;
+        server_ = std::make_unique<Server>(std::move(o));
+        server_->start();
+        address_ = server_->listeners().at(0).address;
+    }
+    void TearDown() override {
+        gate_.release();
+        if (server_)
+            server_->stop();
+    }
+
+    static bool get(SocketClient& c, const std::string& path,
+                    std::chrono::milliseconds timeout = 5000ms) {
+        if (!c.send("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n"))
+            return false;
+        return c.recv_until("hello\n", timeout).find("hello\n") != std::string::npos;
+    }
+
+    /// Sends /block on `n` new connections and waits until every callback
+    /// is inside the gate.
+    std::vector<SocketClient> block(int n) {
+        std::vector<SocketClient> held;
+        for (int i = 0; i < n; ++i) {
+            held.emplace_back(address_);
+            EXPECT_TRUE(held.back().send("GET /block HTTP/1.1\r\nHost: t\r\n\r\n"));
+        }
+        EXPECT_TRUE(gate_.wait_inside(n, 5s)) << "the blocking requests did not all start";
+        return held;
+    }
+
+    /// `count` requests on one kept connection and on new ones, each
+    /// answered while the blocked callbacks still wait (they wait 10 s).
+    void quick_requests_are_served(int count) {
+        SocketClient kept(address_);
+        for (int i = 0; i < count; ++i) {
+            const auto t0 = Clock::now();
+            ASSERT_TRUE(get(kept, "/hello", 3000ms)) << "request " << i << " on a kept connection";
+            SocketClient fresh(address_);
+            ASSERT_TRUE(get(fresh, "/hello", 3000ms)) << "request " << i << " on a new connection";
+            EXPECT_LT(Clock::now() - t0, 3s);
+        }
+    }
+
+    Gate gate_;
+    std::unique_ptr<Server> server_;
+    std::string address_;
+};
+
+TEST_F(Pollers, ABlockedCallbackDoesNotHoldUpTheRequestsBehindIt) {
+    start(4, 1);  // one thread waits for requests; three stand by
+    std::vector<SocketClient> held = block(1);
+    quick_requests_are_served(20);
+    gate_.release();
+    for (auto& c : held)
+        EXPECT_NE(c.recv_until("hello\n", 5s).find("hello\n"), std::string::npos);
+}
+
+TEST_F(Pollers, EveryThreadButOneCanBlockAndTheLastStillServes) {
+    start(4, 1);
+    std::vector<SocketClient> held = block(3);
+    quick_requests_are_served(10);
+    gate_.release();
+    for (auto& c : held)
+        EXPECT_NE(c.recv_until("hello\n", 5s).find("hello\n"), std::string::npos);
+}
+
+TEST_F(Pollers, ThreadsCalledInStandByAgainAndAreCalledInAgain) {
+    start(3, 1);
+    for (int round = 0; round < 3; ++round) {
+        std::vector<SocketClient> held = block(2);
+        quick_requests_are_served(5);
+        gate_.release();
+        for (auto& c : held)
+            ASSERT_NE(c.recv_until("hello\n", 5s).find("hello\n"), std::string::npos)
+                << "round " << round;
+        {
+            // Wait until the released callbacks have left the gate before
+            // closing it for the next round.
+            std::unique_lock lock(gate_.mutex);
+            ASSERT_TRUE(gate_.cv.wait_for(lock, 5s, [this] { return gate_.inside == 0; }));
+        }
+        gate_.close();
+        // Long enough for the monitor to see nothing stuck and let the
+        // threads it called in park again.
+        std::this_thread::sleep_for(50ms);
+    }
+}
+
+TEST_F(Pollers, ManyClientsAtOnceAreAllServed) {
+    start(8, 1);
+    std::atomic<int> served{0};
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 16; ++t) {
+        clients.emplace_back([&, t] {
+            SocketClient c(address_);
+            for (int i = 0; i < 200; ++i) {
+                // Now and then a request that runs past the monitor's
+                // period, so that threads are called in and park again
+                // under load.
+                if (get(c, t % 4 == 0 && i % 10 == 0 ? "/slow" : "/hello"))
+                    ++served;
+            }
+        });
+    }
+    for (auto& c : clients)
+        c.join();
+    EXPECT_EQ(served.load(), 16 * 200);
+}
+
+TEST_F(Pollers, StopEndsParkedThreads) {
+    start(16, 1);
+    SocketClient c(address_);
+    ASSERT_TRUE(get(c, "/hello"));
+    const auto t0 = Clock::now();
+    server_->stop();
+    server_.reset();
+    EXPECT_LT(Clock::now() - t0, 2s);
+}
+
+}  // namespace
+}  // namespace postern
