@@ -1,6 +1,6 @@
-// Tests the idle keep-alive timeout (HTTP and FastCGI, the protocols that
-// keep connections; SCGI and uwsgi close after each request) and the
-// response write timeout (HTTP, FastCGI, SCGI, uwsgi), with a real Server
+// Tests the idle keep-alive timeout (HTTP, FastCGI and AJP13, the protocols
+// that keep connections; SCGI and uwsgi close after each request) and the
+// response write timeout (all five), with a real Server
 // on port 0: a kept connection idle for longer than Limits::idle_timeout is
 // closed by the gateway; a front end that stops reading a response frees the
 // worker thread after Limits::write_timeout, so the next request is served
@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "ajp/codec.hpp"
 #include "fcgi_client.hpp"
 #include "postern/postern.hpp"
 #include "scgi/codec.hpp"
@@ -44,6 +45,7 @@ class ConnectionTimeouts : public ::testing::TestWithParam<const char*> {
         o.listeners = {{GetParam(), "127.0.0.1:0"}};
         o.mounts = {{"/", handler, "test"}};
         o.threads = threads;
+        o.ajp.secret = "s3cret";
         o.access_log = "off";
         o.limits.read_timeout = 5s;
         o.limits.write_timeout = 300ms;
@@ -74,6 +76,18 @@ class ConnectionTimeouts : public ::testing::TestWithParam<const char*> {
             ASSERT_TRUE(c.send(scgi::encode_request(p)));
         } else if (is("uwsgi")) {
             ASSERT_TRUE(c.send(uwsgi::encode_request(cgi)));
+        } else if (is("ajp")) {
+            // As mod_jk sends a GET: no body packet follows.
+            ajp::ForwardRequest r;
+            r.method = "GET";
+            r.protocol = "HTTP/1.1";
+            r.req_uri = path;
+            r.remote_addr = "127.0.0.1";
+            r.server_name = "t";
+            r.server_port = 80;
+            r.headers = {{"host", "t"}};
+            r.secret = "s3cret";
+            ASSERT_TRUE(c.send(ajp::encode_forward_request(r, ajp::method_code(r.method))));
         } else {
             test::fcgi::Request r;
             r.keep_conn = true;
@@ -83,6 +97,12 @@ class ConnectionTimeouts : public ::testing::TestWithParam<const char*> {
     }
     /// The whole answer to a /hello just sent on `c`.
     bool hello_answered(SocketClient& c) {
+        if (is("ajp")) {
+            // SEND_HEADERS, SEND_BODY_CHUNK (the body as is), then
+            // END_RESPONSE: 'A' 'B', length 2, code 5, reuse 1.
+            return c.recv_until(std::string("AB\0\2\5\1", 6), 5s).find("hello\n") !=
+                   std::string::npos;
+        }
         if (!is("fastcgi"))
             return c.recv_until("hello\n", 5s).find("hello\n") != std::string::npos;
         test::fcgi::ResponseReader reader(c);
@@ -140,10 +160,11 @@ TEST_P(ConnectionTimeouts, AFrontEndThatStopsReadingFreesTheWorkerAfterTheWriteT
     EXPECT_LT(got.size(), std::size_t{256} << 20) << "the whole response was sent";
 }
 
-INSTANTIATE_TEST_SUITE_P(Protocols, KeptConnectionTimeouts, ::testing::Values("http", "fastcgi"),
+INSTANTIATE_TEST_SUITE_P(Protocols, KeptConnectionTimeouts,
+                         ::testing::Values("http", "fastcgi", "ajp"),
                          [](const auto& info) { return std::string(info.param); });
 INSTANTIATE_TEST_SUITE_P(Protocols, ConnectionTimeouts,
-                         ::testing::Values("http", "fastcgi", "scgi", "uwsgi"),
+                         ::testing::Values("http", "fastcgi", "scgi", "uwsgi", "ajp"),
                          [](const auto& info) { return std::string(info.param); });
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "core/one_request_connection.hpp"
 
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -142,6 +143,14 @@ Connection::Next OneRequestConnection::serve_request() {
         abort();
         return Next::close;
     }
+    // The whole request was read and nothing followed it: close at once.
+    // Lingering (reading until the front end's own close, up to 2 s, in this
+    // thread) is for bytes still on their way, which a close would answer
+    // with a reset that can destroy the response before it is read.
+    int pending = 0;
+    if (!body_failed_ && body_left_ == 0 && begin_ >= in_.size() &&
+        ::ioctl(fd(), FIONREAD, &pending) == 0 && pending == 0)
+        return Next::close;
     linger_close();
     return Next::close;
 }
