@@ -116,6 +116,8 @@ constexpr long kMonitorPeriodNs = 2'000'000;
 // Looks in a row with no request running before the monitor sleeps until
 // the next request (so an idle process does not tick).
 constexpr unsigned kMonitorQuietLooks = 50;
+// Looks in a row that needed fewer threads before the extra ones park.
+constexpr unsigned kMonitorCalmLooks = 25;
 
 void set_timeout(int fd, int option, std::chrono::milliseconds ms) {
     timeval tv{};
@@ -236,6 +238,7 @@ void Reactor::monitor_loop() {
     const std::size_t n = threads_.size();
     std::vector<std::uint64_t> last(n, 0);
     unsigned quiet = 0;
+    unsigned calm = 0;
     const timespec period{0, kMonitorPeriodNs};
     while (!monitor_stop_.load()) {
         const std::uint32_t word = monitor_word_.load();
@@ -251,7 +254,13 @@ void Reactor::monitor_loop() {
             last[i] = v;
         }
         const unsigned want = std::min<unsigned>(static_cast<unsigned>(n), pollers_ + stuck);
-        if (want != allowed_.load()) {
+        // More threads at once; fewer only once fewer have been enough for
+        // a while: callbacks that block now and then (a database) keep
+        // their threads between requests instead of waiting a look for one.
+        const unsigned allowed = allowed_.load();
+        calm = want < allowed ? calm + 1 : 0;
+        if (want > allowed || calm >= kMonitorCalmLooks) {
+            calm = 0;
             std::lock_guard lock(park_mutex_);
             allowed_.store(want);
             for (unsigned a = active_.load(); a < want; ++a)
@@ -279,8 +288,8 @@ void Reactor::monitor_loop() {
 void Reactor::worker_loop(ThreadSlot& slot) {
     std::uint64_t dispatch = 0;
     for (;;) {
-        if (pollers_ != 0 && active_.load(std::memory_order_relaxed) >
-                                 allowed_.load(std::memory_order_relaxed)) {
+        if (pollers_ != 0 &&
+            active_.load(std::memory_order_relaxed) > allowed_.load(std::memory_order_relaxed)) {
             if (!park())
                 return;  // stopping
         }

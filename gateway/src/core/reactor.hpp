@@ -16,7 +16,8 @@
 // looks every 2 ms, and for each thread that has been inside the same
 // request since its last look (a callback that blocks, a long upload or
 // download) it calls one of them in, so that the requests queued behind
-// never wait for it. When that request ends, a thread parks again.
+// never wait for it. Once fewer threads have been enough for 50 ms, the
+// extra ones park again.
 #pragma once
 
 #include <atomic>
