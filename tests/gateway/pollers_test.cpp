@@ -1,9 +1,10 @@
 // Tests the reactor's pollers (Options::pollers): with fewer threads
 // waiting for requests than threads in all, a callback that blocks must
 // not hold up the requests queued behind it (a standing-by thread is called
-// in), the threads called in stand by again afterwards and can be called in
-// again, many clients at once are all served, and stop() ends parked
-// threads too. A real Server on port 0, HTTP.
+// in), callbacks that block for less than the monitor's period still run
+// side by side, the threads called in stand by again afterwards and can be
+// called in again, many clients at once are all served, and stop() ends
+// parked threads too. A real Server on port 0, HTTP.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/reactor.hpp"
 #include "postern/postern.hpp"
 #include "socket_client.hpp"
 
@@ -54,6 +56,34 @@ struct Gate {
     }
 };
 
+// The monitor's rule, look by look (2 ms apart).
+TEST(ThreadsWanted, ShortRequestsNeedOnlyThePollers) {
+    // Requests under 250 µs add nothing to slow_ns; none seen twice.
+    EXPECT_EQ(threads_wanted({1, 16, 1, 0, 0, 2'000'000}), 1u);
+    EXPECT_EQ(threads_wanted({2, 16, 2, 0, 0, 2'000'000}), 2u);
+    // Some time in long requests, less than a thread's worth: no more.
+    EXPECT_EQ(threads_wanted({1, 16, 1, 0, 1'500'000, 2'000'000}), 1u);
+}
+
+TEST(ThreadsWanted, TimeInLongRequestsCallsThreadsIn) {
+    // The one poller served two 1 ms requests since the last look, one after
+    // the other: one thread's worth of blocking, so one more thread.
+    EXPECT_EQ(threads_wanted({1, 16, 1, 0, 2'000'000, 2'000'000}), 2u);
+    // Eight threads' worth (8 of them busy with 1 ms requests): nine.
+    EXPECT_EQ(threads_wanted({1, 16, 8, 0, 16'000'000, 2'000'000}), 9u);
+    // Never more than there are.
+    EXPECT_EQ(threads_wanted({1, 16, 16, 0, 64'000'000, 2'000'000}), 16u);
+}
+
+TEST(ThreadsWanted, ARequestSeenTwiceCountsEveryRunningOne) {
+    // One thread stuck, four running in all: a thread for each, and the
+    // poller free.
+    EXPECT_EQ(threads_wanted({1, 16, 4, 1, 0, 2'000'000}), 5u);
+    EXPECT_EQ(threads_wanted({1, 4, 4, 3, 0, 2'000'000}), 4u);
+    // A look right after the last one (no time passed) divides by nothing.
+    EXPECT_EQ(threads_wanted({1, 16, 1, 0, 5'000'000, 0}), 1u);
+}
+
 class Pollers : public ::testing::Test {
   protected:
     void start(unsigned threads, unsigned pollers) {
@@ -65,6 +95,17 @@ class Pollers : public ::testing::Test {
                              gate_.wait();
                          else if (req.path_info() == "/slow")
                              std::this_thread::sleep_for(5ms);
+                         else if (req.path_info() == "/nap") {
+                             // Shorter than the monitor's period: never seen
+                             // twice in the same request.
+                             const int now = ++in_flight_;
+                             int seen = most_in_flight_.load();
+                             while (now > seen &&
+                                    !most_in_flight_.compare_exchange_weak(seen, now)) {
+                             }
+                             std::this_thread::sleep_for(1ms);
+                             --in_flight_;
+                         }
                          res.write("hello\n");
                      },
                      "test"}};
@@ -115,6 +156,8 @@ class Pollers : public ::testing::Test {
     }
 
     Gate gate_;
+    std::atomic<int> in_flight_{0};
+    std::atomic<int> most_in_flight_{0};
     std::unique_ptr<Server> server_;
     std::string address_;
 };
@@ -178,6 +221,27 @@ TEST_F(Pollers, ManyClientsAtOnceAreAllServed) {
     for (auto& c : clients)
         c.join();
     EXPECT_EQ(served.load(), 16 * 200);
+}
+
+TEST_F(Pollers, CallbacksThatBlockBrieflyRunSideBySide) {
+    // Each /nap sleeps 1 ms, less than the monitor's period: the time spent
+    // in such requests calls threads in, so 8 clients' requests run side by
+    // side instead of one after another on the one poller.
+    start(8, 1);
+    std::vector<std::thread> clients;
+    std::atomic<int> served{0};
+    for (int t = 0; t < 8; ++t) {
+        clients.emplace_back([&] {
+            SocketClient c(address_);
+            for (int i = 0; i < 100; ++i)
+                if (get(c, "/nap"))
+                    ++served;
+        });
+    }
+    for (auto& c : clients)
+        c.join();
+    EXPECT_EQ(served.load(), 8 * 100);
+    EXPECT_GE(most_in_flight_.load(), 4) << "the 1 ms callbacks ran one after another";
 }
 
 TEST_F(Pollers, StopEndsParkedThreads) {

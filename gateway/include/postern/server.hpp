@@ -96,10 +96,11 @@ struct Options {
     /// How many of the threads wait for requests at one time; 0: one per
     /// CPU this process may run on (the executable gives each worker
     /// process its share of the CPUs). The others stand by and are called
-    /// in when a request has been running for about 2 ms, so a callback
-    /// that blocks never holds up the requests behind it, while short
-    /// requests are served without waking a thread for each (a context
-    /// switch costs more than a small request).
+    /// in, within 2 ms, as requests take long (callbacks that sleep or wait
+    /// on a database, uploads, downloads), so a callback that blocks never
+    /// holds up the requests behind it, while short requests are served
+    /// without waking a thread for each (a context switch costs more than a
+    /// small request).
     unsigned pollers = 0;
     Limits limits;
     /// Front-end addresses allowed to connect (IPv4/IPv6 addresses or CIDR

@@ -113,9 +113,18 @@ void futex_wake(std::atomic<std::uint32_t>& word) noexcept {
 // How often the monitor looks while requests run: a request that blocks
 // holds up the ones queued behind it for one to two periods.
 constexpr long kMonitorPeriodNs = 2'000'000;
+// Connections taken per readiness of a listener. Few: the worker processes
+// share the listeners, and a poller that took every queued connection would
+// pin them all to its process, which can run only --threads of their
+// requests at once; re-armed after each few, the other processes take
+// their share.
+constexpr int kAcceptBatch = 1;
 // Looks in a row with no request running before the monitor sleeps until
 // the next request (so an idle process does not tick).
 constexpr unsigned kMonitorQuietLooks = 50;
+// A dispatch this long counts towards calling more threads in: short
+// requests (and short preemptions of them) do not.
+constexpr std::int64_t kSlowDispatchNs = 250'000;
 // Looks in a row that needed fewer threads before the extra ones park.
 constexpr unsigned kMonitorCalmLooks = 25;
 
@@ -239,11 +248,14 @@ void Reactor::monitor_loop() {
     std::vector<std::uint64_t> last(n, 0);
     unsigned quiet = 0;
     unsigned calm = 0;
+    std::uint64_t slow_before = 0;
+    auto looked = std::chrono::steady_clock::now();
     const timespec period{0, kMonitorPeriodNs};
     while (!monitor_stop_.load()) {
         const std::uint32_t word = monitor_word_.load();
         unsigned running = 0;
         unsigned stuck = 0;
+        std::uint64_t slow = 0;
         for (std::size_t i = 0; i < n; ++i) {
             const std::uint64_t v = slots_[i].serving.load();
             if (v != 0) {
@@ -252,8 +264,16 @@ void Reactor::monitor_loop() {
                     ++stuck;
             }
             last[i] = v;
+            slow += slots_[i].slow_ns.load(std::memory_order_relaxed);
         }
-        const unsigned want = std::min<unsigned>(static_cast<unsigned>(n), pollers_ + stuck);
+        const auto now = std::chrono::steady_clock::now();
+        const auto since =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(now - looked).count();
+        looked = now;
+        const unsigned want = threads_wanted(
+            Look{pollers_, static_cast<unsigned>(n), running, stuck, slow - slow_before,
+                 static_cast<std::uint64_t>(since > 0 ? since : 0)});
+        slow_before = slow;
         // More threads at once; fewer only once fewer have been enough for
         // a while: callbacks that block now and then (a database) keep
         // their threads between requests instead of waiting a look for one.
@@ -285,6 +305,20 @@ void Reactor::monitor_loop() {
     }
 }
 
+unsigned threads_wanted(const Look& look) noexcept {
+    // Threads kept busy by long requests since the last look (Little's law:
+    // their time over the time between looks).
+    const std::uint64_t slow_busy = look.since_ns > 0 ? look.slow_ns / look.since_ns : 0;
+    // A thread seen in the same request twice means the callbacks block
+    // (sleep, wait on I/O): then every request running counts, the ones that
+    // began since the last look too, so that a stream of requests that each
+    // block a few ms gets a thread per request at once. Otherwise requests
+    // are short and the pollers are enough.
+    const std::uint64_t blocked =
+        std::max<std::uint64_t>(look.stuck > 0 ? look.running : 0, slow_busy);
+    return static_cast<unsigned>(std::min<std::uint64_t>(look.threads, look.pollers + blocked));
+}
+
 void Reactor::worker_loop(ThreadSlot& slot) {
     std::uint64_t dispatch = 0;
     for (;;) {
@@ -306,7 +340,9 @@ void Reactor::worker_loop(ThreadSlot& slot) {
         auto* src = static_cast<Source*>(ev.data.ptr);
         if (src->kind == Source::Kind::wake)
             return;  // stopping: the eventfd stays readable for every worker
+        std::chrono::steady_clock::time_point began;
         if (pollers_ != 0) {
+            began = std::chrono::steady_clock::now();
             slot.serving.store(++dispatch);
             if (monitor_asleep_.load())
                 wake_monitor();
@@ -315,19 +351,27 @@ void Reactor::worker_loop(ThreadSlot& slot) {
             accept_ready(*static_cast<ListenerSource*>(src));
         else
             serve(*static_cast<ConnectionSource*>(src));
-        if (pollers_ != 0)
+        if (pollers_ != 0) {
+            const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - began)
+                                  .count();
+            if (took >= kSlowDispatchNs)
+                slot.slow_ns.store(
+                    slot.slow_ns.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(took),
+                    std::memory_order_relaxed);
             slot.serving.store(0, std::memory_order_release);
+        }
     }
 }
 
 void Reactor::accept_ready(ListenerSource& l) {
-    // The listener is non-blocking: take what is queued, then re-arm it.
-    // The first connection taken is served by this worker at once when its
-    // request is already there (front ends write it right after connecting):
-    // no epoll round trip and no wake-up of another thread for it. The rest
-    // go to the epoll set for the other workers.
+    // The listener is non-blocking: take up to kAcceptBatch connections,
+    // then re-arm it. The first connection taken is served by this worker at
+    // once when its request is already there (front ends write it right
+    // after connecting): no epoll round trip and no wake-up of another
+    // thread for it. Any others go to the epoll set.
     ConnectionSource* first = nullptr;
-    for (int i = 0; i < 64 && accepting_; ++i) {
+    for (int i = 0; i < kAcceptBatch && accepting_; ++i) {
         sockaddr_storage ss{};
         socklen_t len = sizeof(ss);
         int fd = ::accept4(l.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);

@@ -12,12 +12,14 @@
 // the process has). Waking a sleeping thread for every request costs more
 // than a small request itself; a poller that comes back from a request
 // finds the next one already queued and serves it without sleeping, the
-// way an nginx worker does. The other threads stand by, parked; a monitor
-// looks every 2 ms, and for each thread that has been inside the same
-// request since its last look (a callback that blocks, a long upload or
-// download) it calls one of them in, so that the requests queued behind
-// never wait for it. Once fewer threads have been enough for 50 ms, the
-// extra ones park again.
+// way an nginx worker does. The other threads stand by, parked. A monitor
+// looks every 2 ms and calls them in when requests take long (callbacks
+// that sleep or wait on a database, uploads, downloads), so that the
+// requests queued behind never wait for them: as many threads more as the
+// time spent in requests longer than 250 µs since the last look keeps
+// busy, or, once a thread is seen inside the same request at two looks,
+// one for every request running. Once fewer threads have been enough for
+// 50 ms, the extra ones park again.
 #pragma once
 
 #include <atomic>
@@ -39,6 +41,19 @@
 #include "postern/server.hpp"
 
 namespace postern {
+
+/// What the monitor saw at one look (see above).
+struct Look {
+    unsigned pollers = 0;        ///< threads that wait for requests with nothing slow
+    unsigned threads = 0;        ///< threads in all
+    unsigned running = 0;        ///< threads inside a request now
+    unsigned stuck = 0;          ///< of them, inside the same request as at the last look
+    std::uint64_t slow_ns = 0;   ///< time in requests of 250 µs or more since the last look
+    std::uint64_t since_ns = 0;  ///< time since the last look
+};
+
+/// How many threads should be waiting for or serving requests after `look`.
+unsigned threads_wanted(const Look& look) noexcept;
 
 class Reactor {
   public:
@@ -79,6 +94,9 @@ class Reactor {
         // The number of the dispatch (event) the thread is serving; 0
         // between dispatches. The monitor sees the same number twice: stuck.
         std::atomic<std::uint64_t> serving{0};
+        // Nanoseconds spent in dispatches longer than kSlowDispatch, in all
+        // (written by the thread only).
+        std::atomic<std::uint64_t> slow_ns{0};
     };
 
     void worker_loop(ThreadSlot& slot);
