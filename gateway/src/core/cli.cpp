@@ -33,7 +33,9 @@ const OptionDef kOptions[] = {
      "fd:N "
      "(repeatable; default fastcgi=127.0.0.1:9000, or fd:0 when started with a listening socket on "
      "descriptor 0, as spawn-fcgi and mod_fcgid do)"},
-    {"threads", "N", "threads running callbacks, in each worker process (default 16)"},
+    {"threads", "N",
+     "threads running callbacks, in each worker process (default 16); one per CPU waits for "
+     "requests, the others are called in as requests take long"},
     {"processes", "N",
      "worker processes sharing the listeners, supervised and replaced when they die (default: "
      "the number of CPUs; 0: one process, no supervisor, for debugging)"},
