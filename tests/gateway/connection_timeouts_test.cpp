@@ -1,6 +1,7 @@
 // Tests the idle keep-alive timeout (HTTP, FastCGI and AJP13, the protocols
 // that keep connections; SCGI and uwsgi close after each request) and the
-// response write timeout (all five), with a real Server
+// response write timeout (all five), and that SCGI and uwsgi close an
+// answered connection without waiting for the front end, with a real Server
 // on port 0: a kept connection idle for longer than Limits::idle_timeout is
 // closed by the gateway; a front end that stops reading a response frees the
 // worker thread after Limits::write_timeout, so the next request is served
@@ -160,6 +161,30 @@ TEST_P(ConnectionTimeouts, AFrontEndThatStopsReadingFreesTheWorkerAfterTheWriteT
     EXPECT_LT(got.size(), std::size_t{256} << 20) << "the whole response was sent";
 }
 
+class OneRequestConnections : public ConnectionTimeouts {};
+
+TEST_P(OneRequestConnections, AnAnsweredRequestIsClosedAtOnce) {
+    // The whole request was read and nothing followed it: the gateway closes
+    // without waiting for the front end to close first. Lingering held the
+    // worker thread for up to 2 s (min(read timeout, 2 s)) per request; the
+    // front end saw its end of file at once either way (the gateway shuts
+    // its side down first), so what shows is the one thread being free.
+    start(1);
+    SocketClient c(address_);
+    send(c, "/hello");
+    ASSERT_TRUE(hello_answered(c));
+    EXPECT_TRUE(c.wait_closed(1500ms));
+    // This client never closes its side. The next request, on a connection
+    // of its own, is served by the one worker thread at once.
+    const auto t0 = Clock::now();
+    SocketClient next(address_);
+    send(next, "/hello");
+    EXPECT_TRUE(hello_answered(next));
+    EXPECT_LT(Clock::now() - t0, 1s) << "the one worker thread lingered on the first connection";
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, OneRequestConnections, ::testing::Values("scgi", "uwsgi"),
+                         [](const auto& info) { return std::string(info.param); });
 INSTANTIATE_TEST_SUITE_P(Protocols, KeptConnectionTimeouts,
                          ::testing::Values("http", "fastcgi", "ajp"),
                          [](const auto& info) { return std::string(info.param); });
