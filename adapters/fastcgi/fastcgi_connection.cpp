@@ -73,28 +73,6 @@ Connection::Next FastCgiConnection::serve() {
 Connection::Next FastCgiConnection::serve_request() {
     const int fd = this->fd();
 
-    // A front end closes idle kept connections whenever it likes (nginx's
-    // keepalive_timeout): an end of file before a request is not an error.
-    // With the read guard in place it tells that apart by itself (an end of
-    // file at byte 0), which saves a system call per request; without it,
-    // peek first.
-    const bool guarded = interposed();
-    if (!guarded) {
-        char first;
-        const ssize_t peeked = ::recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (peeked == 0) {
-            log::debug("front end " + peer().describe() + " closed its FastCGI connection");
-            return Next::close;
-        }
-        if (peeked < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                return Next::keep;
-            log::debug("FastCGI connection from front end " + peer().describe() +
-                       " broke: " + std::strerror(errno));
-            return Next::close;
-        }
-    }
-
     // FCGX_InitRequest zeroes the request. No listening socket (-1): when a
     // head fails, libfcgi closes the connection and tries to accept another
     // one itself; accept(-1) fails at once and FCGX_Accept_r returns.
@@ -106,32 +84,38 @@ Connection::Next FastCgiConnection::serve_request() {
     req.r.keepConnection = 1;
     req.r.detached = 1;
 
+    // The guard stays for the whole request: the body's records are checked
+    // as the head's were, and management records never reach libfcgi.
     const auto start = Clock::now();
-    HeadValidator validator(max_params_bytes_);
-    ReadGuard::Failure failure = ReadGuard::Failure::none;
-    int read_errno = 0;
-    int accepted;
-    {
-        ReadGuard guard(fd, validator, start + read_timeout_);
-        accepted = FCGX_Accept_r(&req.r);
-        failure = guard.failure();
-        read_errno = guard.read_errno();
-    }
+    RecordValidator validator(max_params_bytes_, values_);
+    ReadGuard guard(fd, validator, start + read_timeout_, &req.r.ipcFd);
+    const int accepted = FCGX_Accept_r(&req.r);
     if (accepted != 0) {
+        const ReadGuard::Failure failure = guard.failure();
+        if (failure == ReadGuard::Failure::idle) {
+            // Nothing of a request came (only management records, answered,
+            // or no bytes at all): wait in the reactor. The guard set ipcFd
+            // to -1 first, so libfcgi did not close the descriptor.
+            return Next::keep;
+        }
         // libfcgi closed the descriptor (FCGX_Free(request, 1) in its retry
         // loop); it may already be another connection's number.
         release_fd();
-        if (guarded && failure == ReadGuard::Failure::closed && validator.offset() == 0) {
+        // A front end closes idle kept connections whenever it likes
+        // (nginx's keepalive_timeout): an end of file before a request is
+        // not an error.
+        if (failure == ReadGuard::Failure::closed && validator.request_bytes() == 0 &&
+            validator.held_back() == 0) {
             log::debug("front end " + peer().describe() + " closed its FastCGI connection");
             return Next::close;
         }
-        log_bad_head(validator, failure, read_errno, start);
+        log_bad_head(validator, failure, guard.read_errno(), start);
         return Next::close;
     }
     if (FCGX_GetError(req.r.in) != 0) {
         // libfcgi's ReadParams stops quietly at an error between two pairs:
         // FCGX_Accept_r succeeds with the stream in error.
-        log_bad_head(validator, failure, read_errno, start);
+        log_bad_head(validator, guard.failure(), guard.read_errno(), start);
         return Next::close;
     }
 
@@ -141,33 +125,29 @@ Connection::Next FastCgiConnection::serve_request() {
         return refuse_role(req.r.requestId, req.r.role);
 
     // The params, as libfcgi decoded them ("NAME=value"). It adds
-    // FCGI_ROLE itself; the role was checked above.
+    // FCGI_ROLE itself (first); the role was checked above, and the limit
+    // counts the pairs the front end sent, as the validator saw them.
+    const std::uint64_t params_count = validator.params_count();
     Environ env;
-    {
-        // One allocation for the table: growing it would move every string
-        // already in it, several times per request. +4 for the variables
-        // the core adds (GATEWAY_INTERFACE, SCRIPT_NAME, PATH_INFO, ...).
-        std::size_t n = 0;
-        for (char** p = req.r.envp; p != nullptr && *p != nullptr && n <= max_params_; ++p)
-            ++n;
-        env.reserve(n + 4);
-    }
+    // One allocation for the table: growing it would move every string
+    // already in it, several times per request. +4 for the variables the
+    // core adds (GATEWAY_INTERFACE, SCRIPT_NAME, PATH_INFO, ...).
+    if (params_count <= max_params_)
+        env.reserve(params_count + 4);
     std::uint64_t params_bytes = 0;
-    std::size_t params_count = 0;
     ParamBuilder params(env);
-    for (char** p = req.r.envp; p != nullptr && *p != nullptr; ++p) {
-        // Bounded before they are indexed: building the environment looks
-        // up each name among those before it.
-        if (++params_count > max_params_)
-            break;
+    bool role_seen = false;
+    for (char** p = req.r.envp; params_count <= max_params_ && p != nullptr && *p != nullptr; ++p) {
         const std::string_view entry(*p);
         const auto eq = entry.find('=');
         if (eq == std::string_view::npos || eq == 0)
             continue;
         const std::string_view name = entry.substr(0, eq);
         const std::string_view value = entry.substr(eq + 1);
-        if (name == "FCGI_ROLE")
+        if (!role_seen && name == "FCGI_ROLE") {
+            role_seen = true;
             continue;
+        }
         params_bytes += name_value_size(name.size(), value.size());
         params.add(name, value);
     }
@@ -175,21 +155,21 @@ Connection::Next FastCgiConnection::serve_request() {
     FcgxSink sink(req.r.out, fd);
     Outcome outcome;
     if (params_count > max_params_) {
-        const std::string* method = find_var(env, "REQUEST_METHOD");
+        const char* method = FCGX_GetParam("REQUEST_METHOD", req.r.envp);
         app_.refuse(sink, 431,
-                    "front end sent more than " + std::to_string(max_params_) +
-                        " FastCGI params (--max-params)",
-                    peer(), "fastcgi", method != nullptr && *method == "HEAD");
+                    "front end sent " + std::to_string(params_count) + " FastCGI params (limit " +
+                        std::to_string(max_params_) + ", --max-params)",
+                    peer(), "fastcgi", method != nullptr && std::string_view(method) == "HEAD");
     } else if (params_bytes > max_params_bytes_) {
-        // Only reached when the validator did not see the bytes (see
-        // read_guard.hpp, interposed()).
+        // The validator bounds the pairs as they arrive; this holds for what
+        // libfcgi decoded too.
         const std::string* method = find_var(env, "REQUEST_METHOD");
         app_.refuse(sink, 431,
                     "front end sent FastCGI params of " + std::to_string(params_bytes) +
                         " bytes (limit " + std::to_string(max_params_bytes_) + ")",
                     peer(), "fastcgi", method != nullptr && *method == "HEAD");
     } else {
-        FcgxBody body(req.r.in, content_length_of(env));
+        FcgxBody body(req.r.in, content_length_of(env), &validator);
         outcome = app_.handle("fastcgi", std::move(env), body, sink, peer());
     }
 
@@ -207,6 +187,12 @@ Connection::Next FastCgiConnection::serve_request() {
         release_fd();
         return Next::close;
     }
+    if (validator.status() == RecordValidator::Status::error) {
+        // A bad record in the body (the callback's read reported it, and
+        // the core counted it): the connection is out of step.
+        linger_close();
+        return Next::close;
+    }
     if (keep_conn && outcome.reusable)
         return Next::keep;
     if (!outcome.reusable || input_pending())
@@ -218,21 +204,15 @@ Connection::Next FastCgiConnection::refuse_role(int request_id, int role) {
     log::warn(
         "front end " + peer().describe() + " asked for FastCGI " + role_name(role) +
         "; Postern is a FCGI_RESPONDER only and answered FCGI_UNKNOWN_ROLE (FastCGI 1.0 §5.5)");
-    // §5.5: FCGI_END_REQUEST, content {appStatus 0, protocolStatus
-    // FCGI_UNKNOWN_ROLE, reserved}.
-    unsigned char end_request[16] = {};
-    end_request[0] = kVersion1;
-    end_request[1] = kEndRequest;
-    end_request[2] = static_cast<unsigned char>(request_id >> 8);
-    end_request[3] = static_cast<unsigned char>(request_id & 0xff);
-    end_request[5] = 8;  // contentLength
-    end_request[8 + 4] = kUnknownRole;
-    (void)::send(fd(), end_request, sizeof(end_request), MSG_NOSIGNAL);
+    // §5.5: FCGI_END_REQUEST with protocolStatus FCGI_UNKNOWN_ROLE.
+    std::string end_request;
+    append_end_request(end_request, static_cast<std::uint16_t>(request_id), 0, kUnknownRole);
+    (void)::send(fd(), end_request.data(), end_request.size(), MSG_NOSIGNAL);
     linger_close();
     return Next::close;
 }
 
-void FastCgiConnection::log_bad_head(const HeadValidator& validator, ReadGuard::Failure failure,
+void FastCgiConnection::log_bad_head(const RecordValidator& validator, ReadGuard::Failure failure,
                                      int read_errno, Clock::time_point start) const {
     const std::string who = "front end " + peer().describe();
     const std::string at = " after " + std::to_string(validator.offset()) + " bytes";
@@ -261,6 +241,11 @@ void FastCgiConnection::log_bad_head(const HeadValidator& validator, ReadGuard::
             log::warn("reading a FastCGI request head from " + who +
                       " failed: " + std::strerror(read_errno) + at);
             return;
+        case ReadGuard::Failure::write_error:
+            log::warn("answering a FastCGI management record of " + who +
+                      " failed: " + std::strerror(read_errno) + at);
+            return;
+        case ReadGuard::Failure::idle:
         case ReadGuard::Failure::none:
             break;
     }

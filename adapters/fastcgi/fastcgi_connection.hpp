@@ -7,8 +7,8 @@
 
 #include "core/app.hpp"
 #include "core/connection.hpp"
-#include "fastcgi/head_validator.hpp"
 #include "fastcgi/read_guard.hpp"
+#include "fastcgi/record_validator.hpp"
 
 namespace postern::fastcgi {
 
@@ -16,9 +16,12 @@ namespace postern::fastcgi {
 /// with libfcgi reading and writing the records on the connection's own
 /// (blocking) descriptor:
 ///
-///   * the head (FCGI_BEGIN_REQUEST, FCGI_PARAMS) is read by FCGX_Accept_r,
-///     every byte checked first by a HeadValidator (read_guard.hpp), within
-///     Limits::read_timeout in total;
+///   * every byte libfcgi reads of the request — the head (FCGI_BEGIN_REQUEST,
+///     FCGI_PARAMS) read by FCGX_Accept_r within Limits::read_timeout in
+///     total, and the body — is checked first by a RecordValidator
+///     (read_guard.hpp); management records (FCGI_GET_VALUES, ...) are
+///     answered by it and never reach libfcgi, before, between or inside
+///     requests;
 ///   * the body streams from FCGI_STDIN (fcgx_body.hpp), the response goes
 ///     out as FCGI_STDOUT (fcgx_sink.hpp), FCGX_Finish_r ends it with
 ///     FCGI_END_REQUEST;
@@ -33,9 +36,11 @@ namespace postern::fastcgi {
 /// connection releases it so that it is not closed twice.
 class FastCgiConnection : public Connection {
   public:
-    FastCgiConnection(int fd, Peer peer, App& app, const Limits& limits) noexcept
+    FastCgiConnection(int fd, Peer peer, App& app, const Limits& limits,
+                      ManagementValues values) noexcept
         : Connection(fd, std::move(peer)),
           app_(app),
+          values_(values),
           max_params_bytes_(limits.max_params_bytes),
           max_params_(limits.max_params),
           read_timeout_(limits.read_timeout) {}
@@ -44,7 +49,7 @@ class FastCgiConnection : public Connection {
 
   private:
     Next serve_request();
-    void log_bad_head(const HeadValidator& validator, ReadGuard::Failure failure, int read_errno,
+    void log_bad_head(const RecordValidator& validator, ReadGuard::Failure failure, int read_errno,
                       std::chrono::steady_clock::time_point start) const;
     Next refuse_role(int request_id, int role);
     /// Half-closes and waits (bounded) for the front end to close, so that
@@ -57,6 +62,7 @@ class FastCgiConnection : public Connection {
     bool input_pending() const noexcept;
 
     App& app_;
+    ManagementValues values_;
     std::uint64_t max_params_bytes_;
     std::size_t max_params_;
     std::chrono::milliseconds read_timeout_;

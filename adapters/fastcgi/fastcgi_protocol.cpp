@@ -11,8 +11,9 @@
 
 #include "core/log.hpp"
 #include "fastcgi/fastcgi_connection.hpp"
-#include "fastcgi/head_validator.hpp"
 #include "fastcgi/read_guard.hpp"
+#include "fastcgi/record.hpp"
+#include "fastcgi/record_validator.hpp"
 
 namespace postern {
 
@@ -35,22 +36,27 @@ void init_libfcgi() {
             ::sigaction(signals[i], &saved[i], nullptr);
         if (rc != 0)
             throw std::runtime_error("libfcgi FCGX_Init failed (" + std::to_string(rc) + ")");
+        // libfcgi alone trusts lengths and management records it reads
+        // (read_guard.hpp): without the guard, FastCGI is not served at all.
         if (!fastcgi::interposed())
-            log::warn(
-                "libfcgi's reads do not reach Postern's request-head check (libfcgi was linked "
-                "before libpostern): FastCGI params are bounded only after libfcgi read them, "
-                "and a head is bounded by the read timeout per read, not in total");
+            throw std::runtime_error(
+                "libfcgi's reads do not reach Postern's FastCGI record check (libfcgi was "
+                "linked before libpostern); refusing to serve FastCGI without it");
     });
 }
 
 class FastCgiProtocol : public Protocol {
   public:
-    FastCgiProtocol(App& app, const Options& options) : app_(app), limits_(options.limits) {
+    FastCgiProtocol(App& app, const Options& options)
+        : app_(app),
+          limits_(options.limits),
+          values_{options.limits.max_connections, options.threads} {
         init_libfcgi();
     }
 
     std::unique_ptr<Connection> make_connection(int fd, Peer peer) override {
-        return std::make_unique<fastcgi::FastCgiConnection>(fd, std::move(peer), app_, limits_);
+        return std::make_unique<fastcgi::FastCgiConnection>(fd, std::move(peer), app_, limits_,
+                                                            values_);
     }
 
     void refuse_overloaded(int fd) noexcept override {
@@ -64,28 +70,17 @@ class FastCgiProtocol : public Protocol {
             begin[0] == fastcgi::kVersion1 && begin[1] == fastcgi::kBeginRequest)
             id = (unsigned{begin[2]} << 8) | begin[3];
         std::string out;
-        auto record = [&](std::uint8_t type, std::string_view content) {
-            const unsigned char h[8] = {fastcgi::kVersion1,
-                                        type,
-                                        static_cast<unsigned char>(id >> 8),
-                                        static_cast<unsigned char>(id & 0xff),
-                                        static_cast<unsigned char>(content.size() >> 8),
-                                        static_cast<unsigned char>(content.size() & 0xff),
-                                        0,
-                                        0};
-            out.append(reinterpret_cast<const char*>(h), sizeof(h));
-            out.append(content);
-        };
-        record(fastcgi::kStdout, overloaded_);
-        record(fastcgi::kStdout, {});
-        const char end_body[8] = {0, 0, 0, 0, 2 /* FCGI_OVERLOADED */, 0, 0, 0};
-        record(fastcgi::kEndRequest, std::string_view(end_body, sizeof(end_body)));
+        const auto rid = static_cast<std::uint16_t>(id);
+        fastcgi::append_record(out, fastcgi::kStdout, rid, overloaded_);
+        fastcgi::append_record(out, fastcgi::kStdout, rid, {});
+        fastcgi::append_end_request(out, rid, 0, fastcgi::kOverloaded);
         answer_and_close(fd, out);
     }
 
   private:
     App& app_;
     Limits limits_;
+    fastcgi::ManagementValues values_;
     // The CGI response that goes in FCGI_STDOUT, built once.
     const std::string overloaded_ = overloaded_cgi_response();
 };

@@ -11,7 +11,10 @@ namespace postern::fastcgi {
 
 void FcgxBody::fail(int error) const {
     std::string why;
-    if (error == EAGAIN || error == EWOULDBLOCK) {
+    if (validator_ != nullptr && validator_->status() == RecordValidator::Status::error) {
+        why = "front end sent " + validator_->error_reason() + " at byte " +
+              std::to_string(validator_->error_offset()) + " of the FastCGI request";
+    } else if (error == EAGAIN || error == EWOULDBLOCK) {
         why = "front end stalled in the middle of the request body (read timeout)";
     } else if (error > 0) {
         why = std::string("reading the request body from the front end failed: ") +

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "fastcgi/record_validator.hpp"
 #include "postern/request.hpp"
 
 struct FCGX_Stream;
@@ -21,14 +22,17 @@ namespace postern::fastcgi {
 /// so a callback sees body bytes as soon as they arrive. It throws
 /// RequestError(400) when the front end breaks off: a read timeout
 /// (SO_RCVTIMEO, Limits::read_timeout per piece), a closed connection, a
-/// malformed record, or a body whose length differs from CONTENT_LENGTH
-/// (§6.2 asks the application to check). The connection is then closed.
+/// malformed record (any record the RecordValidator refuses), or a body whose length differs from
+/// CONTENT_LENGTH (§6.2 asks the application to check). The connection is then closed.
 ///
 /// Threading: the worker thread serving the request. Does not own the stream.
 class FcgxBody : public BodySource {
   public:
-    FcgxBody(FCGX_Stream* in, std::optional<std::uint64_t> content_length) noexcept
-        : in_(in), content_length_(content_length) {}
+    /// `validator`: the one checking this request's records (read_guard.hpp),
+    /// whose reason a refused record is reported with; may be nullptr.
+    FcgxBody(FCGX_Stream* in, std::optional<std::uint64_t> content_length,
+             const RecordValidator* validator = nullptr) noexcept
+        : in_(in), content_length_(content_length), validator_(validator) {}
 
     std::size_t read(char* buffer, std::size_t size) override;
 
@@ -40,6 +44,7 @@ class FcgxBody : public BodySource {
 
     FCGX_Stream* in_;
     std::optional<std::uint64_t> content_length_;
+    const RecordValidator* validator_;
     std::uint64_t received_ = 0;
     bool complete_ = false;
 };

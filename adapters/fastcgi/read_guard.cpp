@@ -7,85 +7,181 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 namespace postern::fastcgi {
 
 namespace {
 
+// Where the guards are found: the calling thread's own first (the worker
+// serving the request reads its body itself, nearly always), then by
+// descriptor, so that a callback reading its body on another thread is
+// guarded too.
 thread_local ReadGuard* t_guard = nullptr;
+constexpr int kSlots = 65536;
+std::atomic<ReadGuard*> g_slots[kSlots];
+std::mutex g_overflow_mutex;
+std::unordered_map<int, ReadGuard*>& overflow() {
+    static std::unordered_map<int, ReadGuard*> map;
+    return map;
+}
+
+void register_guard(int fd, ReadGuard* guard) noexcept {
+    if (fd >= 0 && fd < kSlots) {
+        g_slots[fd].store(guard, std::memory_order_release);
+        return;
+    }
+    try {
+        std::lock_guard lock(g_overflow_mutex);
+        overflow()[fd] = guard;
+    } catch (...) {
+        // Out of memory: the descriptor is then guarded on its own thread only.
+    }
+}
+
+/// Only if it is still `guard`'s: libfcgi may have closed the descriptor,
+/// and another connection taken its number and installed its own guard.
+void unregister_guard(int fd, ReadGuard* guard) noexcept {
+    if (fd >= 0 && fd < kSlots) {
+        ReadGuard* expected = guard;
+        g_slots[fd].compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel);
+        return;
+    }
+    std::lock_guard lock(g_overflow_mutex);
+    const auto it = overflow().find(fd);
+    if (it != overflow().end() && it->second == guard)
+        overflow().erase(it);
+}
+
+ReadGuard* find_guard(int fd) noexcept {
+    if (fd >= 0 && fd < kSlots)
+        return g_slots[fd].load(std::memory_order_acquire);
+    std::lock_guard lock(g_overflow_mutex);
+    const auto it = overflow().find(fd);
+    return it == overflow().end() ? nullptr : it->second;
+}
 
 }  // namespace
 
-ReadGuard::ReadGuard(int fd, HeadValidator& validator, Clock::time_point deadline) noexcept
-    : fd_(fd), validator_(validator), deadline_(deadline) {
+ReadGuard::ReadGuard(int fd, RecordValidator& validator, Clock::time_point deadline,
+                     int* libfcgi_fd) noexcept
+    : fd_(fd), validator_(validator), deadline_(deadline), libfcgi_fd_(libfcgi_fd) {
     t_guard = this;
+    register_guard(fd, this);
 }
 
 ReadGuard::~ReadGuard() {
-    t_guard = nullptr;
+    if (t_guard == this)
+        t_guard = nullptr;
+    unregister_guard(fd_, this);
 }
 
 ReadGuard* ReadGuard::current(int fd) noexcept {
     ReadGuard* g = t_guard;
-    return (g != nullptr && g->fd_ == fd) ? g : nullptr;
+    if (g != nullptr && g->fd_ == fd)
+        return g;
+    return find_guard(fd);
+}
+
+int ReadGuard::fail(Failure failure, int error) noexcept {
+    failure_ = failure;
+    errno_ = error;
+    errno = error;
+    return -1;
+}
+
+bool ReadGuard::send_answers() noexcept {
+    std::string& answers = validator_.answers();
+    std::size_t sent = 0;
+    while (sent < answers.size()) {
+        const ssize_t n = ::send(fd_, answers.data() + sent, answers.size() - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        sent += static_cast<std::size_t>(n);
+    }
+    answers.clear();
+    return true;
+}
+
+int ReadGuard::take_pending(char* buffer, std::size_t size) noexcept {
+    const std::size_t n = std::min(size, pending_.size() - pending_at_);
+    std::memcpy(buffer, pending_.data() + pending_at_, n);
+    pending_at_ += n;
+    return static_cast<int>(n);
 }
 
 int ReadGuard::read(char* buffer, std::size_t size) noexcept {
     ++reads_;
-    if (failure_ != Failure::none) {
-        // libfcgi stops reading after the first failure; be safe if not.
-        errno = failure_ == Failure::read_error ? errno_ : EPROTO;
-        return -1;
-    }
-    // The head is complete: what follows is the body, libfcgi's business.
-    const bool checking = validator_.status() == HeadValidator::Status::need_more;
-    ssize_t n;
-    for (;;) {
-        // Data is usually there already (the reactor saw the socket
-        // readable): try first, wait only when there is none.
-        n = checking ? ::recv(fd_, buffer, size, MSG_DONTWAIT) : ::read(fd_, buffer, size);
-        if (n >= 0)
-            break;
-        if (errno == EINTR)
-            continue;
-        if (!checking || (errno != EAGAIN && errno != EWOULDBLOCK))
-            break;
-        const auto left =
-            std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
-        if (left <= 0) {
-            failure_ = Failure::timeout;
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1'000'000'000))) < 0 &&
-            errno != EINTR) {
-            failure_ = Failure::read_error;
-            errno_ = errno;
-            return -1;
-        }
-    }
-    if (n == 0) {
-        if (checking)
-            failure_ = Failure::closed;
+    if (failure_ != Failure::none)
+        return fail(failure_, failure_ == Failure::read_error ? errno_ : EPROTO);
+    if (size == 0)
         return 0;
-    }
-    if (n < 0) {
-        if (checking) {
-            failure_ = Failure::read_error;
-            errno_ = errno;
+    if (pending_at_ < pending_.size())
+        return take_pending(buffer, size);
+    // Read behind 8 bytes of head room and filter in place: the header
+    // bytes the validator held back from the last read come out first.
+    char scratch[64];
+    const bool in_place = size > kHeaderLength;
+    char* const into = in_place ? buffer + kHeaderLength : scratch;
+    const std::size_t room = in_place ? size - kHeaderLength : sizeof(scratch);
+    for (;;) {
+        // While the head is incomplete, every wait is bounded by the
+        // deadline; the body's reads block under SO_RCVTIMEO, as libfcgi's.
+        const bool head = validator_.status() == RecordValidator::Status::need_more;
+        const ssize_t n = head ? ::recv(fd_, into, room, MSG_DONTWAIT) : ::read(fd_, into, room);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (!head)
+                return -1;  // errno as read(2) left it; the body reports it
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return fail(Failure::read_error, errno);
+            if (validator_.request_bytes() == 0 && validator_.held_back() == 0 &&
+                libfcgi_fd_ != nullptr) {
+                // Nothing of a request: give the connection back to the
+                // reactor, and keep libfcgi from closing it.
+                *libfcgi_fd_ = -1;
+                return fail(Failure::idle, EAGAIN);
+            }
+            const auto left =
+                std::chrono::ceil<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
+            if (left <= 0)
+                return fail(Failure::timeout, ETIMEDOUT);
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1'000'000'000))) < 0 &&
+                errno != EINTR)
+                return fail(Failure::read_error, errno);
+            continue;
         }
-        return -1;
+        if (n == 0) {
+            if (head)
+                failure_ = Failure::closed;
+            return 0;
+        }
+        bytes_ += static_cast<std::size_t>(n);
+        std::size_t kept;
+        if (in_place) {
+            kept = validator_.filter(into, static_cast<std::size_t>(n), buffer);
+        } else {
+            pending_.resize(validator_.held_back() + static_cast<std::size_t>(n));
+            kept = validator_.filter(into, static_cast<std::size_t>(n), pending_.data());
+            pending_.resize(kept);
+            pending_at_ = 0;
+        }
+        if (validator_.status() == RecordValidator::Status::error)
+            return fail(Failure::malformed, EPROTO);
+        if (!validator_.answers().empty() && !send_answers())
+            return fail(Failure::write_error, errno != 0 ? errno : EPIPE);
+        if (kept == 0)
+            continue;  // only management records, or a header still incomplete
+        return in_place ? static_cast<int>(kept) : take_pending(buffer, size);
     }
-    bytes_ += static_cast<std::size_t>(n);
-    if (checking && validator_.feed(std::string_view(buffer, static_cast<std::size_t>(n))) ==
-                        HeadValidator::Status::error) {
-        failure_ = Failure::malformed;
-        errno = EPROTO;
-        return -1;
-    }
-    return static_cast<int>(n);
 }
 
 namespace {
@@ -95,16 +191,18 @@ bool probe_interposition() {
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return false;
     // FCGI_BEGIN_REQUEST (responder), an empty FCGI_PARAMS: a complete head.
-    static const unsigned char head[] = {1, kBeginRequest, 0, 1, 0, 8, 0, 0,
-                                         0, kResponder,    0, 0, 0, 0, 0, 0,
-                                         1, kParams,       0, 1, 0, 0, 0, 0};
-    bool ok = ::send(sv[1], head, sizeof(head), MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof(head));
+    std::string head;
+    const char begin[8] = {0, static_cast<char>(kResponder), 0, 0, 0, 0, 0, 0};
+    append_record(head, kBeginRequest, 1, std::string_view(begin, sizeof(begin)));
+    append_record(head, kParams, 1, {});
+    bool ok =
+        ::send(sv[1], head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size());
     FCGX_Request req;
     FCGX_InitRequest(&req, -1, 0);
     req.ipcFd = sv[0];
     req.keepConnection = 1;
     req.detached = 1;
-    HeadValidator validator(1024);
+    RecordValidator validator(1024);
     std::size_t reads = 0;
     int rc = -1;
     if (ok) {
@@ -118,7 +216,7 @@ bool probe_interposition() {
         ::close(sv[0]);
     }  // else libfcgi closed sv[0] itself
     ::close(sv[1]);
-    return rc == 0 && reads > 0 && validator.status() == HeadValidator::Status::done;
+    return rc == 0 && reads > 0 && validator.status() == RecordValidator::Status::done;
 }
 
 }  // namespace

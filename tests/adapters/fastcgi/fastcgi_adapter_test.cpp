@@ -580,7 +580,7 @@ TEST_F(FastCgiAdapter, TooManyParamsAreRefused) {
     expect_served();
     stop();
     const std::string text = log.text();
-    EXPECT_NE(text.find("more than 50 FastCGI params"), std::string::npos) << text;
+    EXPECT_NE(text.find("FastCGI params (limit 50, --max-params)"), std::string::npos) << text;
 }
 
 TEST_F(FastCgiAdapter, BadVersionByteIsDropped) {
