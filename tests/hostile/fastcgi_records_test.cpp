@@ -6,10 +6,12 @@
 // Every case ends with a good request on the same gateway.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "fcgi_client.hpp"
@@ -62,10 +64,17 @@ class HostileFastCgi : public ::testing::Test {
     HostileFastCgi() {
         options_.listeners = {{"fastcgi", "127.0.0.1:0"}};
         options_.mounts = {{"/app",
-                            [](Request& req, Response& res) {
+                            [this](Request& req, Response& res) {
                                 res.header("Content-Type", "text/plain");
+                                started_ = true;
                                 if (req.path_info() == "/body") {
                                     res.write("body=" + req.read_all(1 << 20));
+                                    return;
+                                }
+                                if (req.path_info() == "/body-on-another-thread") {
+                                    std::string body;
+                                    std::thread([&] { body = req.read_all(1 << 20); }).join();
+                                    res.write("body=" + body);
                                     return;
                                 }
                                 res.write("Hello, world!\n");
@@ -107,6 +116,7 @@ class HostileFastCgi : public ::testing::Test {
     Options options_;
     std::unique_ptr<Server> server_;
     std::string address_;
+    std::atomic<bool> started_{false};
 };
 
 // The input of the report: BEGIN_REQUEST, some PARAMS, then FCGI_GET_VALUES
@@ -135,21 +145,31 @@ TEST_F(HostileFastCgi, GetValuesInsideTheHeadIsAnsweredOnceAndTheRequestServed) 
 
 TEST_F(HostileFastCgi, GetValuesBetweenTwoStdinRecordsIsAnsweredAndTheBodyKeptWhole) {
     start();
-    wire::Request r = get("/app/body");
-    r.params.emplace_back("CONTENT_LENGTH", "10");
-    r.params[0] = {"REQUEST_METHOD", "POST"};
-    const std::string bytes =
-        wire::begin_request(1) + wire::params_stream(1, r.params) +
-        wire::record(wire::kStdin, 1, "01234") + get_values(8, "FCGI_MPXS_CONNS") +
-        wire::record(wire::kStdin, 1, "56789") + wire::record(wire::kStdin, 1, "");
-    SocketClient c = connect();
-    ASSERT_TRUE(c.send(bytes));
-    wire::ResponseReader reader(c);
-    const wire::Response& out = reader.read_all(5s);
-    ASSERT_TRUE(out.ended) << out.error;
-    EXPECT_EQ(wire::parse_cgi(out.out).body, "body=0123456789");
-    ASSERT_EQ(reader.others().size(), 1u);
-    EXPECT_EQ(pairs_of(reader.others()[0].content), (wire::Params{{"FCGI_MPXS_CONNS", "0"}}));
+    for (const char* path : {"/app/body", "/app/body-on-another-thread"}) {
+        SCOPED_TRACE(path);
+        wire::Request r = get(path);
+        r.params.emplace_back("CONTENT_LENGTH", "10");
+        r.params[0] = {"REQUEST_METHOD", "POST"};
+        // The rest of the body comes once the callback runs, so that libfcgi
+        // reads it then, on the thread that asks for it.
+        started_ = false;
+        SocketClient c = connect();
+        ASSERT_TRUE(c.send(wire::begin_request(1) + wire::params_stream(1, r.params) +
+                           wire::record(wire::kStdin, 1, "01234")));
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (!started_ && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+        ASSERT_TRUE(started_);
+        ASSERT_TRUE(c.send(get_values(8, "FCGI_MPXS_CONNS") +
+                           wire::record(wire::kStdin, 1, "56789") +
+                           wire::record(wire::kStdin, 1, "")));
+        wire::ResponseReader reader(c);
+        const wire::Response& out = reader.read_all(5s);
+        ASSERT_TRUE(out.ended) << out.error;
+        EXPECT_EQ(wire::parse_cgi(out.out).body, "body=0123456789");
+        ASSERT_EQ(reader.others().size(), 1u);
+        EXPECT_EQ(pairs_of(reader.others()[0].content), (wire::Params{{"FCGI_MPXS_CONNS", "0"}}));
+    }
     expect_served();
 }
 
