@@ -404,6 +404,33 @@ TEST_F(Supervision, AWorkerBusyInLongCallbacksIsNotTakenForFrozen) {
     EXPECT_EQ(get(direct(), "/hello").status, 200);
 }
 
+TEST_F(Supervision, StoppingAndContinuingTheWholeGatewayKillsNoWorker) {
+    // ^Z and fg, or a machine that froze: the master was stopped as long as
+    // its workers, and their silence says nothing about them.
+    start(2, {"--access-log", "off", "--worker-timeout", "1000"}, false);
+    const std::set<pid_t> pool = workers();
+    const pid_t group = ::getpgid(master());
+    ASSERT_EQ(group, master()) << "postern runs in a process group of its own";
+    ASSERT_EQ(::kill(-group, SIGSTOP), 0);
+    stopped_.push_back(-group);
+    ASSERT_TRUE(eventually([&] {
+        const std::string stat = read_file("/proc/" + std::to_string(master()) + "/stat");
+        return stat.find(") T ") != std::string::npos;
+    }));
+    // The scenario, not a synchronisation: stopped for longer than the
+    // worker timeout.
+    std::this_thread::sleep_for(1500ms);
+    ASSERT_EQ(::kill(-group, SIGCONT), 0);
+    // Served on for a few looks of the master (every 250 ms).
+    const auto resumed = Clock::now();
+    while (Clock::now() - resumed < 1500ms)
+        ASSERT_EQ(get(direct(), "/hello", 5s).status, 200);
+    const std::string log = log_of(*gateway_);
+    EXPECT_EQ(occurrences(log, "no sign of life"), 0u) << log;
+    EXPECT_EQ(occurrences(log, "killed by"), 0u) << log;
+    EXPECT_EQ(workers(), pool);
+}
+
 // --- item 9: logs that fail
 
 TEST_F(Supervision, AnAccessLogThatCannotBeWrittenIsReportedWithACountAndRequestsGoOn) {
