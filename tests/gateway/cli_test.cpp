@@ -75,6 +75,17 @@ TEST(Cli, RequestTimeout) {
     EXPECT_THROW(parse({"--request-timeout", "-1"}), CliError);
 }
 
+TEST(Cli, WorkerTimeoutIsOnByDefaultAndAtLeastASecond) {
+    EXPECT_EQ(parse({}).worker_timeout.count(), 30000) << "gunicorn's --timeout";
+    EXPECT_EQ(parse({"--worker-timeout", "0"}).worker_timeout.count(), 0) << "off";
+    EXPECT_EQ(parse({"--worker-timeout", "1000"}).worker_timeout.count(), 1000);
+    // Shorter than a few heartbeats (250 ms apart) would kill live workers.
+    EXPECT_THROW(parse({"--worker-timeout", "999"}), CliError);
+    EXPECT_THROW(parse({"--worker-timeout", "-1"}), CliError);
+    EXPECT_NE(usage().find("--worker-timeout MS"), std::string::npos);
+    EXPECT_NE(usage().find("SIGUSR1"), std::string::npos);
+}
+
 TEST(Cli, MinBodyRate) {
     EXPECT_EQ(parse({}).options.limits.min_body_rate, 500u) << "mod_reqtimeout's MinRate";
     EXPECT_EQ(parse({"--min-body-rate", "0"}).options.limits.min_body_rate, 0u);

@@ -120,6 +120,25 @@ TEST(Scoreboard, TimedRequestsTellWhichHasRunLongest) {
     EXPECT_FALSE(slot.longest(now())) << "both ended";
 }
 
+TEST(Scoreboard, TheHeartbeatIsSeenAcrossTheFork) {
+    WorkerSlot slot(2);
+    worker_heartbeat();  // no slot attached: nothing
+    EXPECT_FALSE(slot.heartbeat().has_value());
+    const auto before = std::chrono::steady_clock::now();
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        attach_worker_slot(&slot, -1, 0);
+        worker_heartbeat();
+        std::_Exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(slot.heartbeat().has_value()) << "the worker's beat, seen by the supervisor";
+    EXPECT_GE(*slot.heartbeat(), before);
+    EXPECT_LE(*slot.heartbeat(), std::chrono::steady_clock::now());
+}
+
 TEST(Scoreboard, LongTargetsAreCut) {
     WorkerSlot slot(1);
     Attached a(&slot, -1, 0);

@@ -5,13 +5,16 @@
 
 namespace postern {
 
-/// The delay before a dead worker's replacement starts. The first death is
-/// replaced at once; each further death of a worker that did not live for
-/// `stable` doubles the delay, from `base` up to `cap`, so a module that
-/// crashes on start-up (or on every request) costs a bounded number of
-/// forks, not a spinning supervisor. A worker that served for `stable` or
-/// longer before it died ends the streak: that was a crash, not a crash
-/// loop. Pure; one per supervisor, not thread-safe.
+/// The delay before a dead worker's replacement starts, for the deaths that
+/// are not a request's doing: a worker that could not start (a module whose
+/// init crashes, a bad deploy) or that died young while idle. (A worker that
+/// dies while serving a request is replaced at once, whatever the streak:
+/// see supervisor.hpp.) The first death is replaced at once; each further
+/// death of a worker that did not live for `stable` doubles the delay, from
+/// `base` up to `cap`, so a module that crashes on start-up costs a bounded
+/// number of forks, not a spinning supervisor. A worker that served for
+/// `stable` or longer before it died ends the streak: that was a crash, not
+/// a crash loop. Pure; one per supervisor, not thread-safe.
 class Backoff {
   public:
     using Duration = std::chrono::milliseconds;

@@ -47,6 +47,11 @@ const OptionDef kOptions[] = {
     {"request-timeout", "MS",
      "kill and replace a worker process that has run one request this long, as PHP-FPM's "
      "request_terminate_timeout (default 0: never; needs --processes 1 or more)"},
+    {"worker-timeout", "MS",
+     "kill and replace a worker process that has given no sign of life this long: stopped "
+     "(SIGSTOP), swapped out or deadlocked, whatever its requests; a worker busy in long "
+     "callbacks is alive (default 30000, as gunicorn's --timeout; 0: off; at least 1000; needs "
+     "--processes 1 or more)"},
     {"config", "FILE", "read options from FILE: one `name = value` per line, '#' comments"},
     {"allow", "ADDR[/BITS]", "accept connections only from these front-end addresses (repeatable)"},
     {"allow-uid", "USER",
@@ -264,6 +269,12 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
         cfg.max_requests = to_number(name, value, 0, UINT64_MAX >> 1);
     } else if (name == "request-timeout") {
         cfg.request_timeout = ms(to_number(name, value, 0, kDay));
+    } else if (name == "worker-timeout") {
+        const std::uint64_t n = to_number(name, value, 0, kDay);
+        if (n != 0 && n < 1000)
+            throw CliError("--worker-timeout: expected 0 (off) or at least 1000 ms, got \"" +
+                           value + "\"");
+        cfg.worker_timeout = ms(n);
     } else if (name == "max-requests-jitter") {
         cfg.max_requests_jitter = to_number(name, value, 0, UINT64_MAX >> 1);
     } else if (name == "ajp-secret") {
@@ -360,10 +371,13 @@ std::string usage() {
         "  A master process binds the listeners and starts the worker processes (--processes,\n"
         "  here " +
         std::to_string(available_cpus()) +
-        " by default), each loading the modules; a worker that dies is logged and replaced.\n"
+        " by default), each loading the modules; a worker that dies is logged and replaced\n"
+        "  (at once if it was serving; later and later only while new workers die before\n"
+        "  they serve), and so is a worker silent past --worker-timeout.\n"
         "  SIGHUP re-reads the configuration and replaces the workers gracefully; SIGTERM or\n"
-        "  SIGINT lets requests in flight finish, then exits 0; SIGQUIT stops at once. Sockets\n"
-        "  passed by systemd (LISTEN_FDS) are served; READY=1 goes to NOTIFY_SOCKET.\n";
+        "  SIGINT lets requests in flight finish, then exits 0; SIGQUIT stops at once; SIGUSR1\n"
+        "  reopens the log files (the access log, and stderr when it is a file), for logrotate.\n"
+        "  Sockets passed by systemd (LISTEN_FDS) are served; READY=1 goes to NOTIFY_SOCKET.\n";
     out +=
         "\nexamples:\n"
         "  postern --app ./hello.so --listen fastcgi=/run/postern/app.sock\n"

@@ -34,6 +34,10 @@ struct CliConfig {
     /// A worker process running one request for longer is killed (and
     /// replaced), as PHP-FPM's request_terminate_timeout; 0: never.
     std::chrono::milliseconds request_timeout{0};
+    /// A worker process whose reactor has not beaten its heartbeat for this
+    /// long (stopped, swapped out, deadlocked) is killed and replaced, as
+    /// gunicorn's --timeout; 0: never. At least 1000 ms otherwise.
+    std::chrono::milliseconds worker_timeout{30000};
     /// PREFIX=MODULE.so pairs, in order (the modules are loaded later).
     std::vector<std::pair<std::string, std::string>> modules;
     std::string log_level = "info";

@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "core/log.hpp"
+#include "core/scoreboard.hpp"
 #include "core/status.hpp"
 
 namespace postern {
@@ -127,6 +128,9 @@ constexpr unsigned kMonitorQuietLooks = 50;
 constexpr std::int64_t kSlowDispatchNs = 250'000;
 // Looks in a row that needed fewer threads before the extra ones park.
 constexpr unsigned kMonitorCalmLooks = 25;
+// The sweeper's longest sleep: the heartbeat is never older than this in a
+// process that runs (the supervisor's --worker-timeout is far longer).
+constexpr std::chrono::milliseconds kHeartbeatPeriod{250};
 
 void set_timeout(int fd, int option, std::chrono::milliseconds ms) {
     timeval tv{};
@@ -566,14 +570,18 @@ void Reactor::sweeper_loop() {
     // one itself: a worker may have just taken its readiness from epoll. It
     // shuts the socket down instead, which makes the connection readable
     // (end of file) so that a worker closes it through the usual path.
-    // Often enough to end a stalled request head close to the read timeout.
+    // Often enough to end a stalled request head close to the read timeout,
+    // and to beat the heartbeat (see the top of reactor.hpp).
     const auto period = std::clamp<std::chrono::steady_clock::duration>(
-        limits_.read_timeout / 4, std::chrono::milliseconds(20), std::chrono::seconds(1));
+        limits_.read_timeout / 4, std::chrono::milliseconds(20), kHeartbeatPeriod);
     std::unique_lock lock(mutex_);
+    worker_heartbeat();
     while (!stopping_) {
         sweep_cv_.wait_for(lock, period);
         if (stopping_)
             break;
+        // Under the lock: a deadlock on the connection table stops it too.
+        worker_heartbeat();
         const auto now = std::chrono::steady_clock::now().time_since_epoch();
         const auto idle =
             std::chrono::duration_cast<std::chrono::steady_clock::duration>(limits_.idle_timeout);

@@ -20,6 +20,20 @@
 // busy, or, once a thread is seen inside the same request at two looks,
 // one for every request running. Once fewer threads have been enough for
 // 50 ms, the extra ones park again.
+//
+// Heartbeat (--worker-timeout). The sweeper, the reactor's own thread that
+// ends idle and stalled connections, notes in the worker's scoreboard slot
+// that the process is alive (worker_heartbeat()) on every pass, at least
+// every 250 ms, idle or not; the supervisor kills a worker whose heartbeat
+// is older than --worker-timeout. It beats from the sweeper, not from the
+// threads that poll and run requests, because those may all be inside long
+// callbacks at once (a slow database, a sleep), and that is not a frozen
+// process but --request-timeout's business; the sweeper never runs a
+// callback, so only what stops the whole process stops it: SIGSTOP, being
+// swapped out, or a deadlock on the reactor's connection table (it takes
+// that lock on each pass). Nor does it cost the request path anything: no
+// thread wakes per request for it, and the monitor (which sleeps without a
+// timeout when idle) is not involved.
 #pragma once
 
 #include <atomic>

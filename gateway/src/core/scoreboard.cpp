@@ -25,6 +25,9 @@ struct WorkerSlot::Header {
     std::uint32_t capacity;
     /// Requests note their start (time_requests()).
     std::atomic<std::uint32_t> timed;
+    /// steady_clock ticks at the reactor's last pass (worker_heartbeat());
+    /// 0 before the first.
+    std::atomic<std::int64_t> heartbeat;
     /// Tells this slot from an earlier one mapped at the same address: a
     /// thread's cached entry is valid only for the slot that handed it out.
     std::uint64_t id;
@@ -148,6 +151,20 @@ std::optional<WorkerSlot::Longest> WorkerSlot::longest(
                             running};
     }
     return found;
+}
+
+std::optional<std::chrono::steady_clock::time_point> WorkerSlot::heartbeat() const noexcept {
+    const std::int64_t ticks = header_->heartbeat.load(std::memory_order_relaxed);
+    if (ticks == 0)
+        return std::nullopt;
+    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(ticks));
+}
+
+void worker_heartbeat() noexcept {
+    WorkerSlot::Header* h = g_header.load(std::memory_order_acquire);
+    if (h != nullptr)
+        h->heartbeat.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                           std::memory_order_relaxed);
 }
 
 void attach_worker_slot(WorkerSlot* slot, int notify_fd, std::uint64_t recycle_after) noexcept {

@@ -2,7 +2,9 @@
 // memory it shares with the supervisor (as Apache's scoreboard and
 // PHP-FPM's shared status do). A worker notes there the requests it is
 // running and how many it has served; after the worker dies, the supervisor
-// reads which requests died with it, and which one's thread crashed.
+// reads which requests died with it, and which one's thread crashed. The
+// worker's reactor also beats there (worker_heartbeat()), so the supervisor
+// can tell a frozen worker from a live one (--worker-timeout).
 #pragma once
 
 #include <chrono>
@@ -57,6 +59,10 @@ class WorkerSlot {
     /// requests are not timed.
     std::optional<Longest> longest(std::chrono::steady_clock::time_point now) const;
 
+    /// When the worker's reactor last beat (worker_heartbeat()); nullopt
+    /// before the first beat. Read while the worker runs.
+    std::optional<std::chrono::steady_clock::time_point> heartbeat() const noexcept;
+
     struct Header;
     struct Entry;
 
@@ -64,6 +70,7 @@ class WorkerSlot {
     friend class InFlight;
     friend void attach_worker_slot(WorkerSlot*, int, std::uint64_t) noexcept;
     friend void install_crash_recorder() noexcept;
+    friend void worker_heartbeat() noexcept;
 
     Header* header_ = nullptr;
     std::size_t bytes_ = 0;
@@ -80,6 +87,12 @@ void attach_worker_slot(WorkerSlot* slot, int notify_fd, std::uint64_t recycle_a
 /// dies of that signal as it would have (the wait status and a core dump
 /// are unchanged).
 void install_crash_recorder() noexcept;
+
+/// In a worker process: notes in the attached slot that the process is
+/// alive now (a steady_clock reading in shared memory). Called by the
+/// reactor's sweeper on each of its passes; one load when no slot is
+/// attached. Lock-free.
+void worker_heartbeat() noexcept;
 
 /// Marks one request as running in the attached slot for its lifetime
 /// (App::handle holds one around the callback), and counts it when done.

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <list>
 #include <map>
 #include <memory>
@@ -59,6 +60,9 @@ constexpr int kBootFailed = 3;
 constexpr milliseconds kKillGrace{5000};
 /// Requests named in one crash report.
 constexpr std::size_t kNamedRequests = 10;
+/// A crash storm: this many workers dead while serving within kStormWindow.
+constexpr std::size_t kStormCrashes = 3;
+constexpr std::chrono::seconds kStormWindow{60};
 
 std::string ms_text(milliseconds d) {
     return std::to_string(d.count()) + " ms";
@@ -137,10 +141,12 @@ std::vector<int> settle_listeners(std::vector<ListenSpec>& specs,
     return assigned;
 }
 
+/// The signals the main thread of every process takes (sigwait, signalfd):
+/// stop, reload, reopen the logs.
 sigset_t stop_signals() {
     sigset_t set;
     sigemptyset(&set);
-    for (int sig : {SIGTERM, SIGINT, SIGQUIT, SIGHUP})
+    for (int sig : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1})
         sigaddset(&set, sig);
     return set;
 }
@@ -186,6 +192,17 @@ int serve_worker(CliConfig cfg, const WorkerHooks& hooks) {
     for (;;) {
         if (::sigwait(&set, &sig) != 0)
             continue;
+        if (sig == SIGUSR1) {
+            // logrotate renamed the files: write to new ones by the old names.
+            const std::vector<std::string> done = log::reopen();
+            std::string what;
+            for (const auto& d : done)
+                what += (what.empty() ? "" : ", ") + d;
+            log::write(level,
+                       "received SIGUSR1: " + (what.empty() ? std::string("no log file to reopen")
+                                                            : "reopened the " + what));
+            continue;
+        }
         if (sig == SIGHUP) {
             // A worker's reload is its replacement, which the master runs.
             if (!hooks.supervised)
@@ -271,6 +288,8 @@ struct Worker {
     bool retire = false;
     bool error_follows = false;
     bool killed = false;
+    /// Killed for its silence (--worker-timeout).
+    bool silent = false;
     Clock::time_point ready_at;
     Clock::time_point kill_at;
     std::string boot_error;
@@ -297,6 +316,9 @@ class Supervisor {
     void reconcile();
     void stop_worker(Worker& w, const std::string& why);
     void reload();
+    /// SIGUSR1: reopens the master's log files, then has every worker
+    /// reopen its own (as nginx's `-s reopen`).
+    void reopen_logs();
     /// SIGTTIN (+1) and SIGTTOU (-1): one worker process more or fewer,
     /// until the next reload (as gunicorn).
     void resize(int delta);
@@ -310,6 +332,13 @@ class Supervisor {
     int poll_timeout(Clock::time_point now) const;
     /// --request-timeout: kills a worker whose longest request ran too long.
     void check_request_times(Clock::time_point now);
+    /// --worker-timeout: kills a worker whose heartbeat is too old.
+    void check_heartbeats(Clock::time_point now);
+    /// A worker died while serving: counted for the crash-storm report.
+    void crash_storm(Clock::time_point now, const WorkerSlot::InFlightReport& report);
+    /// Workers of the current configuration, other than `except`, that
+    /// serve or are starting.
+    std::size_t others_alive(const Worker* except) const;
     std::size_t count(const GenerationPtr& gen, Worker::State state) const;
     std::string pids(const GenerationPtr& gen) const;
 
@@ -328,6 +357,14 @@ class Supervisor {
     std::optional<std::size_t> wanted_;
     Backoff backoff_;
     Clock::time_point next_spawn_{};
+    /// Replacements owed at once, whatever next_spawn_ says: of workers
+    /// that died while serving.
+    std::size_t owed_ = 0;
+    /// Deaths while serving in the last kStormWindow, each with the
+    /// requests it was running.
+    std::deque<std::pair<Clock::time_point, std::vector<std::string>>> crashes_;
+    /// When the master last looked at the heartbeats.
+    Clock::time_point heartbeats_checked_{};
     std::mt19937_64 random_{std::random_device{}()};
     unsigned generations_ = 0;
     pid_t master_pid_ = -1;
@@ -409,6 +446,9 @@ int Supervisor::run(CliConfig cfg) {
                 case SIGHUP:
                     reload();
                     break;
+                case SIGUSR1:
+                    reopen_logs();
+                    break;
                 case SIGTTIN:
                     resize(+1);
                     break;
@@ -433,6 +473,7 @@ int Supervisor::run(CliConfig cfg) {
             }
         }
         check_request_times(now);
+        check_heartbeats(now);
     }
     if (fatal_) {
         // Could not start: no worker outlives the master's exit.
@@ -487,6 +528,7 @@ bool Supervisor::spawn() {
         log::error("cannot start a worker process: " + what + ": " + std::strerror(errno) +
                    "; trying again in " + ms_text(delay));
         next_spawn_ = Clock::now() + delay;
+        owed_ = 0;  // fork itself fails: waiting is all there is to do
         return false;
     };
     Worker w;
@@ -650,27 +692,32 @@ void Supervisor::reap() {
     }
 }
 
+/// The requests of `report` from the `first`-th on, at most kNamedRequests
+/// of them named: "GET /x, GET /y and 3 more"; empty for none.
+std::string requests_text(const WorkerSlot::InFlightReport& report, std::size_t first) {
+    const std::size_t total = report.requests.size() - first + report.unnamed;
+    std::string msg;
+    for (std::size_t i = first; i < report.requests.size() && i < first + kNamedRequests; ++i)
+        msg += (i == first ? "" : ", ") + report.requests[i];
+    const std::size_t named = std::min(report.requests.size() - first, kNamedRequests);
+    if (total > named)
+        msg += (named > 0 ? " and " : "") + std::to_string(total - named) + " more";
+    return msg;
+}
+
 /// "worker 4242 killed by signal 6 (SIGABRT: Aborted) while serving GET /x;
 /// also in flight: GET /y; it had served 12 requests".
-std::string death(const Worker& w, int status) {
-    const WorkerSlot::InFlightReport report = w.slot->in_flight();
+std::string death(const Worker& w, int status, const WorkerSlot::InFlightReport& report) {
     std::string msg = "worker " + std::to_string(w.pid) + " " + describe_status(status);
     std::size_t first = 0;
     if (report.crashed_thread_known) {
         msg += " while serving " + report.requests[0];
         first = 1;
     }
-    const std::size_t others = report.requests.size() - first + report.unnamed;
-    if (others > 0) {
-        msg += first == 1 ? "; also in flight: " : " with requests in flight: ";
-        for (std::size_t i = first; i < report.requests.size() && i < first + kNamedRequests; ++i)
-            msg += (i == first ? "" : ", ") + report.requests[i];
-        const std::size_t named = std::min(report.requests.size() - first, kNamedRequests);
-        if (others > named)
-            msg += (named > 0 ? " and " : "") + std::to_string(others - named) + " more";
-    } else if (first == 0) {
+    if (const std::string others = requests_text(report, first); !others.empty())
+        msg += (first == 1 ? "; also in flight: " : " with requests in flight: ") + others;
+    else if (first == 0)
         msg += " with no request in flight";
-    }
     return msg + "; it had served " + count_of(w.slot->served(), "request");
 }
 
@@ -684,7 +731,7 @@ void Supervisor::worker_exited(Worker& w, int status) {
         if (clean || w.killed)
             log::info(who + " stopped");
         else  // died while draining: as much a crash as any
-            log::error(death(w, status) + " (it was stopping)");
+            log::error(death(w, status, w.slot->in_flight()) + " (it was stopping)");
         return;
     }
     auto hold_spawns = [&](milliseconds delay) {
@@ -724,10 +771,80 @@ void Supervisor::worker_exited(Worker& w, int status) {
         log::warn(who + " exited: it was sent a stop signal directly, not through the master (" +
                   std::to_string(master_pid_) + ")" + hold_spawns(milliseconds(0)));
         board_->restarted(status::Restart::crashed);
+        ++owed_;
         return;
     }
-    log::error(death(w, status) + hold_spawns(backoff_.failure(now - w.ready_at)));
     board_->restarted(status::Restart::crashed);
+    const WorkerSlot::InFlightReport report = w.slot->in_flight();
+    const std::string what =
+        death(w, status, report) + (w.silent ? " (silent past --worker-timeout)" : "");
+    if (!report.requests.empty() || report.unnamed > 0 || w.killed) {
+        // It died while serving (or the master killed it for a request or
+        // for its silence): replaced at once, however young. Backing off
+        // here would let one URL that crashes its worker, repeated, empty
+        // the pool (PHP-FPM replaces such a child at once too).
+        ++owed_;
+        log::error(what + "; replacing it at once");
+        if (!w.silent)  // a frozen worker is no crash a request caused
+            crash_storm(now, report);
+        return;
+    }
+    // It died ready but with nothing to do: if young, and again and again,
+    // a module that crashes on its own (a thread of its own) could make the
+    // master spin, so the back-off holds; never to the point of leaving no
+    // worker at all.
+    const auto delay = backoff_.failure(now - w.ready_at);
+    if (others_alive(&w) == 0) {
+        ++owed_;
+        log::error(what + "; replacing it at once (no other worker serves)");
+        return;
+    }
+    log::error(what + hold_spawns(delay));
+}
+
+void Supervisor::crash_storm(Clock::time_point now, const WorkerSlot::InFlightReport& report) {
+    while (!crashes_.empty() && now - crashes_.front().first >= kStormWindow)
+        crashes_.pop_front();
+    std::vector<std::string> requests = report.requests;
+    if (report.unnamed > 0)
+        requests.push_back(count_of(report.unnamed, "unnamed request"));
+    crashes_.emplace_back(now, std::move(requests));
+    if (crashes_.size() < kStormCrashes)
+        return;
+    // Which requests the dead workers were running, most frequent first:
+    // the ones to block at the front end if they crash the application.
+    std::map<std::string, std::size_t> by_request;
+    std::size_t idle = 0;
+    for (const auto& [at, reqs] : crashes_) {
+        for (const auto& r : reqs)
+            ++by_request[r];
+        idle += reqs.empty();
+    }
+    std::vector<std::pair<std::size_t, std::string>> ranked;
+    for (const auto& [r, n] : by_request)
+        ranked.emplace_back(n, r);
+    std::stable_sort(ranked.begin(), ranked.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::string list;
+    for (std::size_t i = 0; i < ranked.size() && i < kNamedRequests; ++i)
+        list +=
+            (i == 0 ? "" : ", ") + ranked[i].second + " (" + std::to_string(ranked[i].first) + "x)";
+    if (ranked.size() > kNamedRequests)
+        list += " and " + std::to_string(ranked.size() - kNamedRequests) + " other requests";
+    if (idle > 0)
+        list += (list.empty() ? "" : "; ") + std::to_string(idle) + " with no request in flight";
+    log::error("crash storm: " + std::to_string(crashes_.size()) +
+               " worker processes died while serving in the last minute, running: " + list +
+               "; each is replaced at once (if a request crashes the application, block it at "
+               "the front end)");
+}
+
+std::size_t Supervisor::others_alive(const Worker* except) const {
+    return static_cast<std::size_t>(
+        std::count_if(workers_.begin(), workers_.end(), [&](const Worker& w) {
+            return &w != except && w.gen == current_ && !w.killed &&
+                   w.state != Worker::State::stopping;
+        }));
 }
 
 std::size_t Supervisor::count(const GenerationPtr& gen, Worker::State state) const {
@@ -758,8 +875,12 @@ void Supervisor::reconcile() {
             --active;
         }
     }
-    while (active < want && Clock::now() >= next_spawn_ && spawn())
+    while (active < want && (owed_ > 0 || Clock::now() >= next_spawn_) && spawn()) {
         ++active;
+        owed_ -= owed_ > 0;
+    }
+    if (active >= want)
+        owed_ = 0;
     if (count(current_, Worker::State::serving) < want)
         return;
     // The wanted pool serves: what it replaces can stop.
@@ -823,6 +944,20 @@ void Supervisor::reload() {
                    "; the current workers go on serving");
         notifier_.notify("READY=1");
     }
+}
+
+void Supervisor::reopen_logs() {
+    const std::vector<std::string> done = log::reopen();
+    std::string what;
+    for (const auto& d : done)
+        what += (what.empty() ? "" : ", ") + d;
+    log::info("received SIGUSR1: " +
+              (what.empty() ? std::string("the master has no log file to reopen")
+                            : "reopened the " + what) +
+              "; telling the worker processes (" + std::to_string(workers_.size()) +
+              ") to reopen theirs");
+    for (const auto& w : workers_)
+        ::kill(w.pid, SIGUSR1);
 }
 
 void Supervisor::resize(int delta) {
@@ -941,8 +1076,44 @@ void Supervisor::check_request_times(Clock::time_point now) {
     }
 }
 
+void Supervisor::check_heartbeats(Clock::time_point now) {
+    // When the master itself did not run for a while (the whole process
+    // group stopped and continued, a machine swapping hard), the workers'
+    // silence says nothing yet: they get one more look to beat again.
+    const auto gap = now - heartbeats_checked_;
+    heartbeats_checked_ = now;
+    for (auto& w : workers_) {
+        const milliseconds limit = w.gen->cfg.worker_timeout;
+        if (limit.count() == 0 || w.killed || w.state != Worker::State::serving || gap > limit / 2)
+            continue;
+        // A reactor beats from its start, a little before the master reads
+        // the worker's 'R'.
+        const auto last = std::max(w.slot->heartbeat().value_or(w.ready_at), w.ready_at);
+        if (now - last < limit)
+            continue;
+        const WorkerSlot::InFlightReport report = w.slot->in_flight();
+        const std::string running = requests_text(report, 0);
+        log::error(
+            "worker " + std::to_string(w.pid) + " has given no sign of life for " +
+            ms_text(std::chrono::duration_cast<milliseconds>(now - last)) + " (--worker-timeout " +
+            ms_text(limit) + "; stopped, swapped out or deadlocked?), " +
+            (running.empty() ? std::string("with no request in flight") : "running " + running) +
+            "; its connections hang: killing it");
+        ::kill(w.pid, SIGKILL);
+        w.killed = true;
+        w.silent = true;
+    }
+}
+
 int Supervisor::poll_timeout(Clock::time_point now) const {
     Clock::time_point next = Clock::time_point::max();
+    for (const auto& w : workers_)
+        if (w.gen->cfg.worker_timeout.count() > 0 && !w.killed)
+            next = std::min(
+                next, now + std::clamp<Clock::duration>(w.gen->cfg.worker_timeout / 4,
+                                                        milliseconds(20), std::chrono::seconds(1)));
+    if (owed_ > 0)
+        next = now;
     for (const auto& w : workers_)
         if (w.gen->cfg.request_timeout.count() > 0 && !w.killed)
             next = std::min(
@@ -967,6 +1138,8 @@ int Supervisor::poll_timeout(Clock::time_point now) const {
 
 int run_gateway(CliConfig cfg, const ConfigLoader& load) {
     apply_log_level(cfg.log_level);
+    // SIGUSR1 reopens it by this name.
+    log::remember_error_log();
     const systemd::Notifier notifier = systemd::Notifier::from_environment();
     std::vector<std::string> passed;
     try {

@@ -7,7 +7,25 @@
 //
 //   * a worker that dies (a signal, an exit it was not asked for) is logged
 //     with the requests it was running, read from its scoreboard slot, and
-//     replaced; repeated deaths are replaced later and later (Backoff);
+//     replaced. One that dies while serving a request is replaced at once,
+//     however young: backing off there would let one URL that crashes its
+//     worker, asked again and again, empty the pool. Three or more such
+//     deaths within a minute are logged as a crash storm, with the request
+//     lines the dead workers were running. Only workers that die before
+//     they are ready (a module whose init crashes, a bad deploy), or young
+//     and idle (a module's own thread that crashes), are replaced later and
+//     later (Backoff); an idle one that was the last worker serving is
+//     replaced at once all the same (back-off never empties the pool);
+//   * --worker-timeout: a worker whose reactor has not beaten its heartbeat
+//     (scoreboard.hpp; beaten by the reactor's sweeper, see reactor.hpp)
+//     for that long is stopped, swapped out or deadlocked: it is logged with
+//     what it was running, killed (SIGKILL) and replaced at once. The
+//     heartbeat does not depend on the worker reporting its requests, and
+//     threads busy in long callbacks do not stop it (--request-timeout's
+//     business). A master that did not run for a while itself (the whole
+//     process group stopped) gives the workers one more look first;
+//   * SIGUSR1: the master reopens its log files and sends SIGUSR1 to every
+//     worker, which reopens its own (logrotate's postrotate), as nginx does;
 //   * --max-requests: a worker that served that many asks to be replaced; a
 //     replacement starts first, then the worker stops accepting and drains;
 //   * SIGHUP re-reads the configuration and starts a new set of workers;
