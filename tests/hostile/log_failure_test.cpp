@@ -3,8 +3,13 @@
 // renamed log file is reopened by its name (core/log.hpp). The error log is
 // stderr, pointed at a file of the test for each case.
 #include "core/log.hpp"
+#include "postern/server.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -12,9 +17,11 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace postern {
 namespace {
@@ -158,6 +165,81 @@ TEST_F(LogFailure, StderrThatIsNoFileIsNotReopenedAndAFileThatCannotBeIsLogged) 
                         "/access.log: No such file or directory; writing to the file open before"),
               std::string::npos)
         << slurp(file("error.log"));
+}
+
+}  // namespace
+}  // namespace postern
+
+namespace postern {
+namespace {
+
+// Library mode: postern::serve() reopens its logs on SIGUSR1 too, as the
+// executable's master does (a forked child runs it; the test renames its
+// access log, signals it and sees the next request in a new file).
+TEST(LibraryModeLogs, SigusrOneReopensTheAccessLog) {
+    char dir_template[] = "/tmp/postern-serve-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    const std::string dir = dir_template;
+    const std::string log_path = dir + "/access.log";
+    const std::string sock = dir + "/http.sock";
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        Options o;
+        o.listeners = {{"http", sock}};
+        o.access_log = log_path;
+        o.threads = 1;
+        const int rc = serve([](Request&, Response& res) { res.write("ok\n"); }, std::move(o));
+        ::_exit(rc);
+    }
+    const auto request = [&](const std::string& path) {
+        for (int i = 0; i < 500; ++i) {
+            const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+            sockaddr_un a{};
+            a.sun_family = AF_UNIX;
+            std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock.c_str());
+            if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+                const std::string req =
+                    "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+                (void)::write(fd, req.data(), req.size());
+                char buf[512];
+                std::string got;
+                ssize_t n;
+                while ((n = ::read(fd, buf, sizeof(buf))) > 0)
+                    got.append(buf, static_cast<std::size_t>(n));
+                ::close(fd);
+                return got;
+            }
+            ::close(fd);
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));  // start-up
+        }
+        return std::string();
+    };
+    const auto slurp = [](const std::string& path) {
+        std::ifstream in(path);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    };
+    const auto eventually = [](const std::function<bool()>& done) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!done() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return done();
+    };
+    EXPECT_NE(request("/before").find("200"), std::string::npos);
+    EXPECT_TRUE(eventually([&] { return slurp(log_path).find("/before") != std::string::npos; }));
+    ASSERT_EQ(::rename(log_path.c_str(), (log_path + ".1").c_str()), 0);
+    ::kill(child, SIGUSR1);
+    EXPECT_TRUE(eventually([&] { return ::access(log_path.c_str(), F_OK) == 0; }));
+    EXPECT_NE(request("/after").find("200"), std::string::npos);
+    EXPECT_TRUE(eventually([&] { return slurp(log_path).find("/after") != std::string::npos; }));
+    EXPECT_EQ(slurp(log_path + ".1").find("/after"), std::string::npos);
+    ::kill(child, SIGTERM);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    std::system(("rm -rf " + dir).c_str());
 }
 
 }  // namespace

@@ -165,7 +165,8 @@ class Server {
 };
 
 /// Library mode: serves `handler` at "/" (plus any mounts in `options`) on
-/// the given listeners until SIGTERM or SIGINT, then drains and returns 0.
+/// the given listeners until SIGTERM or SIGINT, then drains and returns 0;
+/// SIGUSR1 reopens the log files by name (after logrotate renamed them).
 /// Returns 1 after logging one clear line if the gateway cannot start.
 /// Serves in the calling process (worker processes, their supervision and
 /// SIGHUP reloads are the `postern` executable's, --processes); under

@@ -126,13 +126,16 @@ int serve(Handler handler, Options options) {
     raise_descriptor_limit();
     if (handler)
         options.mounts.insert(options.mounts.begin(), Mount{"/", std::move(handler), "app"});
-    // Block the stop signals in every thread the server starts, and take
-    // them here with sigwait: no work in a signal handler.
+    // Block the stop signals (and SIGUSR1, reopen the logs) in every
+    // thread the server starts, and take them here with sigwait: no work in
+    // a signal handler.
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    log::remember_error_log();
     try {
         Server server(std::move(options));
         server.start();
@@ -142,7 +145,14 @@ int serve(Handler handler, Options options) {
         const systemd::Notifier notifier(notify_socket ? notify_socket : "");
         notifier.notify("READY=1");
         int sig = 0;
-        sigwait(&set, &sig);
+        for (;;) {
+            sigwait(&set, &sig);
+            if (sig != SIGUSR1)
+                break;
+            // As the executable's master does: logrotate renamed the files.
+            for (const std::string& what : log::reopen())
+                log::info("SIGUSR1: reopened " + what);
+        }
         log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
                   ": draining requests in flight, then stopping");
         notifier.notify("STOPPING=1");
