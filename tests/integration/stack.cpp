@@ -97,7 +97,11 @@ std::vector<const char*> modules_for(const std::string& snippet) {
     const auto it = table.find(snippet);
     if (it == table.end())
         throw std::logic_error("stack.cpp does not know the modules " + snippet + " needs");
-    return it->second;
+    // mod_authz_host: the snippets hold /postern-status to 127.0.0.1
+    // (Require ip), and a suite's added lines may deny by address too.
+    std::vector<const char*> modules = it->second;
+    modules.push_back("authz_host");
+    return modules;
 }
 
 }  // namespace
@@ -144,6 +148,28 @@ const std::vector<Topology>& shipped_topologies() {
         {"apache_cgi", FrontEnd::apache, "cgi", false, "postern-cgi.conf"},
     };
     return list;
+}
+
+const std::vector<Topology>& pool_topologies() {
+    static const std::vector<Topology> list{
+        {"nginx_fastcgi_pool", FrontEnd::nginx, "fastcgi", false, "postern-fastcgi-pool.conf"},
+        {"nginx_http_pool", FrontEnd::nginx, "http", false, "postern-http-pool.conf"},
+        {"apache_proxy_balancer", FrontEnd::apache, "ajp", false, "postern-proxy-balancer.conf"},
+        {"apache_jk_balancer", FrontEnd::apache, "ajp", false, "postern-jk-balancer.conf"},
+    };
+    return list;
+}
+
+/// `text` with `lines` inserted before the last occurrence of `closing`.
+std::string insert_before_last(std::string text, const std::string& closing,
+                               const std::string& lines) {
+    if (lines.empty())
+        return text;
+    const auto at = text.rfind(closing);
+    if (at == std::string::npos)
+        throw std::logic_error("rendered snippet has no \"" + closing + "\"");
+    text.insert(at, lines + "\n");
+    return text;
 }
 
 // ---------------------------------------------------------------- Gateway
@@ -198,7 +224,7 @@ int Gateway::stop() {
 // ---------------------------------------------------------------- Nginx
 
 Nginx::Nginx(const TempDir& dir, const std::string& name, const std::string& snippet,
-             const std::map<std::string, std::string>& values) {
+             const std::map<std::string, std::string>& values, const std::string& server_lines) {
     require_executable(kNginx, "nginx");
     const std::string d = dir.subdir("nginx-" + name);
     port_ = free_port();
@@ -206,8 +232,11 @@ Nginx::Nginx(const TempDir& dir, const std::string& name, const std::string& sni
 
     auto site_values = values;
     site_values["LISTEN"] = loopback(port_);
-    write_file(d + "/site.conf",
-               render_template(source_dir() + "/nginx-conf/" + snippet, site_values));
+    // The snippet's server{} block is its last one, closed by its last '}'.
+    write_file(
+        d + "/site.conf",
+        insert_before_last(render_template(source_dir() + "/nginx-conf/" + snippet, site_values),
+                           "}", server_lines));
     // The snippets include theirs by a relative name, resolved against the
     // directory of nginx.conf.
     for (const char* params :
@@ -251,7 +280,9 @@ Apache::Apache(const TempDir& dir, const std::vector<Site>& sites)
         auto values = site.values;
         values["LISTEN"] = loopback(port);
         write_file(d + "/site-" + site.name + ".conf",
-                   render_template(source_dir() + "/apache-conf/" + site.snippet, values));
+                   insert_before_last(
+                       render_template(source_dir() + "/apache-conf/" + site.snippet, values),
+                       "</VirtualHost>", site.vhost_lines));
         for (const char* m : modules_for(site.snippet)) {
             if (std::find(modules.begin(), modules.end(), m) == modules.end())
                 modules.emplace_back(m);
@@ -288,8 +319,10 @@ const char* Stack::ajp_secret() noexcept {
     return "it-s3cret-0123456789";
 }
 
-Stack::Stack(std::vector<Topology> topologies)
-    : topologies_(std::move(topologies)), dir_("postern-it") {
+Stack::Stack(std::vector<Topology> topologies) : Stack(std::move(topologies), Options{}) {}
+
+Stack::Stack(std::vector<Topology> topologies, Options options)
+    : topologies_(std::move(topologies)), options_(std::move(options)), dir_("postern-it") {
     Gateway::Config config;
     config.mounts = {"/app=echo",      "/hello=hello",      "/doc=doc",
                      "/stream=stream", "/stream/echo=echo", "/f=faults"};
@@ -299,6 +332,8 @@ Stack::Stack(std::vector<Topology> topologies)
     config.env = {"POSTERN_DOC="};
     // X-Forwarded-* from nginx and Apache on loopback are believed.
     config.extra_args = {"--trusted-proxy", "127.0.0.1"};
+    config.extra_args.insert(config.extra_args.end(), options_.gateway_args.begin(),
+                             options_.gateway_args.end());
     logs_.push_back(dir_.path() + "/gateway/postern.log");
     gateway_ = std::make_unique<Gateway>(dir_, "gateway", config);
 }
@@ -326,10 +361,13 @@ Stack::Endpoint Stack::endpoint(const Topology& t) {
                 const std::string target = gateway_->address(protocol, t.unix_socket);
                 logs_.push_back(dir_.path() + "/nginx-" + t.name + "/error.log");
                 logs_.push_back(dir_.path() + "/nginx-" + t.name + "/stderr.log");
-                nginx = std::make_unique<Nginx>(
-                    dir_, t.name, t.snippet,
-                    std::map<std::string, std::string>{
-                        {placeholder, t.unix_socket ? "unix:" + target : target}});
+                const std::string value = t.unix_socket ? "unix:" + target : target;
+                std::map<std::string, std::string> values{{placeholder, value}};
+                // A pool snippet's two members: the one gateway, twice.
+                if (std::string(t.snippet).find("-pool.conf") != std::string::npos)
+                    values = {{placeholder + "_1", value}, {placeholder + "_2", value}};
+                nginx = std::make_unique<Nginx>(dir_, t.name, t.snippet, values,
+                                                options_.nginx_server_lines);
             }
             return {loopback(nginx->port()), nginx->port()};
         }
@@ -381,6 +419,25 @@ void Stack::start_apache() {
                       {"JK_SHM_FILE", d + "/jk.shm"},
                       {"JK_LOG_FILE", d + "/mod_jk.log"}};
             logs_.push_back(d + "/mod_jk.log");
+        } else if (snippet == "postern-proxy-balancer.conf") {
+            values = {{"POSTERN_AJP_1", url("ajp")},
+                      {"POSTERN_AJP_2", url("ajp")},
+                      {"AJP_SECRET", ajp_secret()}};
+        } else if (snippet == "postern-jk-balancer.conf") {
+            const std::string workers = dir_.file("workers-lb.properties");
+            const std::string port = std::to_string(gateway_->port("ajp"));
+            write_file(workers,
+                       render_template(
+                           source_dir() + "/apache-conf/postern-jk-balancer-workers.properties",
+                           {{"POSTERN_AJP_HOST_1", "127.0.0.1"},
+                            {"POSTERN_AJP_PORT_1", port},
+                            {"POSTERN_AJP_HOST_2", "127.0.0.1"},
+                            {"POSTERN_AJP_PORT_2", port},
+                            {"AJP_SECRET", ajp_secret()}}));
+            values = {{"JK_WORKERS_FILE", workers},
+                      {"JK_SHM_FILE", d + "/jk.shm"},
+                      {"JK_LOG_FILE", d + "/mod_jk.log"}};
+            logs_.push_back(d + "/mod_jk.log");
         } else if (snippet == "postern-cgi.conf") {
             // The CGI build, not the gateway: Apache runs postern-cgi with
             // the echo module for each request to /app.
@@ -390,7 +447,7 @@ void Stack::start_apache() {
         } else {
             throw std::logic_error("the stack cannot render " + snippet);
         }
-        sites.push_back({t.name, snippet, std::move(values)});
+        sites.push_back({t.name, snippet, std::move(values), options_.apache_vhost_lines});
     }
     logs_.push_back(d + "/error.log");
     logs_.push_back(d + "/stderr.log");

@@ -50,6 +50,13 @@ const std::vector<Topology>& all_topologies();
 /// at /app: the only path it serves); and direct HTTP, first.
 const std::vector<Topology>& shipped_topologies();
 
+/// The snippets for a pool of gateways, over TCP, each member of the pool
+/// being the stack's one gateway: nginx with postern-fastcgi-pool.conf and
+/// postern-http-pool.conf, Apache with postern-proxy-balancer.conf and
+/// postern-jk-balancer.conf. mod_jk's settings are server-wide: a Stack
+/// holds one mod_jk topology at most (apache_jk_balancer or apache_mod_jk).
+const std::vector<Topology>& pool_topologies();
+
 /// The real `postern` executable, with one TCP and one unix-socket listener
 /// per protocol of Config::protocols, started in the constructor and ready
 /// when it returns (every listener accepts). Throws std::runtime_error with
@@ -90,8 +97,9 @@ class Gateway {
 /// (the snippets include theirs by a relative name).
 class Nginx {
   public:
+    /// `server_lines`: added inside the snippet's (last) server{} block.
     Nginx(const TempDir& dir, const std::string& name, const std::string& snippet,
-          const std::map<std::string, std::string>& values);
+          const std::map<std::string, std::string>& values, const std::string& server_lines = {});
     ~Nginx();
     int port() const noexcept { return port_; }
     const std::string& error_log() const noexcept { return error_log_; }
@@ -113,6 +121,8 @@ class Apache {
         std::string name;
         std::string snippet;                        ///< file name in apache-conf/
         std::map<std::string, std::string> values;  ///< besides @LISTEN@
+        /// Added inside the snippet's <VirtualHost>, after its own lines.
+        std::string vhost_lines = {};
     };
     Apache(const TempDir& dir, const std::vector<Site>& sites);
     ~Apache();
@@ -137,8 +147,21 @@ class Apache {
 /// ajp_secret()).
 class Stack {
   public:
+    /// What a suite adds to the stack's defaults.
+    struct Options {
+        /// Appended to the gateway's command line ("--status", "/x").
+        std::vector<std::string> gateway_args;
+        /// Added inside every rendered nginx server{} block, after the
+        /// snippet's own lines ("location /hello { deny all; }").
+        std::string nginx_server_lines;
+        /// Added inside every rendered Apache <VirtualHost>, after the
+        /// snippet's own lines.
+        std::string apache_vhost_lines;
+    };
+
     /// `topologies`: the ones endpoint() may be asked for.
     explicit Stack(std::vector<Topology> topologies = all_topologies());
+    Stack(std::vector<Topology> topologies, Options options);
     ~Stack();
 
     struct Endpoint {
@@ -164,6 +187,7 @@ class Stack {
     void start_apache();
 
     std::vector<Topology> topologies_;
+    Options options_;
     TempDir dir_;
     std::unique_ptr<Gateway> gateway_;
     std::map<std::string, std::unique_ptr<Nginx>> nginx_;

@@ -143,7 +143,7 @@ void error_page(Response& res, int status) {
 }  // namespace
 
 App::App(std::vector<Mount> mounts, const Limits& limits, std::string status_path)
-    : router_(std::move(mounts)), limits_(limits), status_path_(std::move(status_path)) {}
+    : router_(std::move(mounts), std::move(status_path)), limits_(limits) {}
 
 void App::status_page(Response& res, std::string_view method, std::string_view query) {
     if (method != "GET" && method != "HEAD") {
@@ -276,11 +276,25 @@ std::string settle_target(Environ& env, Slots& s) {
     if (s.request_uri != Slots::none && !env[s.request_uri].second.empty()) {
         uri = env[s.request_uri].second;
     } else {
-        // Built with append: GCC 12's -Wrestrict misfires on operator+ here.
+        // SCRIPT_NAME and PATH_INFO are decoded (RFC 3875 §4.1.5): escape
+        // what would read as an escape or end the path, so the target is
+        // decoded once, as a raw one is.
+        auto append_encoded = [&uri](std::string_view decoded) {
+            for (char c : decoded) {
+                if (c == '%')
+                    uri.append("%25");
+                else if (c == '?')
+                    uri.append("%3F");
+                else if (c == '#')
+                    uri.append("%23");
+                else
+                    uri.push_back(c);
+            }
+        };
         if (s.script_name != Slots::none)
-            uri.append(env[s.script_name].second);
+            append_encoded(env[s.script_name].second);
         if (s.path_info != Slots::none)
-            uri.append(env[s.path_info].second);
+            append_encoded(env[s.path_info].second);
         if (uri.empty())
             uri.push_back('/');
         if (s.query_string != Slots::none && !env[s.query_string].second.empty()) {
@@ -370,23 +384,30 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
     const std::size_t path_end = uri.find('?');
     if (auto refusal = check_head(content_length, method, limits_)) {
         reusable = refuse_with(*refusal);
-    } else if (!status_path_.empty() && std::string_view(uri).substr(0, path_end) == status_path_) {
-        status_page(res, method,
-                    path_end == std::string::npos ? std::string_view()
-                                                  : std::string_view(uri).substr(path_end + 1));
-        res.finish();
-        reusable = guarded.drain();
     } else {
+        // The route is chosen on the path the front end routed on (dot
+        // segments removed, escapes decoded, slashes merged), never on the
+        // raw REQUEST_URI, which stays as received. SCRIPT_NAME and
+        // PATH_INFO a front end sent are replaced (see App::handle).
         try {
-            Router::Match match = router_.match(std::string_view(uri).substr(0, path_end));
-            mount = match.mount;
-            if (mount == nullptr) {
-                error_page(res, 404);
+            Router::Match match = router_.route(std::string_view(uri).substr(0, path_end));
+            if (match.status_page) {
+                status_page(res, method,
+                            path_end == std::string::npos
+                                ? std::string_view()
+                                : std::string_view(uri).substr(path_end + 1));
                 res.finish();
                 reusable = guarded.drain();
+            } else {
+                mount = match.mount;
+                if (mount == nullptr) {
+                    error_page(res, 404);
+                    res.finish();
+                    reusable = guarded.drain();
+                }
+                put(env, slots.script_name, "SCRIPT_NAME", std::move(match.script_name));
+                put(env, slots.path_info, "PATH_INFO", std::move(match.path_info));
             }
-            put(env, slots.script_name, "SCRIPT_NAME", std::move(match.script_name));
-            put(env, slots.path_info, "PATH_INFO", std::move(match.path_info));
         } catch (const RequestError& e) {
             reusable = refuse_with(Refusal{e.status(), e.what(), true});
         }

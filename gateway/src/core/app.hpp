@@ -8,37 +8,12 @@
 #include <vector>
 
 #include "core/peer.hpp"
+#include "core/router.hpp"
 #include "postern/request.hpp"
 #include "postern/response.hpp"
 #include "postern/server.hpp"
 
 namespace postern {
-
-/// Splits a request path over the mount table: the longest mount prefix that
-/// matches on a segment boundary wins ("/app" matches "/app", "/app/x", not
-/// "/apple"). Thread-safe once built (read-only).
-class Router {
-  public:
-    explicit Router(std::vector<Mount> mounts);
-
-    struct Match {
-        const Mount* mount = nullptr;
-        std::string script_name;  ///< the prefix, "" for "/"
-        std::string path_info;    ///< the percent-decoded rest
-    };
-    /// `raw_path` is the path of the request target, still percent-encoded.
-    /// Throws RequestError(400) for a malformed %-escape or an encoded NUL.
-    Match match(std::string_view raw_path) const;
-
-    const std::vector<Mount>& mounts() const noexcept { return mounts_; }
-
-  private:
-    std::vector<Mount> mounts_;  // longest prefix first
-};
-
-/// Decodes %XX escapes; throws RequestError(400) on a malformed escape or
-/// %00. '+' stays '+' (it means space only in a query string).
-std::string percent_decode(std::string_view in);
 
 /// What happened to one request, for the adapter and the access log.
 struct Outcome {
@@ -66,6 +41,19 @@ class App {
     /// a body over the limit with 413 and an unmatched path with 404, calls
     /// the callback behind the exception barrier, finishes the response,
     /// reads what is left of the body, and writes the access log line.
+    ///
+    /// What the core trusts of the front end's path variables, the same for
+    /// every adapter: the route (status page, mount, SCRIPT_NAME, PATH_INFO)
+    /// comes from REQUEST_URI alone, normalised as the front end routed on
+    /// it (Router::route: 400 for a path that climbs above "/" or that a
+    /// front end could read two ways); REQUEST_URI itself reaches the
+    /// callback raw. SCRIPT_NAME and PATH_INFO sent by a front end (nginx's
+    /// stock fastcgi_params, a CGI host) are replaced, PATH_TRANSLATED is
+    /// dropped (it follows the front end's split), and DOCUMENT_URI and the
+    /// like pass through as sent, never consulted. Only without REQUEST_URI
+    /// (a CGI host that sends none) is the target rebuilt from SCRIPT_NAME,
+    /// PATH_INFO and QUERY_STRING, re-encoding '%' and '?', and routed the
+    /// same way.
     Outcome handle(std::string_view protocol, Environ env, BodySource& body, ResponseSink& sink,
                    const Peer& peer);
 
@@ -86,7 +74,6 @@ class App {
 
     Router router_;
     Limits limits_;
-    std::string status_path_;
 };
 
 }  // namespace postern
