@@ -139,7 +139,9 @@ Result decode_request(std::string_view in, const DecodeLimits& limits, Request& 
         // A repeated header is the client's (joined by the core); any other
         // variable sent twice leaves two meanings for one name (CONTENT_LENGTH
         // "5" then "": the body framed with one, the callback shown the other).
-        if (!(key.size() > 5 && key.substr(0, 5) == "HTTP_") && !seen.insert(key).second)
+        // Host is the one header HTTP refuses twice (RFC 9112 §3.2).
+        const bool header = key.size() > 5 && key.substr(0, 5) == "HTTP_" && key != "HTTP_HOST";
+        if (!header && !seen.insert(key).second)
             return error(Error::duplicate_name, "uwsgi packet sends " + std::string(key) + " twice",
                          offset);
         if (key == "CONTENT_LENGTH" && !value.empty()) {

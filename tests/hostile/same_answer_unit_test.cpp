@@ -111,6 +111,12 @@ TEST(UwsgiDuplicates, AVariableTwiceIsRefusedAndARepeatedHeaderKept) {
     r = uwsgi::decode_request(uwsgi::encode_request(uri_twice), {}, req);
     EXPECT_EQ(r.code, uwsgi::Error::duplicate_name);
 
+    auto hosts = base;
+    hosts.emplace_back("HTTP_HOST", "a.example");
+    hosts.emplace_back("HTTP_HOST", "b.example");
+    r = uwsgi::decode_request(uwsgi::encode_request(hosts), {}, req);
+    EXPECT_EQ(r.code, uwsgi::Error::duplicate_name);
+
     // The next good request: a header the client repeated is still taken
     // (nginx sends each copy), and one CONTENT_LENGTH frames the body.
     auto good = base;
