@@ -285,16 +285,46 @@ TEST_F(SameAnswer, UwsgiContentLengthTwiceIs400AndTheNextRequestIsServed) {
     EXPECT_EQ(echo.env("CONTENT_LENGTH").value_or("(none)"), "5");
 }
 
-TEST_F(SameAnswer, AnAjpSecretOnTheCommandLineIsWarnedAboutOnce) {
-    // The fixture passes --ajp-secret on the command line, as a careless
-    // deployment would.
-    const std::string log = read_file(gateway_->log_path());
+TEST(AjpSecretOnTheCommandLine, IsWarnedAboutOnceAndAFileIsNot) {
+    TempDir dir("postern-hostile-secret");
     const std::string warning = "--ajp-secret on the command line is readable by every local user";
-    const std::size_t first = log.find(warning);
-    ASSERT_NE(first, std::string::npos) << log;
-    EXPECT_EQ(log.find(warning, first + 1), std::string::npos) << log;
-    EXPECT_NE(log.find("--ajp-secret-file"), std::string::npos);
-    expect_good_ajp_request();
+    write_file(dir.file("ajp.secret"), std::string(kSecret) + "\n");
+    for (const bool from_file : {false, true}) {
+        const std::string log = dir.file(from_file ? "file.log" : "argv.log");
+        const std::string address = "127.0.0.1:" + std::to_string(free_port());
+        std::vector<std::string> argv = {binary_dir() + "/bin/postern",
+                                         "--processes",
+                                         "0",
+                                         "--access-log",
+                                         "off",
+                                         "--mount",
+                                         "/app=" + binary_dir() + "/examples/echo.so",
+                                         "--listen",
+                                         "ajp=" + address};
+        if (from_file)
+            argv.insert(argv.end(), {"--ajp-secret-file", dir.file("ajp.secret")});
+        else
+            argv.insert(argv.end(), {"--ajp-secret", kSecret});
+        Process gateway;
+        gateway.start(argv, {}, log);
+        ASSERT_TRUE(wait_for_listener(address, 10s)) << tail_file(log);
+        // Served either way (the warning stops nothing).
+        SocketClient c(address);
+        c.send(ajp::encode_forward_request(ajp_get("/app/good"), 2));
+        const AjpReply good = read_ajp_reply(c);
+        EXPECT_EQ(good.status, 200);
+        EXPECT_TRUE(good.ended);
+        gateway.stop(10s);
+        const std::string text = read_file(log);
+        const std::size_t first = text.find(warning);
+        if (from_file) {
+            EXPECT_EQ(first, std::string::npos) << text;
+        } else {
+            ASSERT_NE(first, std::string::npos) << text;
+            EXPECT_EQ(text.find(warning, first + 1), std::string::npos) << text;
+            EXPECT_NE(text.find("use --ajp-secret-file"), std::string::npos) << text;
+        }
+    }
 }
 
 }  // namespace
