@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "core/log_escape.hpp"
+
 namespace postern::uwsgi {
 
 namespace {
@@ -142,7 +144,7 @@ Result decode_request(std::string_view in, const DecodeLimits& limits, Request& 
         // Host is the one header HTTP refuses twice (RFC 9112 §3.2).
         const bool header = key.size() > 5 && key.substr(0, 5) == "HTTP_" && key != "HTTP_HOST";
         if (!header && !seen.insert(key).second)
-            return error(Error::duplicate_name, "uwsgi packet sends " + std::string(key) + " twice",
+            return error(Error::duplicate_name, "uwsgi packet sends " + log_escape(key) + " twice",
                          offset);
         if (key == "CONTENT_LENGTH" && !value.empty()) {
             // An empty CONTENT_LENGTH is no body (Apache sends none, nginx

@@ -111,6 +111,14 @@ TEST(UwsgiDuplicates, AVariableTwiceIsRefusedAndARepeatedHeaderKept) {
     r = uwsgi::decode_request(uwsgi::encode_request(uri_twice), {}, req);
     EXPECT_EQ(r.code, uwsgi::Error::duplicate_name);
 
+    // The name, which the error log shows, cannot start a log line of its own.
+    auto forged = base;
+    forged.emplace_back("X\nERROR", "1");
+    forged.emplace_back("X\nERROR", "2");
+    r = uwsgi::decode_request(uwsgi::encode_request(forged), {}, req);
+    EXPECT_EQ(r.code, uwsgi::Error::duplicate_name);
+    EXPECT_NE(r.reason.find("X\\x0AERROR twice"), std::string::npos) << r.reason;
+
     auto hosts = base;
     hosts.emplace_back("HTTP_HOST", "a.example");
     hosts.emplace_back("HTTP_HOST", "b.example");

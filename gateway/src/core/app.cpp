@@ -318,7 +318,8 @@ std::optional<Refusal> check_head(const std::string* content_length, std::string
         return std::nullopt;
     const std::optional<std::uint64_t> length = parse_length(*content_length);
     if (!length)
-        return Refusal{400, "invalid CONTENT_LENGTH \"" + *content_length + "\"", false};
+        return Refusal{400, "invalid CONTENT_LENGTH \"" + log_escape(*content_length) + "\"",
+                       false};
     const std::uint64_t n = *length;
     if (n > limits.max_body_bytes)
         // Not drainable: reading a body over the limit is what the limit
