@@ -231,6 +231,13 @@ Connection::Next AjpConnection::serve_request(ForwardRequest& req) {
                               peer(), "ajp", head_request_);
         return reuse_sent_ ? Next::keep : Next::close;
     }
+    // The same head is refused over HTTP: two lengths frame one body two ways.
+    if (const std::string fault = framing_fault(req); !fault.empty()) {
+        close_after_ = true;
+        settings_.app->refuse(*this, 400, "AJP request with " + fault, peer(), "ajp",
+                              head_request_);
+        return reuse_sent_ ? Next::keep : Next::close;
+    }
     Environ env = request_environ(req, peer(), settings_.allowed_attributes);
     settings_.app->handle("ajp", std::move(env), *this, *this, peer());
     if (!finished_) {

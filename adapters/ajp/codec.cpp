@@ -545,6 +545,40 @@ void encode_cpong(std::string& out) {
     close_packet(out, start);
 }
 
+std::string framing_fault(const ForwardRequest& req) {
+    // ASCII case-insensitive: coded headers are lowercase, named ones as the
+    // front end spelt them.
+    auto same = [](std::string_view a, std::string_view b) {
+        if (a.size() != b.size())
+            return false;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            char x = a[i];
+            if (x >= 'A' && x <= 'Z')
+                x = static_cast<char>(x - 'A' + 'a');
+            if (x != b[i])
+                return false;
+        }
+        return true;
+    };
+    std::size_t lengths = 0;
+    std::size_t encodings = 0;
+    std::size_t hosts = 0;
+    for (const auto& [name, value] : req.headers) {
+        lengths += same(name, "content-length") ? 1 : 0;
+        encodings += same(name, "transfer-encoding") ? 1 : 0;
+        hosts += same(name, "host") ? 1 : 0;
+    }
+    if (lengths > 1)
+        return "more than one Content-Length header";
+    if (encodings > 1)
+        return "more than one Transfer-Encoding header";
+    if (lengths > 0 && encodings > 0)
+        return "both Content-Length and Transfer-Encoding";
+    if (hosts > 1)
+        return "more than one Host header";
+    return {};
+}
+
 std::uint8_t method_code(std::string_view method) noexcept {
     for (std::size_t i = 1; i < kMethods.size(); ++i)
         if (kMethods[i] == method)

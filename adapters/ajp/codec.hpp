@@ -143,6 +143,13 @@ Result decode_request_packet(std::string_view in, const DecodeLimits& limits, Re
 Result decode_forward_request(std::string_view payload, const DecodeLimits& limits,
                               ForwardRequest& out, std::size_t base = 0);
 
+/// Why the request's framing headers cannot be trusted, the way the HTTP
+/// codec refuses the same head (RFC 9112 §6.3, §3.2): Content-Length twice
+/// (coded or named, in any case: a coded 3 and a named 10 would frame the
+/// body with one and show the callback the other), Transfer-Encoding twice,
+/// both, or Host twice. Empty when there is nothing to refuse. Pure.
+std::string framing_fault(const ForwardRequest& req);
+
 /// Decodes a request body packet at the start of `in`: a 16-bit chunk length
 /// and that many bytes, filling the payload. An empty payload (mod_jk:
 /// 0x12 0x34 0x00 0x00) and a chunk of length 0 (mod_proxy_ajp:

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "core/log_escape.hpp"
+
 namespace postern::scgi {
 
 namespace {
@@ -139,12 +141,12 @@ Result decode_request(std::string_view in, const DecodeLimits& limits, Request& 
             const bool header = name.size() > 5 && name.substr(0, 5) == "HTTP_";
             if (!(header && limits.allow_repeated_headers))
                 return error(Error::duplicate_name,
-                             "SCGI header sends " + std::string(name) + " twice", start + at);
+                             "SCGI header sends " + log_escape(name) + " twice", start + at);
         }
         if (name == "SCGI") {
             if (value != "1")
                 return error(Error::scgi_version,
-                             "SCGI header has SCGI=" + std::string(value) + ", not 1",
+                             "SCGI header has SCGI=" + log_escape(value) + ", not 1",
                              start + value_at);
             scgi_seen = true;
         }

@@ -1,6 +1,9 @@
 #include "uwsgi/codec.hpp"
 
 #include <stdexcept>
+#include <unordered_set>
+
+#include "core/log_escape.hpp"
 
 namespace postern::uwsgi {
 
@@ -69,6 +72,8 @@ std::string_view error_name(Error e) noexcept {
             return "too_many_params";
         case Error::bad_content_length:
             return "bad_content_length";
+        case Error::duplicate_name:
+            return "duplicate_name";
     }
     return "unknown";
 }
@@ -103,6 +108,7 @@ Result decode_request(std::string_view in, const DecodeLimits& limits, Request& 
     const std::string_view block = in.substr(kHeaderSize, datasize);
     Request req;
     req.modifier2 = 0;
+    std::unordered_set<std::string_view> seen;
     std::size_t at = 0;
     while (at < block.size()) {
         const std::size_t offset = kHeaderSize + at;
@@ -132,6 +138,14 @@ Result decode_request(std::string_view in, const DecodeLimits& limits, Request& 
             return error(Error::truncated, "uwsgi value runs past the variables block",
                          kHeaderSize + at - 2);
         const std::string_view value = block.substr(at, value_len);
+        // A repeated header is the client's (joined by the core); any other
+        // variable sent twice leaves two meanings for one name (CONTENT_LENGTH
+        // "5" then "": the body framed with one, the callback shown the other).
+        // Host is the one header HTTP refuses twice (RFC 9112 §3.2).
+        const bool header = key.size() > 5 && key.substr(0, 5) == "HTTP_" && key != "HTTP_HOST";
+        if (!header && !seen.insert(key).second)
+            return error(Error::duplicate_name, "uwsgi packet sends " + log_escape(key) + " twice",
+                         offset);
         if (key == "CONTENT_LENGTH" && !value.empty()) {
             // An empty CONTENT_LENGTH is no body (Apache sends none, nginx
             // none for a body-less request).

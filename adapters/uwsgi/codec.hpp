@@ -49,6 +49,7 @@ enum class Error {
     empty_name,          ///< a variable with an empty key
     too_many_params,     ///< over DecodeLimits::max_params
     bad_content_length,  ///< CONTENT_LENGTH present but not 1..19 decimal digits
+    duplicate_name,      ///< a key other than HTTP_* (or HTTP_HOST) sent twice
 };
 
 /// "bad_modifier1", ... for log lines and tests.
@@ -72,7 +73,10 @@ struct Result {
 };
 
 /// One decoded request packet: the variables in the order sent (a repeated
-/// key kept as sent: nginx 1.22 sends each copy of a repeated header), and
+/// HTTP_* key kept as sent: nginx 1.22 sends each copy of a repeated
+/// header; any other key sent twice, HTTP_HOST included (two Hosts are a 400
+/// over HTTP), is refused, as over SCGI: two
+/// CONTENT_LENGTHs would frame the body with one and show the other), and
 /// CONTENT_LENGTH as a number when present (no CONTENT_LENGTH: no body, as
 /// uWSGI reads it).
 struct Request {

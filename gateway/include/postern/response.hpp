@@ -81,6 +81,11 @@ class Response {
   public:
     Response(ResponseSink& sink, bool head_only, std::size_t buffer_limit = 64 * 1024);
 
+    /// Sets the final status, 200 to 999. A code below 200 throws
+    /// std::invalid_argument, as a bad header does: a 1xx is an interim
+    /// response (RFC 9110 §15.2), which a client would take as such and then
+    /// wait for the final one; 100 Continue is the gateway's to send.
+    /// Throws std::logic_error once the head was sent.
     void status(int code);
     int status() const noexcept { return status_; }
     /// Adds a header (a second call with the same name adds a second copy).

@@ -7,6 +7,7 @@
 #include "core/decimal.hpp"
 #include "core/environ.hpp"
 #include "core/log.hpp"
+#include "core/log_escape.hpp"
 #include "core/scoreboard.hpp"
 #include "core/status.hpp"
 
@@ -68,11 +69,6 @@ class GuardedBody : public BodySource {
     bool failed_ = false;
 };
 
-std::string_view var_or(const Environ& env, std::string_view name, std::string_view fallback) {
-    const std::string* v = find_var(env, name);
-    return v ? std::string_view(*v) : fallback;
-}
-
 std::string clf_time() {
     std::time_t now = std::time(nullptr);
     std::tm tm{};
@@ -87,25 +83,34 @@ void log_access(const Environ& env, const Peer& peer, int status, std::uint64_t 
     if (!log::access_log_enabled())
         return;
     // The combined log format, plus the request duration in microseconds.
+    // Every field taken from the request is escaped as nginx escapes it
+    // (log_escape.hpp): a client cannot close a quoted field early or start
+    // a line of its own.
+    auto field = [&](std::string& line, std::string_view name, std::string_view fallback) {
+        const std::string* v = find_var(env, name);
+        append_log_escaped(line, v != nullptr && !v->empty() ? std::string_view(*v) : fallback);
+    };
     std::string line;
     line.reserve(200);
-    line += var_or(env, "REMOTE_ADDR", peer.addr);
-    line += " - - ";
+    field(line, "REMOTE_ADDR", peer.addr.empty() ? std::string_view("-") : peer.addr);
+    line += " - ";
+    field(line, "REMOTE_USER", "-");
+    line += ' ';
     line += clf_time();
     line += " \"";
-    line += var_or(env, "REQUEST_METHOD", "-");
+    field(line, "REQUEST_METHOD", "-");
     line += ' ';
-    line += var_or(env, "REQUEST_URI", "-");
+    field(line, "REQUEST_URI", "-");
     line += ' ';
-    line += var_or(env, "SERVER_PROTOCOL", "-");
+    field(line, "SERVER_PROTOCOL", "-");
     line += "\" ";
     line += std::to_string(status);
     line += ' ';
     line += std::to_string(bytes);
     line += " \"";
-    line += var_or(env, "HTTP_REFERER", "-");
+    field(line, "HTTP_REFERER", "-");
     line += "\" \"";
-    line += var_or(env, "HTTP_USER_AGENT", "-");
+    field(line, "HTTP_USER_AGENT", "-");
     line += "\" ";
     line += std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(took).count());
     log::access(line);
@@ -327,7 +332,8 @@ std::optional<Refusal> check_head(const std::string* content_length, std::string
         return std::nullopt;
     const std::optional<std::uint64_t> length = parse_length(*content_length);
     if (!length)
-        return Refusal{400, "invalid CONTENT_LENGTH \"" + *content_length + "\"", false};
+        return Refusal{400, "invalid CONTENT_LENGTH \"" + log_escape(*content_length) + "\"",
+                       false};
     const std::uint64_t n = *length;
     if (n > limits.max_body_bytes)
         // Not drainable: reading a body over the limit is what the limit
@@ -362,7 +368,8 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
         slots.request_method == Slots::none ? std::string() : env[slots.request_method].second;
     // "GET /x from 127.0.0.1:4242 over fastcgi", for log lines only.
     auto who = [&] {
-        return method + " " + uri + " from " + peer.describe() + " over " + std::string(protocol);
+        return log_escape(method) + " " + log_escape(uri) + " from " + peer.describe() + " over " +
+               std::string(protocol);
     };
     // What the supervisor names if this worker process dies meanwhile.
     const InFlight in_flight(method, uri);

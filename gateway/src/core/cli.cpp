@@ -10,6 +10,8 @@
 #include <map>
 #include <thread>
 
+#include "core/log.hpp"
+
 namespace postern {
 
 namespace {
@@ -88,7 +90,9 @@ const OptionDef kOptions[] = {
      "the same as --drain-timeout (in milliseconds, as every timeout here)"},
     {"ajp-secret", "SECRET",
      "the shared secret AJP requests must carry (mod_jk secret, mod_proxy_ajp secret=); an ajp "
-     "listener needs one unless --ajp-insecure"},
+     "listener needs one unless --ajp-insecure. On the command line it is readable by every "
+     "local user (ps, /proc/PID/cmdline): prefer --ajp-secret-file, or ajp-secret in a "
+     "--config file only postern can read"},
     {"ajp-secret-file", "FILE", "read the AJP secret from the first line of FILE"},
     {"ajp-insecure", nullptr, "accept AJP requests without a secret (not recommended)"},
     {"ajp-packet-size", "N",
@@ -315,6 +319,7 @@ unsigned available_cpus() {
 
 CliConfig parse_command_line(int argc, const char* const argv[]) {
     CliConfig cfg;
+    bool secret_in_argv = false;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg.rfind("--", 0) != 0 || arg.size() == 2)
@@ -341,8 +346,14 @@ CliConfig parse_command_line(int argc, const char* const argv[]) {
         }
         if (def->arg != nullptr && value.empty())
             throw CliError("--" + name + " needs a value: --" + name + " " + def->arg);
+        secret_in_argv |= name == "ajp-secret";
         apply(cfg, name, value, 0);
     }
+    // Whatever the secret ends up being, this one sits in /proc/PID/cmdline.
+    if (secret_in_argv && !cfg.help && !cfg.version && cfg.log_level != "error")
+        log::warn(
+            "--ajp-secret on the command line is readable by every local user (ps, "
+            "/proc/PID/cmdline); use --ajp-secret-file FILE (mode 0600) instead");
     return cfg;
 }
 

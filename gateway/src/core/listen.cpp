@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,6 +30,37 @@ void make_nonblocking(int fd) {
     ::fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
+/// Whether a server listens on the unix socket at `sa`: nullptr when nobody
+/// does (the file is stale), otherwise the detail for the refusal. The probe
+/// never blocks: a live server whose backlog is full would hold a blocking
+/// connect() (and start-up, and SIGTERM) for seconds. Linux answers a
+/// non-blocking connect to a unix socket at once: 0 when accepted into the
+/// backlog, EAGAIN when the backlog is full (busy, but alive), ECONNREFUSED
+/// when no one listens. EINPROGRESS, which Linux does not give for unix
+/// sockets, is waited on for kProbeTimeoutMs at most and taken as alive.
+const char* unix_socket_in_use(const sockaddr_un& sa) {
+    constexpr int kProbeTimeoutMs = 200;
+    const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (probe < 0)
+        return " (cannot probe it: no descriptor)";
+    const char* in_use = nullptr;
+    if (::connect(probe, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) == 0) {
+        in_use = "";
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        in_use = " (a server listens there, its backlog full)";
+    } else if (errno == EINPROGRESS || errno == EALREADY) {
+        pollfd p{probe, POLLOUT, 0};
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (::poll(&p, 1, kProbeTimeoutMs) <= 0)
+            in_use = " (a server listens there, too busy to answer)";
+        else if (::getsockopt(probe, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
+            in_use = "";
+    }
+    ::close(probe);
+    return in_use;
+}
+
 BoundSocket bind_unix(const std::string& path, unsigned mode) {
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
@@ -47,12 +79,9 @@ BoundSocket bind_unix(const std::string& path, unsigned mode) {
         }
         // A socket file left by a process that is gone can be replaced; one
         // that still accepts connections belongs to a running server.
-        int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
-        ::close(probe);
-        if (live) {
+        if (const char* busy = unix_socket_in_use(sa)) {
             ::close(fd);
-            fail(path, std::strerror(EADDRINUSE));
+            fail(path, std::string(std::strerror(EADDRINUSE)) + busy);
         }
         ::unlink(path.c_str());
     }

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -49,6 +50,16 @@ struct Reactor::ListenerSource : Source {
     bool fixed_local = false;
     std::string local_addr;
     std::string local_port;
+    // Out of descriptors (see accept_ready): the listener is left disarmed
+    // and this timer, in the epoll set with the listener as its source,
+    // re-arms it after kAcceptPause. Made at start(), as none can be made
+    // once descriptors have run out. Only the thread holding the listener's
+    // one-shot readiness touches the fields below.
+    int pause_timer = -1;
+    bool paused = false;
+    // Failed accepts not logged yet, and when the last line was written.
+    std::uint64_t unlogged_failures = 0;
+    std::chrono::steady_clock::time_point last_logged{};
 };
 
 struct Reactor::ConnectionSource : Source {
@@ -132,6 +143,13 @@ constexpr unsigned kMonitorCalmLooks = 25;
 // process that runs (the supervisor's --worker-timeout is far longer).
 constexpr std::chrono::milliseconds kHeartbeatPeriod{250};
 
+// Out of descriptors, a listener stops accepting for this long, as nginx
+// does (accept_mutex_delay): its queued connections keep it readable, and
+// accepting again at once would only spin.
+constexpr std::chrono::milliseconds kAcceptPause{500};
+// At most one "accept failed" line per listener per this long, with a count.
+constexpr std::chrono::seconds kAcceptLogInterval{5};
+
 void set_timeout(int fd, int option, std::chrono::milliseconds ms) {
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
@@ -163,6 +181,9 @@ Reactor::~Reactor() {
         if (l->unix_socket && l->remove_path && !l->unix_path.empty())
             ::unlink(l->unix_path.c_str());
     }
+    for (auto& l : listeners_)
+        if (l->pause_timer >= 0)
+            ::close(l->pause_timer);
     ::close(epoll_fd_);
     ::close(wake_fd_);
     if (reserve_fd_ >= 0)
@@ -213,6 +234,14 @@ void Reactor::start(unsigned threads, unsigned pollers) {
         ev.data.ptr = static_cast<Source*>(l.get());
         if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, l->fd, &ev) != 0)
             throw std::runtime_error("epoll_ctl on listener " + l->name + ": " +
+                                     std::strerror(errno));
+        // The pause timer waits in the epoll set disarmed (no events) until
+        // descriptors run out.
+        l->pause_timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        epoll_event tev{};
+        tev.data.ptr = static_cast<Source*>(l.get());
+        if (l->pause_timer < 0 || ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, l->pause_timer, &tev) != 0)
+            throw std::runtime_error("timerfd for listener " + l->name + ": " +
                                      std::strerror(errno));
     }
     if (threads == 0)
@@ -374,7 +403,15 @@ void Reactor::accept_ready(ListenerSource& l) {
     // once when its request is already there (front ends write it right
     // after connecting): no epoll round trip and no wake-up of another
     // thread for it. Any others go to the epoll set.
+    // Also called when the listener's pause timer fires (same source): then
+    // it simply tries again.
+    if (l.paused) {
+        l.paused = false;
+        std::uint64_t expirations;
+        [[maybe_unused]] ssize_t r = ::read(l.pause_timer, &expirations, sizeof(expirations));
+    }
     ConnectionSource* first = nullptr;
+    bool paused = false;
     for (int i = 0; i < kAcceptBatch && accepting_; ++i) {
         sockaddr_storage ss{};
         socklen_t len = sizeof(ss);
@@ -382,23 +419,10 @@ void Reactor::accept_ready(ListenerSource& l) {
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno == EMFILE || errno == ENFILE) {
-                // Out of descriptors: the connection would stay queued and
-                // the listener readable, so the workers would spin on it.
-                // Free the reserve descriptor, take the connection and close
-                // it at once (the front end sees a refusal, and fails over).
-                std::lock_guard lock(reserve_mutex_);
-                if (reserve_fd_ >= 0) {
-                    ::close(reserve_fd_);
-                    int dropped = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
-                    if (dropped >= 0)
-                        ::close(dropped);
-                    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-                }
-                log::error("accept on " + l.name + " failed: " + std::strerror(errno) +
-                           "; closed a connection (raise the descriptor limit or lower "
-                           "--max-connections)");
-                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                accept_exhausted(l, errno);
+                paused = true;
+                break;
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 log::error("accept on " + l.name + " failed: " + std::strerror(errno));
@@ -416,7 +440,17 @@ void Reactor::accept_ready(ListenerSource& l) {
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLONESHOT;
         ev.data.ptr = static_cast<Source*>(&l);
-        ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, l.fd, &ev);
+        if (paused) {
+            // Not the listener, which stays readable: its timer, once.
+            itimerspec when{};
+            when.it_value.tv_sec = static_cast<time_t>(kAcceptPause.count() / 1000);
+            when.it_value.tv_nsec = static_cast<long>(kAcceptPause.count() % 1000) * 1'000'000;
+            ::timerfd_settime(l.pause_timer, 0, &when, nullptr);
+            l.paused = true;
+            ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, l.pause_timer, &ev);
+        } else {
+            ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, l.fd, &ev);
+        }
     }
     if (first == nullptr)
         return;
@@ -428,6 +462,52 @@ void Reactor::accept_ready(ListenerSource& l) {
         watch(*first);
     else
         close_connection(first);  // closed or broken before it asked anything
+}
+
+void Reactor::accept_exhausted(ListenerSource& l, int err) {
+    // Out of descriptors (or socket memory): the connection stays queued
+    // and the listener readable. The caller pauses the listener for
+    // kAcceptPause, as nginx does, whatever happens here. Before that, one
+    // queued connection is refused politely when a descriptor can be found
+    // for it: the reserve, given up for the accept and taken back (a
+    // callback's open() may take it in between: then it is taken back at
+    // a later pause). The front end sees a refusal, and fails over.
+    bool dropped = false;
+    {
+        std::lock_guard lock(reserve_mutex_);
+        if (reserve_fd_ < 0)
+            reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (reserve_fd_ >= 0) {
+            ::close(reserve_fd_);
+            const int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd >= 0) {
+                ::close(fd);
+                dropped = true;
+            }
+            reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+    }
+    // One line per kAcceptLogInterval, with the count since the last one.
+    ++l.unlogged_failures;
+    const auto now = std::chrono::steady_clock::now();
+    if (l.last_logged != std::chrono::steady_clock::time_point{} &&
+        now - l.last_logged < kAcceptLogInterval)
+        return;
+    log::error("accept on " + l.name + " failed: " + std::strerror(err) + " (" +
+               std::to_string(l.unlogged_failures) +
+               (l.unlogged_failures == 1 ? " time" : " times") +
+               (l.last_logged == std::chrono::steady_clock::time_point{}
+                    ? std::string()
+                    : " in the last " +
+                          std::to_string(
+                              std::chrono::duration_cast<std::chrono::seconds>(now - l.last_logged)
+                                  .count()) +
+                          " s") +
+               "); not accepting on it for " + std::to_string(kAcceptPause.count()) +
+               " ms at a time" + (dropped ? ", a queued connection closed" : "") +
+               " (raise the descriptor limit or lower --max-connections)");
+    l.unlogged_failures = 0;
+    l.last_logged = now;
 }
 
 Reactor::ConnectionSource* Reactor::set_up(ListenerSource& l, int fd, const sockaddr_storage& ss) {

@@ -121,6 +121,8 @@ class Reactor {
     bool park();
     void wake_monitor() noexcept;
     void accept_ready(ListenerSource& l);
+    /// accept_ready's answer to running out of descriptors (`err`).
+    void accept_exhausted(ListenerSource& l, int err);
     ConnectionSource* set_up(ListenerSource& l, int fd, const sockaddr_storage& peer);
     void serve(ConnectionSource& c);
     /// Adds the connection to the epoll set, or re-arms it there.

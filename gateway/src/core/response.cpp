@@ -207,6 +207,13 @@ Response::Response(ResponseSink& sink, bool head_only, std::size_t buffer_limit)
 void Response::status(int code) {
     if (code < 100 || code > 999)
         throw std::invalid_argument("invalid response status " + std::to_string(code));
+    // RFC 9110 §15.2: a 1xx is an interim response, never the final one. Sent
+    // as the status of the response, an HTTP client takes it as interim and
+    // waits on for a final status that never comes; the gateway sends the
+    // only interim response it knows (100 Continue) itself.
+    if (code < 200)
+        throw std::invalid_argument("response status " + std::to_string(code) +
+                                    " is interim (1xx), not a final status");
     if (committed_)
         throw std::logic_error("response status set after the head was sent");
     status_ = code;
