@@ -14,6 +14,7 @@
 #include "core/decimal.hpp"
 #include "core/environ.hpp"
 #include "core/log.hpp"
+#include "core/log_escape.hpp"
 #include "core/status.hpp"
 #include "fastcgi/fcgx_body.hpp"
 #include "fastcgi/fcgx_sink.hpp"
@@ -137,6 +138,7 @@ Connection::Next FastCgiConnection::serve_request() {
     std::uint64_t params_bytes = 0;
     ParamBuilder params(env);
     bool role_seen = false;
+    std::string repeated;  // the first variable sent twice
     for (char** p = req.r.envp; params_count <= max_params_ && p != nullptr && *p != nullptr; ++p) {
         const std::string_view entry(*p);
         const auto eq = entry.find('=');
@@ -149,7 +151,8 @@ Connection::Next FastCgiConnection::serve_request() {
             continue;
         }
         params_bytes += name_value_size(name.size(), value.size());
-        params.add(name, value);
+        if (!params.add(name, value) && repeated.empty())
+            repeated = name;
     }
 
     FcgxSink sink(req.r.out, fd);
@@ -167,6 +170,14 @@ Connection::Next FastCgiConnection::serve_request() {
         app_.refuse(sink, 431,
                     "front end sent FastCGI params of " + std::to_string(params_bytes) +
                         " bytes (limit " + std::to_string(max_params_bytes_) + ")",
+                    peer(), "fastcgi", method != nullptr && *method == "HEAD");
+    } else if (!repeated.empty()) {
+        // As over SCGI, uwsgi, AJP and HTTP: which of two values frames the
+        // body or names the request is not for the gateway to guess.
+        const std::string* method = find_var(env, "REQUEST_METHOD");
+        app_.refuse(sink, 400,
+                    "front end sent the FastCGI param " + log_escape(repeated) +
+                        " twice (only a header other than Host may repeat)",
                     peer(), "fastcgi", method != nullptr && *method == "HEAD");
     } else {
         FcgxBody body(req.r.in, content_length_of(env), &validator);

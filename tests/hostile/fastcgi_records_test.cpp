@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "fcgi_client.hpp"
@@ -30,6 +31,15 @@ std::string get_values(int times, std::string_view name) {
     for (int i = 0; i < times; ++i)
         content += wire::name_value(name, "");
     return wire::record(wire::kGetValues, 0, content);
+}
+
+void set_param(wire::Params& params, const std::string& name, const std::string& value) {
+    for (auto& [k, v] : params)
+        if (k == name) {
+            v = value;
+            return;
+        }
+    params.emplace_back(name, value);
 }
 
 /// The pairs of an FCGI_GET_VALUES_RESULT's content.
@@ -148,8 +158,8 @@ TEST_F(HostileFastCgi, GetValuesBetweenTwoStdinRecordsIsAnsweredAndTheBodyKeptWh
     for (const char* path : {"/app/body", "/app/body-on-another-thread"}) {
         SCOPED_TRACE(path);
         wire::Request r = get(path);
-        r.params.emplace_back("CONTENT_LENGTH", "10");
-        r.params[0] = {"REQUEST_METHOD", "POST"};
+        set_param(r.params, "CONTENT_LENGTH", "10");
+        set_param(r.params, "REQUEST_METHOD", "POST");
         // The rest of the body comes once the callback runs, so that libfcgi
         // reads it then, on the thread that asks for it.
         started_ = false;
@@ -231,8 +241,8 @@ TEST_F(HostileFastCgi, ABadRecordInTheBodyEndsTheConnectionAndNothingElse) {
           wire::record(wire::kStdin, 9, "xx"), wire::record(wire::kStdout, 1, "xx"),
           wire::record(wire::kParams, 1, "")}) {
         wire::Request r = get("/app/body");
-        r.params.emplace_back("CONTENT_LENGTH", "4");
-        r.params[0] = {"REQUEST_METHOD", "POST"};
+        set_param(r.params, "CONTENT_LENGTH", "4");
+        set_param(r.params, "REQUEST_METHOD", "POST");
         SocketClient c = connect();
         ASSERT_TRUE(c.send(wire::begin_request(1) + wire::params_stream(1, r.params) +
                            wire::record(wire::kStdin, 1, "ab") + bad));
@@ -272,6 +282,34 @@ TEST_F(HostileFastCgi, MaxParamsCountsThePairsTheFrontEndSent) {
         EXPECT_EQ(wire::parse_cgi(out.out).status, pairs == 40 ? 200 : 431) << pairs;
     }
     expect_served();
+}
+
+// The same request, the same answer, as over SCGI and uwsgi: a variable
+// sent twice is a 400 (here CONTENT_LENGTH "5" then "", which framed 5
+// bytes elsewhere and showed an empty one); a header sent twice is joined.
+TEST_F(HostileFastCgi, AVariableSentTwiceIsRefusedAndARepeatedHeaderJoined) {
+    start();
+    for (const auto& [name, first, second] : {std::tuple{"CONTENT_LENGTH", "5", ""},
+                                              {"REQUEST_URI", "/app/hello", "/app/other"},
+                                              {"HTTP_HOST", "a.example", "b.example"}}) {
+        wire::Request r = get("/app/body");
+        set_param(r.params, "REQUEST_METHOD", "POST");
+        r.params.emplace_back(name, first);
+        r.params.emplace_back(name, second);
+        r.body = "hello";
+        SocketClient c = connect();
+        const wire::Response out = wire::round_trip(c, r);
+        ASSERT_TRUE(out.ended) << name << ": " << out.error;
+        EXPECT_EQ(wire::parse_cgi(out.out).status, 400) << name;
+        expect_served();
+    }
+    wire::Request r = get("/app/hello");
+    r.params.emplace_back("HTTP_X_TWICE", "1");
+    r.params.emplace_back("HTTP_X_TWICE", "2");
+    SocketClient c = connect();
+    const wire::Response out = wire::round_trip(c, r);
+    ASSERT_TRUE(out.ended) << out.error;
+    EXPECT_EQ(wire::parse_cgi(out.out).body, "Hello, world!\n");
 }
 
 }  // namespace

@@ -113,20 +113,21 @@ void ParamBuilder::mark(std::uint64_t h) noexcept {
     seen_[b >> 6] |= std::uint64_t{1} << (b & 63);
 }
 
-void ParamBuilder::add(std::string_view name, std::string_view value) {
+bool ParamBuilder::add(std::string_view name, std::string_view value) {
     if (dropped_param(name))
-        return;
+        return true;
     const std::uint64_t h = hash(name);
     if (maybe_seen(h)) {
         for (auto& [k, v] : env_) {
             if (k == name) {
                 merge_param(v, name, value);
-                return;
+                return name.starts_with("HTTP_") && name != "HTTP_HOST";
             }
         }
     }
     mark(h);
     env_.emplace_back(std::string(name), std::string(value));
+    return true;
 }
 
 void add_header(Environ& env, std::string_view name, std::string_view value) {

@@ -36,7 +36,10 @@ void add_param(Environ& env, std::string_view name, std::string_view value);
 class ParamBuilder {
   public:
     explicit ParamBuilder(Environ& env) noexcept;
-    void add(std::string_view name, std::string_view value);
+    /// Returns false when `name` came before and is not a header that may
+    /// repeat (any HTTP_* but HTTP_HOST): a variable such as CONTENT_LENGTH
+    /// sent twice, which the adapter refuses (the table keeps the last).
+    bool add(std::string_view name, std::string_view value);
 
   private:
     static std::uint64_t hash(std::string_view name) noexcept;
