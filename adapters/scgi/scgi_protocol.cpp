@@ -13,6 +13,7 @@ class ScgiProtocol final : public Protocol {
         settings_.max_header_bytes = options.limits.max_params_bytes;
         settings_.max_params = options.limits.max_params;
         settings_.read_timeout = options.limits.read_timeout;
+        settings_.min_body_rate = options.limits.min_body_rate;
         settings_.write_timeout = options.limits.write_timeout;
     }
 

@@ -31,33 +31,9 @@ std::string millis(std::chrono::milliseconds ms) {
 }  // namespace
 
 OneRequestConnection::OneRequestConnection(int fd, Peer peer, const OneRequestSettings& settings)
-    : Connection(fd, std::move(peer)), settings_(settings) {}
-
-OneRequestConnection::Io OneRequestConnection::fill(bool dont_wait) {
-    if (begin_ > 0) {
-        in_.erase(0, begin_);
-        begin_ = 0;
-    }
-    const std::size_t had = in_.size();
-    in_.resize(had + kReadSize);
-    for (;;) {
-        const ssize_t n = ::recv(fd(), in_.data() + had, kReadSize, dont_wait ? MSG_DONTWAIT : 0);
-        if (n > 0) {
-            in_.resize(had + static_cast<std::size_t>(n));
-            return Io::ok;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        in_.resize(had);
-        if (n == 0)
-            return Io::eof;
-        last_errno_ = errno;
-        // SO_RCVTIMEO (the reactor sets it to the read timeout) expired.
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return Io::timeout;
-        return Io::failed;
-    }
-}
+    : Connection(fd, std::move(peer)),
+      settings_(settings),
+      wait_(settings.read_timeout, settings.min_body_rate) {}
 
 Connection::Next OneRequestConnection::serve() {
     try {
@@ -74,42 +50,63 @@ Connection::Next OneRequestConnection::serve() {
 
 Connection::Next OneRequestConnection::serve_request() {
     const std::string who = "front end " + peer().describe();
+    // The request arrives in the reactor (input_wait.hpp): decode what is
+    // there; take more while the socket has it; wait without a thread when
+    // it has none.
     Head head;
-    bool tried = false;
     for (;;) {
         head = decode_head(std::string_view(in_).substr(begin_));
-        if (head.status != Head::Status::need_more)
+        const bool head_done = head.status == Head::Status::done;
+        if (head.status == Head::Status::error ||
+            (head_done &&
+             (head.body > kMaxCollectedBody || in_.size() - begin_ - head.consumed >= head.body)))
             break;
-        const bool started = begin_ < in_.size();
-        Io io;
-        if (!started) {
-            // The reactor found the socket readable: take what is there
-            // without blocking; nothing (a spurious wake-up) means wait in
-            // the reactor, not in a worker.
-            if (tried)
-                return Next::keep;
-            tried = true;
-            io = fill(true);
-            if (io == Io::timeout)
-                return Next::keep;
-        } else {
-            io = fill(false);
-        }
-        if (io == Io::ok)
+        int error = 0;
+        const std::size_t had = in_.size();
+        const Available got = read_available(fd(), in_, kReadSize, error);
+        if (got == Available::some) {
+            wait_.start();
+            if (head_done)
+                wait_.body_received(in_.size() - had);
             continue;
-        if (io == Io::timeout) {
+        }
+        if (got == Available::nothing) {
+            // Nothing of a request yet (a spurious wake-up), or the rest is
+            // on its way: wait in the reactor.
+            if (wait_.started())
+                set_wait_deadline(wait_.deadline());
+            return Next::keep;
+        }
+        clear_wait_deadline();
+        const bool expired = wait_.expired();
+        const std::string what = head_done ? " request header and body" : " request header";
+        if (got == Available::eof && expired) {
             status::count_malformed(peer().listener, status::Malformed::timeout);
-            log::warn(who + " did not finish a " + std::string(wire_name()) +
-                      " request header within " + millis(settings_.read_timeout) +
-                      "; closing the connection");
-        } else if (io == Io::failed)
-            log::warn("reading a " + std::string(wire_name()) + " request header from " + who +
-                      " failed: " + std::strerror(last_errno_));
-        else if (started)
+            refuse(408,
+                   "the whole " + std::string(wire_name()) + what + " did not arrive within " +
+                       millis(wait_.waited()) + " (--read-timeout " +
+                       millis(settings_.read_timeout) + ", --min-body-rate " +
+                       std::to_string(settings_.min_body_rate) + " B/s)",
+                   false);
+        } else if (got == Available::eof && head_done) {
+            // The front end half-closed with the body short: it may still
+            // read the answer, as when the callback finds the body cut.
+            refuse(400,
+                   "front end closed the connection with " +
+                       std::to_string(head.body - (in_.size() - begin_ - head.consumed)) +
+                       " bytes of the " + std::string(wire_name()) + " request body still to come",
+                   false);
+        } else if (got == Available::failed) {
+            log::warn("reading a " + std::string(wire_name()) + what + " from " + who +
+                      " failed: " + std::strerror(error));
+        } else if (wait_.started()) {
             log::info(who + " closed the connection in the middle of a " +
-                      std::string(wire_name()) + " request header");
+                      std::string(wire_name()) + what);
+        }
         return Next::close;
     }
+    clear_wait_deadline();
+    wait_.reset();
     if (head.status == Head::Status::error) {
         // App::refuse logs it, naming the front end.
         refuse(head.refuse_status, "bad " + std::string(wire_name()) + " request: " + head.reason,
@@ -230,22 +227,64 @@ std::size_t OneRequestConnection::read(char* buffer, std::size_t size) {
         return n;
     }
     for (;;) {
-        const ssize_t n = ::recv(fd(), buffer, want, 0);
+        wait_for_body();
+        const ssize_t n = ::recv(fd(), buffer, want, MSG_DONTWAIT);
         if (n > 0) {
             body_left_ -= static_cast<std::size_t>(n);
+            body_received_ += static_cast<std::size_t>(n);
             return static_cast<std::size_t>(n);
         }
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
         if (n == 0)
             body_failed(400, "front end " + peer().describe() + " closed the connection with " +
                                  std::to_string(body_left_) +
                                  " bytes of the request body still to come");
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            body_failed(408, "front end " + peer().describe() + " sent no request body for " +
-                                 millis(settings_.read_timeout));
         body_failed(400, "reading the request body from " + peer().describe() +
                              " failed: " + std::strerror(errno));
+    }
+}
+
+void OneRequestConnection::wait_for_body() {
+    // mod_reqtimeout's body rule, as the HTTP adapter applies it: at most
+    // read_timeout for any one piece, and read_timeout plus one second per
+    // min_body_rate bytes received for the whole body, counting only the
+    // time spent waiting for the front end.
+    for (;;) {
+        auto left =
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(settings_.read_timeout);
+        bool rate_bound = false;
+        if (settings_.min_body_rate > 0) {
+            const auto allowed =
+                settings_.read_timeout +
+                std::chrono::microseconds(
+                    std::min<std::uint64_t>(body_received_, std::uint64_t{1} << 40) * 1'000'000 /
+                    settings_.min_body_rate);
+            const auto rate_left = allowed - body_waited_;
+            if (rate_left <= left) {
+                left = rate_left;
+                rate_bound = true;
+            }
+        }
+        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+        if (ms <= 0)
+            body_failed(408, "front end " + peer().describe() +
+                                 " sent its request body slower than " +
+                                 std::to_string(settings_.min_body_rate) +
+                                 " bytes a second (--min-body-rate) after " +
+                                 std::to_string(body_received_) + " bytes");
+        pollfd p{fd(), POLLIN, 0};
+        const auto start = Clock::now();
+        const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(ms, 1 << 30)));
+        body_waited_ += Clock::now() - start;
+        if (ready > 0)
+            return;
+        if (ready < 0 && errno != EINTR)
+            body_failed(400, "waiting for the request body from " + peer().describe() +
+                                 " failed: " + std::strerror(errno));
+        if (ready == 0 && !rate_bound)
+            body_failed(408, "front end " + peer().describe() + " sent no request body for " +
+                                 millis(settings_.read_timeout));
     }
 }
 

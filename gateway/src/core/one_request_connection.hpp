@@ -18,6 +18,7 @@
 
 #include "core/app.hpp"
 #include "core/connection.hpp"
+#include "core/input_wait.hpp"
 #include "postern/request.hpp"
 #include "postern/response.hpp"
 
@@ -30,12 +31,25 @@ struct OneRequestSettings {
     std::size_t max_params = 1000;              ///< --max-params
     std::chrono::milliseconds read_timeout{30'000};
     std::chrono::milliseconds write_timeout{30'000};
+    /// Limits::min_body_rate: bytes per second a body must keep up, once
+    /// read_timeout of waiting for it has passed; 0 for none.
+    std::uint64_t min_body_rate = 500;
 };
 
+/// A body of up to this many bytes with a known length is read in the
+/// reactor before the request is dispatched, as nginx reads a body before it
+/// passes the request upstream: a front end that trickles it holds no thread.
+inline constexpr std::uint64_t kMaxCollectedBody = 64 * 1024;
+
 /// One connection of a protocol with one request per connection (SCGI,
-/// uwsgi). serve() reads the request header (blocking, with the read timeout
-/// once its first byte arrived), hands the request to the core, writes the
-/// response and returns `close`: the protocols carry one request per
+/// uwsgi). serve() takes what the socket has without blocking; while the
+/// request header, or a body of up to kMaxCollectedBody bytes with its
+/// length, is incomplete, it returns `keep` and the connection waits in the
+/// reactor under the InputWait deadline (input_wait.hpp: read_timeout from
+/// the first byte, plus what min_body_rate allows for the body), so a
+/// trickling front end holds no worker thread; past the deadline it is
+/// answered 408. Once the request is there it hands it to the core, writes
+/// the response and returns `close`: the protocols carry one request per
 /// connection, so a byte after the body is never read as a next request.
 /// Bytes found after CONTENT_LENGTH body bytes are refused with 400 (before
 /// the callback when they arrived with the header; as a body error when
@@ -88,21 +102,25 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
     const OneRequestSettings& settings() const noexcept { return settings_; }
 
   private:
-    enum class Io { ok, eof, timeout, failed };
-
     Next serve_request();
-    Io fill(bool dont_wait);
+    /// Waits (blocking, for a body past what was collected) until the socket
+    /// is readable, under read_timeout and the min_body_rate rule; throws
+    /// RequestError(408) past either.
+    void wait_for_body();
     bool send_out();
     [[noreturn]] void body_failed(int status, const std::string& why);
     void refuse(int status, const std::string& reason, bool head_only);
     void linger_close() const noexcept;
 
     const OneRequestSettings& settings_;
+    InputWait wait_;
     std::string in_;
     std::size_t begin_ = 0;  // in_[begin_, size) received and not consumed
     int last_errno_ = 0;
 
     std::uint64_t body_left_ = 0;
+    std::uint64_t body_received_ = 0;                    // by read(), from the socket
+    std::chrono::steady_clock::duration body_waited_{};  // read() waiting for the front end
     bool body_failed_ = false;
     bool trailing_checked_ = false;
 

@@ -1,0 +1,77 @@
+// Postern core: the connection engine's rule for a request that arrives
+// slowly, for every protocol. Until a request's head — and a small body
+// with a known length — is whole, the connection waits in the reactor, not
+// in a worker thread: serve() takes what the socket has without blocking
+// (read_available), and when that is not yet enough returns Next::keep with
+// the wait deadline from here. Past the deadline the reactor shuts the
+// reading side (Connection::set_wait_deadline), serve() runs once more,
+// sees the end of file with expired() true, and refuses the request in its
+// protocol's words (408, or a logged close where the protocol has no
+// answer).
+//
+// The deadline: --read-timeout from the request's first byte, plus one
+// second per --min-body-rate bytes of body received (Apache mod_reqtimeout's
+// body MinRate), so a front end that trickles holds nothing but a
+// descriptor, and is refused within read timeout plus what the rate allows.
+//
+// Threading: one per connection, used by the thread serving it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace postern {
+
+class InputWait {
+  public:
+    using Clock = std::chrono::steady_clock;
+
+    InputWait(std::chrono::milliseconds read_timeout, std::uint64_t min_body_rate) noexcept
+        : read_timeout_(read_timeout), min_body_rate_(min_body_rate) {}
+
+    /// The first byte of a request arrived (now): the clock starts. Later
+    /// calls do nothing until reset().
+    void start(Clock::time_point now = Clock::now()) noexcept {
+        if (!since_)
+            since_ = now;
+    }
+    bool started() const noexcept { return since_.has_value(); }
+    /// `n` bytes of the body were received while collecting it.
+    void body_received(std::uint64_t n) noexcept { body_bytes_ += n; }
+    /// When the head (and a collected body) must be whole: the request's
+    /// first byte plus the read timeout, plus the body's allowance.
+    Clock::time_point deadline() const noexcept;
+    bool expired(Clock::time_point now = Clock::now()) const noexcept {
+        return since_ && now >= deadline();
+    }
+    /// How long the request has been arriving, for log lines.
+    std::chrono::milliseconds waited(Clock::time_point now = Clock::now()) const noexcept;
+    /// The request is whole (or gone): the next one starts its own clock.
+    void reset() noexcept {
+        since_.reset();
+        body_bytes_ = 0;
+    }
+
+  private:
+    std::chrono::milliseconds read_timeout_;
+    std::uint64_t min_body_rate_;
+    std::optional<Clock::time_point> since_;
+    std::uint64_t body_bytes_ = 0;
+};
+
+/// What read_available() found.
+enum class Available {
+    some,     ///< bytes were appended
+    nothing,  ///< none there now (EAGAIN): wait in the reactor
+    eof,      ///< the peer closed (or the reactor shut the reading side)
+    failed,   ///< recv(2) failed: `error`
+};
+
+/// Appends what the socket has now, without waiting, to `in` (one recv of
+/// at most `max` bytes). `error` gets errno on failure.
+Available read_available(int fd, std::string& in, std::size_t max, int& error);
+
+}  // namespace postern
