@@ -40,7 +40,10 @@ std::string millis(std::chrono::milliseconds ms) {
 }  // namespace
 
 AjpConnection::AjpConnection(int fd, Peer peer, const AjpSettings& settings)
-    : Connection(fd, std::move(peer)), settings_(settings) {}
+    : Connection(fd, std::move(peer)),
+      settings_(settings),
+      wait_(settings.read_timeout, 0),
+      body_rate_(settings.read_timeout, settings.min_body_rate) {}
 
 // ---------------------------------------------------------------------------
 // Input
@@ -53,7 +56,7 @@ void AjpConnection::consume(std::size_t n) noexcept {
     }
 }
 
-AjpConnection::Io AjpConnection::fill(bool dont_wait) {
+void AjpConnection::compact() noexcept {
     if (begin_ > 0) {
         in_.erase(0, begin_);
         chunk_at_ -= std::min(chunk_at_, begin_);
@@ -61,6 +64,10 @@ AjpConnection::Io AjpConnection::fill(bool dont_wait) {
         packet_end_ -= std::min(packet_end_, begin_);
         begin_ = 0;
     }
+}
+
+AjpConnection::Io AjpConnection::fill(bool dont_wait) {
+    compact();
     const std::size_t had = in_.size();
     in_.resize(had + kReadSize);
     for (;;) {
@@ -116,42 +123,50 @@ Connection::Next AjpConnection::bad_packet(const Result& r, std::string_view whe
 
 Connection::Next AjpConnection::serve_packet() {
     RequestPacket packet;
-    bool tried = false;
     for (;;) {
         Result r = decode_request_packet(buffered(), settings_.limits, packet);
-        if (r.status == Status::error)
+        if (r.status == Status::error) {
+            clear_wait_deadline();
             return bad_packet(r, "where a request was expected");
+        }
         if (r.status == Status::done) {
             consume(r.consumed);
             break;
         }
-        Io io;
-        const bool started = begin_ < in_.size();
-        if (!started) {
-            // The reactor found the socket readable: take what is there
-            // without blocking; nothing (a spurious wake-up) means wait in
-            // the reactor, not in a worker.
-            if (tried)
-                return Next::keep;
-            tried = true;
-            io = fill(true);
-            if (io == Io::timeout)
-                return Next::keep;
-        } else {
-            io = fill(false);
-        }
-        if (io == Io::ok)
+        // The packet arrives in the reactor (core/input_wait.hpp): take
+        // what the socket has; wait without a thread when it has none.
+        compact();
+        int error = 0;
+        const Available got = read_available(fd(), in_, kReadSize, error);
+        if (got == Available::some) {
+            wait_.start();
+            need_input_ = false;
             continue;
-        if (io == Io::timeout) {
+        }
+        if (got == Available::nothing) {
+            need_input_ = true;
+            if (wait_.started())
+                set_wait_deadline(wait_.deadline());
+            return Next::keep;
+        }
+        clear_wait_deadline();
+        if (got == Available::eof && wait_.expired()) {
             status::count_malformed(peer().listener, status::Malformed::timeout);
             log::warn("front end " + peer().describe() + " did not finish an AJP packet within " +
-                      millis(settings_.read_timeout) + "; closing the connection");
-        } else if (started) {
+                      millis(wait_.waited()) + " (--read-timeout " +
+                      millis(settings_.read_timeout) + "); closing the connection");
+        } else if (got == Available::failed) {
+            log::warn("reading an AJP packet from front end " + peer().describe() +
+                      " failed: " + std::strerror(error));
+        } else if (wait_.started()) {
             log::info("front end " + peer().describe() +
                       " closed the connection in the middle of an AJP packet");
         }
         return Next::close;  // end of file between requests: the front end is done
     }
+    clear_wait_deadline();
+    wait_.reset();
+    need_input_ = false;
 
     switch (packet.type) {
         case Code::cping: {
@@ -190,6 +205,7 @@ bool AjpConnection::secret_matches(const std::optional<std::string>& given) cons
 }
 
 void AjpConnection::begin_exchange(const ForwardRequest& req) {
+    body_rate_ = BodyRate(settings_.read_timeout, settings_.min_body_rate);
     head_request_ = req.method == "HEAD";
     body_left_ = parse_length(req.headers);
     bool has_length = false;
@@ -303,13 +319,33 @@ std::size_t AjpConnection::read(char* buffer, std::size_t size) {
                 packet_end_ = begin_ + r.consumed;
                 break;
             }
-            Io io = fill(false);
-            if (io == Io::ok)
+            int error = 0;
+            switch (body_rate_.wait_readable(fd(), error)) {
+                case BodyRate::Wait::ready:
+                    break;
+                case BodyRate::Wait::silent:
+                    body_failed(408, "front end " + peer().describe() +
+                                         " sent no request body packet for " +
+                                         millis(settings_.read_timeout));
+                case BodyRate::Wait::too_slow:
+                    body_failed(408, "front end " + peer().describe() +
+                                         " sent its request body slower than " +
+                                         std::to_string(settings_.min_body_rate) +
+                                         " bytes a second (--min-body-rate) after " +
+                                         std::to_string(body_read_) + " bytes");
+                case BodyRate::Wait::failed:
+                    last_errno_ = error;
+                    body_failed(400, "waiting for the request body from " + peer().describe() +
+                                         " failed: " + std::strerror(error));
+            }
+            const std::size_t had = in_.size() - begin_;
+            Io io = fill(true);
+            if (io == Io::ok) {
+                body_rate_.received(in_.size() - had);
                 continue;
+            }
             if (io == Io::timeout)
-                body_failed(408, "front end " + peer().describe() +
-                                     " sent no request body packet for " +
-                                     millis(settings_.read_timeout));
+                continue;  // readable, then nothing (a spurious wake-up)
             if (io == Io::eof)
                 body_failed(400, "front end " + peer().describe() +
                                      " closed the connection before the end of the request body");

@@ -12,6 +12,7 @@
 #include "ajp/codec.hpp"
 #include "core/app.hpp"
 #include "core/connection.hpp"
+#include "core/input_wait.hpp"
 #include "postern/request.hpp"
 #include "postern/response.hpp"
 
@@ -29,9 +30,14 @@ struct AjpSettings {
     std::uint64_t max_body_bytes = std::uint64_t{4} << 30;
     std::chrono::milliseconds read_timeout{30'000};
     std::chrono::milliseconds write_timeout{30'000};
+    /// Limits::min_body_rate (bytes a second; 0: none).
+    std::uint64_t min_body_rate = 500;
 };
 
-/// One AJP13 connection. serve() reads one packet from the front end: a
+/// One AJP13 connection. serve() reads one packet from the front end — while
+/// it is incomplete the connection waits in the reactor under the InputWait
+/// deadline (--read-timeout from its first byte), holding no thread, and
+/// past it the connection is closed, all before the secret is looked at: a
 /// CPING is answered with CPONG, a SHUTDOWN is logged and ignored (never
 /// obeyed), and a FORWARD_REQUEST is checked against the secret and handed
 /// to the core; then it returns `keep` when the response ended with
@@ -39,7 +45,9 @@ struct AjpSettings {
 /// connections; they wait in the reactor, not in a worker.
 ///
 /// The request body: for a known Content-Length the front end sends the
-/// first body packet unasked, and the rest on GET_BODY_CHUNK; for a body of
+/// first body packet unasked, and the rest on GET_BODY_CHUNK (each wait
+/// for the front end under the body rule of BodyRate: --read-timeout, and
+/// --min-body-rate for the whole body); for a body of
 /// unknown length (a chunked upload) the adapter asks first (mod_jk and
 /// mod_proxy_ajp both wait to be asked; a first packet already received
 /// when the body is first read is taken as sent unasked). An empty packet
@@ -63,7 +71,9 @@ class AjpConnection final : public Connection, public BodySource, public Respons
     AjpConnection(int fd, Peer peer, const AjpSettings& settings);
 
     Next serve() override;
-    bool pending() const override { return begin_ < in_.size(); }
+    /// Bytes of a next packet are buffered and may be decoded without
+    /// waiting (not when the last serve() stopped for want of input).
+    bool pending() const override { return begin_ < in_.size() && !need_input_; }
 
     // BodySource.
     std::size_t read(char* buffer, std::size_t size) override;
@@ -87,6 +97,8 @@ class AjpConnection final : public Connection, public BodySource, public Respons
     std::string_view buffered() const noexcept { return std::string_view(in_).substr(begin_); }
     void consume(std::size_t n) noexcept;
     Io fill(bool dont_wait);
+    /// Drops the consumed bytes from the front of in_.
+    void compact() noexcept;
     bool readable_now() const;
     [[noreturn]] void body_failed(int status, const std::string& why);
     bool send_out();
@@ -98,6 +110,10 @@ class AjpConnection final : public Connection, public BodySource, public Respons
     std::string in_;
     std::size_t begin_ = 0;
     int last_errno_ = 0;
+    // A packet arriving slowly waits in the reactor (core/input_wait.hpp).
+    InputWait wait_;
+    bool need_input_ = false;
+    BodyRate body_rate_;
 
     // The request body.
     std::optional<std::uint64_t> body_left_;  // empty: unknown length

@@ -40,6 +40,7 @@ class AjpProtocol final : public Protocol {
         settings_.max_body_bytes = options.limits.max_body_bytes;
         settings_.read_timeout = options.limits.read_timeout;
         settings_.write_timeout = options.limits.write_timeout;
+        settings_.min_body_rate = options.limits.min_body_rate;
     }
 
     std::unique_ptr<Connection> make_connection(int fd, Peer peer) override {

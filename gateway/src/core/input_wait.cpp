@@ -1,5 +1,6 @@
 #include "core/input_wait.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -27,6 +28,39 @@ std::chrono::milliseconds InputWait::waited(Clock::time_point now) const noexcep
     if (!since_)
         return std::chrono::milliseconds(0);
     return std::chrono::duration_cast<std::chrono::milliseconds>(now - *since_);
+}
+
+BodyRate::Wait BodyRate::wait_readable(int fd, int& error) {
+    using Clock = std::chrono::steady_clock;
+    for (;;) {
+        Clock::duration left = read_timeout_;
+        bool rate_bound = false;
+        if (min_body_rate_ > 0) {
+            const std::uint64_t us = std::min<std::uint64_t>(received_, std::uint64_t{1} << 40) *
+                                     1'000'000 / min_body_rate_;
+            const Clock::duration rate_left =
+                read_timeout_ + std::chrono::microseconds(us) - waited_;
+            if (rate_left <= left) {
+                left = rate_left;
+                rate_bound = true;
+            }
+        }
+        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+        if (ms <= 0)
+            return Wait::too_slow;
+        pollfd p{fd, POLLIN, 0};
+        const auto start = Clock::now();
+        const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(ms, 1 << 30)));
+        waited_ += Clock::now() - start;
+        if (ready > 0)
+            return Wait::ready;
+        if (ready < 0 && errno != EINTR) {
+            error = errno;
+            return Wait::failed;
+        }
+        if (ready == 0 && !rate_bound)
+            return Wait::silent;
+    }
 }
 
 Available read_available(int fd, std::string& in, std::size_t max, int& error) {

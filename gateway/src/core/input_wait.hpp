@@ -62,6 +62,37 @@ class InputWait {
     std::uint64_t body_bytes_ = 0;
 };
 
+/// The body rule for a body the worker reads itself (past what was collected
+/// in the reactor), mod_reqtimeout's body=T,MinRate=R as the HTTP adapter
+/// applies it: at most read_timeout of waiting for any one piece, and
+/// read_timeout plus one second per min_body_rate bytes received for the
+/// whole body, counting only the time spent waiting for the front end (not
+/// the callback's own). So a trickling front end holds a worker for at most
+/// about read_timeout plus the body's size over the rate.
+class BodyRate {
+  public:
+    BodyRate(std::chrono::milliseconds read_timeout, std::uint64_t min_body_rate) noexcept
+        : read_timeout_(read_timeout), min_body_rate_(min_body_rate) {}
+
+    enum class Wait {
+        ready,     ///< the socket is readable
+        silent,    ///< no byte for read_timeout
+        too_slow,  ///< the body fell below min_body_rate
+        failed,    ///< poll(2) failed: `error`
+    };
+    /// Waits until `fd` is readable, as long as the rule allows.
+    Wait wait_readable(int fd, int& error);
+    /// `n` body bytes were received.
+    void received(std::uint64_t n) noexcept { received_ += n; }
+    std::uint64_t bytes() const noexcept { return received_; }
+
+  private:
+    std::chrono::milliseconds read_timeout_;
+    std::uint64_t min_body_rate_;
+    std::uint64_t received_ = 0;
+    std::chrono::steady_clock::duration waited_{};
+};
+
 /// What read_available() found.
 enum class Available {
     some,     ///< bytes were appended

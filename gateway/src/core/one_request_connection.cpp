@@ -33,7 +33,8 @@ std::string millis(std::chrono::milliseconds ms) {
 OneRequestConnection::OneRequestConnection(int fd, Peer peer, const OneRequestSettings& settings)
     : Connection(fd, std::move(peer)),
       settings_(settings),
-      wait_(settings.read_timeout, settings.min_body_rate) {}
+      wait_(settings.read_timeout, settings.min_body_rate),
+      body_rate_(settings.read_timeout, settings.min_body_rate) {}
 
 Connection::Next OneRequestConnection::serve() {
     try {
@@ -231,7 +232,7 @@ std::size_t OneRequestConnection::read(char* buffer, std::size_t size) {
         const ssize_t n = ::recv(fd(), buffer, want, MSG_DONTWAIT);
         if (n > 0) {
             body_left_ -= static_cast<std::size_t>(n);
-            body_received_ += static_cast<std::size_t>(n);
+            body_rate_.received(static_cast<std::size_t>(n));
             return static_cast<std::size_t>(n);
         }
         if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
@@ -246,46 +247,24 @@ std::size_t OneRequestConnection::read(char* buffer, std::size_t size) {
 }
 
 void OneRequestConnection::wait_for_body() {
-    // mod_reqtimeout's body rule, as the HTTP adapter applies it: at most
-    // read_timeout for any one piece, and read_timeout plus one second per
-    // min_body_rate bytes received for the whole body, counting only the
-    // time spent waiting for the front end.
-    for (;;) {
-        auto left =
-            std::chrono::duration_cast<std::chrono::steady_clock::duration>(settings_.read_timeout);
-        bool rate_bound = false;
-        if (settings_.min_body_rate > 0) {
-            const auto allowed =
-                settings_.read_timeout +
-                std::chrono::microseconds(
-                    std::min<std::uint64_t>(body_received_, std::uint64_t{1} << 40) * 1'000'000 /
-                    settings_.min_body_rate);
-            const auto rate_left = allowed - body_waited_;
-            if (rate_left <= left) {
-                left = rate_left;
-                rate_bound = true;
-            }
-        }
-        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-        if (ms <= 0)
+    int error = 0;
+    switch (body_rate_.wait_readable(fd(), error)) {
+        case BodyRate::Wait::ready:
+            return;
+        case BodyRate::Wait::silent:
+            body_failed(408, "front end " + peer().describe() + " sent no request body for " +
+                                 millis(settings_.read_timeout));
+        case BodyRate::Wait::too_slow:
             body_failed(408, "front end " + peer().describe() +
                                  " sent its request body slower than " +
                                  std::to_string(settings_.min_body_rate) +
                                  " bytes a second (--min-body-rate) after " +
-                                 std::to_string(body_received_) + " bytes");
-        pollfd p{fd(), POLLIN, 0};
-        const auto start = Clock::now();
-        const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(ms, 1 << 30)));
-        body_waited_ += Clock::now() - start;
-        if (ready > 0)
-            return;
-        if (ready < 0 && errno != EINTR)
-            body_failed(400, "waiting for the request body from " + peer().describe() +
-                                 " failed: " + std::strerror(errno));
-        if (ready == 0 && !rate_bound)
-            body_failed(408, "front end " + peer().describe() + " sent no request body for " +
-                                 millis(settings_.read_timeout));
+                                 std::to_string(body_rate_.bytes()) + " bytes");
+        case BodyRate::Wait::failed:
+            break;
     }
+    body_failed(400, "waiting for the request body from " + peer().describe() +
+                         " failed: " + std::strerror(error));
 }
 
 // ---------------------------------------------------------------------------

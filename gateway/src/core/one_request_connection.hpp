@@ -114,6 +114,7 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
 
     const OneRequestSettings& settings_;
     InputWait wait_;
+    BodyRate body_rate_;
     std::string in_;
     std::size_t begin_ = 0;  // in_[begin_, size) received and not consumed
     int last_errno_ = 0;
