@@ -71,8 +71,114 @@ Connection::Next FastCgiConnection::serve() {
     return Next::close;
 }
 
+bool FastCgiConnection::send_answers() {
+    std::string& answers = validator_->answers();
+    std::size_t sent = 0;
+    while (sent < answers.size()) {
+        const ssize_t n = ::send(fd(), answers.data() + sent, answers.size() - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        sent += static_cast<std::size_t>(n);
+    }
+    answers.clear();
+    return true;
+}
+
+std::optional<Connection::Next> FastCgiConnection::collect() {
+    // Room to read into behind what was passed: 8 bytes of head room for
+    // the header bytes the validator holds back (record_validator.hpp).
+    constexpr std::size_t kRead = 16 * 1024;
+    if (!validator_)
+        validator_.emplace(max_params_bytes_, values_);
+    RecordValidator& v = *validator_;
+    const auto nothing_yet = [&] { return v.request_bytes() == 0 && v.held_back() == 0; };
+    for (;;) {
+        if (v.status() == RecordValidator::Status::done) {
+            if (v.body_complete() || pre_.size() - head_bytes_ >= kMaxCollectedBody)
+                return std::nullopt;
+        }
+        const std::size_t had = pre_.size();
+        pre_.resize(had + kHeaderLength + kRead);
+        char* const into = pre_.data() + had + kHeaderLength;
+        ssize_t n;
+        do
+            n = ::recv(fd(), into, kRead, MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n > 0) {
+            const bool head_done = v.status() == RecordValidator::Status::done;
+            const std::size_t kept = v.filter(into, static_cast<std::size_t>(n), pre_.data() + had);
+            pre_.resize(had + kept);
+            if (!head_done && v.status() == RecordValidator::Status::done)
+                head_bytes_ = had;  // at most: the head ended in this read
+            if (v.status() == RecordValidator::Status::error) {
+                clear_wait_deadline();
+                log_bad_head(v, ReadGuard::Failure::malformed, 0, Clock::now());
+                return Next::close;
+            }
+            if (!v.answers().empty() && !send_answers()) {
+                clear_wait_deadline();
+                log_bad_head(v, ReadGuard::Failure::write_error, errno, Clock::now());
+                return Next::close;
+            }
+            if (!nothing_yet()) {
+                wait_.start();
+                if (head_done)
+                    wait_.body_received(kept);
+            }
+            continue;
+        }
+        const int error = errno;
+        pre_.resize(had);
+        if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK)) {
+            // Nothing of a request (only management records, answered, or
+            // a spurious wake-up), or the rest is on its way: wait in the
+            // reactor.
+            if (wait_.started())
+                set_wait_deadline(wait_.deadline());
+            else
+                validator_.reset();  // idle: the next request counts afresh
+            return Next::keep;
+        }
+        clear_wait_deadline();
+        if (n == 0 && nothing_yet()) {
+            // A front end closes idle kept connections whenever it likes
+            // (nginx's keepalive_timeout): not an error.
+            log::debug("front end " + peer().describe() + " closed its FastCGI connection");
+        } else if (n == 0 && wait_.expired()) {
+            status::count_malformed(peer().listener, status::Malformed::timeout);
+            log::warn("front end " + peer().describe() +
+                      " stalled in the middle of a FastCGI request " +
+                      (v.status() == RecordValidator::Status::done ? "body" : "head") + " for " +
+                      std::to_string(wait_.waited().count()) + " ms (read timeout " +
+                      std::to_string(read_timeout_.count()) + " ms, --min-body-rate " +
+                      std::to_string(min_body_rate_) + " B/s) after " + std::to_string(v.offset()) +
+                      " bytes; closed the connection");
+        } else {
+            log_bad_head(v, n == 0 ? ReadGuard::Failure::closed : ReadGuard::Failure::read_error,
+                         error, Clock::now());
+        }
+        return Next::close;
+    }
+}
+
 Connection::Next FastCgiConnection::serve_request() {
     const int fd = this->fd();
+    if (std::optional<Next> wait = collect())
+        return *wait;
+    clear_wait_deadline();
+    wait_.reset();
+    // The request is here (its body too, up to kMaxCollectedBody): hand it
+    // to libfcgi. Whatever happens next, the next request starts afresh.
+    std::string prefiltered = std::move(pre_);
+    pre_.clear();
+    head_bytes_ = 0;
+    struct Reset {
+        std::optional<RecordValidator>& v;
+        ~Reset() { v.reset(); }
+    } reset{validator_};
+    RecordValidator& validator = *validator_;
 
     // FCGX_InitRequest zeroes the request. No listening socket (-1): when a
     // head fails, libfcgi closes the connection and tries to accept another
@@ -85,32 +191,22 @@ Connection::Next FastCgiConnection::serve_request() {
     req.r.keepConnection = 1;
     req.r.detached = 1;
 
-    // The guard stays for the whole request: the body's records are checked
-    // as the head's were, and management records never reach libfcgi.
+    // The guard stays for the whole request: libfcgi reads the bytes read
+    // in the reactor first, then the rest of the body from the socket,
+    // checked as the head was, under the body rule; management records
+    // never reach libfcgi.
     const auto start = Clock::now();
-    RecordValidator validator(max_params_bytes_, values_);
-    ReadGuard guard(fd, validator, start + read_timeout_, &req.r.ipcFd);
+    BodyRate body_rate(read_timeout_, min_body_rate_);
+    ReadGuard guard(fd, validator, start + read_timeout_, &req.r.ipcFd, std::move(prefiltered),
+                    &body_rate);
     const int accepted = FCGX_Accept_r(&req.r);
     if (accepted != 0) {
-        const ReadGuard::Failure failure = guard.failure();
-        if (failure == ReadGuard::Failure::idle) {
-            // Nothing of a request came (only management records, answered,
-            // or no bytes at all): wait in the reactor. The guard set ipcFd
-            // to -1 first, so libfcgi did not close the descriptor.
-            return Next::keep;
-        }
-        // libfcgi closed the descriptor (FCGX_Free(request, 1) in its retry
-        // loop); it may already be another connection's number.
+        // The head was whole and valid, so libfcgi refused on its own
+        // (e.g. a role it does not know), or the guard failed a read; it
+        // closed the descriptor (FCGX_Free(request, 1) in its retry loop),
+        // which may already be another connection's number.
         release_fd();
-        // A front end closes idle kept connections whenever it likes
-        // (nginx's keepalive_timeout): an end of file before a request is
-        // not an error.
-        if (failure == ReadGuard::Failure::closed && validator.request_bytes() == 0 &&
-            validator.held_back() == 0) {
-            log::debug("front end " + peer().describe() + " closed its FastCGI connection");
-            return Next::close;
-        }
-        log_bad_head(validator, failure, guard.read_errno(), start);
+        log_bad_head(validator, guard.failure(), guard.read_errno(), start);
         return Next::close;
     }
     if (FCGX_GetError(req.r.in) != 0) {
@@ -256,6 +352,7 @@ void FastCgiConnection::log_bad_head(const RecordValidator& validator, ReadGuard
             log::warn("answering a FastCGI management record of " + who +
                       " failed: " + std::strerror(read_errno) + at);
             return;
+        case ReadGuard::Failure::body_timeout:
         case ReadGuard::Failure::idle:
         case ReadGuard::Failure::none:
             break;

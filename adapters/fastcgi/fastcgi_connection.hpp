@@ -3,10 +3,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "core/app.hpp"
 #include "core/connection.hpp"
+#include "core/input_wait.hpp"
 #include "fastcgi/read_guard.hpp"
 #include "fastcgi/record_validator.hpp"
 
@@ -16,6 +19,12 @@ namespace postern::fastcgi {
 /// with libfcgi reading and writing the records on the connection's own
 /// (blocking) descriptor:
 ///
+///   * the head, and a body of up to kMaxCollectedBody bytes, are read in
+///     the reactor: serve() takes what the socket has without blocking and
+///     returns `keep` while the request is incomplete, under the InputWait
+///     deadline (--read-timeout from the first byte, plus --min-body-rate
+///     for the body), so a trickling front end holds no worker thread; a
+///     larger body is read by libfcgi under the BodyRate rule;
 ///   * every byte libfcgi reads of the request — the head (FCGI_BEGIN_REQUEST,
 ///     FCGI_PARAMS) read by FCGX_Accept_r within Limits::read_timeout in
 ///     total, and the body — is checked first by a RecordValidator
@@ -43,12 +52,20 @@ class FastCgiConnection : public Connection {
           values_(values),
           max_params_bytes_(limits.max_params_bytes),
           max_params_(limits.max_params),
-          read_timeout_(limits.read_timeout) {}
+          read_timeout_(limits.read_timeout),
+          min_body_rate_(limits.min_body_rate),
+          wait_(limits.read_timeout, limits.min_body_rate) {}
 
     Next serve() override;
 
   private:
     Next serve_request();
+    /// Reads what the socket has into pre_ through the validator, until the
+    /// head is whole and the body whole or over kMaxCollectedBody. Returns
+    /// nothing when the request is ready; otherwise what serve() returns.
+    std::optional<Next> collect();
+    /// Sends the validator's answers to management records (blocking).
+    bool send_answers();
     void log_bad_head(const RecordValidator& validator, ReadGuard::Failure failure, int read_errno,
                       std::chrono::steady_clock::time_point start) const;
     Next refuse_role(int request_id, int role);
@@ -66,6 +83,14 @@ class FastCgiConnection : public Connection {
     std::uint64_t max_params_bytes_;
     std::size_t max_params_;
     std::chrono::milliseconds read_timeout_;
+    std::uint64_t min_body_rate_;
+
+    // The request arriving, read in the reactor (core/input_wait.hpp): its
+    // validator, the bytes it passed, and the deadline's clock.
+    std::optional<RecordValidator> validator_;
+    std::string pre_;
+    std::size_t head_bytes_ = 0;  // pre_'s size before the read that completed the head
+    InputWait wait_;
 };
 
 }  // namespace postern::fastcgi

@@ -11,11 +11,15 @@ namespace postern::fastcgi {
 
 void FcgxBody::fail(int error) const {
     std::string why;
+    int status = 400;
     if (validator_ != nullptr && validator_->status() == RecordValidator::Status::error) {
         why = "front end sent " + validator_->error_reason() + " at byte " +
               std::to_string(validator_->error_offset()) + " of the FastCGI request";
-    } else if (error == EAGAIN || error == EWOULDBLOCK) {
-        why = "front end stalled in the middle of the request body (read timeout)";
+    } else if (error == EAGAIN || error == EWOULDBLOCK || error == ETIMEDOUT) {
+        why =
+            "front end sent no request body for --read-timeout, or sent it slower than "
+            "--min-body-rate";
+        status = 408;
     } else if (error > 0) {
         why = std::string("reading the request body from the front end failed: ") +
               std::strerror(error);
@@ -29,7 +33,7 @@ void FcgxBody::fail(int error) const {
             "request body (FCGI_STDIN, FastCGI 1.0 §5.3)";
     }
     why += " after " + std::to_string(received_) + " bytes";
-    throw RequestError(400, why);
+    throw RequestError(status, why);
 }
 
 std::size_t FcgxBody::read(char* buffer, std::size_t size) {

@@ -68,8 +68,13 @@ ReadGuard* find_guard(int fd) noexcept {
 }  // namespace
 
 ReadGuard::ReadGuard(int fd, RecordValidator& validator, Clock::time_point deadline,
-                     int* libfcgi_fd) noexcept
-    : fd_(fd), validator_(validator), deadline_(deadline), libfcgi_fd_(libfcgi_fd) {
+                     int* libfcgi_fd, std::string prefiltered, BodyRate* body_rate) noexcept
+    : fd_(fd),
+      validator_(validator),
+      deadline_(deadline),
+      libfcgi_fd_(libfcgi_fd),
+      body_rate_(body_rate),
+      pending_(std::move(prefiltered)) {
     t_guard = this;
     register_guard(fd, this);
 }
@@ -134,10 +139,26 @@ int ReadGuard::read(char* buffer, std::size_t size) noexcept {
         // While the head is incomplete, every wait is bounded by the
         // deadline; the body's reads block under SO_RCVTIMEO, as libfcgi's.
         const bool head = validator_.status() == RecordValidator::Status::need_more;
-        const ssize_t n = head ? ::recv(fd_, into, room, MSG_DONTWAIT) : ::read(fd_, into, room);
+        if (!head && body_rate_ != nullptr) {
+            int error = 0;
+            switch (body_rate_->wait_readable(fd_, error)) {
+                case BodyRate::Wait::ready:
+                    break;
+                case BodyRate::Wait::silent:
+                case BodyRate::Wait::too_slow:
+                    return fail(Failure::body_timeout, ETIMEDOUT);
+                case BodyRate::Wait::failed:
+                    errno = error;
+                    return -1;
+            }
+        }
+        const ssize_t n = head || body_rate_ != nullptr ? ::recv(fd_, into, room, MSG_DONTWAIT)
+                                                        : ::read(fd_, into, room);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (!head && body_rate_ != nullptr && (errno == EAGAIN || errno == EWOULDBLOCK))
+                continue;  // readable, then nothing: wait again under the rule
             if (!head)
                 return -1;  // errno as read(2) left it; the body reports it
             if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -165,6 +186,8 @@ int ReadGuard::read(char* buffer, std::size_t size) noexcept {
             return 0;
         }
         bytes_ += static_cast<std::size_t>(n);
+        if (!head && body_rate_ != nullptr)
+            body_rate_->received(static_cast<std::size_t>(n));
         std::size_t kept;
         if (in_place) {
             kept = validator_.filter(into, static_cast<std::size_t>(n), buffer);

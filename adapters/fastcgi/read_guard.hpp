@@ -34,6 +34,7 @@
 #include <cstddef>
 #include <string>
 
+#include "core/input_wait.hpp"
 #include "fastcgi/record_validator.hpp"
 
 namespace postern::fastcgi {
@@ -44,20 +45,27 @@ class ReadGuard {
 
     enum class Failure {
         none,
-        malformed,    ///< the validator found an error (validator().error_*)
-        timeout,      ///< the deadline passed before the head was complete
-        closed,       ///< the front end closed the connection in the head
-        read_error,   ///< read(2) failed in the head: read_errno()
-        idle,         ///< nothing of a request yet and no more bytes: wait in the reactor
-        write_error,  ///< an answer to a management record could not be sent
+        malformed,     ///< the validator found an error (validator().error_*)
+        timeout,       ///< the deadline passed before the head was complete
+        closed,        ///< the front end closed the connection in the head
+        read_error,    ///< read(2) failed in the head: read_errno()
+        idle,          ///< nothing of a request yet and no more bytes: wait in the reactor
+        write_error,   ///< an answer to a management record could not be sent
+        body_timeout,  ///< the body broke the BodyRate rule (read_timeout, min_body_rate)
     };
 
     /// Installs the guard for reads of `fd`, until it is destroyed.
     /// `libfcgi_fd`: the FCGX_Request's ipcFd, set to -1 before an idle
     /// failure (nullptr: no idle failure, wait under the deadline instead).
     /// Guards do not nest, and one descriptor has one guard at a time.
+    ///
+    /// `prefiltered`: bytes of the request the validator already passed
+    /// (read in the reactor), served to libfcgi before the socket is read.
+    /// `body_rate`: the body rule for reads once the head is complete
+    /// (nullptr: a plain blocking read under SO_RCVTIMEO).
     ReadGuard(int fd, RecordValidator& validator, Clock::time_point deadline,
-              int* libfcgi_fd = nullptr) noexcept;
+              int* libfcgi_fd = nullptr, std::string prefiltered = {},
+              BodyRate* body_rate = nullptr) noexcept;
     ~ReadGuard();
     ReadGuard(const ReadGuard&) = delete;
     ReadGuard& operator=(const ReadGuard&) = delete;
@@ -84,6 +92,7 @@ class ReadGuard {
     RecordValidator& validator_;
     Clock::time_point deadline_;
     int* libfcgi_fd_;
+    BodyRate* body_rate_;
     Failure failure_ = Failure::none;
     int errno_ = 0;
     std::size_t reads_ = 0;

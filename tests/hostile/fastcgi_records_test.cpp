@@ -158,13 +158,16 @@ TEST_F(HostileFastCgi, GetValuesBetweenTwoStdinRecordsIsAnsweredAndTheBodyKeptWh
     for (const char* path : {"/app/body", "/app/body-on-another-thread"}) {
         SCOPED_TRACE(path);
         wire::Request r = get(path);
-        set_param(r.params, "CONTENT_LENGTH", "10");
+        set_param(r.params, "CONTENT_LENGTH", "80010");
         set_param(r.params, "REQUEST_METHOD", "POST");
         // The rest of the body comes once the callback runs, so that libfcgi
-        // reads it then, on the thread that asks for it.
+        // reads it then, on the thread that asks for it: the first part is
+        // more than the gateway collects before it dispatches.
         started_ = false;
         SocketClient c = connect();
         ASSERT_TRUE(c.send(wire::begin_request(1) + wire::params_stream(1, r.params) +
+                           wire::record(wire::kStdin, 1, std::string(40000, 'a')) +
+                           wire::record(wire::kStdin, 1, std::string(40000, 'b')) +
                            wire::record(wire::kStdin, 1, "01234")));
         const auto deadline = std::chrono::steady_clock::now() + 5s;
         while (!started_ && std::chrono::steady_clock::now() < deadline)
@@ -176,7 +179,8 @@ TEST_F(HostileFastCgi, GetValuesBetweenTwoStdinRecordsIsAnsweredAndTheBodyKeptWh
         wire::ResponseReader reader(c);
         const wire::Response& out = reader.read_all(5s);
         ASSERT_TRUE(out.ended) << out.error;
-        EXPECT_EQ(wire::parse_cgi(out.out).body, "body=0123456789");
+        EXPECT_EQ(wire::parse_cgi(out.out).body,
+                  "body=" + std::string(40000, 'a') + std::string(40000, 'b') + "0123456789");
         ASSERT_EQ(reader.others().size(), 1u);
         EXPECT_EQ(pairs_of(reader.others()[0].content), (wire::Params{{"FCGI_MPXS_CONNS", "0"}}));
     }

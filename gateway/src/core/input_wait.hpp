@@ -25,6 +25,11 @@
 
 namespace postern {
 
+/// A body of up to this many bytes with a known end is read in the reactor
+/// before the request is dispatched, as nginx reads a body before it passes
+/// the request upstream: a front end that trickles it holds no thread.
+inline constexpr std::uint64_t kMaxCollectedBody = 64 * 1024;
+
 class InputWait {
   public:
     using Clock = std::chrono::steady_clock;

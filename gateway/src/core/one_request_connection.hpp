@@ -36,10 +36,6 @@ struct OneRequestSettings {
     std::uint64_t min_body_rate = 500;
 };
 
-/// A body of up to this many bytes with a known length is read in the
-/// reactor before the request is dispatched, as nginx reads a body before it
-/// passes the request upstream: a front end that trickles it holds no thread.
-inline constexpr std::uint64_t kMaxCollectedBody = 64 * 1024;
 
 /// One connection of a protocol with one request per connection (SCGI,
 /// uwsgi). serve() takes what the socket has without blocking; while the

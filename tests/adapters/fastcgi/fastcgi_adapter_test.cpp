@@ -615,7 +615,7 @@ TEST_F(FastCgiAdapter, StalledHeadIsDroppedAtTheReadTimeoutWhileOthersAreServed)
     SocketClient stalled = connect();
     const auto sent = Clock::now();
     stalled.send(wire::encode(request("GET", "/app/hello")).substr(0, 20));  // inside the params
-    // The stalled head holds one worker; the others serve meanwhile.
+    // The stalled head waits in the reactor; requests are served meanwhile.
     for (int i = 0; i < 3; ++i)
         expect_served();
     EXPECT_FALSE(stalled.closed());
