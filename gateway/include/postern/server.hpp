@@ -40,14 +40,17 @@ struct Limits {
     /// Request body bytes (413 beyond).
     std::uint64_t max_body_bytes = std::uint64_t{4} << 30;
     /// Longest wait for the rest of a request once its first byte arrived,
-    /// and for each further piece of a body.
+    /// and for each further piece of a body. Every protocol waits for a
+    /// head (and a body of up to 64 KiB with a known end) in the reactor,
+    /// holding no worker thread.
     std::chrono::milliseconds read_timeout{30'000};
-    /// HTTP listener: the slowest a request body may arrive, in bytes per
+    /// Every listener: the slowest a request body may arrive, in bytes per
     /// second, once read_timeout of waiting for it has passed (Apache
     /// mod_reqtimeout's body MinRate): each byte received buys 1/rate s
-    /// more. A slower client gets 408 and is closed, so it cannot hold a
-    /// worker thread for longer than about read_timeout plus its body size
-    /// over this rate. 0: no rate, only read_timeout for each wait.
+    /// more. A slower front end gets 408 (or, over FastCGI and AJP13, a
+    /// closed connection), so it cannot hold a worker thread for longer
+    /// than about read_timeout plus its body size over this rate. 0: no
+    /// rate, only read_timeout for each wait.
     std::uint64_t min_body_rate = 500;
     /// Longest a write to the front end may block.
     std::chrono::milliseconds write_timeout{30'000};

@@ -80,7 +80,7 @@ const OptionDef kOptions[] = {
      "answer (503, FCGI_OVERLOADED) and is closed"},
     {"read-timeout", "MS", "wait for the rest of a request once it began (default 30000)"},
     {"min-body-rate", "N",
-     "HTTP: request body bytes/s due after --read-timeout, 408 below (default 500; 0: off)"},
+     "request body bytes/s due after --read-timeout, 408 or a close below (default 500; 0: off)"},
     {"write-timeout", "MS", "wait for the front end to take response bytes (default 30000)"},
     {"idle-timeout", "MS", "close a kept-alive connection idle this long (default 300000)"},
     {"drain-timeout", "MS",
