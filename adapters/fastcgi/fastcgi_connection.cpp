@@ -15,6 +15,7 @@
 #include "core/environ.hpp"
 #include "core/log.hpp"
 #include "core/log_escape.hpp"
+#include "core/send_all.hpp"
 #include "core/status.hpp"
 #include "fastcgi/fcgx_body.hpp"
 #include "fastcgi/fcgx_sink.hpp"
@@ -72,17 +73,9 @@ Connection::Next FastCgiConnection::serve() {
 }
 
 bool FastCgiConnection::send_answers() {
-    std::string& answers = validator_->answers();
-    std::size_t sent = 0;
-    while (sent < answers.size()) {
-        const ssize_t n = ::send(fd(), answers.data() + sent, answers.size() - sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        sent += static_cast<std::size_t>(n);
-    }
-    answers.clear();
+    if (!send_all(fd(), validator_->answers()))
+        return false;
+    validator_->answers().clear();
     return true;
 }
 

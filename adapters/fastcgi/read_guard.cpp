@@ -13,6 +13,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/send_all.hpp"
+
 namespace postern::fastcgi {
 
 namespace {
@@ -100,17 +102,9 @@ int ReadGuard::fail(Failure failure, int error) noexcept {
 }
 
 bool ReadGuard::send_answers() noexcept {
-    std::string& answers = validator_.answers();
-    std::size_t sent = 0;
-    while (sent < answers.size()) {
-        const ssize_t n = ::send(fd_, answers.data() + sent, answers.size() - sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        sent += static_cast<std::size_t>(n);
-    }
-    answers.clear();
+    if (!send_all(fd_, validator_.answers()))
+        return false;
+    validator_.answers().clear();
     return true;
 }
 
