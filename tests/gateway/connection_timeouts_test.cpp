@@ -42,16 +42,16 @@ class ConnectionTimeouts : public ::testing::TestWithParam<const char*> {
     void send(SocketClient& c, const std::string& path) {
         test::ProtocolRequest r;
         r.target = path;
-        ASSERT_TRUE(c.send(front_.encode(r)));
+        ASSERT_TRUE(c.send(client_.encode(r)));
     }
     /// The whole answer to a /app/hello just sent on `c`.
     bool hello_answered(SocketClient& c) {
-        const test::ProtocolReply r = front_.read(c, 5s);
+        const test::ProtocolReply r = client_.read(c, 5s);
         return r.answered && r.body == "Hello, world!\n";
     }
 
     test::InProcessGateway gateway_{{GetParam()}};
-    test::ProtocolClient front_{GetParam()};
+    test::ProtocolClient client_{GetParam()};
     std::string address_;
 };
 

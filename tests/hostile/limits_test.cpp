@@ -140,7 +140,7 @@ class Tricklers {
 
 class Limits : public ::testing::TestWithParam<const char*> {
   protected:
-    Limits() : gateway_({GetParam()}), front_(GetParam()) {
+    Limits() : gateway_({GetParam()}), client_(GetParam()) {
         Options& o = gateway_.options();
         o.threads = 2;
         o.limits.read_timeout = kReadTimeout;
@@ -173,7 +173,7 @@ class Limits : public ::testing::TestWithParam<const char*> {
     /// `within`; returns how long it took.
     Clock::duration expect_served(std::chrono::milliseconds within = 1000ms) {
         const auto t0 = Clock::now();
-        const ProtocolReply r = front_.exchange(address(), hello(), 10s);
+        const ProtocolReply r = client_.exchange(address(), hello(), 10s);
         const auto took = Clock::now() - t0;
         EXPECT_TRUE(r.answered) << r.error;
         EXPECT_EQ(r.status, 200);
@@ -211,7 +211,7 @@ class Limits : public ::testing::TestWithParam<const char*> {
         ASSERT_TRUE(slow.wait_sent(3, 5s));
         expect_served(1000ms);
         for (std::size_t i = 0; i < slow.size(); ++i) {
-            const ProtocolReply r = front_.read(slow.client(i), allowed + 3 * kMargin);
+            const ProtocolReply r = client_.read(slow.client(i), allowed + 3 * kMargin);
             const auto took = Clock::now() - slow.started();
             expect_timed_out(r, slow.client(i));
             EXPECT_GE(took, kReadTimeout - 100ms) << "refused before its deadline";
@@ -225,7 +225,7 @@ class Limits : public ::testing::TestWithParam<const char*> {
     }
 
     InProcessGateway gateway_;
-    ProtocolClient front_;
+    ProtocolClient client_;
 };
 
 // --- Slow head ----------------------------------------------------------------
@@ -238,7 +238,7 @@ TEST_P(Limits, SlowHeadIsRefusedAndHoldsNoWorker) {
         GTEST_SKIP() << "issue 13: " << why;
     ProtocolRequest r = hello();
     r.headers = {{"X-Trickle", std::string(60, 't')}};
-    two_tricklers("", front_.head(r), kReadTimeout);
+    two_tricklers("", client_.head(r), kReadTimeout);
 }
 
 // --- Slow body ------------------------------------------------------------------
@@ -253,9 +253,10 @@ TEST_P(Limits, SlowBodyIsRefusedAndHoldsNoWorker) {
     r.method = "POST";
     r.target = "/app/sum";
     r.body = std::string(100, 'b');
-    // Each trickled byte buys 1/rate s: about 6 bytes in the read timeout.
+    // Each byte received buys 1/rate s: at 5 B/s some 6 bytes come by the
+    // read timeout, buying 60 ms; allow 10 bytes' worth.
     const auto allowed = kReadTimeout + std::chrono::milliseconds(1000 * 10 / kMinBodyRate);
-    two_tricklers(front_.head(r), front_.body(r), allowed);
+    two_tricklers(client_.head(r), client_.body(r), allowed);
 }
 
 // --- Idle timeout --------------------------------------------------------------
@@ -267,8 +268,8 @@ class KeptLimits : public Limits {};
 TEST_P(KeptLimits, AnIdleKeptConnectionIsClosedAfterTheIdleTimeout) {
     gateway_.start();
     SocketClient c(address());
-    ASSERT_TRUE(c.send(front_.encode(hello())));
-    const ProtocolReply r = front_.read(c);
+    ASSERT_TRUE(c.send(client_.encode(hello())));
+    const ProtocolReply r = client_.read(c);
     ASSERT_TRUE(r.answered) << r.error;
     EXPECT_EQ(r.body, "Hello, world!\n");
     EXPECT_FALSE(r.closed);
@@ -290,7 +291,7 @@ TEST_P(Limits, AFrontEndThatStopsReadingFreesTheWorkerAfterTheWriteTimeout) {
     std::vector<SocketClient> stuck;
     for (int i = 0; i < 2; ++i) {
         stuck.emplace_back(address());
-        ASSERT_TRUE(stuck.back().send(front_.encode(big)));
+        ASSERT_TRUE(stuck.back().send(client_.encode(big)));
     }
     // Both worker threads are writing; neither client reads.
     ASSERT_TRUE(gateway_.app().wait([&] { return gateway_.app().big_started() == 2; }, 5s));
@@ -326,11 +327,11 @@ TEST_P(Limits, OverloadIsAnsweredInTheProtocolsWords) {
     std::optional<SocketClient> held(std::in_place, address());
     ProtocolRequest stream;
     stream.target = "/app/stream";
-    ASSERT_TRUE(held->send(front_.encode(stream)));
+    ASSERT_TRUE(held->send(client_.encode(stream)));
     // The one connection is accepted and in its callback.
     ASSERT_NE(held->recv_until("first", 5s).find("first"), std::string::npos);
 
-    const ProtocolReply refused = front_.exchange(address(), hello());
+    const ProtocolReply refused = client_.exchange(address(), hello());
     EXPECT_TRUE(refused.answered) << refused.error;
     EXPECT_EQ(refused.status, 503);
     EXPECT_EQ(refused.body, "503 Service Unavailable\n");
@@ -350,7 +351,7 @@ TEST_P(Limits, OverloadIsAnsweredInTheProtocolsWords) {
     ProtocolReply r;
     EXPECT_TRUE(test::wait_until(
         [&] {
-            r = front_.exchange(address(), hello());
+            r = client_.exchange(address(), hello());
             return r.status == 200;
         },
         5s, 50ms))
@@ -371,7 +372,7 @@ TEST_P(Limits, AnOversizedHeadIsRefused) {
     gateway_.start();
     ProtocolRequest r = hello();
     r.headers = {{"X-Big", std::string(is("ajp") ? 10'000 : 4'000, 'x')}};
-    const ProtocolReply refused = front_.exchange(address(), r);
+    const ProtocolReply refused = client_.exchange(address(), r);
     if (is("ajp")) {
         EXPECT_FALSE(refused.answered);
         EXPECT_TRUE(refused.closed);
@@ -414,7 +415,7 @@ TEST_P(Limits, AMalformedHeadIsRefusedAndTheNextRequestServed) {
     gateway_.start();
     SocketClient c(address());
     ASSERT_TRUE(c.send(malformed_head(GetParam())));
-    const ProtocolReply refused = front_.read(c);
+    const ProtocolReply refused = client_.read(c);
     if (is("fastcgi") || is("ajp")) {
         EXPECT_FALSE(refused.answered);
         EXPECT_TRUE(refused.closed);
