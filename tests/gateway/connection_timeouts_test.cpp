@@ -9,15 +9,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <memory>
 #include <string>
+#include <thread>
 
-#include "ajp/codec.hpp"
-#include "fcgi_client.hpp"
+#include "in_process_gateway.hpp"
 #include "postern/postern.hpp"
-#include "scgi/codec.hpp"
+#include "protocol_client.hpp"
 #include "socket_client.hpp"
-#include "uwsgi/codec.hpp"
 
 namespace postern {
 namespace {
@@ -26,92 +24,34 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using test::SocketClient;
 
-void handler(Request& req, Response& res) {
-    if (req.path_info() == "/big") {
-        // 256 MiB: far more than the socket buffers of a client that does
-        // not read; stops once a write fails.
-        const std::string piece(64 * 1024, 'x');
-        for (int i = 0; i < 4096; ++i)
-            if (!res.write(piece))
-                return;
-        return;
-    }
-    res.write("hello\n");
-}
-
 class ConnectionTimeouts : public ::testing::TestWithParam<const char*> {
   protected:
     void start(unsigned threads) {
-        Options o;
-        o.listeners = {{GetParam(), "127.0.0.1:0"}};
-        o.mounts = {{"/", handler, "test"}};
+        Options& o = gateway_.options();
         o.threads = threads;
-        o.ajp.secret = "s3cret";
-        o.access_log = "off";
         o.limits.read_timeout = 5s;
         o.limits.write_timeout = 300ms;
         o.limits.idle_timeout = 500ms;
         o.drain_timeout = 1s;
-        server_ = std::make_unique<Server>(std::move(o));
-        server_->start();
-        address_ = server_->listeners().at(0).address;
+        gateway_.start();
+        address_ = gateway_.address();
     }
-    void TearDown() override {
-        if (server_)
-            server_->stop();
-    }
-    bool is(const char* protocol) const { return std::string(GetParam()) == protocol; }
 
     /// Sends a request for `path` on `c` (keeping the connection where the
     /// protocol can).
     void send(SocketClient& c, const std::string& path) {
-        using Params = std::vector<std::pair<std::string, std::string>>;
-        const Params cgi = {{"REQUEST_METHOD", "GET"},       {"REQUEST_URI", path},
-                            {"SERVER_PROTOCOL", "HTTP/1.1"}, {"SERVER_NAME", "t"},
-                            {"SERVER_PORT", "80"},           {"REMOTE_ADDR", "127.0.0.1"}};
-        if (is("http")) {
-            ASSERT_TRUE(c.send("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n"));
-        } else if (is("scgi")) {
-            Params p = {{"CONTENT_LENGTH", "0"}, {"SCGI", "1"}};
-            p.insert(p.end(), cgi.begin(), cgi.end());
-            ASSERT_TRUE(c.send(scgi::encode_request(p)));
-        } else if (is("uwsgi")) {
-            ASSERT_TRUE(c.send(uwsgi::encode_request(cgi)));
-        } else if (is("ajp")) {
-            // As mod_jk sends a GET: no body packet follows.
-            ajp::ForwardRequest r;
-            r.method = "GET";
-            r.protocol = "HTTP/1.1";
-            r.req_uri = path;
-            r.remote_addr = "127.0.0.1";
-            r.server_name = "t";
-            r.server_port = 80;
-            r.headers = {{"host", "t"}};
-            r.secret = "s3cret";
-            ASSERT_TRUE(c.send(ajp::encode_forward_request(r, ajp::method_code(r.method))));
-        } else {
-            test::fcgi::Request r;
-            r.keep_conn = true;
-            r.params = test::fcgi::cgi_params("GET", path);
-            ASSERT_TRUE(c.send(test::fcgi::encode(r)));
-        }
+        test::ProtocolRequest r;
+        r.target = path;
+        ASSERT_TRUE(c.send(client_.encode(r)));
     }
-    /// The whole answer to a /hello just sent on `c`.
+    /// The whole answer to a /app/hello just sent on `c`.
     bool hello_answered(SocketClient& c) {
-        if (is("ajp")) {
-            // SEND_HEADERS, SEND_BODY_CHUNK (the body as is), then
-            // END_RESPONSE: 'A' 'B', length 2, code 5, reuse 1.
-            return c.recv_until(std::string("AB\0\2\5\1", 6), 5s).find("hello\n") !=
-                   std::string::npos;
-        }
-        if (!is("fastcgi"))
-            return c.recv_until("hello\n", 5s).find("hello\n") != std::string::npos;
-        test::fcgi::ResponseReader reader(c);
-        const auto& res = reader.read_all(5s);
-        return res.ended && test::fcgi::parse_cgi(res.out).body == "hello\n";
+        const test::ProtocolReply r = client_.read(c, 5s);
+        return r.answered && r.body == "Hello, world!\n";
     }
 
-    std::unique_ptr<Server> server_;
+    test::InProcessGateway gateway_{{GetParam()}};
+    test::ProtocolClient client_{GetParam()};
     std::string address_;
 };
 
@@ -120,7 +60,7 @@ class KeptConnectionTimeouts : public ConnectionTimeouts {};
 TEST_P(KeptConnectionTimeouts, AKeptConnectionIdleTooLongIsClosed) {
     start(2);
     SocketClient c(address_);
-    send(c, "/hello");
+    send(c, "/app/hello");
     ASSERT_TRUE(hello_answered(c));
     const auto idle_from = Clock::now();
     // The sweeper runs every read_timeout / 4 (at most 1 s): closed well
@@ -130,7 +70,7 @@ TEST_P(KeptConnectionTimeouts, AKeptConnectionIdleTooLongIsClosed) {
     // A connection that keeps asking stays open past the idle timeout.
     SocketClient busy(address_);
     for (int i = 0; i < 8; ++i) {  // 800 ms in all, past the idle timeout
-        send(busy, "/hello");
+        send(busy, "/app/hello");
         ASSERT_TRUE(hello_answered(busy)) << "request " << i;
         std::this_thread::sleep_for(100ms);
     }
@@ -140,13 +80,13 @@ TEST_P(KeptConnectionTimeouts, AKeptConnectionIdleTooLongIsClosed) {
 TEST_P(ConnectionTimeouts, AFrontEndThatStopsReadingFreesTheWorkerAfterTheWriteTimeout) {
     start(1);  // one worker thread: held by the stuck response until it gives up
     SocketClient stuck(address_);
-    send(stuck, "/big");
+    send(stuck, "/app/big");
     // Never read from `stuck`: the worker's write blocks once the socket
     // buffers are full, for write_timeout.
-    std::this_thread::sleep_for(200ms);
+    ASSERT_TRUE(gateway_.app().wait([this] { return gateway_.app().big_started() == 1; }, 5s));
     const auto t0 = Clock::now();
     SocketClient next(address_);
-    send(next, "/hello");
+    send(next, "/app/hello");
     EXPECT_TRUE(hello_answered(next)) << "the one worker is still stuck writing";
     // Within the write timeout plus filling the socket buffers (about 0.8 s
     // here), not after a lingering close as well (2 s more, as SCGI and
@@ -171,14 +111,14 @@ TEST_P(OneRequestConnections, AnAnsweredRequestIsClosedAtOnce) {
     // its side down first), so what shows is the one thread being free.
     start(1);
     SocketClient c(address_);
-    send(c, "/hello");
+    send(c, "/app/hello");
     ASSERT_TRUE(hello_answered(c));
     EXPECT_TRUE(c.wait_closed(1500ms));
     // This client never closes its side. The next request, on a connection
     // of its own, is served by the one worker thread at once.
     const auto t0 = Clock::now();
     SocketClient next(address_);
-    send(next, "/hello");
+    send(next, "/app/hello");
     EXPECT_TRUE(hello_answered(next));
     EXPECT_LT(Clock::now() - t0, 1s) << "the one worker thread lingered on the first connection";
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/reactor.hpp"
+#include "in_process_gateway.hpp"
 #include "postern/postern.hpp"
 #include "socket_client.hpp"
 
@@ -87,8 +88,7 @@ TEST(ThreadsWanted, ARequestSeenTwiceCountsEveryRunningOne) {
 class Pollers : public ::testing::Test {
   protected:
     void start(unsigned threads, unsigned pollers) {
-        Options o;
-        o.listeners = {{"http", "127.0.0.1:0"}};
+        Options& o = gateway_.options();
         o.mounts = {{"/",
                      [this](Request& req, Response& res) {
                          if (req.path_info() == "/block")
@@ -111,16 +111,13 @@ class Pollers : public ::testing::Test {
                      "test"}};
         o.threads = threads;
         o.pollers = pollers;
-        o.access_log = "off";
         o.drain_timeout = 2s;
-        server_ = std::make_unique<Server>(std::move(o));
-        server_->start();
-        address_ = server_->listeners().at(0).address;
+        gateway_.start();
+        address_ = gateway_.address();
     }
     void TearDown() override {
         gate_.release();
-        if (server_)
-            server_->stop();
+        gateway_.stop();
     }
 
     static bool get(SocketClient& c, const std::string& path,
@@ -158,7 +155,7 @@ class Pollers : public ::testing::Test {
     Gate gate_;
     std::atomic<int> in_flight_{0};
     std::atomic<int> most_in_flight_{0};
-    std::unique_ptr<Server> server_;
+    test::InProcessGateway gateway_{{"http"}};
     std::string address_;
 };
 
@@ -249,8 +246,7 @@ TEST_F(Pollers, StopEndsParkedThreads) {
     SocketClient c(address_);
     ASSERT_TRUE(get(c, "/hello"));
     const auto t0 = Clock::now();
-    server_->stop();
-    server_.reset();
+    gateway_.stop();
     EXPECT_LT(Clock::now() - t0, 2s);
 }
 

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "fcgi_client.hpp"
+#include "in_process_gateway.hpp"
 #include "postern/server.hpp"
 #include "socket_client.hpp"
 
@@ -72,7 +73,6 @@ wire::Params pairs_of(std::string_view content) {
 class HostileFastCgi : public ::testing::Test {
   protected:
     HostileFastCgi() {
-        options_.listeners = {{"fastcgi", "127.0.0.1:0"}};
         options_.mounts = {{"/app",
                             [this](Request& req, Response& res) {
                                 res.header("Content-Type", "text/plain");
@@ -93,18 +93,11 @@ class HostileFastCgi : public ::testing::Test {
         options_.threads = 4;
         options_.limits.max_connections = 777;
         options_.limits.read_timeout = 3000ms;
-        options_.access_log = "off";
         options_.drain_timeout = 2000ms;
     }
-    ~HostileFastCgi() override {
-        if (server_)
-            server_->stop();
-    }
-
     void start() {
-        server_ = std::make_unique<Server>(options_);
-        server_->start();
-        address_ = server_->listeners().at(0).address;
+        gateway_.start();
+        address_ = gateway_.address();
     }
     SocketClient connect() const { return SocketClient(address_); }
 
@@ -123,10 +116,10 @@ class HostileFastCgi : public ::testing::Test {
         EXPECT_EQ(wire::parse_cgi(r.out).body, "Hello, world!\n");
     }
 
-    Options options_;
-    std::unique_ptr<Server> server_;
+    std::atomic<bool> started_{false};  // before the gateway: its callbacks use it
+    test::InProcessGateway gateway_{{"fastcgi"}};
+    Options& options_ = gateway_.options();
     std::string address_;
-    std::atomic<bool> started_{false};
 };
 
 // The input of the report: BEGIN_REQUEST, some PARAMS, then FCGI_GET_VALUES

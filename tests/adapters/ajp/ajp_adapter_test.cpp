@@ -21,8 +21,11 @@
 #include <vector>
 
 #include "ajp/codec.hpp"
+#include "ajp_client.hpp"
+#include "in_process_gateway.hpp"
 #include "postern/server.hpp"
 #include "socket_client.hpp"
+#include "test_data.hpp"
 
 namespace postern {
 namespace {
@@ -30,163 +33,11 @@ namespace {
 using namespace std::chrono_literals;
 using test::SocketClient;
 namespace wire = ajp;
-
-std::string deterministic_bytes(std::size_t n, unsigned seed) {
-    std::minstd_rand gen(seed);
-    std::string out(n, '\0');
-    for (auto& c : out)
-        c = static_cast<char>(gen() & 0xff);
-    return out;
-}
-
-std::uint64_t fnv1a(const std::string& s) {
-    std::uint64_t h = 14695981039346656037ull;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-/// What the front end saw of one exchange.
-struct Exchange {
-    int status = 0;
-    std::string reason;
-    std::vector<std::pair<std::string, std::string>> headers;
-    std::string body;
-    std::vector<std::string> chunks;  // every SEND_BODY_CHUNK, empty ones included
-    int body_requests = 0;            // GET_BODY_CHUNKs answered
-    bool ended = false;
-    bool reuse = false;
-    bool cpong = false;
-    bool closed = false;  // the gateway closed before END_RESPONSE
-
-    std::string header(const std::string& name) const {
-        for (const auto& [k, v] : headers)
-            if (k == name)
-                return v;
-        return {};
-    }
-};
-
-/// Reads 'A' 'B' packets until END_RESPONSE (or CPONG when `until_cpong`),
-/// answering each GET_BODY_CHUNK with the next of `body_packets`.
-Exchange read_exchange(SocketClient& c, std::deque<std::string> body_packets = {},
-                       bool until_cpong = false, std::chrono::milliseconds timeout = 10s) {
-    Exchange ex;
-    std::string buf;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    auto need = [&](std::size_t n) {
-        while (buf.size() < n) {
-            if (std::chrono::steady_clock::now() > deadline)
-                throw std::runtime_error("timed out waiting for the gateway");
-            std::string more = c.recv_some(1000ms);
-            if (more.empty() && c.closed())
-                return false;
-            buf += more;
-        }
-        return true;
-    };
-    auto u16 = [](const std::string& s, std::size_t at) {
-        return (static_cast<unsigned>(static_cast<unsigned char>(s[at])) << 8) |
-               static_cast<unsigned char>(s[at + 1]);
-    };
-    auto str = [&](const std::string& p, std::size_t& at) {
-        const unsigned n = u16(p, at);
-        std::string s = p.substr(at + 2, n);
-        at += 2 + n + 1;
-        return s;
-    };
-    static const char* kCodes[] = {"",
-                                   "Content-Type",
-                                   "Content-Language",
-                                   "Content-Length",
-                                   "Date",
-                                   "Last-Modified",
-                                   "Location",
-                                   "Set-Cookie",
-                                   "Set-Cookie2",
-                                   "Servlet-Engine",
-                                   "Status",
-                                   "WWW-Authenticate"};
-    for (;;) {
-        if (!need(4)) {
-            ex.closed = true;
-            return ex;
-        }
-        if (buf[0] != 'A' || buf[1] != 'B')
-            throw std::runtime_error("bad magic from the gateway");
-        const std::size_t len = u16(buf, 2);
-        if (!need(4 + len)) {
-            ex.closed = true;
-            return ex;
-        }
-        const std::string p = buf.substr(4, len);
-        buf.erase(0, 4 + len);
-        switch (p.at(0)) {
-            case 4: {
-                std::size_t at = 1;
-                ex.status = static_cast<int>(u16(p, at));
-                at += 2;
-                ex.reason = str(p, at);
-                const unsigned n = u16(p, at);
-                at += 2;
-                for (unsigned i = 0; i < n; ++i) {
-                    std::string name;
-                    if (static_cast<unsigned char>(p[at]) == 0xA0) {
-                        name = kCodes[static_cast<unsigned char>(p[at + 1])];
-                        at += 2;
-                    } else {
-                        name = str(p, at);
-                    }
-                    ex.headers.emplace_back(name, str(p, at));
-                }
-                break;
-            }
-            case 3: {
-                std::size_t at = 1;
-                std::string data = str(p, at);
-                ex.chunks.push_back(data);
-                ex.body += data;
-                break;
-            }
-            case 6: {
-                ++ex.body_requests;
-                if (body_packets.empty())
-                    throw std::runtime_error("gateway asked for more body than there is");
-                c.send(body_packets.front());
-                body_packets.pop_front();
-                break;
-            }
-            case 5:
-                ex.ended = true;
-                ex.reuse = p.at(1) == 1;
-                if (!buf.empty())
-                    throw std::runtime_error("bytes after END_RESPONSE");
-                return ex;
-            case 9:
-                ex.cpong = true;
-                if (until_cpong)
-                    return ex;
-                break;
-            default:
-                throw std::runtime_error("unknown packet type from the gateway");
-        }
-    }
-}
-
-/// A body as the front end splits it: packets of at most 8186 bytes, then
-/// (for a chunked upload) the end packet.
-std::deque<std::string> body_packets(const std::string& body, bool with_end,
-                                     const std::string& end = std::string("\x12\x34\x00\x00", 4)) {
-    std::deque<std::string> out;
-    const std::size_t max = wire::max_request_chunk(wire::kDefaultPacketSize);
-    for (std::size_t at = 0; at < body.size(); at += max)
-        out.push_back(wire::encode_body_packet(std::string_view(body).substr(at, max)));
-    if (with_end)
-        out.push_back(end);
-    return out;
-}
+using test::deterministic_bytes;
+using test::fnv1a;
+using test::ajp::body_packets;
+using test::ajp::Exchange;
+using test::ajp::read_exchange;
 
 wire::ForwardRequest request(const std::string& method, const std::string& uri,
                              const std::string& secret = "s3cret") {
@@ -227,33 +78,30 @@ std::map<std::string, std::string> env_of(const std::string& body) {
 class AjpAdapter : public ::testing::Test {
   protected:
     AjpAdapter() {
-        options_.listeners = {{"ajp", "127.0.0.1:0"}};
-        options_.mounts = {
-            {"/app", [this](Request& req, Response& res) { handle(req, res); }, "test"}};
         options_.threads = 4;
-        options_.access_log = "off";
-        options_.drain_timeout = 2000ms;
-        options_.ajp.secret = "s3cret";
         options_.ajp.allowed_attributes = {"SSL_CLIENT_S_DN"};
+        // The AJP-only paths, before the test application's own.
+        gateway_.app().extra = [](Request& req, Response& res) {
+            const std::string_view path = req.path_info();
+            if (path == "/ignore-body") {
+                res.write("not read");
+            } else if (path == "/big-headers") {
+                res.header("X-Big", std::string(10000, 'x'));
+                res.write("never seen");
+            } else if (path == "/big-body") {
+                res.write(std::string(100'000, 'b'));
+            } else {
+                return false;
+            }
+            return true;
+        };
     }
-    ~AjpAdapter() override { stop(); }
 
     void start() {
-        server_ = std::make_unique<Server>(options_);
-        server_->start();
-        address_ = server_->listeners().at(0).address;
+        gateway_.start();
+        address_ = gateway_.address();
     }
-    void stop() {
-        release();
-        if (server_)
-            server_->stop();
-        server_.reset();
-    }
-    void release() {
-        std::lock_guard lock(mutex_);
-        release_ = true;
-        cv_.notify_all();
-    }
+    void release() { gateway_.app().release(); }
 
     SocketClient connect() const { return SocketClient(address_); }
 
@@ -281,53 +129,11 @@ class AjpAdapter : public ::testing::Test {
         return read_exchange(c, std::move(packets));
     }
 
-    void handle(Request& req, Response& res) {
-        ++calls_;
-        const std::string_view path = req.path_info();
-        if (path == "/hello") {
-            res.header("Content-Type", "text/plain");
-            res.write("Hello, world!\n");
-        } else if (path.substr(0, 4) == "/env") {
-            for (const auto& [name, value] : req.environ())
-                res.write(name + "=" + value + "\n");
-        } else if (path == "/sum") {
-            std::string all;
-            char buf[50000];
-            while (std::size_t n = req.read(buf, sizeof(buf)))
-                all.append(buf, n);
-            res.write("bytes=" + std::to_string(all.size()) + " fnv=" + std::to_string(fnv1a(all)));
-        } else if (path == "/ignore-body") {
-            res.write("not read");
-        } else if (path == "/stream") {
-            res.write("first");
-            res.flush();
-            std::unique_lock lock(mutex_);
-            cv_.wait_for(lock, 10s, [this] { return release_; });
-            lock.unlock();
-            res.write("second");
-        } else if (path == "/throw") {
-            throw std::runtime_error("boom from the test handler");
-        } else if (path == "/flush-then-throw") {
-            res.write("partial");
-            res.flush();
-            throw std::runtime_error("boom after the head was sent");
-        } else if (path == "/big-headers") {
-            res.header("X-Big", std::string(10000, 'x'));
-            res.write("never seen");
-        } else if (path == "/big-body") {
-            res.write(std::string(100'000, 'b'));
-        } else {
-            res.status(404);
-        }
-    }
+    int calls() const { return gateway_.app().calls(); }
 
-    Options options_;
-    std::unique_ptr<Server> server_;
+    test::InProcessGateway gateway_{{"ajp"}};
+    Options& options_ = gateway_.options();
     std::string address_;
-    std::atomic<int> calls_{0};
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool release_ = false;
 };
 
 // --- requests as a front end sends them -----------------------------------
@@ -509,7 +315,7 @@ TEST_F(AjpAdapter, OversizedBodyIs413WithEndResponseReuseZero) {
     EXPECT_EQ(ex.status, 413);
     EXPECT_FALSE(ex.reuse);
     EXPECT_TRUE(c.wait_closed(5000ms));
-    EXPECT_EQ(calls_, 0);
+    EXPECT_EQ(calls(), 0);
 }
 
 TEST_F(AjpAdapter, OversizedChunkedBodyIs413) {
@@ -595,7 +401,7 @@ TEST_F(AjpAdapter, MissingSecretIs403AndTheCallbackNeverRuns) {
     EXPECT_EQ(ex.status, 403);
     EXPECT_FALSE(ex.reuse);
     EXPECT_TRUE(c.wait_closed(5000ms));
-    EXPECT_EQ(calls_, 0);
+    EXPECT_EQ(calls(), 0);
 }
 
 TEST_F(AjpAdapter, WrongSecretIs403) {
@@ -606,7 +412,7 @@ TEST_F(AjpAdapter, WrongSecretIs403) {
         EXPECT_EQ(ex.status, 403) << wrong;
         EXPECT_FALSE(ex.reuse);
     }
-    EXPECT_EQ(calls_, 0);
+    EXPECT_EQ(calls(), 0);
 }
 
 TEST_F(AjpAdapter, RefusesToStartWithoutASecret) {
@@ -667,7 +473,7 @@ TEST_P(AjpBadInput, ClosesWithoutAResponseAndTheNextConnectionWorks) {
         EXPECT_TRUE(ex.closed);
     }
     EXPECT_EQ(round_trip(request("GET", "/app/hello")).body, "Hello, world!\n");
-    EXPECT_EQ(calls_, 1);
+    EXPECT_EQ(calls(), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Packets, AjpBadInput,

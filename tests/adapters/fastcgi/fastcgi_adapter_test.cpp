@@ -28,52 +28,23 @@
 #include <vector>
 
 #include "fcgi_client.hpp"
+#include "in_process_gateway.hpp"
 #include "postern/server.hpp"
 #include "process.hpp"
 #include "socket_client.hpp"
+#include "stderr_capture.hpp"
+#include "test_data.hpp"
 
 namespace postern {
 namespace {
 
 using namespace std::chrono_literals;
 namespace wire = test::fcgi;
+using test::deterministic_bytes;
+using test::fnv1a;
 using test::SocketClient;
+using test::StderrCapture;
 using Clock = std::chrono::steady_clock;
-
-/// Redirects the gateway's log (stderr) to a temporary file while alive.
-/// Read it after Server::stop(), once every worker has finished writing.
-class StderrCapture {
-  public:
-    StderrCapture() : file_(std::tmpfile()), saved_(::dup(2)) {
-        std::fflush(stderr);
-        ::dup2(::fileno(file_), 2);
-    }
-    ~StderrCapture() {
-        ::dup2(saved_, 2);
-        ::close(saved_);
-        std::fclose(file_);
-    }
-    StderrCapture(const StderrCapture&) = delete;
-    StderrCapture& operator=(const StderrCapture&) = delete;
-
-    std::string text() const {
-        std::string out;
-        char buf[4096];
-        off_t at = 0;
-        for (;;) {
-            const ssize_t n = ::pread(::fileno(file_), buf, sizeof(buf), at);
-            if (n <= 0)
-                break;
-            out.append(buf, static_cast<std::size_t>(n));
-            at += n;
-        }
-        return out;
-    }
-
-  private:
-    std::FILE* file_;
-    int saved_;
-};
 
 /// Lets this process open the ~2,200 descriptors the crowd tests need.
 bool raise_descriptor_limit(rlim_t needed) {
@@ -84,23 +55,6 @@ bool raise_descriptor_limit(rlim_t needed) {
     if (::setrlimit(RLIMIT_NOFILE, &rl) != 0)
         return false;
     return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= needed;
-}
-
-std::uint64_t fnv1a(std::uint64_t h, const char* data, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-        h ^= static_cast<unsigned char>(data[i]);
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-constexpr std::uint64_t kFnvOffset = 14695981039346656037ull;
-
-std::string deterministic_bytes(std::size_t n, unsigned seed) {
-    std::minstd_rand gen(seed);
-    std::string out(n, '\0');
-    for (auto& c : out)
-        c = static_cast<char>(gen() & 0xff);
-    return out;
 }
 
 void set_param(wire::Params& params, const std::string& name, const std::string& value) {
@@ -157,27 +111,13 @@ std::string local_endpoint(const SocketClient& c) {
 
 class FastCgiAdapter : public ::testing::Test {
   protected:
-    FastCgiAdapter() {
-        options_.listeners = {{"fastcgi", "127.0.0.1:0"}};
-        options_.mounts = {
-            {"/app", [this](Request& req, Response& res) { handle(req, res); }, "test"}};
-        options_.threads = 4;
-        options_.access_log = "off";
-        options_.drain_timeout = 2000ms;
-    }
-    ~FastCgiAdapter() override { stop(); }
+    FastCgiAdapter() { options_.threads = 4; }
 
     void start() {
-        server_ = std::make_unique<Server>(options_);
-        server_->start();
-        address_ = server_->listeners().at(0).address;
+        gateway_.start();
+        address_ = gateway_.address();
     }
-    void stop() {
-        release_stream();
-        if (server_)
-            server_->stop();
-        server_.reset();
-    }
+    void stop() { gateway_.stop(); }
 
     SocketClient connect() const { return SocketClient(address_); }
 
@@ -206,74 +146,13 @@ class FastCgiAdapter : public ::testing::Test {
         EXPECT_TRUE(r.connection_closed);
     }
 
-    void release_stream() {
-        std::lock_guard lock(mutex_);
-        release_ = true;
-        cv_.notify_all();
-    }
+    void release_stream() { gateway_.app().release(); }
 
-    /// The application: one handler, dispatching on PATH_INFO.
-    void handle(Request& req, Response& res) {
-        ++calls_;
-        const std::string_view path = req.path_info();
-        if (path == "/hello") {
-            res.header("Content-Type", "text/plain");
-            res.write("Hello, world!\n");
-        } else if (path.substr(0, 4) == "/env") {
-            for (const auto& [name, value] : req.environ())
-                res.write(name + "=" + value + "\n");
-        } else if (path == "/sum") {
-            char buf[50000];  // not a divisor of the record size: reads cut records
-            std::uint64_t bytes = 0;
-            std::uint64_t hash = kFnvOffset;
-            while (std::size_t n = req.read(buf, sizeof(buf))) {
-                bytes += n;
-                hash = fnv1a(hash, buf, n);
-            }
-            res.write("bytes=" + std::to_string(bytes) + " fnv=" + std::to_string(hash));
-        } else if (path == "/stream") {
-            res.write("first");
-            res.flush();
-            std::unique_lock lock(mutex_);
-            cv_.wait_for(lock, 10s, [this] { return release_; });
-            lock.unlock();
-            res.write("second");
-        } else if (path.substr(0, 8) == "/status/") {
-            // A body the status forbids (RFC 9110 §6.4.1), part of it
-            // streamed after the head: the adapter must drop all of it.
-            res.status(std::stoi(std::string(path.substr(8))));
-            res.write("a body ");
-            res.flush();
-            res.write("that must not be sent");
-        } else if (path == "/throw") {
-            throw std::runtime_error("boom from the test handler");
-        } else if (path == "/flush-then-throw") {
-            res.write("partial");
-            res.flush();
-            throw std::runtime_error("boom after the head was sent");
-        } else if (path == "/big") {
-            const std::string chunk(64 * 1024, 'x');
-            const auto deadline = Clock::now() + 10s;
-            bool ok = true;
-            while (ok && Clock::now() < deadline)
-                ok = res.write(chunk) && res.flush();
-            std::lock_guard lock(mutex_);
-            write_failed_ = !ok && res.client_gone();
-            cv_.notify_all();
-        } else {
-            res.status(404);
-        }
-    }
+    int calls() const { return gateway_.app().calls(); }
 
-    Options options_;
-    std::unique_ptr<Server> server_;
+    test::InProcessGateway gateway_{{"fastcgi"}};
+    Options& options_ = gateway_.options();
     std::string address_;
-
-    std::atomic<int> calls_{0};
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool release_ = false;
-    std::optional<bool> write_failed_;
 };
 
 // --- requests as a front end sends them -----------------------------------
@@ -315,8 +194,7 @@ TEST_F(FastCgiAdapter, PostBodyOfOneMebibyteArrivesIntact) {
     const std::string body = deterministic_bytes(1 << 20, 42);
     const wire::Response r = round_trip(post("/app/sum", body));
     ASSERT_TRUE(r.ended);
-    EXPECT_EQ(wire::parse_cgi(r.out).body,
-              "bytes=1048576 fnv=" + std::to_string(fnv1a(kFnvOffset, body.data(), body.size())));
+    EXPECT_EQ(wire::parse_cgi(r.out).body, "bytes=1048576 fnv=" + std::to_string(fnv1a(body)));
 }
 
 TEST_F(FastCgiAdapter, BodyWithoutContentLengthEndsAtTheEmptyStdinRecord) {
@@ -329,8 +207,7 @@ TEST_F(FastCgiAdapter, BodyWithoutContentLengthEndsAtTheEmptyStdinRecord) {
     wire::ResponseReader reader(c);
     const wire::Response& out = reader.read_all();
     ASSERT_TRUE(out.ended);
-    EXPECT_EQ(wire::parse_cgi(out.out).body,
-              "bytes=100000 fnv=" + std::to_string(fnv1a(kFnvOffset, body.data(), body.size())));
+    EXPECT_EQ(wire::parse_cgi(out.out).body, "bytes=100000 fnv=" + std::to_string(fnv1a(body)));
 }
 
 TEST_F(FastCgiAdapter, ThreeRequestsOnOneKeptConnection) {
@@ -343,7 +220,7 @@ TEST_F(FastCgiAdapter, ThreeRequestsOnOneKeptConnection) {
         EXPECT_EQ(wire::parse_cgi(r.out).body, "Hello, world!\n");
     }
     EXPECT_FALSE(c.closed());
-    EXPECT_EQ(calls_, 3);
+    EXPECT_EQ(calls(), 3);
 }
 
 TEST_F(FastCgiAdapter, WithoutKeepConnTheGatewayClosesAfterEndRequest) {
@@ -432,7 +309,7 @@ TEST_F(FastCgiAdapter, NoContentAndNotModifiedDropTheBody) {
     ASSERT_TRUE(r.ended) << r.error;
     EXPECT_EQ(wire::parse_cgi(r.out).body, "Hello, world!\n");
     EXPECT_FALSE(c.closed());
-    EXPECT_EQ(calls_, 3);
+    EXPECT_EQ(calls(), 3);
 }
 
 TEST_F(FastCgiAdapter, ThrowingHandlerGives500AndTheGatewayGoesOn) {
@@ -468,9 +345,9 @@ TEST_F(FastCgiAdapter, HandlerSeesWritesFailOnceTheFrontEndHasGone) {
         ASSERT_TRUE(
             reader.read_until([](const wire::Response& r) { return !r.out.empty(); }, 5000ms));
     }  // the front end closes, with response bytes unread
-    std::unique_lock lock(mutex_);
-    ASSERT_TRUE(cv_.wait_for(lock, 15s, [this] { return write_failed_.has_value(); }));
-    EXPECT_TRUE(*write_failed_);
+    test::TestApp& app = gateway_.app();
+    ASSERT_TRUE(app.wait([&] { return app.big_done() == 1; }, 15s));
+    EXPECT_EQ(app.big_client_gone(), 1);
 }
 
 TEST_F(FastCgiAdapter, AuthorizerRoleIsAnsweredWithUnknownRole) {
@@ -488,7 +365,7 @@ TEST_F(FastCgiAdapter, AuthorizerRoleIsAnsweredWithUnknownRole) {
         EXPECT_TRUE(out.out.empty());
         EXPECT_TRUE(c.wait_closed(2000ms));
     }  // the front end closes in turn, ending the gateway's lingering close
-    EXPECT_EQ(calls_, 0);
+    EXPECT_EQ(calls(), 0);
     expect_served();
     stop();
     EXPECT_NE(log.text().find("FCGI_AUTHORIZER"), std::string::npos);
@@ -556,7 +433,7 @@ TEST_F(FastCgiAdapter, ParamsOverTheLimitAreRefused) {
         EXPECT_EQ(wire::parse_cgi(out.out).status, 431);
     else
         EXPECT_TRUE(out.connection_closed);
-    EXPECT_EQ(calls_, 0);
+    EXPECT_EQ(calls(), 0);
     expect_served();
     stop();
     const std::string text = log.text();
@@ -576,7 +453,7 @@ TEST_F(FastCgiAdapter, TooManyParamsAreRefused) {
     const wire::Response out = wire::round_trip(c, r);
     ASSERT_TRUE(out.ended);
     EXPECT_EQ(wire::parse_cgi(out.out).status, 431);
-    EXPECT_EQ(calls_, 0);
+    EXPECT_EQ(calls(), 0);
     expect_served();
     stop();
     const std::string text = log.text();
@@ -605,7 +482,7 @@ TEST_F(FastCgiAdapter, TruncatedRecordThenCloseIsDropped) {
     EXPECT_NE(log.text().find("closed the connection in the middle of a FastCGI request head"),
               std::string::npos)
         << log.text();
-    EXPECT_EQ(calls_, 1);
+    EXPECT_EQ(calls(), 1);
 }
 
 TEST_F(FastCgiAdapter, StalledHeadIsDroppedAtTheReadTimeoutWhileOthersAreServed) {
@@ -645,7 +522,7 @@ TEST_F(FastCgiAdapter, TricklingHeadIsBoundedInTotalNotPerRead) {
     }
     EXPECT_TRUE(slow.wait_closed(2000ms));
     EXPECT_LT(Clock::now() - sent, 1500ms);
-    EXPECT_EQ(calls_, 0);
+    EXPECT_EQ(calls(), 0);
 }
 
 TEST_F(FastCgiAdapter, OverflowingNameValueLengthsAreRefused) {
@@ -674,7 +551,7 @@ TEST_F(FastCgiAdapter, OverflowingNameValueLengthsAreRefused) {
                    wire::record(wire::kParams, 1, lengths(0x1000, 1) + "AAAA") +
                    wire::record(wire::kParams, 1, "") + wire::stdin_stream(1, ""));
     expect_served();
-    EXPECT_EQ(calls_, 1);
+    EXPECT_EQ(calls(), 1);
     stop();
     const std::string text = log.text();
     EXPECT_NE(text.find("FastCGI params of 2147483652 bytes"), std::string::npos) << text;
@@ -686,7 +563,7 @@ TEST_F(FastCgiAdapter, PeerNotOnTheAllowListIsClosedAndNothingServed) {
     options_.allow = {"10.9.9.9"};
     start();
     expect_dropped(wire::encode(request("GET", "/app/hello")));
-    EXPECT_EQ(calls_, 0);
+    EXPECT_EQ(calls(), 0);
 }
 
 TEST_F(FastCgiAdapter, UnixPeerOutsideTheAllowedIdsIsClosedAndNothingServed) {
@@ -697,7 +574,7 @@ TEST_F(FastCgiAdapter, UnixPeerOutsideTheAllowedIdsIsClosedAndNothingServed) {
     start();
     ASSERT_EQ(address_, path);
     expect_dropped(wire::encode(request("GET", "/app/hello")));
-    EXPECT_EQ(calls_, 0);
+    EXPECT_EQ(calls(), 0);
     stop();
     // Either id lets a peer in.
     options_.allow_gids = {::getgid()};
@@ -708,7 +585,7 @@ TEST_F(FastCgiAdapter, UnixPeerOutsideTheAllowedIdsIsClosedAndNothingServed) {
     options_.allow_gids = {};
     start();
     expect_served();
-    EXPECT_EQ(calls_, 2);
+    EXPECT_EQ(calls(), 2);
 }
 
 // --- many connections ----------------------------------------------------
@@ -769,7 +646,7 @@ TEST_F(FastCgiAdapter, ServesOnDescriptorsAbove1024) {
         EXPECT_TRUE(wire::round_trip(c, request("GET", "/app/hello", true, id)).ended);
     const std::string body = deterministic_bytes(200'000, 3);
     EXPECT_EQ(wire::parse_cgi(round_trip(post("/app/sum", body)).out).body,
-              "bytes=200000 fnv=" + std::to_string(fnv1a(kFnvOffset, body.data(), body.size())));
+              "bytes=200000 fnv=" + std::to_string(fnv1a(body)));
     std::string bad = wire::encode(request("GET", "/app/hello"));
     bad[0] = 9;
     expect_dropped(bad);
@@ -792,7 +669,7 @@ TEST_F(FastCgiAdapter, OverloadIsAnsweredFcgiOverloaded) {
     EXPECT_EQ(refused.out,
               "Status: 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
               "Content-Length: 24\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n");
-    EXPECT_EQ(calls_, 1);
+    EXPECT_EQ(calls(), 1);
     held.reset();
     wire::Response r;
     for (int i = 0; i < 50 && r.protocol_status != 0; ++i) {

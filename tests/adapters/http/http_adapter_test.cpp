@@ -20,134 +20,21 @@
 #include <thread>
 #include <vector>
 
+#include "http1_client.hpp"
+#include "in_process_gateway.hpp"
 #include "postern/postern.hpp"
 #include "socket_client.hpp"
+#include "test_data.hpp"
 
 namespace postern {
 namespace {
 
 using namespace std::chrono_literals;
+using test::fnv1a;
 using test::SocketClient;
+using test::http1::HttpResponse;
+using test::http1::ResponseReader;
 using Clock = std::chrono::steady_clock;
-
-// --- A strict little HTTP/1.1 response reader -------------------------------
-
-struct HttpResponse {
-    int status = 0;
-    std::string status_line;
-    std::map<std::string, std::string> headers;  // lowercased names
-    std::string body;
-    bool complete = false;  // the body ended by its framing (not by a close)
-
-    std::optional<std::string> header(const std::string& name) const {
-        auto it = headers.find(name);
-        if (it == headers.end())
-            return std::nullopt;
-        return it->second;
-    }
-};
-
-std::string lowercase(std::string s) {
-    for (char& c : s)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
-
-/// Reads responses one after the other from a connection, keeping bytes
-/// read past the end of one for the next (pipelining).
-class ResponseReader {
-  public:
-    explicit ResponseReader(SocketClient& client) : client_(client) {}
-
-    /// One response (a 1xx too). nullopt when the connection closed or the
-    /// deadline passed before a whole head came.
-    std::optional<HttpResponse> next(bool head_request = false,
-                                     std::chrono::milliseconds timeout = 5s) {
-        deadline_ = Clock::now() + timeout;
-        std::size_t end;
-        while ((end = buffer_.find("\r\n\r\n")) == std::string::npos)
-            if (!fill())
-                return std::nullopt;
-        HttpResponse r;
-        std::string head = buffer_.substr(0, end);
-        buffer_.erase(0, end + 4);
-        std::size_t eol = head.find("\r\n");
-        r.status_line = head.substr(0, eol);
-        if (r.status_line.size() < 12 || r.status_line.compare(0, 9, "HTTP/1.1 ") != 0)
-            return std::nullopt;
-        r.status = std::stoi(r.status_line.substr(9, 3));
-        while (eol != std::string::npos) {
-            std::size_t start = eol + 2;
-            eol = head.find("\r\n", start);
-            std::string line =
-                head.substr(start, eol == std::string::npos ? std::string::npos : eol - start);
-            std::size_t colon = line.find(':');
-            if (colon == std::string::npos)
-                return std::nullopt;
-            std::string value = line.substr(colon + 1);
-            value.erase(0, value.find_first_not_of(' '));
-            std::string name = lowercase(line.substr(0, colon));
-            if (r.headers.count(name))
-                return std::nullopt;  // the adapter never repeats one here
-            r.headers[name] = value;
-        }
-        if (head_request || r.status < 200 || r.status == 204 || r.status == 304) {
-            r.complete = true;
-            return r;
-        }
-        if (auto cl = r.header("content-length")) {
-            std::size_t n = std::stoul(*cl);
-            while (buffer_.size() < n)
-                if (!fill())
-                    return r;
-            r.body = buffer_.substr(0, n);
-            buffer_.erase(0, n);
-            r.complete = true;
-        } else if (r.header("transfer-encoding") == "chunked") {
-            for (;;) {
-                std::size_t line_end;
-                while ((line_end = buffer_.find("\r\n")) == std::string::npos)
-                    if (!fill())
-                        return r;
-                std::size_t size = std::stoul(buffer_.substr(0, line_end), nullptr, 16);
-                while (buffer_.size() < line_end + 2 + size + 2)
-                    if (!fill())
-                        return r;
-                r.body += buffer_.substr(line_end + 2, size);
-                if (buffer_.compare(line_end + 2 + size, 2, "\r\n") != 0)
-                    return r;
-                buffer_.erase(0, line_end + 2 + size + 2);
-                if (size == 0)
-                    break;
-            }
-            r.complete = true;
-        } else {
-            while (fill()) {
-            }
-            r.body = std::move(buffer_);
-            buffer_.clear();
-        }
-        return r;
-    }
-
-    const std::string& buffered() const { return buffer_; }
-
-  private:
-    bool fill() {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
-        if (left.count() <= 0 || client_.closed())
-            return false;
-        std::string got = client_.recv_some(left);
-        if (got.empty())
-            return false;
-        buffer_ += got;
-        return true;
-    }
-
-    SocketClient& client_;
-    std::string buffer_;
-    Clock::time_point deadline_;
-};
 
 std::map<std::string, std::string> parse_env(const std::string& body) {
     std::map<std::string, std::string> env;
@@ -161,15 +48,6 @@ std::map<std::string, std::string> parse_env(const std::string& body) {
         pos = nl == std::string::npos ? body.size() : nl + 1;
     }
     return env;
-}
-
-// FNV-1a, 64 bits: a checksum both sides compute the same way.
-std::uint64_t fnv1a(std::string_view data, std::uint64_t h = 1469598103934665603ull) {
-    for (unsigned char c : data) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    return h;
 }
 
 std::string test_body(std::size_t n) {
@@ -277,17 +155,12 @@ class HttpAdapterTest : public ::testing::Test {
     }
 
     void start(Options o) {
-        server_ = std::make_unique<Server>(std::move(o));
-        server_->start();
-        address_ = server_->listeners().at(0).address;
+        gateway_.options() = std::move(o);
+        gateway_.start();
+        address_ = gateway_.address();
         port_ = address_.substr(address_.rfind(':') + 1);
     }
     void start() { start(options()); }
-
-    void TearDown() override {
-        if (server_)
-            server_->stop();
-    }
 
     /// A request on a new connection; its response.
     std::optional<HttpResponse> exchange(const std::string& request, bool head_request = false) {
@@ -306,7 +179,7 @@ class HttpAdapterTest : public ::testing::Test {
     }
 
     std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
-    std::unique_ptr<Server> server_;
+    test::InProcessGateway gateway_{{"http"}};
     std::string address_;
     std::string port_;
 };

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "fcgi_client.hpp"
+#include "in_process_gateway.hpp"
 #include "postern/postern.hpp"
 #include "socket_client.hpp"
 
@@ -48,8 +49,7 @@ std::string get(const std::string& target) {
 class StatusPage : public ::testing::Test {
   protected:
     void start(std::size_t max_connections = 100) {
-        Options o;
-        o.listeners = {{"http", "127.0.0.1:0"}};
+        Options& o = gateway_.options();
         o.mounts = {{"/app",
                      [](Request& req, Response& res) {
                          char buf[4096];
@@ -59,18 +59,11 @@ class StatusPage : public ::testing::Test {
                          res.write("hello\n");
                      },
                      "test"}};
-        o.threads = 2;
-        o.access_log = "off";
         o.status_path = "/status";
         o.limits.max_connections = max_connections;
         o.drain_timeout = 1s;
-        server_ = std::make_unique<Server>(std::move(o));
-        server_->start();
-        address_ = server_->listeners().at(0).address;
-    }
-    void TearDown() override {
-        if (server_)
-            server_->stop();
+        gateway_.start();
+        address_ = gateway_.address();
     }
 
     Poco::JSON::Object::Ptr status_json() {
@@ -81,7 +74,7 @@ class StatusPage : public ::testing::Test {
         return parser.parse(r.body).extract<Poco::JSON::Object::Ptr>();
     }
 
-    std::unique_ptr<Server> server_;
+    test::InProcessGateway gateway_{{"http"}};
     std::string address_;
 };
 
@@ -185,16 +178,12 @@ TEST_F(StatusPage, ABodyCutShortIsCountedAsMalformed) {
 }
 
 TEST(StatusPageListeners, MalformedFastCgiInputIsCountedOnItsListener) {
-    Options o;
-    o.listeners = {{"http", "127.0.0.1:0"}, {"fastcgi", "127.0.0.1:0"}};
-    o.mounts = {{"/", [](Request&, Response& res) { res.write("app\n"); }, "test"}};
-    o.threads = 2;
-    o.access_log = "off";
-    o.status_path = "/status";
-    Server server(std::move(o));
-    server.start();
-    const std::string http = server.listeners().at(0).address;
-    const std::string fcgi = server.listeners().at(1).address;
+    test::InProcessGateway gateway({"http", "fastcgi"});
+    gateway.options().mounts = {{"/", [](Request&, Response& res) { res.write("app\n"); }, "test"}};
+    gateway.options().status_path = "/status";
+    gateway.start();
+    const std::string http = gateway.address("http");
+    const std::string fcgi = gateway.address("fastcgi");
     test::fcgi::Request good;
     good.params = test::fcgi::cgi_params("GET", "/x");
     {
@@ -217,21 +206,18 @@ TEST(StatusPageListeners, MalformedFastCgiInputIsCountedOnItsListener) {
     EXPECT_EQ(l->getValue<std::string>("name"), "fastcgi=" + fcgi);
     EXPECT_EQ(l->getObject("malformed")->getValue<int>("bad_request"), 1);
     EXPECT_EQ(l->getObject("responses")->getValue<int>("2xx"), 1);
-    server.stop();
+    gateway.stop();
 }
 
 TEST(StatusPageOff, WithoutAStatusPathThePathIsTheApplications) {
-    Options o;
-    o.listeners = {{"http", "127.0.0.1:0"}};
-    o.mounts = {{"/", [](Request&, Response& res) { res.write("app\n"); }, "test"}};
-    o.threads = 1;
-    o.access_log = "off";
-    Server server(std::move(o));
-    server.start();
-    const Reply r = ask(server.listeners().at(0).address, get("/status"));
+    test::InProcessGateway gateway({"http"});
+    gateway.options().mounts = {{"/", [](Request&, Response& res) { res.write("app\n"); }, "test"}};
+    gateway.options().threads = 1;
+    gateway.start();
+    const Reply r = ask(gateway.address(), get("/status"));
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, "app\n");
-    server.stop();
+    gateway.stop();
 }
 
 }  // namespace

@@ -3,89 +3,41 @@
 // per connection), including what a hostile peer of the port can send.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <memory>
-#include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "in_process_gateway.hpp"
 #include "postern/server.hpp"
-#include "scgi/codec.hpp"
+#include "scgi_client.hpp"
 #include "socket_client.hpp"
+#include "test_data.hpp"
+#include "wait.hpp"
 
 namespace postern {
 namespace {
 
 using namespace std::chrono_literals;
 using namespace std::string_literals;
+using test::deterministic_bytes;
+using test::fnv1a;
 using test::SocketClient;
 using Params = std::vector<std::pair<std::string, std::string>>;
 
-std::string deterministic_bytes(std::size_t n, unsigned seed) {
-    std::minstd_rand gen(seed);
-    std::string out(n, '\0');
-    for (auto& c : out)
-        c = static_cast<char>(gen() & 0xff);
-    return out;
-}
-
-std::uint64_t fnv1a(const std::string& s) {
-    std::uint64_t h = 14695981039346656037ull;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 class ScgiAdapter : public ::testing::Test {
   protected:
-    ScgiAdapter() {
-        options_.listeners = {{"scgi", "127.0.0.1:0"}};
-        options_.mounts = {
-            {"/app", [this](Request& req, Response& res) { handle(req, res); }, "test"}};
-        options_.threads = 2;
-        options_.access_log = "off";
-        options_.drain_timeout = 2000ms;
-    }
-    ~ScgiAdapter() override { stop(); }
-
     void start() {
-        server_ = std::make_unique<Server>(options_);
-        server_->start();
-        address_ = server_->listeners().at(0).address;
-    }
-    void stop() {
-        {
-            std::lock_guard lock(mutex_);
-            release_ = true;
-            cv_.notify_all();
-        }
-        if (server_)
-            server_->stop();
-        server_.reset();
+        gateway_.start();
+        address_ = gateway_.address();
     }
 
     /// The header nginx would send for `method` `uri` with a body of `body`
     /// bytes, plus `extra` pairs.
     static std::string header(const std::string& method, const std::string& uri,
                               std::size_t body = 0, const Params& extra = {}) {
-        Params p = {{"CONTENT_LENGTH", std::to_string(body)},
-                    {"SCGI", "1"},
-                    {"REQUEST_METHOD", method},
-                    {"REQUEST_URI", uri},
-                    {"SERVER_PROTOCOL", "HTTP/1.1"},
-                    {"SERVER_NAME", "example.org"},
-                    {"SERVER_PORT", "80"},
-                    {"REMOTE_ADDR", "192.0.2.1"},
-                    {"REMOTE_PORT", "51234"}};
-        p.insert(p.end(), extra.begin(), extra.end());
-        return scgi::encode_request(p);
+        return test::scgi::netstring(test::scgi::cgi_params(method, uri, body, extra));
     }
 
     std::string exchange(const std::string& bytes) {
@@ -94,46 +46,11 @@ class ScgiAdapter : public ::testing::Test {
         return c.recv_until_close(10s);
     }
 
-    void handle(Request& req, Response& res) {
-        ++calls_;
-        const std::string_view path = req.path_info();
-        if (path == "/hello") {
-            res.header("Content-Type", "text/plain");
-            res.write("Hello, world!\n");
-        } else if (path == "/env") {
-            for (const auto& [name, value] : req.environ())
-                res.write(name + "=" + value + "\n");
-        } else if (path == "/sum") {
-            std::string all;
-            char buf[50000];
-            while (std::size_t n = req.read(buf, sizeof(buf)))
-                all.append(buf, n);
-            res.write("bytes=" + std::to_string(all.size()) + " fnv=" + std::to_string(fnv1a(all)));
-        } else if (path == "/stream") {
-            res.write("first");
-            res.flush();
-            std::unique_lock lock(mutex_);
-            cv_.wait_for(lock, 10s, [this] { return release_; });
-            lock.unlock();
-            res.write("second");
-        } else if (path == "/throw") {
-            throw std::runtime_error("boom from the test handler");
-        } else if (path == "/flush-then-throw") {
-            res.write("partial");
-            res.flush();
-            throw std::runtime_error("boom after the head was sent");
-        } else {
-            res.status(404);
-        }
-    }
+    int calls() const { return gateway_.app().calls(); }
 
-    Options options_;
-    std::unique_ptr<Server> server_;
+    test::InProcessGateway gateway_{{"scgi"}};
+    Options& options_ = gateway_.options();
     std::string address_;
-    std::atomic<int> calls_{0};
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool release_ = false;
 };
 
 TEST_F(ScgiAdapter, HelloExactBytesThenClose) {
@@ -190,7 +107,7 @@ TEST_F(ScgiAdapter, BytesAfterTheBodyAreRefusedNotANextRequest) {
         exchange(header("POST", "/app/sum", 3) + "abc" + header("GET", "/app/hello"));
     EXPECT_EQ(out.rfind("Status: 400 ", 0), 0u) << out;
     EXPECT_EQ(out.find("Hello"), std::string::npos) << out;
-    EXPECT_EQ(calls_.load(), 0);
+    EXPECT_EQ(calls(), 0);
 }
 
 TEST_F(ScgiAdapter, ABodyCutShortIs400) {
@@ -209,11 +126,7 @@ TEST_F(ScgiAdapter, StreamedBodyEndsAtTheClose) {
     const std::string first = c.recv_until("first", 10s);
     EXPECT_EQ(first, "Status: 200 OK\r\n\r\nfirst");
     EXPECT_FALSE(c.closed());
-    {
-        std::lock_guard lock(mutex_);
-        release_ = true;
-        cv_.notify_all();
-    }
+    gateway_.app().release();
     EXPECT_EQ(c.recv_until_close(10s), "second");
 }
 
@@ -243,7 +156,7 @@ TEST_F(ScgiAdapter, LimitsAre431) {
     EXPECT_EQ(exchange(header("GET", "/app/hello", 0, {{"A", ""}, {"B", ""}, {"C", ""}, {"D", ""}}))
                   .rfind("Status: 431 ", 0),
               0u);
-    EXPECT_EQ(calls_.load(), 0);
+    EXPECT_EQ(calls(), 0);
 }
 
 TEST_F(ScgiAdapter, BodyOverTheLimitIs413) {
@@ -251,18 +164,18 @@ TEST_F(ScgiAdapter, BodyOverTheLimitIs413) {
     start();
     const std::string out = exchange(header("POST", "/app/sum", 100) + std::string(100, 'x'));
     EXPECT_EQ(out.rfind("Status: 413 ", 0), 0u) << out;
-    EXPECT_EQ(calls_.load(), 0);
+    EXPECT_EQ(calls(), 0);
 }
 
 TEST_F(ScgiAdapter, BadHeadersAre400AndNeverReachTheCallback) {
     start();
     for (const std::string& bad :
          {"GET / HTTP/1.1\r\nHost: x\r\n\r\n"s, "05:abcde,"s,
-          scgi::encode_request({{"SCGI", "1"}, {"CONTENT_LENGTH", "0"}}),
-          scgi::encode_request({{"CONTENT_LENGTH", "0"}, {"REQUEST_URI", "/app/hello"}})}) {
+          test::scgi::netstring({{"SCGI", "1"}, {"CONTENT_LENGTH", "0"}}),
+          test::scgi::netstring({{"CONTENT_LENGTH", "0"}, {"REQUEST_URI", "/app/hello"}})}) {
         EXPECT_EQ(exchange(bad).rfind("Status: 400 ", 0), 0u) << bad;
     }
-    EXPECT_EQ(calls_.load(), 0);
+    EXPECT_EQ(calls(), 0);
 }
 
 TEST_F(ScgiAdapter, IdleAndClosedConnectionsHoldNoWorker) {
@@ -285,17 +198,22 @@ TEST_F(ScgiAdapter, IdleAndClosedConnectionsHoldNoWorker) {
 TEST_F(ScgiAdapter, OverloadIsAnswered503) {
     options_.limits.max_connections = 1;
     start();
+    // The listener's one connection, accepted and in its callback.
     std::optional<SocketClient> held(std::in_place, address_);
-    std::this_thread::sleep_for(200ms);  // accepted: the listener's one connection
+    ASSERT_TRUE(held->send(header("GET", "/app/stream")));
+    ASSERT_NE(held->recv_until("first", 10s).find("first"), std::string::npos);
     EXPECT_EQ(exchange(header("GET", "/app/hello")),
               "Status: 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
               "Content-Length: 24\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n");
+    gateway_.app().release();
     held.reset();
     std::string reply;
-    for (int i = 0; i < 50 && reply.rfind("Status: 200", 0) != 0; ++i) {
-        std::this_thread::sleep_for(50ms);
-        reply = exchange(header("GET", "/app/hello"));
-    }
+    test::wait_until(
+        [&] {
+            reply = exchange(header("GET", "/app/hello"));
+            return reply.rfind("Status: 200", 0) == 0;
+        },
+        2500ms, 50ms);
     EXPECT_EQ(reply.rfind("Status: 200 OK\r\n", 0), 0u) << reply;
 }
 

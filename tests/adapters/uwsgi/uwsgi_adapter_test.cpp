@@ -3,19 +3,17 @@
 // connection), including what a hostile peer of the port can send.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "in_process_gateway.hpp"
 #include "postern/server.hpp"
 #include "socket_client.hpp"
-#include "uwsgi/codec.hpp"
+#include "uwsgi_client.hpp"
+#include "wait.hpp"
 
 namespace postern {
 namespace {
@@ -27,41 +25,14 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 
 class UwsgiAdapter : public ::testing::Test {
   protected:
-    UwsgiAdapter() {
-        options_.listeners = {{"uwsgi", "127.0.0.1:0"}};
-        options_.mounts = {
-            {"/app", [this](Request& req, Response& res) { handle(req, res); }, "test"}};
-        options_.threads = 2;
-        options_.access_log = "off";
-        options_.drain_timeout = 2000ms;
-    }
-    ~UwsgiAdapter() override { stop(); }
-
     void start() {
-        server_ = std::make_unique<Server>(options_);
-        server_->start();
-        address_ = server_->listeners().at(0).address;
-    }
-    void stop() {
-        {
-            std::lock_guard lock(mutex_);
-            release_ = true;
-            cv_.notify_all();
-        }
-        if (server_)
-            server_->stop();
-        server_.reset();
+        gateway_.start();
+        address_ = gateway_.address();
     }
 
     static std::string packet(const std::string& method, const std::string& uri,
                               std::size_t body = 0, const Params& extra = {}) {
-        Params p = {{"REQUEST_METHOD", method},      {"REQUEST_URI", uri},
-                    {"SERVER_PROTOCOL", "HTTP/1.1"}, {"SERVER_NAME", "example.org"},
-                    {"SERVER_PORT", "80"},           {"REMOTE_ADDR", "192.0.2.1"}};
-        if (body > 0)
-            p.emplace_back("CONTENT_LENGTH", std::to_string(body));
-        p.insert(p.end(), extra.begin(), extra.end());
-        return uwsgi::encode_request(p);
+        return test::uwsgi::packet(test::uwsgi::cgi_params(method, uri, body, extra));
     }
 
     std::string exchange(const std::string& bytes) {
@@ -70,38 +41,11 @@ class UwsgiAdapter : public ::testing::Test {
         return c.recv_until_close(10s);
     }
 
-    void handle(Request& req, Response& res) {
-        ++calls_;
-        const std::string_view path = req.path_info();
-        if (path == "/hello") {
-            res.header("Content-Type", "text/plain");
-            res.write("Hello, world!\n");
-        } else if (path == "/env") {
-            for (const auto& [name, value] : req.environ())
-                res.write(name + "=" + value + "\n");
-        } else if (path == "/body") {
-            res.write(req.read_all(1 << 24));
-        } else if (path == "/stream") {
-            res.write("first");
-            res.flush();
-            std::unique_lock lock(mutex_);
-            cv_.wait_for(lock, 10s, [this] { return release_; });
-            lock.unlock();
-            res.write("second");
-        } else if (path == "/throw") {
-            throw std::runtime_error("boom from the test handler");
-        } else {
-            res.status(404);
-        }
-    }
+    int calls() const { return gateway_.app().calls(); }
 
-    Options options_;
-    std::unique_ptr<Server> server_;
+    test::InProcessGateway gateway_{{"uwsgi"}};
+    Options& options_ = gateway_.options();
     std::string address_;
-    std::atomic<int> calls_{0};
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool release_ = false;
 };
 
 TEST_F(UwsgiAdapter, HelloExactBytesThenClose) {
@@ -121,7 +65,7 @@ TEST_F(UwsgiAdapter, Body) {
     start();
     // Under the response buffer: sent with its length.
     const std::string body(50'000, 'z');
-    const std::string out = exchange(packet("POST", "/app/body", body.size()) + body);
+    const std::string out = exchange(packet("POST", "/app/echo", body.size()) + body);
     EXPECT_TRUE(out == "HTTP/1.1 200 OK\r\nContent-Length: 50000\r\n\r\n" + body)
         << out.substr(0, 100);
 }
@@ -145,11 +89,7 @@ TEST_F(UwsgiAdapter, StreamedBodyEndsAtTheClose) {
     SocketClient c(address_);
     c.send(packet("GET", "/app/stream"));
     EXPECT_EQ(c.recv_until("first", 10s), "HTTP/1.1 200 OK\r\n\r\nfirst");
-    {
-        std::lock_guard lock(mutex_);
-        release_ = true;
-        cv_.notify_all();
-    }
+    gateway_.app().release();
     EXPECT_EQ(c.recv_until_close(10s), "second");
 }
 
@@ -163,21 +103,21 @@ TEST_F(UwsgiAdapter, ThrowIs500) {
 TEST_F(UwsgiAdapter, OtherPacketTypesAndBadPacketsAreRefused) {
     start();
     for (const std::string& bad :
-         {uwsgi::encode_request({{"REQUEST_URI", "/app/hello"}}, 5),
-          uwsgi::encode_request({{"REQUEST_URI", "/app/hello"}}, 0, 1),
+         {test::uwsgi::packet({{"REQUEST_URI", "/app/hello"}}, 5),
+          test::uwsgi::packet({{"REQUEST_URI", "/app/hello"}}, 0, 1),
           "\x00\x03\x00\x00\x01\x00"s + "A", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"s,
           packet("GET", "/app/hello", 0, {{"CONTENT_LENGTH", "x"}})}) {
         EXPECT_EQ(exchange(bad).rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << bad;
     }
-    EXPECT_EQ(calls_.load(), 0);
+    EXPECT_EQ(calls(), 0);
 }
 
 TEST_F(UwsgiAdapter, BytesAfterTheBodyAreRefusedNotANextRequest) {
     start();
     const std::string out =
-        exchange(packet("POST", "/app/body", 3) + "abc" + packet("GET", "/app/hello"));
+        exchange(packet("POST", "/app/echo", 3) + "abc" + packet("GET", "/app/hello"));
     EXPECT_EQ(out.rfind("HTTP/1.1 400 ", 0), 0u) << out;
-    EXPECT_EQ(calls_.load(), 0);
+    EXPECT_EQ(calls(), 0);
 }
 
 TEST_F(UwsgiAdapter, LimitIs431) {
@@ -192,17 +132,22 @@ TEST_F(UwsgiAdapter, LimitIs431) {
 TEST_F(UwsgiAdapter, OverloadIsAnswered503) {
     options_.limits.max_connections = 1;
     start();
+    // The listener's one connection, accepted and in its callback.
     std::optional<SocketClient> held(std::in_place, address_);
-    std::this_thread::sleep_for(200ms);  // accepted: the listener's one connection
+    ASSERT_TRUE(held->send(packet("GET", "/app/stream")));
+    ASSERT_NE(held->recv_until("first", 10s).find("first"), std::string::npos);
     EXPECT_EQ(exchange(packet("GET", "/app/hello")),
               "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
               "Content-Length: 24\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n");
+    gateway_.app().release();
     held.reset();
     std::string reply;
-    for (int i = 0; i < 50 && reply.rfind("HTTP/1.1 200", 0) != 0; ++i) {
-        std::this_thread::sleep_for(50ms);
-        reply = exchange(packet("GET", "/app/hello"));
-    }
+    test::wait_until(
+        [&] {
+            reply = exchange(packet("GET", "/app/hello"));
+            return reply.rfind("HTTP/1.1 200", 0) == 0;
+        },
+        2500ms, 50ms);
     EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << reply;
 }
 
