@@ -42,7 +42,7 @@ std::string millis(std::chrono::milliseconds ms) {
 AjpConnection::AjpConnection(int fd, Peer peer, const AjpSettings& settings)
     : Connection(fd, std::move(peer)),
       settings_(settings),
-      wait_(settings.read_timeout, 0),
+      wait_(settings.read_timeout, settings.min_body_rate),
       body_rate_(settings.read_timeout, settings.min_body_rate) {}
 
 // ---------------------------------------------------------------------------
@@ -123,23 +123,41 @@ Connection::Next AjpConnection::bad_packet(const Result& r, std::string_view whe
 
 Connection::Next AjpConnection::serve_packet() {
     RequestPacket packet;
+    bool body_collecting = false;
     for (;;) {
+        body_collecting = false;
         Result r = decode_request_packet(buffered(), settings_.limits, packet);
         if (r.status == Status::error) {
             clear_wait_deadline();
             return bad_packet(r, "where a request was expected");
         }
         if (r.status == Status::done) {
-            consume(r.consumed);
-            break;
+            // With a Content-Length the front end sends the first body
+            // packet unasked (mod_jk, mod_proxy_ajp): read it here too, so a
+            // small body that trickles holds no thread either.
+            const std::optional<std::uint64_t> length = packet.type == Code::forward_request
+                                                            ? parse_length(packet.request.headers)
+                                                            : std::nullopt;
+            std::string_view data;
+            if (!length || *length == 0 ||
+                decode_body_packet(buffered().substr(r.consumed), settings_.limits.max_payload,
+                                   data)
+                        .status != Status::need_more) {
+                consume(r.consumed);
+                break;
+            }
+            body_collecting = true;
         }
         // The packet arrives in the reactor (core/input_wait.hpp): take
         // what the socket has; wait without a thread when it has none.
         compact();
         int error = 0;
+        const std::size_t had = in_.size();
         const Available got = read_available(fd(), in_, kReadSize, error);
         if (got == Available::some) {
             wait_.start();
+            if (body_collecting)
+                wait_.body_received(in_.size() - had);
             need_input_ = false;
             continue;
         }

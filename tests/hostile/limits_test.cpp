@@ -39,34 +39,6 @@ using test::ProtocolReply;
 using test::ProtocolRequest;
 using test::SocketClient;
 
-// --- Not yet in the reactor --------------------------------------------------
-//
-// Issue 13: over these protocols the case does not hold on today's code (a
-// trickling client holds a worker thread instead of waiting in the reactor
-// under the head deadline or the body's minimum rate). Each case is written
-// as it must be, and skipped here; delete the entry as the fix lands.
-// POSTERN_RUN_NOT_YET=1 in the environment runs them anyway, to see which
-// hold now.
-struct NotYet {
-    const char* protocol;
-    const char* test;  // the TEST_P's name
-    const char* observed;
-};
-constexpr NotYet kNotYetInTheReactor[] = {
-    // Two trickled heads held both worker threads: the GET waited until the
-    // test stopped trickling (4.1 s) and the read timeout passed (~4.4 s).
-    {"ajp", "SlowHeadIsRefusedAndHoldsNoWorker", "a trickled head holds a worker thread"},
-    {"scgi", "SlowHeadIsRefusedAndHoldsNoWorker", "a trickled head holds a worker thread"},
-    {"uwsgi", "SlowHeadIsRefusedAndHoldsNoWorker", "a trickled head holds a worker thread"},
-    // Two trickled bodies were handed to the callback and held both worker
-    // threads (GET waited 4.6-5.6 s); refused only a read timeout after the
-    // trickle stopped (FastCGI with 400, AJP with 408).
-    {"fastcgi", "SlowBodyIsRefusedAndHoldsNoWorker", "a trickled body holds a worker thread"},
-    {"ajp", "SlowBodyIsRefusedAndHoldsNoWorker", "a trickled body holds a worker thread"},
-    {"scgi", "SlowBodyIsRefusedAndHoldsNoWorker", "a trickled body holds a worker thread"},
-    {"uwsgi", "SlowBodyIsRefusedAndHoldsNoWorker", "a trickled body holds a worker thread"},
-};
-
 // --- The timeouts every case runs under ---------------------------------------
 
 constexpr auto kReadTimeout = 1000ms;
@@ -150,19 +122,6 @@ class Limits : public ::testing::TestWithParam<const char*> {
         o.drain_timeout = 1s;
     }
 
-    /// Why this case is skipped over this protocol (kNotYetInTheReactor),
-    /// or nullptr.
-    static const char* not_yet() {
-        if (const char* all = std::getenv("POSTERN_RUN_NOT_YET");
-            all && std::string_view(all) == "1")
-            return nullptr;
-        const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-        for (const NotYet& n : kNotYetInTheReactor)
-            if (n.protocol == std::string_view(GetParam()) &&
-                test.rfind(std::string(n.test) + "/", 0) == 0)
-                return n.observed;
-        return nullptr;
-    }
     bool is(const char* protocol) const { return std::string_view(GetParam()) == protocol; }
 
     const std::string& address() const { return gateway_.address(); }
@@ -234,8 +193,6 @@ class Limits : public ::testing::TestWithParam<const char*> {
 // read_timeout for the whole head (not per read), so two of them, with two
 // worker threads, starve no one and are refused at the deadline.
 TEST_P(Limits, SlowHeadIsRefusedAndHoldsNoWorker) {
-    if (const char* why = not_yet())
-        GTEST_SKIP() << "issue 13: " << why;
     ProtocolRequest r = hello();
     r.headers = {{"X-Trickle", std::string(60, 't')}};
     two_tricklers("", client_.head(r), kReadTimeout);
@@ -247,8 +204,6 @@ TEST_P(Limits, SlowHeadIsRefusedAndHoldsNoWorker) {
 // min_body_rate, waits in the reactor, not in a worker, and is refused once
 // read_timeout and what its bytes bought at the minimum rate have passed.
 TEST_P(Limits, SlowBodyIsRefusedAndHoldsNoWorker) {
-    if (const char* why = not_yet())
-        GTEST_SKIP() << "issue 13: " << why;
     ProtocolRequest r;
     r.method = "POST";
     r.target = "/app/sum";
