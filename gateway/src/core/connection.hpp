@@ -103,7 +103,8 @@ const HeaderList& overloaded_headers();
 /// FCGI_STDOUT.
 std::string overloaded_cgi_response();
 /// The whole overload answer as an HTTP/1.1 response ("HTTP/1.1 503 Service
-/// Unavailable"); `connection_close` adds "Connection: close" (RFC 9112
+/// Unavailable", by core/http_head.hpp, which writes Content-Length after
+/// the other headers); `connection_close` adds "Connection: close" (RFC 9112
 /// §9.6), for a protocol whose connections otherwise persist.
 std::string overloaded_http_response(bool connection_close);
 

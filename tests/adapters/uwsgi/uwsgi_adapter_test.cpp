@@ -196,7 +196,7 @@ TEST_F(UwsgiAdapter, OverloadIsAnswered503) {
     std::this_thread::sleep_for(200ms);  // accepted: the listener's one connection
     EXPECT_EQ(exchange(packet("GET", "/app/hello")),
               "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-              "Content-Length: 24\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n");
+              "Retry-After: 1\r\nContent-Length: 24\r\n\r\n503 Service Unavailable\n");
     held.reset();
     std::string reply;
     for (int i = 0; i < 50 && reply.rfind("HTTP/1.1 200", 0) != 0; ++i) {
