@@ -7,10 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cstdio>
 #include <cstring>
-#include <ctime>
 
+#include "core/http_head.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "http/http_environ.hpp"
@@ -45,30 +44,6 @@ void append_number(std::string& out, std::uint64_t n, int base = 10) {
     char buf[24];
     auto r = std::to_chars(buf, buf + sizeof(buf), n, base);
     out.append(buf, r.ptr);
-}
-
-// RFC 9110 §6.6.1: an origin server with a clock MUST send Date. Formatting
-// it is the costly part of a small response head, so each worker thread
-// formats it once a second (IMF-fixdate, RFC 9110 §5.6.7; not strftime,
-// whose day and month names follow the locale).
-void append_date(std::string& out) {
-    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    thread_local std::time_t cached = -1;
-    thread_local char text[64];
-    thread_local std::size_t length = 0;
-    std::time_t now = std::time(nullptr);
-    if (now != cached) {
-        std::tm tm{};
-        ::gmtime_r(&now, &tm);
-        int n = std::snprintf(text, sizeof(text), "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
-                              kDays[tm.tm_wday % 7], tm.tm_mday, kMonths[tm.tm_mon % 12],
-                              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-        length = n > 0 ? static_cast<std::size_t>(n) : 0;
-        cached = now;
-    }
-    out.append(text, length);
 }
 
 std::string millis(std::chrono::milliseconds ms) {
@@ -627,45 +602,20 @@ bool HttpConnection::send_head(const ResponseHead& head) {
     if (body_failed_ || (!body_done_ && (head.status == 413 || head.status == 408)))
         keep_alive_ = false;
 
-    out_.clear();
-    out_ += "HTTP/1.1 ";  // RFC 9110 §6.2: our version, whatever the client's
-    append_number(out_, static_cast<std::uint64_t>(head.status));
-    out_ += ' ';
-    out_ += reason_phrase(head.status);
-    out_ += "\r\n";
-    bool has_date = false;
-    if (head.headers != nullptr) {
-        for (const auto& [name, value] : *head.headers) {
-            // Framing is the adapter's alone (the core never passes these).
-            if (iequals(name, "content-length") || iequals(name, "transfer-encoding"))
-                continue;
-            if (iequals(name, "date"))
-                has_date = true;
-            out_ += name;
-            out_ += ": ";
-            out_ += value;
-            out_ += "\r\n";
-        }
-    }
-    if (!has_date)
-        append_date(out_);
-
+    // RFC 9110 §6.6.1: an origin server with a clock sends Date.
+    HttpFraming framing;
+    framing.date = true;
     if (no_body_) {
         // HEAD: the length a GET would have had (RFC 9110 §9.3.2).
-        if (head.content_length && status_has_body(head.status)) {
-            out_ += "Content-Length: ";
-            append_number(out_, *head.content_length);
-            out_ += "\r\n";
-        }
+        if (head.content_length && status_has_body(head.status))
+            framing.content_length = head.content_length;
     } else if (head.content_length) {
         body_out_ = BodyOut::length;
         out_left_ = *head.content_length;
-        out_ += "Content-Length: ";
-        append_number(out_, *head.content_length);
-        out_ += "\r\n";
+        framing.content_length = head.content_length;
     } else if (minor_ >= 1) {
         body_out_ = BodyOut::chunked;  // RFC 9112 §7.1
-        out_ += "Transfer-Encoding: chunked\r\n";
+        framing.chunked = true;
     } else {
         // RFC 9112 §6.3 rule 8: for an HTTP/1.0 client, closing the
         // connection is the only way to end a body of unknown length.
@@ -674,10 +624,11 @@ bool HttpConnection::send_head(const ResponseHead& head) {
     }
     // RFC 9112 §9.6 and §C.2.2 (HTTP/1.0 keep-alive).
     if (!keep_alive_)
-        out_ += "Connection: close\r\n";
+        framing.connection = HttpFraming::Connection::close;
     else if (minor_ == 0)
-        out_ += "Connection: keep-alive\r\n";
-    out_ += "\r\n";
+        framing.connection = HttpFraming::Connection::keep_alive;
+    out_.clear();
+    append_http_head(out_, head.status, head.headers, framing);
     return true;  // goes out with the first body bytes, or at flush/finish
 }
 

@@ -1,8 +1,10 @@
 #include "scgi/codec.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_set>
 
+#include "core/decimal.hpp"
 #include "core/log_escape.hpp"
 
 namespace postern::scgi {
@@ -22,10 +24,6 @@ Result error(Error code, std::string reason, std::size_t offset) {
     r.reason = std::move(reason);
     r.offset = offset;
     return r;
-}
-
-bool is_digit(char c) noexcept {
-    return c >= '0' && c <= '9';
 }
 
 }  // namespace
@@ -60,35 +58,32 @@ std::string_view error_name(Error e) noexcept {
 
 Result decode_request(std::string_view in, const DecodeLimits& limits, Request& out) {
     // The netstring length: 1*DIGIT ":" (no leading zero, as netstrings
-    // require; "0:" would be a header without CONTENT_LENGTH anyway).
-    std::size_t length = 0;
-    std::size_t i = 0;
-    for (;; ++i) {
-        if (i == in.size())
-            return Result{};  // need_more
-        const char c = in[i];
-        if (c == ':')
-            break;
-        if (!is_digit(c))
-            return error(Error::bad_length,
-                         i == 0 ? "SCGI request does not start with a netstring length"
-                                : "SCGI netstring length is not a decimal number",
-                         i);
-        if (i == 1 && in[0] == '0')
-            return error(Error::leading_zero, "SCGI netstring length has a leading zero", 0);
-        if (i >= kMaxLengthDigits)
-            return error(Error::header_too_large, "SCGI netstring length has more than 10 digits",
-                         i);
-        length = length * 10 + static_cast<std::size_t>(c - '0');
-        if (length > limits.max_header_bytes)
-            return error(Error::header_too_large,
-                         "SCGI request header is longer than " +
-                             std::to_string(limits.max_header_bytes) +
-                             " bytes (--max-params-bytes)",
-                         0);
-    }
+    // require; "0:" would be a header without CONTENT_LENGTH anyway). Each
+    // refusal is the one a digit-by-digit reading meets first, so a length
+    // arriving byte by byte is refused as soon as, and as, a whole one.
+    const std::size_t i = leading_digits(in.substr(0, kMaxLengthDigits + 1));
+    if (i >= 2 && in[0] == '0')
+        return error(Error::leading_zero, "SCGI netstring length has a leading zero", 0);
+    // The length so far (at most 10 digits: it fits) against the limit.
+    if (const auto so_far = parse_length(in.substr(0, std::min(i, kMaxLengthDigits)));
+        so_far && *so_far > limits.max_header_bytes)
+        return error(Error::header_too_large,
+                     "SCGI request header is longer than " +
+                         std::to_string(limits.max_header_bytes) + " bytes (--max-params-bytes)",
+                     0);
+    if (i > kMaxLengthDigits)
+        return error(Error::header_too_large, "SCGI netstring length has more than 10 digits",
+                     kMaxLengthDigits);
+    if (i == in.size())
+        return Result{};  // need_more
+    if (in[i] != ':')
+        return error(Error::bad_length,
+                     i == 0 ? "SCGI request does not start with a netstring length"
+                            : "SCGI netstring length is not a decimal number",
+                     i);
     if (i == 0)
         return error(Error::bad_length, "SCGI netstring length is empty", 0);
+    const std::size_t length = static_cast<std::size_t>(*parse_length(in.substr(0, i)));
     const std::size_t start = i + 1;  // the first byte of the pairs
     // Compare lengths, never pointers: the pairs and the comma.
     if (in.size() - start < length + 1)
@@ -127,15 +122,10 @@ Result decode_request(std::string_view in, const DecodeLimits& limits, Request& 
                 return error(Error::bad_content_length,
                              "SCGI CONTENT_LENGTH is empty or longer than 19 digits",
                              start + value_at);
-            std::uint64_t n = 0;
-            for (std::size_t k = 0; k < value.size(); ++k) {
-                if (!is_digit(value[k]))
-                    return error(Error::bad_content_length,
-                                 "SCGI CONTENT_LENGTH is not a decimal number",
-                                 start + value_at + k);
-                n = n * 10 + static_cast<std::uint64_t>(value[k] - '0');
-            }
-            req.content_length = n;
+            if (const std::size_t k = leading_digits(value); k < value.size())
+                return error(Error::bad_content_length,
+                             "SCGI CONTENT_LENGTH is not a decimal number", start + value_at + k);
+            req.content_length = *parse_length(value);
         }
         if (!seen.insert(name).second) {
             const bool header = name.size() > 5 && name.substr(0, 5) == "HTTP_";

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "core/decimal.hpp"
 #include "core/log_escape.hpp"
 
 namespace postern::uwsgi {
@@ -152,15 +153,10 @@ Result decode_request(std::string_view in, const DecodeLimits& limits, Request& 
             if (value.size() > kMaxContentLengthDigits)
                 return error(Error::bad_content_length,
                              "uwsgi CONTENT_LENGTH is longer than 19 digits", kHeaderSize + at);
-            std::uint64_t n = 0;
-            for (std::size_t k = 0; k < value.size(); ++k) {
-                if (value[k] < '0' || value[k] > '9')
-                    return error(Error::bad_content_length,
-                                 "uwsgi CONTENT_LENGTH is not a decimal number",
-                                 kHeaderSize + at + k);
-                n = n * 10 + static_cast<std::uint64_t>(value[k] - '0');
-            }
-            req.content_length = n;
+            if (const std::size_t k = leading_digits(value); k < value.size())
+                return error(Error::bad_content_length,
+                             "uwsgi CONTENT_LENGTH is not a decimal number", kHeaderSize + at + k);
+            req.content_length = *parse_length(value);
         }
         at += value_len;
         req.params.emplace_back(key, value);

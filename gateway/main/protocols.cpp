@@ -1,31 +1,28 @@
-// The one place that wires the adapters to the core: protocol names to
-// adapter factories.
+// The one place that wires the adapters to the core: every adapter's
+// factory, registered in the core's protocol registry (postern/server.hpp)
+// when libpostern is loaded, before main() of the program linking it (the
+// `postern` executable, a library-mode program, postern-cgi, a module's
+// host). The core itself names no adapter.
 #include "ajp/ajp_protocol.hpp"
-#include "core/connection.hpp"
 #include "fastcgi/fastcgi_protocol.hpp"
 #include "http/http_protocol.hpp"
+#include "postern/server.hpp"
 #include "scgi/scgi_protocol.hpp"
 #include "uwsgi/uwsgi_protocol.hpp"
 
 namespace postern {
+namespace {
 
-std::unique_ptr<Protocol> make_protocol(const std::string& name, App& app, const Options& options) {
-    if (name == "fastcgi")
-        return make_fastcgi_protocol(app, options);
-    if (name == "http")
-        return make_http_protocol(app, options);
-    if (name == "ajp")
-        return make_ajp_protocol(app, options);
-    if (name == "scgi")
-        return make_scgi_protocol(app, options);
-    if (name == "uwsgi")
-        return make_uwsgi_protocol(app, options);
-    return nullptr;
+bool register_builtin_protocols() {
+    register_protocol("fastcgi", make_fastcgi_protocol);
+    register_protocol("http", make_http_protocol);
+    register_protocol("ajp", make_ajp_protocol);
+    register_protocol("scgi", make_scgi_protocol);
+    register_protocol("uwsgi", make_uwsgi_protocol);
+    return true;
 }
 
-bool known_protocol(const std::string& name) {
-    return name == "fastcgi" || name == "http" || name == "ajp" || name == "scgi" ||
-           name == "uwsgi";
-}
+[[maybe_unused]] const bool registered = register_builtin_protocols();
 
+}  // namespace
 }  // namespace postern

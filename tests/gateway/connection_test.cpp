@@ -21,12 +21,12 @@ TEST(OverloadedResponse, HttpExactBytes) {
     EXPECT_EQ(overloaded_http_response(false),
               "HTTP/1.1 503 Service Unavailable\r\n"
               "Content-Type: text/plain; charset=utf-8\r\n"
-              "Content-Length: 24\r\nRetry-After: 1\r\n\r\n"
+              "Retry-After: 1\r\nContent-Length: 24\r\n\r\n"
               "503 Service Unavailable\n");
     EXPECT_EQ(overloaded_http_response(true),
               "HTTP/1.1 503 Service Unavailable\r\n"
               "Content-Type: text/plain; charset=utf-8\r\n"
-              "Content-Length: 24\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+              "Retry-After: 1\r\nContent-Length: 24\r\nConnection: close\r\n\r\n"
               "503 Service Unavailable\n");
 }
 

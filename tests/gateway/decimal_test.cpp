@@ -13,7 +13,8 @@ struct LengthCase {
 class ParseLength : public ::testing::TestWithParam<LengthCase> {};
 
 TEST_P(ParseLength, ReadsOnlyDigits) {
-    EXPECT_EQ(parse_length(GetParam().text), GetParam().expected) << "\"" << GetParam().text << "\"";
+    EXPECT_EQ(parse_length(GetParam().text), GetParam().expected)
+        << "\"" << GetParam().text << "\"";
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -26,6 +27,18 @@ INSTANTIATE_TEST_SUITE_P(
                       LengthCase{"-5", std::nullopt}, LengthCase{" 5", std::nullopt},
                       LengthCase{"5 ", std::nullopt}, LengthCase{"5,5", std::nullopt},
                       LengthCase{"0x10", std::nullopt}, LengthCase{"\v5", std::nullopt}));
+
+TEST(LeadingDigits, StopsAtTheFirstByteThatIsNotOne) {
+    EXPECT_EQ(leading_digits(""), 0u);
+    EXPECT_EQ(leading_digits("123"), 3u);
+    EXPECT_EQ(leading_digits("12:3"), 2u);
+    EXPECT_EQ(leading_digits("+1"), 0u);
+    EXPECT_EQ(leading_digits("0x10"), 1u);
+    EXPECT_EQ(leading_digits(std::string_view("4\0"
+                                              "5",
+                                              3)),
+              1u);
+}
 
 }  // namespace
 }  // namespace postern

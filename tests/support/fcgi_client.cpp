@@ -23,25 +23,21 @@ std::string record(std::uint8_t type, std::uint16_t request_id, std::string_view
 }
 
 std::string begin_request(std::uint16_t request_id, bool keep_conn, std::uint16_t role) {
-    std::string body(8, '\0');
-    body[0] = static_cast<char>(role >> 8);
-    body[1] = static_cast<char>(role & 0xff);
-    body[2] = static_cast<char>(keep_conn ? 1 : 0);
-    return record(kBeginRequest, request_id, body);
+    // FCGI_BeginRequestBody (§5.1): role, flags, 5 reserved bytes.
+    const char body[8] = {static_cast<char>(role >> 8),
+                          static_cast<char>(role & 0xff),
+                          static_cast<char>(keep_conn ? fastcgi::kKeepConn : 0),
+                          0,
+                          0,
+                          0,
+                          0,
+                          0};
+    std::string out;
+    fastcgi::append_record(out, kBeginRequest, request_id, std::string_view(body, sizeof(body)));
+    return out;
 }
 
 namespace {
-
-void put_length(std::string& out, std::size_t n) {
-    if (n <= 127) {
-        out += static_cast<char>(n);
-        return;
-    }
-    out += static_cast<char>(((n >> 24) & 0x7f) | 0x80);
-    out += static_cast<char>((n >> 16) & 0xff);
-    out += static_cast<char>((n >> 8) & 0xff);
-    out += static_cast<char>(n & 0xff);
-}
 
 std::string stream(std::uint8_t type, std::uint16_t request_id, std::string_view data,
                    std::size_t record_size) {
@@ -50,10 +46,10 @@ std::string stream(std::uint8_t type, std::uint16_t request_id, std::string_view
     out.reserve(data.size() + (data.size() / record_size + 2) * 8);
     while (!data.empty()) {
         const std::size_t n = std::min(record_size, data.size());
-        out += record(type, request_id, data.substr(0, n));
+        fastcgi::append_record(out, type, request_id, data.substr(0, n));
         data.remove_prefix(n);
     }
-    out += record(type, request_id, "");
+    fastcgi::append_record(out, type, request_id, "");
     return out;
 }
 
@@ -68,10 +64,7 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::string name_value(std::string_view name, std::string_view value) {
     std::string out;
-    put_length(out, name.size());
-    put_length(out, value.size());
-    out += name;
-    out += value;
+    fastcgi::append_name_value(out, name, value);
     return out;
 }
 
@@ -116,7 +109,7 @@ std::string encode(const Request& request) {
 
 Decoded decode_record(std::string_view bytes) {
     Decoded d;
-    if (bytes.size() < 8)
+    if (bytes.size() < fastcgi::kHeaderLength)
         return d;
     const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
     d.record.version = b[0];
@@ -124,15 +117,15 @@ Decoded decode_record(std::string_view bytes) {
     d.record.request_id = static_cast<std::uint16_t>((b[2] << 8) | b[3]);
     const std::size_t length = (std::size_t{b[4]} << 8) | b[5];
     const std::size_t padding = b[6];
-    if (d.record.version != 1) {
+    if (d.record.version != fastcgi::kVersion1) {
         d.status = Decoded::Status::error;
         d.error = "record version " + std::to_string(d.record.version);
         return d;
     }
-    if (bytes.size() < 8 + length + padding)
+    if (bytes.size() < fastcgi::kHeaderLength + length + padding)
         return d;
-    d.record.content.assign(bytes.substr(8, length));
-    d.consumed = 8 + length + padding;
+    d.record.content.assign(bytes.substr(fastcgi::kHeaderLength, length));
+    d.consumed = fastcgi::kHeaderLength + length + padding;
     d.status = Decoded::Status::done;
     return d;
 }

@@ -1,6 +1,6 @@
-// Test support: the front end's side of FastCGI 1.0 — encoders for the
-// records a web server sends, a decoder for those the application answers
-// with, and a helper that runs one request over a SocketClient.
+// Test support: the front end's side of FastCGI 1.0 — the records a web
+// server sends (through the adapter's own encoder, adapters/fastcgi/record.hpp), a decoder for
+// those the application answers with, and a helper that runs one request over a SocketClient.
 //
 // Pure functions of bytes, except ResponseReader and round_trip, which use
 // a SocketClient (every wait bounded by a deadline).
@@ -16,34 +16,40 @@
 #include <utility>
 #include <vector>
 
+#include "fastcgi/record.hpp"
 #include "socket_client.hpp"
 
 namespace postern::test::fcgi {
 
-// FastCGI 1.0 §8.
-inline constexpr std::uint8_t kBeginRequest = 1;
-inline constexpr std::uint8_t kAbortRequest = 2;
-inline constexpr std::uint8_t kEndRequest = 3;
-inline constexpr std::uint8_t kParams = 4;
-inline constexpr std::uint8_t kStdin = 5;
-inline constexpr std::uint8_t kStdout = 6;
-inline constexpr std::uint8_t kStderr = 7;
-inline constexpr std::uint8_t kGetValues = 9;
-inline constexpr std::uint16_t kResponder = 1;
-inline constexpr std::uint16_t kAuthorizer = 2;
-inline constexpr std::uint8_t kRequestComplete = 0;
-inline constexpr std::uint8_t kUnknownRole = 3;
-inline constexpr std::size_t kMaxContent = 65535;
+// FastCGI 1.0 §8: the adapter's constants (adapters/fastcgi/record.hpp).
+using fastcgi::kAbortRequest;
+using fastcgi::kAuthorizer;
+using fastcgi::kBeginRequest;
+using fastcgi::kEndRequest;
+using fastcgi::kGetValues;
+using fastcgi::kMaxContent;
+using fastcgi::kParams;
+using fastcgi::kRequestComplete;
+using fastcgi::kResponder;
+using fastcgi::kStderr;
+using fastcgi::kStdin;
+using fastcgi::kStdout;
+using fastcgi::kUnknownRole;
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 
-/// One record (§3.3): header, content, `padding` zero bytes.
+/// One record (§3.3) exactly as given: header, content, `padding` zero
+/// bytes, any version byte. For the records a test shapes by hand (odd
+/// padding, a bad version, record boundaries it counts on); everything
+/// below encodes well-formed records with the adapter's encoder
+/// (fastcgi::append_record: padded to a multiple of 8, as nginx sends).
 std::string record(std::uint8_t type, std::uint16_t request_id, std::string_view content,
                    std::uint8_t padding = 0, std::uint8_t version = 1);
 /// FCGI_BEGIN_REQUEST (§5.1).
 std::string begin_request(std::uint16_t request_id, bool keep_conn = false,
                           std::uint16_t role = kResponder);
-/// One name-value pair (§3.4): 1-byte lengths up to 127, 4-byte above.
+/// One name-value pair (§3.4): 1-byte lengths up to 127, 4-byte above
+/// (fastcgi::append_name_value).
 std::string name_value(std::string_view name, std::string_view value);
 /// The FCGI_PARAMS stream: records of up to 65535 bytes (pairs may span
 /// records, as §3.3 allows), then the empty record that ends it.

@@ -13,10 +13,10 @@
 
 namespace postern {
 
-/// One listening socket: PROTOCOL is "fastcgi", "http", "ajp", "scgi" or
-/// "uwsgi"; ADDRESS is
-/// "HOST:PORT" (port 0 picks a free one), an absolute unix-socket path, or
-/// "fd:N" for a socket inherited on descriptor N (a process manager such as
+/// One listening socket: PROTOCOL is a name in the protocol registry
+/// (register_protocol below: "fastcgi", "http", "ajp", "scgi" or "uwsgi"
+/// unless a program changed it); ADDRESS is "HOST:PORT" (port 0 picks a free one), an absolute
+/// unix-socket path, or "fd:N" for a socket inherited on descriptor N (a process manager such as
 /// spawn-fcgi or mod_fcgid hands it on fd 0).
 struct ListenSpec {
     std::string protocol;
@@ -166,6 +166,34 @@ class Server {
   private:
     std::unique_ptr<Impl> impl_;
 };
+
+class App;
+class Protocol;
+
+/// Makes the protocol of one listener: what the gateway does with each
+/// connection accepted on it. Called by the Server constructor, once per
+/// listener of that protocol, with the gateway's mounted applications and
+/// its options. Adapters provide factories (adapters/fastcgi:
+/// make_fastcgi_protocol, ...); `Protocol` and `App` are the core's
+/// adapter interface (gateway/src/core/connection.hpp, core/app.hpp), not
+/// part of the public headers.
+using ProtocolFactory = std::unique_ptr<Protocol> (*)(App& app, const Options& options);
+
+/// The protocol registry: the names a ListenSpec's `protocol` may take, each
+/// with its factory. The core knows no protocol of its own; a Server (and
+/// the executable's --listen check) takes each listener's protocol from
+/// this registry when it is constructed.
+///
+/// Filled when libpostern is loaded: a program linking postern::postern
+/// finds "fastcgi", "http", "ajp", "scgi" and "uwsgi" registered before
+/// main() (gateway/main/protocols.cpp, the one place that wires the adapters
+/// to the core), so library mode needs no call. register_protocol adds a
+/// protocol, or replaces the factory of a name already registered; a null
+/// `factory` removes the name. Process-wide and thread-safe; a change
+/// applies to Servers constructed after it.
+void register_protocol(std::string name, ProtocolFactory factory);
+/// The names registered, sorted.
+std::vector<std::string> registered_protocols();
 
 /// Library mode: serves `handler` at "/" (plus any mounts in `options`) on
 /// the given listeners until SIGTERM or SIGINT, then drains and returns 0;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "core/cgi_head.hpp"
+#include "core/http_head.hpp"
 
 namespace postern {
 
@@ -41,14 +42,12 @@ std::string overloaded_cgi_response() {
 }
 
 std::string overloaded_http_response(bool connection_close) {
-    std::string out = "HTTP/1.1 " + std::to_string(kOverloadedStatus) + " ";
-    out += reason_phrase(kOverloadedStatus);
-    out += "\r\n";
-    for (const auto& [name, value] : overloaded_headers())
-        out += name + ": " + value + "\r\n";
+    HttpFraming framing;
+    framing.content_length = kOverloadedBody.size();
     if (connection_close)
-        out += "Connection: close\r\n";
-    out += "\r\n";
+        framing.connection = HttpFraming::Connection::close;
+    std::string out;
+    append_http_head(out, kOverloadedStatus, &overloaded_headers(), framing);
     out += kOverloadedBody;
     return out;
 }

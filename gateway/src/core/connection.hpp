@@ -103,13 +103,14 @@ const HeaderList& overloaded_headers();
 /// FCGI_STDOUT.
 std::string overloaded_cgi_response();
 /// The whole overload answer as an HTTP/1.1 response ("HTTP/1.1 503 Service
-/// Unavailable"); `connection_close` adds "Connection: close" (RFC 9112
+/// Unavailable", by core/http_head.hpp, which writes Content-Length after
+/// the other headers); `connection_close` adds "Connection: close" (RFC 9112
 /// §9.6), for a protocol whose connections otherwise persist.
 std::string overloaded_http_response(bool connection_close);
 
-/// The adapters the gateway knows ("fastcgi", "http", ...). Defined in
-/// gateway/main/protocols.cpp, the one place that wires adapters to the core.
-/// Returns nullptr for an unknown name.
+/// The protocol of `name` from the protocol registry (register_protocol,
+/// postern/server.hpp; core/protocol_registry.cpp), made for `app` and
+/// `options`; nullptr for a name not registered.
 std::unique_ptr<Protocol> make_protocol(const std::string& name, App& app, const Options& options);
 bool known_protocol(const std::string& name);
 

@@ -1036,7 +1036,7 @@ TEST_F(HttpAdapterTest, OverloadIsAnswered503) {
         ASSERT_TRUE(raw.send(get("/app/hello")));
         EXPECT_EQ(raw.recv_until_close(),
                   "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                  "Content-Length: 24\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+                  "Retry-After: 1\r\nContent-Length: 24\r\nConnection: close\r\n\r\n"
                   "503 Service Unavailable\n");
     }
     held.reset();

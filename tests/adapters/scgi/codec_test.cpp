@@ -209,5 +209,33 @@ TEST_P(ScgiCorpus, SplitAtEveryOffset) {
 INSTANTIATE_TEST_SUITE_P(Recorded, ScgiCorpus, ::testing::ValuesIn(test::kOneRequestRecordings),
                          test::recorded_name);
 
+// The netstring length, read through core/decimal.hpp: a prefix is refused
+// with what a digit-by-digit reading meets first, and a prefix that could
+// still be valid waits for more.
+TEST(ScgiNetstringLength, EveryPrefixIsJudgedAsADigitByDigitReadingWould) {
+    struct Case {
+        std::string in;
+        Status status;
+        Error code;
+        std::size_t offset;
+    };
+    DecodeLimits big;
+    big.max_header_bytes = std::size_t{1} << 40;
+    for (const Case& c : {Case{"0", Status::need_more, Error::none, 0},
+                          Case{"1234567890", Status::need_more, Error::none, 0},
+                          Case{"12345678901", Status::error, Error::header_too_large, 10},
+                          Case{"1234567890x", Status::error, Error::bad_length, 10},
+                          Case{"05", Status::error, Error::leading_zero, 0},
+                          Case{"0x", Status::error, Error::bad_length, 1},
+                          Case{"12a", Status::error, Error::bad_length, 2},
+                          Case{":", Status::error, Error::bad_length, 0}}) {
+        Request req;
+        const Result r = decode_request(c.in, big, req);
+        EXPECT_EQ(r.status, c.status) << c.in;
+        EXPECT_EQ(r.code, c.code) << c.in << ": " << r.reason;
+        EXPECT_EQ(r.offset, c.offset) << c.in << ": " << r.reason;
+    }
+}
+
 }  // namespace
 }  // namespace postern::scgi

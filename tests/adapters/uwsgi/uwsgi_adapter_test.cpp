@@ -138,7 +138,7 @@ TEST_F(UwsgiAdapter, OverloadIsAnswered503) {
     ASSERT_NE(held->recv_until("first", 10s).find("first"), std::string::npos);
     EXPECT_EQ(exchange(packet("GET", "/app/hello")),
               "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-              "Content-Length: 24\r\nRetry-After: 1\r\n\r\n503 Service Unavailable\n");
+              "Retry-After: 1\r\nContent-Length: 24\r\n\r\n503 Service Unavailable\n");
     gateway_.app().release();
     held.reset();
     std::string reply;
