@@ -64,6 +64,30 @@ std::string file_or_empty(const std::string& path) {
     }
 }
 
+/// Every thread of `pid` is stopped (state T in /proc/PID/task/*/stat):
+/// SIGSTOP takes effect as each thread next runs, which on a loaded machine
+/// is not at once, and a thread still running may serve a request.
+bool all_threads_stopped(pid_t pid) {
+    const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr)
+        return false;
+    bool all = true;
+    int seen = 0;
+    while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.')
+            continue;
+        ++seen;
+        std::ifstream in(dir + "/" + e->d_name + "/stat");
+        std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto paren = stat.rfind(')');
+        if (paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'T')
+            all = false;
+    }
+    ::closedir(d);
+    return all && seen > 0;
+}
+
 /// The inodes of the sockets process `pid` holds (/proc/PID/fd).
 std::set<unsigned long> socket_inodes(pid_t pid) {
     std::set<unsigned long> out;
@@ -268,9 +292,10 @@ TEST_F(Supervision, AStoppedWorkerIsKilledAfterWorkerTimeoutAndItsConnectionsEnd
     const pid_t frozen = held.begin()->first;
     const pid_t alive = std::next(held.begin())->first;
 
+    const auto t0 = Clock::now();
     ASSERT_EQ(::kill(frozen, SIGSTOP), 0);
     stopped_.push_back(frozen);
-    const auto t0 = Clock::now();
+    ASSERT_TRUE(eventually([&] { return all_threads_stopped(frozen); }));
     // The live worker's connection serves on meanwhile.
     HttpRequest hello;
     hello.target = "/hello";
@@ -331,6 +356,7 @@ TEST_F(Supervision, AStoppedWorkerBehindNginxIsReplacedAndRequestsAreAnsweredAga
 
     ASSERT_EQ(::kill(frozen, SIGSTOP), 0);
     stopped_.push_back(frozen);
+    ASSERT_TRUE(eventually([&] { return all_threads_stopped(frozen); }));
     // Concurrent requests through nginx: some land on the frozen worker's
     // kept connections; each is answered within worker-timeout plus a margin
     // (nginx retries a GET whose kept connection failed).

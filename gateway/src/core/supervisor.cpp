@@ -365,6 +365,9 @@ class Supervisor {
     std::deque<std::pair<Clock::time_point, std::vector<std::string>>> crashes_;
     /// When the master last looked at the heartbeats.
     Clock::time_point heartbeats_checked_{};
+    // When the master last came back from a gap in its own looks (stopped,
+    // swapped): the workers' silence counts from there at the earliest.
+    Clock::time_point heartbeats_resumed_{};
     std::mt19937_64 random_{std::random_device{}()};
     unsigned generations_ = 0;
     pid_t master_pid_ = -1;
@@ -1080,15 +1083,24 @@ void Supervisor::check_heartbeats(Clock::time_point now) {
     // When the master itself did not run for a while (the whole process
     // group stopped and continued, a machine swapping hard), the workers'
     // silence says nothing yet: they get one more look to beat again.
+    // Their silence is counted from the master's resumption at the
+    // earliest, so a loaded machine that is slow to run them again after a
+    // stop does not cost a worker.
     const auto gap = now - heartbeats_checked_;
     heartbeats_checked_ = now;
     for (auto& w : workers_) {
         const milliseconds limit = w.gen->cfg.worker_timeout;
-        if (limit.count() == 0 || w.killed || w.state != Worker::State::serving || gap > limit / 2)
+        if (limit.count() > 0 && gap > limit / 2)
+            heartbeats_resumed_ = now;
+    }
+    for (auto& w : workers_) {
+        const milliseconds limit = w.gen->cfg.worker_timeout;
+        if (limit.count() == 0 || w.killed || w.state != Worker::State::serving)
             continue;
         // A reactor beats from its start, a little before the master reads
         // the worker's 'R'.
-        const auto last = std::max(w.slot->heartbeat().value_or(w.ready_at), w.ready_at);
+        const auto last =
+            std::max({w.slot->heartbeat().value_or(w.ready_at), w.ready_at, heartbeats_resumed_});
         if (now - last < limit)
             continue;
         const WorkerSlot::InFlightReport report = w.slot->in_flight();
