@@ -194,29 +194,37 @@ std::string host_without_port(std::string_view authority) {
     return out;
 }
 
-HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, RequestHead& out) {
-    {
-        // Reset, keeping the capacity of `fields` for the next request.
-        std::vector<Field> fields = std::move(out.fields);
-        fields.clear();
-        out = RequestHead{};
-        out.fields = std::move(fields);
-    }
-    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF)
-    // received before the request-line (some clients send one after a
-    // POST body).
-    std::size_t start = 0;
-    while (in.size() - start >= 2 && in[start] == '\r' && in[start + 1] == '\n')
-        start += 2;
-    const std::size_t budget_end = std::min(in.size(), start + limits.max_header_bytes);
-    if (start == in.size() || (in.size() - start == 1 && in[start] == '\r')) {
-        HeadResult r;
-        r.consumed = start;
-        return r;
-    }
+namespace {
 
-    // --- Request line (RFC 9112 §3): method SP request-target SP version.
-    const std::size_t line_end = find_crlf(in, start, budget_end);
+// A head stops short of done (an error, or need more input with what may be
+// dropped) or goes on to its next section: each section below returns
+// nullopt to go on.
+using Stop = std::optional<HeadResult>;
+
+HeadResult need_more(std::size_t droppable) {
+    HeadResult r;
+    r.consumed = droppable;
+    return r;
+}
+
+// What the header fields say about framing, Host and persistence.
+struct FieldSummary {
+    std::size_t lengths = 0;
+    std::size_t encodings = 0;
+    std::size_t hosts = 0;
+    std::string_view length_value;
+    std::string_view encoding_value;
+    std::string_view host_value;
+    bool close = false;
+    bool keep_alive_token = false;
+};
+
+// --- Request line (RFC 9112 §3): method SP request-target SP version.
+// Fills out.method, out.target and out.minor; `line_end` is set to the
+// line's CR.
+Stop parse_request_line(std::string_view in, std::size_t start, std::size_t budget_end,
+                        const HeadLimits& limits, RequestHead& out, std::size_t& line_end) {
+    line_end = find_crlf(in, start, budget_end);
     if (line_end == std::string_view::npos) {
         // Refuse a client that is not speaking HTTP (a TLS handshake on the
         // plain port, random bytes) now, not once the limit is reached.
@@ -235,9 +243,7 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
                 414,
                 "request line longer than " + std::to_string(limits.max_header_bytes) + " bytes",
                 start);
-        HeadResult r;
-        r.consumed = start;
-        return r;
+        return need_more(start);
     }
     std::string_view line = in.substr(start, line_end - start);
     std::size_t sp1 = line.find(' ');
@@ -264,9 +270,13 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
     if (version[5] != '1')
         return error(505, "HTTP version other than 1.x", start + sp2 + 1);
     out.minor = version[7] == '0' ? 0 : 1;
+    return std::nullopt;
+}
 
-    // --- Header section (RFC 9112 §5): field lines up to an empty line.
-    std::size_t head_end;  // one past the final CRLF
+// --- Header section (RFC 9112 §5): field lines up to an empty line.
+// Sets `head_end` one past the final CRLF.
+Stop find_head_end(std::string_view in, std::size_t start, std::size_t line_end,
+                   std::size_t budget_end, const HeadLimits& limits, std::size_t& head_end) {
     const std::size_t fields_start = line_end + 2;
     if (in.size() >= fields_start + 2 && in[fields_start] == '\r' && in[fields_start + 1] == '\n') {
         head_end = fields_start + 2;
@@ -275,42 +285,38 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
                 431,
                 "request head longer than " + std::to_string(limits.max_header_bytes) + " bytes",
                 start);
-    } else {
-        std::size_t at = std::string_view::npos;
-        for (std::size_t from = line_end;;) {
-            std::size_t crlf = find_crlf(in, from, budget_end);
-            if (crlf == std::string_view::npos || crlf + 4 > budget_end)
-                break;
-            if (in[crlf + 2] == '\r' && in[crlf + 3] == '\n') {
-                at = crlf;
-                break;
-            }
-            from = crlf + 2;
-        }
-        if (at == std::string_view::npos) {
-            if (std::size_t lf = find_bare_lf(in, fields_start, budget_end);
-                lf != std::string_view::npos)
-                return error(400, "header field line ended by a bare LF", lf);
-            if (in.size() - start >= limits.max_header_bytes)
-                return error(431,
-                             "request head longer than " + std::to_string(limits.max_header_bytes) +
-                                 " bytes",
-                             start);
-            HeadResult r;
-            r.consumed = 0;
-            return r;
-        }
-        head_end = at + 4;
+        return std::nullopt;
     }
+    std::size_t at = std::string_view::npos;
+    for (std::size_t from = line_end;;) {
+        std::size_t crlf = find_crlf(in, from, budget_end);
+        if (crlf == std::string_view::npos || crlf + 4 > budget_end)
+            break;
+        if (in[crlf + 2] == '\r' && in[crlf + 3] == '\n') {
+            at = crlf;
+            break;
+        }
+        from = crlf + 2;
+    }
+    if (at == std::string_view::npos) {
+        if (std::size_t lf = find_bare_lf(in, fields_start, budget_end);
+            lf != std::string_view::npos)
+            return error(400, "header field line ended by a bare LF", lf);
+        if (in.size() - start >= limits.max_header_bytes)
+            return error(
+                431,
+                "request head longer than " + std::to_string(limits.max_header_bytes) + " bytes",
+                start);
+        return need_more(0);
+    }
+    head_end = at + 4;
+    return std::nullopt;
+}
 
-    std::size_t lengths = 0;
-    std::size_t encodings = 0;
-    std::size_t hosts = 0;
-    std::string_view length_value;
-    std::string_view encoding_value;
-    std::string_view host_value;
-    bool close = false;
-    bool keep_alive_token = false;
+// The field lines in in[fields_start, head_end): each checked and added to
+// out.fields, the ones that frame the body or name the host summed up.
+Stop parse_field_lines(std::string_view in, std::size_t fields_start, std::size_t head_end,
+                       const HeadLimits& limits, RequestHead& out, FieldSummary& sum) {
     for (std::size_t pos = fields_start; pos + 2 < head_end;) {
         const std::size_t eol = find_crlf(in, pos, head_end);
         std::string_view fl = in.substr(pos, eol - pos);
@@ -343,14 +349,14 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
         pos = eol + 2;
 
         if (iequals(f.name, "content-length")) {
-            ++lengths;
-            length_value = f.value;
+            ++sum.lengths;
+            sum.length_value = f.value;
         } else if (iequals(f.name, "transfer-encoding")) {
-            ++encodings;
-            encoding_value = f.value;
+            ++sum.encodings;
+            sum.encoding_value = f.value;
         } else if (iequals(f.name, "host")) {
-            ++hosts;
-            host_value = f.value;
+            ++sum.hosts;
+            sum.host_value = f.value;
         } else if (iequals(f.name, "connection")) {
             // RFC 9110 §7.6.1: a list of connection options.
             std::string_view rest = f.value;
@@ -358,9 +364,9 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
                 std::size_t comma = rest.find(',');
                 std::string_view token = trim_ows(rest.substr(0, comma));
                 if (iequals(token, "close"))
-                    close = true;
+                    sum.close = true;
                 if (iequals(token, "keep-alive"))
-                    keep_alive_token = true;
+                    sum.keep_alive_token = true;
                 rest =
                     comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
             }
@@ -374,45 +380,53 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
             }
         }
     }
+    return std::nullopt;
+}
 
-    // --- Message body framing (RFC 9112 §6), strictly.
-    if (encodings > 0) {
+// --- Message body framing (RFC 9112 §6), strictly.
+Stop decide_framing(const FieldSummary& sum, std::size_t start, RequestHead& out) {
+    if (sum.encodings > 0) {
         // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing.
         if (out.minor == 0)
             return error(400, "Transfer-Encoding in an HTTP/1.0 request", start);
         // RFC 9112 §6.1: both is a smuggling attempt or a broken proxy;
         // refusing is the safe choice (a server MAY process it as chunked).
-        if (lengths > 0)
+        if (sum.lengths > 0)
             return error(400, "both Content-Length and Transfer-Encoding", start);
         // Only "chunked" alone: any other coding would be answered 501 by
         // a server that decodes codings; Postern decodes none, and a list
         // ("chunked, chunked", "gzip, chunked") or a second field is where
         // parsers disagree.
-        if (encodings > 1)
+        if (sum.encodings > 1)
             return error(400, "more than one Transfer-Encoding field", start);
-        if (!iequals(encoding_value, "chunked"))
+        if (!iequals(sum.encoding_value, "chunked"))
             return error(400, "Transfer-Encoding other than chunked", start);
         out.framing = Framing::chunked;
-    } else if (lengths > 0) {
+    } else if (sum.lengths > 0) {
         // RFC 9112 §6.3 rule 5: differing lengths are unrecoverable; equal
         // repeated ones are refused too, as no honest client sends them.
-        if (lengths > 1)
+        if (sum.lengths > 1)
             return error(400, "more than one Content-Length field", start);
-        if (!parse_length(length_value, out.content_length))
+        if (!parse_length(sum.length_value, out.content_length))
             return error(400, "Content-Length is not a decimal number", start);
         out.framing = out.content_length > 0 ? Framing::length : Framing::none;
     }
     if (out.framing == Framing::none)
         out.expect_continue = false;
+    return std::nullopt;
+}
 
-    // --- Target and Host (RFC 9112 §3.2, §3.2.2).
-    if (hosts > 1)
+// --- Target and Host (RFC 9112 §3.2, §3.2.2).
+Stop resolve_target(const FieldSummary& sum, std::size_t start, RequestHead& out) {
+    // The request-target follows the method and one SP.
+    const std::size_t target_at = start + out.method.size() + 1;
+    if (sum.hosts > 1)
         return error(400, "more than one Host field", start);
-    if (hosts == 0 && out.minor >= 1)
+    if (sum.hosts == 0 && out.minor >= 1)
         return error(400, "HTTP/1.1 request without Host", start);
-    if (hosts == 1 && !valid_host(host_value))
+    if (sum.hosts == 1 && !valid_host(sum.host_value))
         return error(400, "invalid Host", start);
-    out.authority = host_value;
+    out.authority = sum.host_value;
     if (out.target.front() == '/') {
         out.path = out.target;
     } else if (istarts_with(out.target, "http://") || istarts_with(out.target, "https://")) {
@@ -421,20 +435,54 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
         std::string_view authority = rest.substr(0, end);
         if (authority.empty() || authority.find('@') != std::string_view::npos ||
             !valid_host(authority))
-            return error(400, "invalid authority in an absolute-form request target",
-                         start + sp1 + 1);
+            return error(400, "invalid authority in an absolute-form request target", target_at);
         out.authority = authority;
         out.path = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
     } else if (out.target == "*" && out.method == "OPTIONS") {
         out.path = out.target;
     } else {
-        return error(400, "request target is neither origin-form nor absolute-form",
-                     start + sp1 + 1);
+        return error(400, "request target is neither origin-form nor absolute-form", target_at);
     }
+    return std::nullopt;
+}
+
+}  // namespace
+
+HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, RequestHead& out) {
+    {
+        // Reset, keeping the capacity of `fields` for the next request.
+        std::vector<Field> fields = std::move(out.fields);
+        fields.clear();
+        out = RequestHead{};
+        out.fields = std::move(fields);
+    }
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF)
+    // received before the request-line (some clients send one after a
+    // POST body).
+    std::size_t start = 0;
+    while (in.size() - start >= 2 && in[start] == '\r' && in[start + 1] == '\n')
+        start += 2;
+    const std::size_t budget_end = std::min(in.size(), start + limits.max_header_bytes);
+    if (start == in.size() || (in.size() - start == 1 && in[start] == '\r'))
+        return need_more(start);
+
+    std::size_t line_end = 0;
+    if (Stop stop = parse_request_line(in, start, budget_end, limits, out, line_end))
+        return std::move(*stop);
+    std::size_t head_end = 0;
+    if (Stop stop = find_head_end(in, start, line_end, budget_end, limits, head_end))
+        return std::move(*stop);
+    FieldSummary sum;
+    if (Stop stop = parse_field_lines(in, line_end + 2, head_end, limits, out, sum))
+        return std::move(*stop);
+    if (Stop stop = decide_framing(sum, start, out))
+        return std::move(*stop);
+    if (Stop stop = resolve_target(sum, start, out))
+        return std::move(*stop);
 
     // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with
     // "keep-alive".
-    out.keep_alive = !close && (out.minor >= 1 || keep_alive_token);
+    out.keep_alive = !sum.close && (out.minor >= 1 || sum.keep_alive_token);
 
     HeadResult r;
     r.status = Status::done;
