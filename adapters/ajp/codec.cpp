@@ -13,12 +13,7 @@ using namespace codes;
 namespace {
 
 Result fail(Error code, std::string reason, std::size_t offset) {
-    Result r;
-    r.status = Status::error;
-    r.code = code;
-    r.reason = std::move(reason);
-    r.offset = offset;
-    return r;
+    return Result{Status::error, 0, code, std::move(reason), offset};
 }
 
 std::string hex(unsigned v, int digits) {

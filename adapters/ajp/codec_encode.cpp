@@ -1,6 +1,7 @@
 // The AJP13 encoders of codec.hpp: the container's packets (SEND_HEADERS,
 // SEND_BODY_CHUNK, GET_BODY_CHUNK, END_RESPONSE, CPONG) and, for tests and
 // fuzzers, the front end's (FORWARD_REQUEST, a body packet).
+#include <array>
 #include <stdexcept>
 
 #include "ajp/codec.hpp"
@@ -22,6 +23,20 @@ void put_string(std::string& out, std::string_view s) {
     put_u16(out, s.size());
     out += s;
     out += '\0';
+}
+
+/// A header name as AJP13 sends it: its code (0xA0nn) when `table` has one,
+/// else the name itself.
+template <std::size_t N>
+void put_header_name(std::string& out, std::string_view name,
+                     const std::array<std::string_view, N>& table) {
+    for (std::size_t i = 1; i < N; ++i) {
+        if (iequals(name, table[i])) {
+            put_u16(out, 0xA000 + i);
+            return;
+        }
+    }
+    put_string(out, name);
 }
 
 /// Fills in the 16-bit length of the packet that starts at `start`.
@@ -58,14 +73,7 @@ bool encode_send_headers(std::string& out, int status, std::string_view reason,
             out.resize(start);
             return false;
         }
-        std::size_t code = 0;
-        for (std::size_t i = 1; i < kResponseHeaders.size(); ++i)
-            if (iequals(name, kResponseHeaders[i]))
-                code = 0xA000 + i;
-        if (code != 0)
-            put_u16(out, code);
-        else
-            put_string(out, name);
+        put_header_name(out, name, kResponseHeaders);
         put_string(out, value);
     }
     if (out.size() - start > packet_size) {
@@ -132,14 +140,7 @@ std::string encode_forward_request(const ForwardRequest& req, std::uint8_t metho
     out += static_cast<char>(req.is_ssl ? 1 : 0);
     put_u16(out, req.headers.size());
     for (const auto& [name, value] : req.headers) {
-        std::size_t code = 0;
-        for (std::size_t i = 1; i < kRequestHeaders.size(); ++i)
-            if (iequals(name, kRequestHeaders[i]))
-                code = 0xA000 + i;
-        if (code != 0)
-            put_u16(out, code);
-        else
-            put_string(out, check(name));
+        put_header_name(out, check(name), kRequestHeaders);
         put_string(out, check(value));
     }
     auto attr = [&](std::uint8_t code, const std::optional<std::string>& v) {

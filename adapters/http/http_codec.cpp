@@ -60,12 +60,7 @@ std::size_t find_bare_lf(std::string_view in, std::size_t from, std::size_t to) 
 }
 
 HeadResult error(int code, std::string reason, std::size_t offset) {
-    HeadResult r;
-    r.status = Status::error;
-    r.code = code;
-    r.reason = std::move(reason);
-    r.offset = offset;
-    return r;
+    return HeadResult{Status::error, 0, code, std::move(reason), offset};
 }
 
 // RFC 9112 §6.3 rule 5 and RFC 9110 §8.6: Content-Length = 1*DIGIT. No
@@ -80,29 +75,10 @@ bool parse_length(std::string_view s, std::uint64_t& out) noexcept {
 
 // RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ).
 constexpr bool is_reg_name_char(unsigned char c) noexcept {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
-    switch (c) {
-        case '-':
-        case '.':
-        case '_':
-        case '~':
-        case '%':
-        case '!':
-        case '$':
-        case '&':
-        case '\'':
-        case '(':
-        case ')':
-        case '*':
-        case '+':
-        case ',':
-        case ';':
-        case '=':
-            return true;
-        default:
-            return false;
-    }
+    // unreserved (ALPHA DIGIT "-" "." "_" "~"), "%" of pct-encoded, sub-delims.
+    constexpr std::string_view kMarks = "-._~%!$&'()*+,;=";
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           kMarks.find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 }  // namespace
@@ -167,6 +143,14 @@ HeadResult need_more(std::size_t droppable) {
     return r;
 }
 
+// `what` does not fit in max_header_bytes: refused with `code`.
+HeadResult too_long(int code, const char* what, const HeadLimits& limits, std::size_t start) {
+    return error(
+        code,
+        std::string(what) + " longer than " + std::to_string(limits.max_header_bytes) + " bytes",
+        start);
+}
+
 // What the header fields say about framing, Host and persistence.
 struct FieldSummary {
     std::size_t lengths = 0;
@@ -199,10 +183,7 @@ Stop parse_request_line(std::string_view in, std::size_t start, std::size_t budg
         if (std::size_t lf = find_bare_lf(in, start, budget_end); lf != std::string_view::npos)
             return error(400, "request line ended by a bare LF", lf);
         if (in.size() - start >= limits.max_header_bytes)
-            return error(
-                414,
-                "request line longer than " + std::to_string(limits.max_header_bytes) + " bytes",
-                start);
+            return too_long(414, "request line", limits, start);
         return need_more(start);
     }
     std::string_view line = in.substr(start, line_end - start);
@@ -241,10 +222,7 @@ Stop find_head_end(std::string_view in, std::size_t start, std::size_t line_end,
     if (in.size() >= fields_start + 2 && in[fields_start] == '\r' && in[fields_start + 1] == '\n') {
         head_end = fields_start + 2;
         if (head_end > budget_end)
-            return error(
-                431,
-                "request head longer than " + std::to_string(limits.max_header_bytes) + " bytes",
-                start);
+            return too_long(431, "request head", limits, start);
         return std::nullopt;
     }
     std::size_t at = std::string_view::npos;
@@ -263,10 +241,7 @@ Stop find_head_end(std::string_view in, std::size_t start, std::size_t line_end,
             lf != std::string_view::npos)
             return error(400, "header field line ended by a bare LF", lf);
         if (in.size() - start >= limits.max_header_bytes)
-            return error(
-                431,
-                "request head longer than " + std::to_string(limits.max_header_bytes) + " bytes",
-                start);
+            return too_long(431, "request head", limits, start);
         return need_more(0);
     }
     head_end = at + 4;
