@@ -3,84 +3,17 @@
 #include <array>
 #include <stdexcept>
 
+#include "ajp/codes.hpp"
+#include "core/text.hpp"
+
 namespace postern::ajp {
+
+using namespace codes;
 
 namespace {
 
-// AJPv13 "Request Packet Structure": method codes 1..27, in order.
-constexpr std::array<std::string_view, 28> kMethods = {
-    "",          "OPTIONS",     "GET",
-    "HEAD",      "POST",        "PUT",
-    "DELETE",    "TRACE",       "PROPFIND",
-    "PROPPATCH", "MKCOL",       "COPY",
-    "MOVE",      "LOCK",        "UNLOCK",
-    "ACL",       "REPORT",      "VERSION-CONTROL",
-    "CHECKIN",   "CHECKOUT",    "UNCHECKOUT",
-    "SEARCH",    "MKWORKSPACE", "UPDATE",
-    "LABEL",     "MERGE",       "BASELINE-CONTROL",
-    "MKACTIVITY"};
-constexpr std::uint8_t kStoredMethod = 0xFF;
-
-// Request header codes 0xA001..0xA00E.
-constexpr std::array<std::string_view, 15> kRequestHeaders = {"",
-                                                              "accept",
-                                                              "accept-charset",
-                                                              "accept-encoding",
-                                                              "accept-language",
-                                                              "authorization",
-                                                              "connection",
-                                                              "content-type",
-                                                              "content-length",
-                                                              "cookie",
-                                                              "cookie2",
-                                                              "host",
-                                                              "pragma",
-                                                              "referer",
-                                                              "user-agent"};
-
-// Response header codes 0xA001..0xA00B.
-constexpr std::array<std::string_view, 12> kResponseHeaders = {
-    "",         "content-type", "content-language", "content-length", "date",   "last-modified",
-    "location", "set-cookie",   "set-cookie2",      "servlet-engine", "status", "www-authenticate"};
-
-// Attribute codes.
-enum : std::uint8_t {
-    kContext = 0x01,
-    kServletPath = 0x02,
-    kRemoteUser = 0x03,
-    kAuthType = 0x04,
-    kQueryString = 0x05,
-    kRoute = 0x06,
-    kSslCert = 0x07,
-    kSslCipher = 0x08,
-    kSslSession = 0x09,
-    kReqAttribute = 0x0A,
-    kSslKeySize = 0x0B,
-    kSecret = 0x0C,
-    kStoredMethodAttr = 0x0D,
-    kAreDone = 0xFF,
-};
-
-constexpr std::uint16_t kNullString = 0xFFFF;
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-        if (x != b[i])
-            return false;
-    }
-    return true;
-}
-
 Result fail(Error code, std::string reason, std::size_t offset) {
-    Result r;
-    r.status = Status::error;
-    r.code = code;
-    r.reason = std::move(reason);
-    r.offset = offset;
-    return r;
+    return Result{Status::error, 0, code, std::move(reason), offset};
 }
 
 std::string hex(unsigned v, int digits) {
@@ -180,33 +113,6 @@ class Reader {
     std::size_t pos_ = 0;
     Result error_;
 };
-
-void put_u16(std::string& out, std::size_t v) {
-    out += static_cast<char>((v >> 8) & 0xFF);
-    out += static_cast<char>(v & 0xFF);
-}
-
-void put_string(std::string& out, std::string_view s) {
-    put_u16(out, s.size());
-    out += s;
-    out += '\0';
-}
-
-/// Fills in the 16-bit length of the packet that starts at `start`.
-void close_packet(std::string& out, std::size_t start) {
-    const std::size_t length = out.size() - start - kHeaderSize;
-    out[start + 2] = static_cast<char>((length >> 8) & 0xFF);
-    out[start + 3] = static_cast<char>(length & 0xFF);
-}
-
-std::size_t open_packet(std::string& out, char a, char b) {
-    const std::size_t start = out.size();
-    out += a;
-    out += b;
-    out += '\0';
-    out += '\0';
-    return start;
-}
 
 }  // namespace
 
@@ -482,91 +388,16 @@ Result decode_body_packet(std::string_view in, std::size_t max_payload, std::str
     return r;
 }
 
-// ---------------------------------------------------------------- encoders
-
-bool encode_send_headers(std::string& out, int status, std::string_view reason,
-                         const std::vector<std::pair<std::string, std::string>>& headers,
-                         std::size_t packet_size) {
-    if (headers.size() > 0xFFFF || reason.size() >= kNullString)
-        return false;
-    const std::size_t start = open_packet(out, 'A', 'B');
-    out += static_cast<char>(Code::send_headers);
-    put_u16(out, static_cast<std::size_t>(status) & 0xFFFF);
-    put_string(out, reason);
-    put_u16(out, headers.size());
-    for (const auto& [name, value] : headers) {
-        if (name.size() >= kNullString || value.size() >= kNullString ||
-            out.size() - start > packet_size) {
-            out.resize(start);
-            return false;
-        }
-        std::size_t code = 0;
-        for (std::size_t i = 1; i < kResponseHeaders.size(); ++i)
-            if (iequals(name, kResponseHeaders[i]))
-                code = 0xA000 + i;
-        if (code != 0)
-            put_u16(out, code);
-        else
-            put_string(out, name);
-        put_string(out, value);
-    }
-    if (out.size() - start > packet_size) {
-        out.resize(start);
-        return false;
-    }
-    close_packet(out, start);
-    return true;
-}
-
-void encode_send_body_chunk(std::string& out, std::string_view data) {
-    const std::size_t start = open_packet(out, 'A', 'B');
-    out += static_cast<char>(Code::send_body_chunk);
-    put_string(out, data);
-    close_packet(out, start);
-}
-
-void encode_get_body_chunk(std::string& out, std::uint16_t size) {
-    const std::size_t start = open_packet(out, 'A', 'B');
-    out += static_cast<char>(Code::get_body_chunk);
-    put_u16(out, size);
-    close_packet(out, start);
-}
-
-void encode_end_response(std::string& out, bool reuse) {
-    const std::size_t start = open_packet(out, 'A', 'B');
-    out += static_cast<char>(Code::end_response);
-    out += static_cast<char>(reuse ? 1 : 0);
-    close_packet(out, start);
-}
-
-void encode_cpong(std::string& out) {
-    const std::size_t start = open_packet(out, 'A', 'B');
-    out += static_cast<char>(Code::cpong);
-    close_packet(out, start);
-}
-
 std::string framing_fault(const ForwardRequest& req) {
     // ASCII case-insensitive: coded headers are lowercase, named ones as the
     // front end spelt them.
-    auto same = [](std::string_view a, std::string_view b) {
-        if (a.size() != b.size())
-            return false;
-        for (std::size_t i = 0; i < a.size(); ++i) {
-            char x = a[i];
-            if (x >= 'A' && x <= 'Z')
-                x = static_cast<char>(x - 'A' + 'a');
-            if (x != b[i])
-                return false;
-        }
-        return true;
-    };
     std::size_t lengths = 0;
     std::size_t encodings = 0;
     std::size_t hosts = 0;
     for (const auto& [name, value] : req.headers) {
-        lengths += same(name, "content-length") ? 1 : 0;
-        encodings += same(name, "transfer-encoding") ? 1 : 0;
-        hosts += same(name, "host") ? 1 : 0;
+        lengths += iequals(name, "content-length") ? 1 : 0;
+        encodings += iequals(name, "transfer-encoding") ? 1 : 0;
+        hosts += iequals(name, "host") ? 1 : 0;
     }
     if (lengths > 1)
         return "more than one Content-Length header";
@@ -577,86 +408,6 @@ std::string framing_fault(const ForwardRequest& req) {
     if (hosts > 1)
         return "more than one Host header";
     return {};
-}
-
-std::uint8_t method_code(std::string_view method) noexcept {
-    for (std::size_t i = 1; i < kMethods.size(); ++i)
-        if (kMethods[i] == method)
-            return static_cast<std::uint8_t>(i);
-    return kStoredMethod;
-}
-
-std::string encode_forward_request(const ForwardRequest& req, std::uint8_t method_code) {
-    auto check = [](std::string_view s) {
-        if (s.size() >= kNullString)
-            throw std::length_error("AJP string longer than 65534 bytes");
-        return s;
-    };
-    std::string out;
-    const std::size_t start = open_packet(out, '\x12', '\x34');
-    out += static_cast<char>(Code::forward_request);
-    out += static_cast<char>(method_code);
-    put_string(out, check(req.protocol));
-    put_string(out, check(req.req_uri));
-    put_string(out, check(req.remote_addr));
-    if (req.remote_host.empty())
-        put_u16(out, kNullString);  // as both front ends send it
-    else
-        put_string(out, check(req.remote_host));
-    put_string(out, check(req.server_name));
-    put_u16(out, req.server_port);
-    out += static_cast<char>(req.is_ssl ? 1 : 0);
-    put_u16(out, req.headers.size());
-    for (const auto& [name, value] : req.headers) {
-        std::size_t code = 0;
-        for (std::size_t i = 1; i < kRequestHeaders.size(); ++i)
-            if (iequals(name, kRequestHeaders[i]))
-                code = 0xA000 + i;
-        if (code != 0)
-            put_u16(out, code);
-        else
-            put_string(out, check(name));
-        put_string(out, check(value));
-    }
-    auto attr = [&](std::uint8_t code, const std::optional<std::string>& v) {
-        if (v) {
-            out += static_cast<char>(code);
-            put_string(out, check(*v));
-        }
-    };
-    attr(kRemoteUser, req.remote_user);
-    attr(kAuthType, req.auth_type);
-    attr(kQueryString, req.query_string);
-    attr(kRoute, req.route);
-    attr(kSslCert, req.ssl_cert);
-    attr(kSslCipher, req.ssl_cipher);
-    attr(kSslSession, req.ssl_session);
-    if (req.ssl_key_size) {
-        out += static_cast<char>(kSslKeySize);
-        put_u16(out, *req.ssl_key_size);
-    }
-    attr(kSecret, req.secret);
-    if (method_code == kStoredMethod)
-        attr(kStoredMethodAttr, req.method);
-    for (const auto& [name, value] : req.attributes) {
-        out += static_cast<char>(kReqAttribute);
-        put_string(out, check(name));
-        put_string(out, check(value));
-    }
-    out += static_cast<char>(kAreDone);
-    if (out.size() - kHeaderSize > 0xFFFF)
-        throw std::length_error("AJP packet longer than 65535 bytes");
-    close_packet(out, start);
-    return out;
-}
-
-std::string encode_body_packet(std::string_view data) {
-    std::string out;
-    const std::size_t start = open_packet(out, '\x12', '\x34');
-    put_u16(out, data.size());
-    out += data;
-    close_packet(out, start);
-    return out;
 }
 
 }  // namespace postern::ajp

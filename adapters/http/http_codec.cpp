@@ -6,56 +6,16 @@
 
 #include "core/decimal.hpp"
 #include "core/text.hpp"
+#include "http/http_chars.hpp"
 
 namespace postern::http {
 
+using chars::hex_value;
+using chars::is_field_char;
+using chars::is_ows;
+using chars::is_tchar;
+
 namespace {
-
-// RFC 9110 §5.6.2: tchar.
-constexpr bool is_tchar(unsigned char c) noexcept {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
-    switch (c) {
-        case '!':
-        case '#':
-        case '$':
-        case '%':
-        case '&':
-        case '\'':
-        case '*':
-        case '+':
-        case '-':
-        case '.':
-        case '^':
-        case '_':
-        case '`':
-        case '|':
-        case '~':
-            return true;
-        default:
-            return false;
-    }
-}
-
-// RFC 9110 §5.5: field-vchar = VCHAR / obs-text, plus SP and HTAB inside a
-// value. Every other control byte (NUL, bare CR or LF, DEL) is refused.
-constexpr bool is_field_char(unsigned char c) noexcept {
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-constexpr bool is_ows(char c) noexcept {
-    return c == ' ' || c == '\t';
-}
-
-constexpr int hex_value(unsigned char c) noexcept {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
     return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
@@ -100,12 +60,7 @@ std::size_t find_bare_lf(std::string_view in, std::size_t from, std::size_t to) 
 }
 
 HeadResult error(int code, std::string reason, std::size_t offset) {
-    HeadResult r;
-    r.status = Status::error;
-    r.code = code;
-    r.reason = std::move(reason);
-    r.offset = offset;
-    return r;
+    return HeadResult{Status::error, 0, code, std::move(reason), offset};
 }
 
 // RFC 9112 §6.3 rule 5 and RFC 9110 §8.6: Content-Length = 1*DIGIT. No
@@ -120,29 +75,10 @@ bool parse_length(std::string_view s, std::uint64_t& out) noexcept {
 
 // RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ).
 constexpr bool is_reg_name_char(unsigned char c) noexcept {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
-    switch (c) {
-        case '-':
-        case '.':
-        case '_':
-        case '~':
-        case '%':
-        case '!':
-        case '$':
-        case '&':
-        case '\'':
-        case '(':
-        case ')':
-        case '*':
-        case '+':
-        case ',':
-        case ';':
-        case '=':
-            return true;
-        default:
-            return false;
-    }
+    // unreserved (ALPHA DIGIT "-" "." "_" "~"), "%" of pct-encoded, sub-delims.
+    constexpr std::string_view kMarks = "-._~%!$&'()*+,;=";
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           kMarks.find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 }  // namespace
@@ -194,29 +130,45 @@ std::string host_without_port(std::string_view authority) {
     return out;
 }
 
-HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, RequestHead& out) {
-    {
-        // Reset, keeping the capacity of `fields` for the next request.
-        std::vector<Field> fields = std::move(out.fields);
-        fields.clear();
-        out = RequestHead{};
-        out.fields = std::move(fields);
-    }
-    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF)
-    // received before the request-line (some clients send one after a
-    // POST body).
-    std::size_t start = 0;
-    while (in.size() - start >= 2 && in[start] == '\r' && in[start + 1] == '\n')
-        start += 2;
-    const std::size_t budget_end = std::min(in.size(), start + limits.max_header_bytes);
-    if (start == in.size() || (in.size() - start == 1 && in[start] == '\r')) {
-        HeadResult r;
-        r.consumed = start;
-        return r;
-    }
+namespace {
 
-    // --- Request line (RFC 9112 §3): method SP request-target SP version.
-    const std::size_t line_end = find_crlf(in, start, budget_end);
+// A head stops short of done (an error, or need more input with what may be
+// dropped) or goes on to its next section: each section below returns
+// nullopt to go on.
+using Stop = std::optional<HeadResult>;
+
+HeadResult need_more(std::size_t droppable) {
+    HeadResult r;
+    r.consumed = droppable;
+    return r;
+}
+
+// `what` does not fit in max_header_bytes: refused with `code`.
+HeadResult too_long(int code, const char* what, const HeadLimits& limits, std::size_t start) {
+    return error(
+        code,
+        std::string(what) + " longer than " + std::to_string(limits.max_header_bytes) + " bytes",
+        start);
+}
+
+// What the header fields say about framing, Host and persistence.
+struct FieldSummary {
+    std::size_t lengths = 0;
+    std::size_t encodings = 0;
+    std::size_t hosts = 0;
+    std::string_view length_value;
+    std::string_view encoding_value;
+    std::string_view host_value;
+    bool close = false;
+    bool keep_alive_token = false;
+};
+
+// --- Request line (RFC 9112 §3): method SP request-target SP version.
+// Fills out.method, out.target and out.minor; `line_end` is set to the
+// line's CR.
+Stop parse_request_line(std::string_view in, std::size_t start, std::size_t budget_end,
+                        const HeadLimits& limits, RequestHead& out, std::size_t& line_end) {
+    line_end = find_crlf(in, start, budget_end);
     if (line_end == std::string_view::npos) {
         // Refuse a client that is not speaking HTTP (a TLS handshake on the
         // plain port, random bytes) now, not once the limit is reached.
@@ -231,13 +183,8 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
         if (std::size_t lf = find_bare_lf(in, start, budget_end); lf != std::string_view::npos)
             return error(400, "request line ended by a bare LF", lf);
         if (in.size() - start >= limits.max_header_bytes)
-            return error(
-                414,
-                "request line longer than " + std::to_string(limits.max_header_bytes) + " bytes",
-                start);
-        HeadResult r;
-        r.consumed = start;
-        return r;
+            return too_long(414, "request line", limits, start);
+        return need_more(start);
     }
     std::string_view line = in.substr(start, line_end - start);
     std::size_t sp1 = line.find(' ');
@@ -264,53 +211,47 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
     if (version[5] != '1')
         return error(505, "HTTP version other than 1.x", start + sp2 + 1);
     out.minor = version[7] == '0' ? 0 : 1;
+    return std::nullopt;
+}
 
-    // --- Header section (RFC 9112 §5): field lines up to an empty line.
-    std::size_t head_end;  // one past the final CRLF
+// --- Header section (RFC 9112 §5): field lines up to an empty line.
+// Sets `head_end` one past the final CRLF.
+Stop find_head_end(std::string_view in, std::size_t start, std::size_t line_end,
+                   std::size_t budget_end, const HeadLimits& limits, std::size_t& head_end) {
     const std::size_t fields_start = line_end + 2;
     if (in.size() >= fields_start + 2 && in[fields_start] == '\r' && in[fields_start + 1] == '\n') {
         head_end = fields_start + 2;
         if (head_end > budget_end)
-            return error(
-                431,
-                "request head longer than " + std::to_string(limits.max_header_bytes) + " bytes",
-                start);
-    } else {
-        std::size_t at = std::string_view::npos;
-        for (std::size_t from = line_end;;) {
-            std::size_t crlf = find_crlf(in, from, budget_end);
-            if (crlf == std::string_view::npos || crlf + 4 > budget_end)
-                break;
-            if (in[crlf + 2] == '\r' && in[crlf + 3] == '\n') {
-                at = crlf;
-                break;
-            }
-            from = crlf + 2;
-        }
-        if (at == std::string_view::npos) {
-            if (std::size_t lf = find_bare_lf(in, fields_start, budget_end);
-                lf != std::string_view::npos)
-                return error(400, "header field line ended by a bare LF", lf);
-            if (in.size() - start >= limits.max_header_bytes)
-                return error(431,
-                             "request head longer than " + std::to_string(limits.max_header_bytes) +
-                                 " bytes",
-                             start);
-            HeadResult r;
-            r.consumed = 0;
-            return r;
-        }
-        head_end = at + 4;
+            return too_long(431, "request head", limits, start);
+        return std::nullopt;
     }
+    std::size_t at = std::string_view::npos;
+    for (std::size_t from = line_end;;) {
+        std::size_t crlf = find_crlf(in, from, budget_end);
+        if (crlf == std::string_view::npos || crlf + 4 > budget_end)
+            break;
+        if (in[crlf + 2] == '\r' && in[crlf + 3] == '\n') {
+            at = crlf;
+            break;
+        }
+        from = crlf + 2;
+    }
+    if (at == std::string_view::npos) {
+        if (std::size_t lf = find_bare_lf(in, fields_start, budget_end);
+            lf != std::string_view::npos)
+            return error(400, "header field line ended by a bare LF", lf);
+        if (in.size() - start >= limits.max_header_bytes)
+            return too_long(431, "request head", limits, start);
+        return need_more(0);
+    }
+    head_end = at + 4;
+    return std::nullopt;
+}
 
-    std::size_t lengths = 0;
-    std::size_t encodings = 0;
-    std::size_t hosts = 0;
-    std::string_view length_value;
-    std::string_view encoding_value;
-    std::string_view host_value;
-    bool close = false;
-    bool keep_alive_token = false;
+// The field lines in in[fields_start, head_end): each checked and added to
+// out.fields, the ones that frame the body or name the host summed up.
+Stop parse_field_lines(std::string_view in, std::size_t fields_start, std::size_t head_end,
+                       const HeadLimits& limits, RequestHead& out, FieldSummary& sum) {
     for (std::size_t pos = fields_start; pos + 2 < head_end;) {
         const std::size_t eol = find_crlf(in, pos, head_end);
         std::string_view fl = in.substr(pos, eol - pos);
@@ -343,14 +284,14 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
         pos = eol + 2;
 
         if (iequals(f.name, "content-length")) {
-            ++lengths;
-            length_value = f.value;
+            ++sum.lengths;
+            sum.length_value = f.value;
         } else if (iequals(f.name, "transfer-encoding")) {
-            ++encodings;
-            encoding_value = f.value;
+            ++sum.encodings;
+            sum.encoding_value = f.value;
         } else if (iequals(f.name, "host")) {
-            ++hosts;
-            host_value = f.value;
+            ++sum.hosts;
+            sum.host_value = f.value;
         } else if (iequals(f.name, "connection")) {
             // RFC 9110 §7.6.1: a list of connection options.
             std::string_view rest = f.value;
@@ -358,9 +299,9 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
                 std::size_t comma = rest.find(',');
                 std::string_view token = trim_ows(rest.substr(0, comma));
                 if (iequals(token, "close"))
-                    close = true;
+                    sum.close = true;
                 if (iequals(token, "keep-alive"))
-                    keep_alive_token = true;
+                    sum.keep_alive_token = true;
                 rest =
                     comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
             }
@@ -374,45 +315,53 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
             }
         }
     }
+    return std::nullopt;
+}
 
-    // --- Message body framing (RFC 9112 §6), strictly.
-    if (encodings > 0) {
+// --- Message body framing (RFC 9112 §6), strictly.
+Stop decide_framing(const FieldSummary& sum, std::size_t start, RequestHead& out) {
+    if (sum.encodings > 0) {
         // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing.
         if (out.minor == 0)
             return error(400, "Transfer-Encoding in an HTTP/1.0 request", start);
         // RFC 9112 §6.1: both is a smuggling attempt or a broken proxy;
         // refusing is the safe choice (a server MAY process it as chunked).
-        if (lengths > 0)
+        if (sum.lengths > 0)
             return error(400, "both Content-Length and Transfer-Encoding", start);
         // Only "chunked" alone: any other coding would be answered 501 by
         // a server that decodes codings; Postern decodes none, and a list
         // ("chunked, chunked", "gzip, chunked") or a second field is where
         // parsers disagree.
-        if (encodings > 1)
+        if (sum.encodings > 1)
             return error(400, "more than one Transfer-Encoding field", start);
-        if (!iequals(encoding_value, "chunked"))
+        if (!iequals(sum.encoding_value, "chunked"))
             return error(400, "Transfer-Encoding other than chunked", start);
         out.framing = Framing::chunked;
-    } else if (lengths > 0) {
+    } else if (sum.lengths > 0) {
         // RFC 9112 §6.3 rule 5: differing lengths are unrecoverable; equal
         // repeated ones are refused too, as no honest client sends them.
-        if (lengths > 1)
+        if (sum.lengths > 1)
             return error(400, "more than one Content-Length field", start);
-        if (!parse_length(length_value, out.content_length))
+        if (!parse_length(sum.length_value, out.content_length))
             return error(400, "Content-Length is not a decimal number", start);
         out.framing = out.content_length > 0 ? Framing::length : Framing::none;
     }
     if (out.framing == Framing::none)
         out.expect_continue = false;
+    return std::nullopt;
+}
 
-    // --- Target and Host (RFC 9112 §3.2, §3.2.2).
-    if (hosts > 1)
+// --- Target and Host (RFC 9112 §3.2, §3.2.2).
+Stop resolve_target(const FieldSummary& sum, std::size_t start, RequestHead& out) {
+    // The request-target follows the method and one SP.
+    const std::size_t target_at = start + out.method.size() + 1;
+    if (sum.hosts > 1)
         return error(400, "more than one Host field", start);
-    if (hosts == 0 && out.minor >= 1)
+    if (sum.hosts == 0 && out.minor >= 1)
         return error(400, "HTTP/1.1 request without Host", start);
-    if (hosts == 1 && !valid_host(host_value))
+    if (sum.hosts == 1 && !valid_host(sum.host_value))
         return error(400, "invalid Host", start);
-    out.authority = host_value;
+    out.authority = sum.host_value;
     if (out.target.front() == '/') {
         out.path = out.target;
     } else if (istarts_with(out.target, "http://") || istarts_with(out.target, "https://")) {
@@ -421,209 +370,59 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
         std::string_view authority = rest.substr(0, end);
         if (authority.empty() || authority.find('@') != std::string_view::npos ||
             !valid_host(authority))
-            return error(400, "invalid authority in an absolute-form request target",
-                         start + sp1 + 1);
+            return error(400, "invalid authority in an absolute-form request target", target_at);
         out.authority = authority;
         out.path = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
     } else if (out.target == "*" && out.method == "OPTIONS") {
         out.path = out.target;
     } else {
-        return error(400, "request target is neither origin-form nor absolute-form",
-                     start + sp1 + 1);
+        return error(400, "request target is neither origin-form nor absolute-form", target_at);
     }
+    return std::nullopt;
+}
+
+}  // namespace
+
+HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, RequestHead& out) {
+    {
+        // Reset, keeping the capacity of `fields` for the next request.
+        std::vector<Field> fields = std::move(out.fields);
+        fields.clear();
+        out = RequestHead{};
+        out.fields = std::move(fields);
+    }
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF)
+    // received before the request-line (some clients send one after a
+    // POST body).
+    std::size_t start = 0;
+    while (in.size() - start >= 2 && in[start] == '\r' && in[start + 1] == '\n')
+        start += 2;
+    const std::size_t budget_end = std::min(in.size(), start + limits.max_header_bytes);
+    if (start == in.size() || (in.size() - start == 1 && in[start] == '\r'))
+        return need_more(start);
+
+    std::size_t line_end = 0;
+    if (Stop stop = parse_request_line(in, start, budget_end, limits, out, line_end))
+        return std::move(*stop);
+    std::size_t head_end = 0;
+    if (Stop stop = find_head_end(in, start, line_end, budget_end, limits, head_end))
+        return std::move(*stop);
+    FieldSummary sum;
+    if (Stop stop = parse_field_lines(in, line_end + 2, head_end, limits, out, sum))
+        return std::move(*stop);
+    if (Stop stop = decide_framing(sum, start, out))
+        return std::move(*stop);
+    if (Stop stop = resolve_target(sum, start, out))
+        return std::move(*stop);
 
     // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with
     // "keep-alive".
-    out.keep_alive = !close && (out.minor >= 1 || keep_alive_token);
+    out.keep_alive = !sum.close && (out.minor >= 1 || sum.keep_alive_token);
 
     HeadResult r;
     r.status = Status::done;
     r.consumed = head_end;
     return r;
-}
-
-// ---------------------------------------------------------------------------
-
-void ChunkedDecoder::reset() noexcept {
-    state_ = State::size_first;
-    chunk_size_ = 0;
-    chunk_left_ = 0;
-    line_bytes_ = 0;
-    trailer_bytes_ = 0;
-    trailer_colon_ = false;
-    last_chunk_ = false;
-    offset_ = 0;
-}
-
-void ChunkedDecoder::consume_data(std::size_t n) noexcept {
-    if (state_ != State::data)
-        return;
-    n = static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk_left_));
-    chunk_left_ -= n;
-    offset_ += n;
-    if (chunk_left_ == 0)
-        state_ = State::data_cr;
-}
-
-ChunkedDecoder::Step ChunkedDecoder::fail(Step step, std::size_t at, int code, std::string reason) {
-    step.status = Status::error;
-    step.consumed = at;
-    step.code = code;
-    step.reason = std::move(reason);
-    step.offset = offset_ + at;
-    return step;
-}
-
-ChunkedDecoder::Step ChunkedDecoder::decode(std::string_view in, char* out, std::size_t out_size) {
-    Step step;
-    std::size_t i = 0;
-    bool full = false;  // `out` is full: stop inside chunk data
-    while (i < in.size() && state_ != State::done && !full) {
-        const unsigned char c = static_cast<unsigned char>(in[i]);
-        switch (state_) {
-            case State::size_first: {
-                // RFC 9112 §7.1: chunk-size = 1*HEXDIG.
-                int v = hex_value(c);
-                if (v < 0)
-                    return fail(step, i, 400, "invalid chunk size");
-                chunk_size_ = static_cast<std::uint64_t>(v);
-                line_bytes_ = 1;
-                state_ = State::size;
-                ++i;
-                break;
-            }
-            case State::size: {
-                int v = hex_value(c);
-                if (v >= 0) {
-                    if (chunk_size_ > (UINT64_MAX >> 5))  // keeps sizes below 2^63
-                        return fail(step, i, 400, "chunk size too large");
-                    chunk_size_ = chunk_size_ * 16 + static_cast<std::uint64_t>(v);
-                } else if (c == ';') {
-                    state_ = State::ext;
-                } else if (c == ' ' || c == '\t') {
-                    state_ = State::size_ws;
-                } else if (c == '\r') {
-                    state_ = State::size_lf;
-                } else {
-                    return fail(step, i, 400, "invalid chunk size");
-                }
-                ++line_bytes_;
-                ++i;
-                break;
-            }
-            case State::size_ws:
-                // chunk-ext = *( BWS ";" ... ): whitespace is allowed only
-                // before an extension, never as the end of the size.
-                if (c == ';') {
-                    state_ = State::ext;
-                } else if (c != ' ' && c != '\t') {
-                    return fail(step, i, 400, "whitespace after a chunk size");
-                }
-                ++line_bytes_;
-                ++i;
-                break;
-            case State::ext:
-                if (c == '\r') {
-                    state_ = State::size_lf;
-                } else if (!is_field_char(c)) {
-                    return fail(step, i, 400, "control character in a chunk extension");
-                }
-                ++line_bytes_;
-                ++i;
-                break;
-            case State::size_lf:
-                if (c != '\n')
-                    return fail(step, i, 400, "chunk size line not ended by CRLF");
-                ++i;
-                if (chunk_size_ == 0) {
-                    last_chunk_ = true;
-                    state_ = State::trailer;
-                } else {
-                    chunk_left_ = chunk_size_;
-                    state_ = State::data;
-                }
-                break;
-            case State::data: {
-                std::size_t room = out_size - step.produced;
-                if (room == 0) {
-                    full = true;
-                    break;
-                }
-                std::size_t n = static_cast<std::size_t>(
-                    std::min<std::uint64_t>({chunk_left_, room, in.size() - i}));
-                std::memcpy(out + step.produced, in.data() + i, n);
-                step.produced += n;
-                chunk_left_ -= n;
-                i += n;
-                if (chunk_left_ == 0)
-                    state_ = State::data_cr;
-                break;
-            }
-            case State::data_cr:
-                if (c != '\r')
-                    return fail(step, i, 400, "chunk data not followed by CRLF");
-                state_ = State::data_lf;
-                ++i;
-                break;
-            case State::data_lf:
-                if (c != '\n')
-                    return fail(step, i, 400, "chunk data not followed by CRLF");
-                state_ = State::size_first;
-                ++i;
-                break;
-            case State::trailer:
-                if (c == '\r') {
-                    state_ = State::end_lf;
-                } else if (is_tchar(c)) {
-                    state_ = State::trailer_line;
-                    trailer_colon_ = false;
-                } else {
-                    return fail(step, i, 400, "invalid trailer field");
-                }
-                ++trailer_bytes_;
-                ++i;
-                break;
-            case State::trailer_line:
-                if (c == '\r') {
-                    if (!trailer_colon_)
-                        return fail(step, i, 400, "invalid trailer field");
-                    state_ = State::trailer_lf;
-                } else if (c == ':') {
-                    trailer_colon_ = true;
-                } else if (!trailer_colon_ ? !is_tchar(c) : !is_field_char(c)) {
-                    return fail(step, i, 400, "invalid trailer field");
-                }
-                ++trailer_bytes_;
-                ++i;
-                break;
-            case State::trailer_lf:
-                if (c != '\n')
-                    return fail(step, i, 400, "trailer field not ended by CRLF");
-                state_ = State::trailer;
-                ++trailer_bytes_;
-                ++i;
-                break;
-            case State::end_lf:
-                if (c != '\n')
-                    return fail(step, i, 400, "chunked body not ended by CRLF");
-                state_ = State::done;
-                ++i;
-                break;
-            case State::done:
-                break;
-        }
-        if (line_bytes_ > max_line_)
-            return fail(step, i, 400, "chunk size line too long");
-        if (trailer_bytes_ > max_trailer_)
-            return fail(step, i, 431, "trailer section too long");
-        if (state_ == State::size_lf || state_ == State::data)
-            line_bytes_ = 0;
-    }
-    offset_ += i;
-    step.consumed = i;
-    if (state_ == State::done)
-        step.status = Status::done;
-    return step;
 }
 
 }  // namespace postern::http

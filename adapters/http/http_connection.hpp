@@ -95,6 +95,10 @@ class HttpConnection final : public Connection, public BodySource, public Respon
         failed,
     };
     enum class BodyOut { length, chunked, close_delimited };
+    // Small body writes are gathered with the head (and the last chunk with
+    // the terminating one) into one write; larger ones go out with sendmsg
+    // from where they are, uncopied.
+    static constexpr std::size_t kCoalesce = 16 * 1024;
 
     Next serve_request();
     void begin_exchange(const RequestHead* head);

@@ -120,6 +120,8 @@ class Reactor {
     /// false when stopping.
     bool park();
     void wake_monitor() noexcept;
+    /// Stops the monitor thread, if it runs, and joins it.
+    void stop_monitor();
     void accept_ready(ListenerSource& l);
     /// accept_ready's answer to running out of descriptors (`err`).
     void accept_exhausted(ListenerSource& l, int err);

@@ -1,0 +1,468 @@
+"""The report: bench/results/<stamp>.md, .csv and the chart (.svg, .png)."""
+from __future__ import annotations
+
+import csv
+import platform
+import shutil
+import socket
+import subprocess
+
+from .common import DEBIAN_PYTHON, NPROC, ROOT, SCALE_CONCURRENCY, SCALE_ROWS, fmt_ms, fmt_num
+from .peers import php_fpm_binary
+from .processes import run_cmd
+from .rounds import result
+from .topologies import Row
+
+def first_line(argv, use_stderr=False) -> str:
+    rc, out, err = run_cmd(argv, 20)
+    text = (err if use_stderr else out) or out or err
+    lines = [l for l in text.strip().splitlines() if l.strip()]
+    return lines[0].strip() if lines else "not installed"
+
+
+def pkg_version(pkg: str) -> str:
+    rc, out, _ = run_cmd(["dpkg-query", "-W", "-f=${Version}", pkg], 20)
+    return out.strip() if rc == 0 and out.strip() else "not installed"
+
+
+def machine_info(ctx) -> list[str]:
+    model = "unknown"
+    try:
+        for l in open("/proc/cpuinfo"):
+            if l.startswith("model name"):
+                model = l.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        for l in open("/proc/meminfo"):
+            if l.startswith("MemTotal"):
+                mem = f"{int(l.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    load = " ".join(open("/proc/loadavg").read().split()[:3])
+    return [f"- CPU: {model}, nproc {NPROC}", f"- Memory: {mem}",
+            f"- Kernel: {platform.release()}; load average at start {ctx.load_start}, at end {load}",
+            f"- Host: {socket.gethostname()}"]
+
+
+def versions(ctx) -> list[tuple[str, str]]:
+    v = []
+    v.append(("Postern", ctx.postern_version))
+    git = run_cmd(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], 20)[1].strip()
+    dirty = run_cmd(["git", "-C", ROOT, "status", "--porcelain"], 20)[1].strip()
+    v.append(("source", f"git {git or '?'}{' + uncommitted changes' if dirty else ''}"))
+    v.append(("g++", first_line(["g++", "--version"])))
+    v.append(("nginx", first_line(["nginx", "-v"], True).replace("nginx version: ", "")))
+    v.append(("Apache", first_line(["apache2", "-v"]).replace("Server version: ", "")))
+    v.append(("libfcgi", "libfcgi-dev " + pkg_version("libfcgi-dev")))
+    v.append(("Poco", "libpoco-dev " + pkg_version("libpoco-dev")))
+    v.append(("ab", "apache2-utils " + pkg_version("apache2-utils")))
+    v.append(("wrk", "wrk " + pkg_version("wrk")))
+    kinds = {r.name for r in ctx.rows}
+    if "nginx-php-fpm" in kinds:
+        b = php_fpm_binary()
+        v.append(("PHP-FPM", first_line([b, "-v"]) if b else "not installed"))
+    if kinds & {"nginx-uwsgi", "uwsgi-http"}:
+        v.append(("uWSGI", "uwsgi " + pkg_version("uwsgi-core")))
+    if "nginx-gunicorn" in kinds:
+        v.append(("gunicorn", "gunicorn " + pkg_version("gunicorn")))
+    v.append(("Python (peers)", first_line([DEBIAN_PYTHON, "--version"])))
+    if any(r.kind == "tomcat" for r in ctx.rows):
+        v.append(("Tomcat", "tomcat10 " + pkg_version("tomcat10")))
+        v.append(("Java", first_line(["java", "-version"], True)))
+    return v
+
+
+def get(results, row, workload, rnd):
+    for r in results:
+        if r["row"] == row and r["workload"] == workload and r["round"] == rnd and r["status"] == "ok":
+            return r
+    return None
+
+
+def targets(results: list[dict]) -> list[tuple[str, str, str, str]]:
+    """(target, measured, verdict, detail) for those whose rows ran."""
+    T = []
+
+    def w(row):
+        return get(results, row, "hello", "wrk")
+
+    def ratio_line(name, mine, theirs, need, key="rps", higher=True, theirs_name="", info=False):
+        a, b = float(mine[key]), float(theirs[key])
+        if b <= 0:
+            return
+        x = a / b
+        ok = x >= need if higher else x <= need
+        detail = f"{a:,.1f} vs {b:,.1f}" + (f" ({theirs_name or theirs['row']})")
+        if not ok and not info:
+            if higher:
+                detail += f"; short by {(need - x) / need * 100:.0f}% of the target ({need:g}×)"
+            else:
+                detail += f"; over by {(x - need) / need * 100:.0f}% of the limit ({need:g}×)"
+        bad = int(theirs["failed"] or 0) + int(theirs["non2xx"] or 0)
+        if bad and key == "rps":
+            detail += f"; note: {theirs['row']} had {wrk_errors_cell(theirs)} in this round, counted in its req/s"
+        T.append((name, f"{x:.2f}×", "info" if info else "PASS" if ok else "FAIL", detail))
+
+    pf = w("nginx-fastcgi-postern")
+    libs = [(n, w(n)) for n in ("nginx-fastcgi-libfcgi8", "nginx-fastcgi-libfcgi128") if w(n)]
+    # the better thread count: the faster of those that served every request
+    # of every hello round (8 threads stall behind kept connections: their
+    # req/s comes from the connections that were not left waiting), else the
+    # faster
+    def served_all(row):
+        # the 2009 rounds and the -c64 round (not the scaling sweep, where
+        # every row may time out at -c1024): no failure, no non-2xx, no wrk
+        # error of any kind, timeouts included
+        for r in results:
+            if r["row"] == row and r["workload"] == "hello" and not r["round"].startswith("scale-"):
+                errs = sum(int(r[k] or 0) for k in ("failed", "non2xx", "err_connect", "err_read",
+                                                    "err_write", "err_timeout"))
+                if r["status"] in ("error", "wrong") or errs:
+                    return False
+        return True
+    clean = [t for t in libs if served_all(t[0])]
+    best = max(clean or libs, key=lambda t: float(t[1]["rps"] or 0)) if libs else None
+    if pf and best:
+        ratio_line("nginx→FastCGI→Postern ≥ 1.0× nginx→FastCGI→libfcgi C (better thread count), req/s",
+                   pf, best[1], 1.0, theirs_name=best[0])
+        if pf["p99_ms"] != "" and best[1]["p99_ms"] != "":
+            ratio_line("… p99 ≤ 1.5× libfcgi C's p99", pf, best[1], 1.5, key="p99_ms", higher=False,
+                       theirs_name=best[0])
+        if pf["backend_cpu_us_per_req"] and best[1]["backend_cpu_us_per_req"]:
+            ratio_line("… gateway CPU µs/request ≤ 1.1× libfcgi C's", pf, best[1], 1.1,
+                       key="backend_cpu_us_per_req", higher=False, theirs_name=best[0])
+        if pf["cpu_us_per_req"] and best[1]["cpu_us_per_req"]:
+            ratio_line("… CPU µs/request of the whole row, nginx included (for information)", pf, best[1], 1.1,
+                       key="cpu_us_per_req", higher=False, theirs_name=best[0], info=True)
+    if pf:
+        t = int(pf["err_timeout"] or 0)
+        T.append(("… no wrk timeouts (nginx→FastCGI→Postern)", str(t), "PASS" if t == 0 else "FAIL",
+                  f"{t} timeouts"))
+    for peer, need, name in (("nginx-uwsgi", 2.5, "uWSGI"), ("nginx-php-fpm", 3.5, "PHP-FPM")):
+        if pf and w(peer):
+            ratio_line(f"nginx→FastCGI→Postern ≥ {need}× nginx→{name}", pf, w(peer), need, theirs_name=peer)
+    if w("apache-jk-postern") and w("apache-jk-tomcat"):
+        ratio_line("Apache→mod_jk→Postern ≥ 1.0× Apache→mod_jk→Tomcat", w("apache-jk-postern"),
+                   w("apache-jk-tomcat"), 1.0)
+    if w("apache-ajp-postern") and w("apache-ajp-tomcat"):
+        ratio_line("Apache→mod_proxy_ajp→Postern vs Apache→mod_proxy_ajp→Tomcat (for information)",
+                   w("apache-ajp-postern"), w("apache-ajp-tomcat"), 1.0, info=True)
+    if w("apache-fcgi-postern") and w("apache-fcgi-libfcgi128"):
+        ratio_line("Apache→mod_proxy_fcgi→Postern ≥ 1.0× Apache→mod_proxy_fcgi→libfcgi C", w("apache-fcgi-postern"),
+                   w("apache-fcgi-libfcgi128"), 1.0)
+    if w("postern-http") and w("tomcat-direct"):
+        ratio_line("Postern direct HTTP ≥ 1.0× Tomcat direct", w("postern-http"), w("tomcat-direct"), 1.0)
+    # zero failures in every round of every Postern row
+    prow = [r for r in results if r["kind"] == "postern" and r["round"] not in ("idle", "idle-after", "stop")]
+    if prow:
+        bad = []
+        for r in prow:
+            if r["status"] in ("wrong", "error"):
+                bad.append(f"{r['row']} {r['workload']} {r['round']}: {r['status']}")
+                continue
+            f = int(r["failed"] or 0) + int(r["non2xx"] or 0)
+            if f:
+                bad.append(f"{r['row']} {r['workload']} {r['round']}: {f}")
+        T.append(("0 failed requests in every round of every Postern row (ab failures, non-2xx, wrk errors)",
+                  str(len(bad)) + " rounds with failures", "PASS" if not bad else "FAIL",
+                  "; ".join(bad[:8]) + (" …" if len(bad) > 8 else "")))
+    idle = [r for r in results if r["kind"] == "postern" and r["round"] in ("idle", "idle-after")
+            and r["backend_rss_process_mib"] != ""]
+    if idle:
+        # per process: the supervisor and each worker process of the gateway
+        worst = max(idle, key=lambda r: float(r["backend_rss_process_mib"]))
+        x = float(worst["backend_rss_process_mib"])
+        T.append(("RSS of an idle worker process ≤ 20 MiB (worst, before or after load)", f"{x:.1f} MiB",
+                  "PASS" if x <= 20 else "FAIL", f"{worst['row']} ({worst['round']})"
+                  + ("" if x <= 20 else f"; over by {x - 20:.1f} MiB")))
+    heavy = [r for r in results if r["kind"] == "postern" and r["workload"] in ("upload", "download")
+             and r["status"] == "ok" and r["backend_rss_peak_mib"] != ""]
+    if heavy:
+        worst = max(heavy, key=lambda r: float(r["backend_rss_peak_mib"]))
+        x = float(worst["backend_rss_peak_mib"])
+        T.append(("Gateway RSS < 64 MiB during 100 MiB downloads and 1 MiB uploads at -c64", f"{x:.1f} MiB",
+                  "PASS" if x < 64 else "FAIL", f"{worst['row']} {worst['round']}"
+                  + ("" if x < 64 else f"; over by {x - 64:.1f} MiB")))
+    return T
+
+
+def md_table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+    out = ["| " + " | ".join(header) + " |"]
+    out.append("| " + " | ".join(("---:" if (align and align[i] == "r") else "---") for i in range(len(header)))
+               + " |")
+    for r in rows:
+        out.append("| " + " | ".join(r) + " |")
+    return out
+
+
+def failures_cell(r: dict) -> str:
+    parts = []
+    if r["failed"] not in ("", 0, "0"):
+        parts.append(f"{r['failed']} failed")
+    if r["non2xx"] not in ("", 0, "0"):
+        parts.append(f"{r['non2xx']} non-2xx")
+    return ", ".join(parts) or "0"
+
+
+def wrk_errors_cell(r: dict) -> str:
+    kinds = [(k, r[f"err_{k}"]) for k in ("connect", "read", "write", "timeout")]
+    parts = [f"{k} {v}" for k, v in kinds if v not in ("", 0, "0")]
+    if r["non2xx"] not in ("", 0, "0"):
+        parts.append(f"non-2xx {r['non2xx']}")
+    return ", ".join(parts) or "0"
+
+
+def write_report(ctx, results: list[dict], elapsed: float) -> None:
+    base = ctx.out_base
+    # csv
+    fields = list(result(Row("", "", "", None, {}), "", "").keys())
+    with open(base.with_suffix(".csv"), "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=["timestamp"] + fields)
+        wr.writeheader()
+        for r in results:
+            wr.writerow({"timestamp": ctx.stamp, **r})
+    chart_note = draw_chart(ctx, results)
+
+    L = [f"# Postern bench — {ctx.started.strftime('%Y-%m-%d %H:%M UTC')}", ""]
+    L.append(f"`bench/run {' '.join(ctx.argv)}` — {ctx.mode_line}; took {elapsed / 60:.1f} min"
+             + (f" ({ctx.build_seconds / 60:.1f} of them building)" if ctx.build_seconds >= 30 else "") + ". "
+             "Rows ran one after another on 127.0.0.1; each was checked for the exact expected bytes, "
+             "then warmed up. Access logs off everywhere. Compare ratios within one run, never absolutes "
+             "across machines.")
+    L += ["", "## Machine", ""] + machine_info(ctx)
+    L += ["", "## Versions", ""]
+    L += md_table(["what", "version"], [[a, b] for a, b in versions(ctx)])
+    L += ["", "## Targets (issue 3), from this run", ""]
+    T = targets(results)
+    if T:
+        L += md_table(["target", "measured", "verdict", "detail"], [list(t) for t in T])
+        L.append("")
+        L.append("Ratios on the `hello` workload, `wrk -c64`. Gateway CPU is the backend process(es) only; "
+                 "the row's CPU adds the front end. Targets whose rows did not run are left out.")
+    else:
+        L.append("No target could be computed: the rows it compares did not run.")
+    ran = [r for r in ctx.rows if any(x["row"] == r.name and x["status"] == "ok" and x["rps"] != ""
+                                      for x in results)]
+    for w in ("hello", "doc"):
+        ab_rows, wrk_rows = [], []
+        for row in ran:
+            cells = [row.label]
+            have = False
+            for rnd in [x for x in ctx.rounds if x in ctx.ab_rounds]:
+                r = get(results, row.name, w, rnd)
+                if r:
+                    have = True
+                    cells += [fmt_num(r["rps"]), f"{float(r['time_s']):.3f}" if r["time_s"] != "" else "–",
+                              failures_cell(r)]
+                else:
+                    cells += ["–", "–", "–"]
+            if have:
+                ab_rows.append(cells)
+            r = get(results, row.name, w, "wrk")
+            if r:
+                wrk_rows.append([row.label, fmt_num(r["rps"]), fmt_ms(r["p50_ms"]), fmt_ms(r["p99_ms"]),
+                                 wrk_errors_cell(r), r["cpu_us_per_req"] or "–", r["backend_cpu_us_per_req"] or "–"])
+        if ab_rows or wrk_rows:
+            L += ["", f"## Workload `{w}`" + (" (14 bytes, text/plain)" if w == "hello" else
+                                             f" ({len(ctx.doc_bytes):,} bytes read from disk per request)"), ""]
+        if ab_rows:
+            hdr = ["row"]
+            for rnd in [x for x in ctx.rounds if x in ctx.ab_rounds]:
+                n, c = ctx.ab_rounds[rnd]
+                hdr += [f"{rnd} req/s (ab -n {n} -c {c})", f"{rnd} time s", f"{rnd} failed"]
+            L += md_table(hdr, ab_rows, "l" + "rrl" * (len(hdr) // 3))
+            L.append("")
+        if wrk_rows:
+            L += md_table([f"row", f"wrk -c64 -d{ctx.duration}s req/s", "p50 ms", "p99 ms", "errors",
+                           "CPU µs/req (row)", "CPU µs/req (backend)"], wrk_rows, "lrrrlrr")
+    # scaling
+    scale = [r for r in results if r["round"].startswith("scale-c") and r["status"] == "ok"]
+    if scale:
+        L += ["", f"## Scaling (`hello`, wrk -d{ctx.scale_duration}s at each concurrency)", ""]
+        hdr = ["row"] + [f"c{c} req/s / p99 ms" for c in SCALE_CONCURRENCY]
+        rows = []
+        for name in SCALE_ROWS:
+            rr = [r for r in scale if r["row"] == name]
+            if not rr:
+                continue
+            cells = [rr[0]["label"]]
+            for c in SCALE_CONCURRENCY:
+                r = next((x for x in rr if x["round"] == f"scale-c{c}"), None)
+                cells.append(f"{fmt_num(r['rps'])} / {fmt_ms(r['p99_ms'])}"
+                             + ("" if wrk_errors_cell(r) == "0" else f" ({wrk_errors_cell(r)})") if r else "–")
+            rows.append(cells)
+        L += md_table(hdr, rows)
+    # bulk transfer
+    bulk = [r for r in results if r["workload"] in ("upload", "download") and r["round"] not in ("check",)
+            and r["status"] == "ok"]
+    if bulk:
+        L += ["", f"## Bulk transfer (wrk -d{ctx.duration}s)", ""]
+        rows = []
+        for r in bulk:
+            what = "upload 1 MiB POST to echo, -c64" if r["workload"] == "upload" else "download 100 MiB, -c4"
+            rows.append([r["label"], what, r["mb_per_s"] or "–", fmt_num(r["rps"], 1), wrk_errors_cell(r),
+                         r["backend_rss_peak_mib"] or "–"])
+        L += md_table(["row", "transfer", "MB/s", "req/s", "errors", "backend RSS peak MiB"], rows, "llrrlr")
+    # memory
+    mem = [r for r in results if r["round"] in ("idle", "idle-after")]
+    if mem:
+        L += ["", "## Backend memory (RSS, MiB, summed over the backend's processes)", ""]
+        rows = []
+        for row in ctx.rows:
+            a = next((r for r in mem if r["row"] == row.name and r["round"] == "idle"), None)
+            b = next((r for r in mem if r["row"] == row.name and r["round"] == "idle-after"), None)
+            if a or b:
+                peak = [float(r["backend_rss_peak_mib"]) for r in results
+                        if r["row"] == row.name and r["status"] == "ok" and r["round"] not in ("idle", "idle-after")
+                        and r["backend_rss_peak_mib"] != ""]
+                rows.append([row.label, a["backend_rss_peak_mib"] if a else "–",
+                             f"{max(peak):.1f}" if peak else "–", b["backend_rss_peak_mib"] if b else "–",
+                             (b or a)["backend_rss_process_mib"] or "–"])
+        L += md_table(["row", "idle after start", "peak under load", "idle after the rounds",
+                       "largest process, idle"], rows, "lrrrr")
+    # what did not run
+    problems = [r for r in results if r["status"] in ("wrong", "error", "unavailable", "note")]
+    if problems:
+        L += ["", "## Rows and rounds that did not run, or ran with a problem", ""]
+        L += md_table(["row", "workload / round", "status", "why"],
+                      [[r["label"], "—" if r["workload"] == "-" else f"{r['workload']} {r['round']}", r["status"],
+                        r["note"].replace("|", "\\|")] for r in problems])
+    L += ["", "## Chart", ""]
+    if chart_note:
+        L.append(chart_note)
+    else:
+        L.append(f"![requests per second]({base.name}.svg)")
+        L.append("")
+        L.append(f"`{base.name}.svg` / `.png`: one group of bars per workload and round, one bar per row "
+                 "(requests/s)" + ("; below, wrk throughput and p99 against concurrency." if any(
+                     r["round"].startswith("scale-c") for r in results) else "."))
+    L += ["", "## How the numbers are taken", "",
+          "- R1/R2/R2b: `ab -r -s 10 -n N -c C` (HTTP/1.0, no keep-alive); \"time\" is ab's \"Time taken for "
+          "tests\" (the 2009 trial time); failed = ab's failed requests (connect, receive, length, exceptions); "
+          "non-2xx counted apart.",
+          f"- wrk: `wrk -t{NPROC} -c64 -d{ctx.duration}s --timeout 2s --latency` with keep-alive; errors by kind "
+          "(connect, read, write, timeout) and non-2xx.",
+          "- CPU µs/req: user+sys ticks (/proc/PID/stat, reaped children included) of the row's processes, "
+          "after minus before the round, over the requests completed; \"backend\" counts the gateway or "
+          "application server alone, \"row\" adds the front end. Load generators run on the same cores.",
+          "- Every row gets the same document, read from the file system per request; nginx and Apache "
+          "keep-alive limits raised (keepalive_requests 100000, MaxKeepAliveRequests 0) so keep-alive "
+          "rounds are not turned into reconnects.",
+          "- Apache runs mpm_event as 2 children of 100 threads (Debian's 25-thread children close the "
+          "kept-alive connections of a child whose workers are all busy: wrk read errors of Apache's own). "
+          "The FastCGI peers behind nginx use the shipped `nginx-conf/postern-fastcgi.conf` (kept "
+          "connections), except PHP-FPM, which gets the usual connection per request (kept connections "
+          "stall its pm static children as they stall libfcgi's 8 threads).",
+          f"- Postern: `--threads {ctx.args.threads} --access-log off`, mounts /hello, /doc, /echo, /f "
+          "(faults); libfcgi C: `bench/peers/libfcgi_hello.c`, no accept mutex; PHP-FPM "
+          f"pm static, {ctx.args.php_children} children; uWSGI {ctx.args.py_workers} processes; gunicorn "
+          f"{2 * NPROC + 1} sync workers."]
+    base.with_suffix(".md").write_text("\n".join(L) + "\n")
+
+
+GNUPLOT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                  "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
+                  "#e6550d", "#31a354", "#756bb1", "#636363", "#9c9ede", "#cedb9c", "#e7ba52", "#ad494a"]
+
+
+def draw_chart(ctx, results) -> str | None:
+    if not shutil.which("gnuplot"):
+        return "gnuplot is not installed: no chart."
+    groups = []
+    for w in ("hello", "doc"):
+        for rnd in ctx.rounds:
+            if rnd in ctx.ab_rounds or rnd == "wrk":
+                if any(r["workload"] == w and r["round"] == rnd and r["status"] == "ok" and r["rps"] != ""
+                       for r in results):
+                    groups.append((w, rnd))
+    rows = [row for row in ctx.rows
+            if any(get(results, row.name, w, rnd) for w, rnd in groups)]
+    if not groups or not rows:
+        return "Nothing to chart: no round ran."
+    base = ctx.out_base
+    data = base.parent / f".{base.name}.bars.dat"
+    with open(data, "w") as f:
+        f.write("group\t" + "\t".join(f'"{row.label}"' for row in rows) + "\n")
+        for w, rnd in groups:
+            vals = []
+            for row in rows:
+                r = get(results, row.name, w, rnd)
+                vals.append(f"{float(r['rps']):.1f}" if r and r["rps"] != "" else "-")
+            f.write(f'"{w} {rnd}"\t' + "\t".join(vals) + "\n")
+    scale = [r for r in results if r["round"].startswith("scale-c") and r["status"] == "ok" and r["rps"] != ""]
+    scale_rows = [n for n in SCALE_ROWS if any(r["row"] == n for r in scale)]
+    sdata = base.parent / f".{base.name}.scale.dat"
+    if scale_rows:
+        with open(sdata, "w") as f:
+            for i, n in enumerate(scale_rows):
+                for c in SCALE_CONCURRENCY:
+                    r = next((x for x in scale if x["row"] == n and x["round"] == f"scale-c{c}"), None)
+                    if r:
+                        f.write(f"{c}\t{float(r['rps']):.1f}\t{float(r['p99_ms'] or 'nan'):.3f}\n")
+                f.write("\n\n")
+    colors = "\n".join(f"set linetype {i + 1} lc rgb '{c}' lw 2 pt 7" for i, c in enumerate(GNUPLOT_COLORS))
+    height = 1400 if scale_rows else 900
+    title = f"Postern bench {ctx.started.strftime('%Y-%m-%d %H:%M UTC')}, {NPROC} cores ({ctx.mode_line})"
+    bars = f"""
+set datafile separator '\\t'
+set datafile missing '-'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.9 border -1
+set boxwidth 0.95
+set grid ytics
+set ylabel 'requests/s'
+set yrange [0:*]
+set key outside right top vertical Left reverse noenhanced font ',9'
+set xtics noenhanced
+set title '{title}' noenhanced
+plot for [i=2:{len(rows) + 1}] '{data}' using i:xtic(1) title columnheader(i) lt (i-1)
+"""
+    sc = ""
+    if scale_rows:
+        titles = [next(r for r in ctx.rows if r.name == n).label for n in scale_rows]
+        plots_rps = ", ".join(f"'{sdata}' index {i} using 1:2 with linespoints lt {i + 1} title '{t}'"
+                              for i, t in enumerate(titles))
+        plots_p99 = ", ".join(f"'{sdata}' index {i} using 1:3 with linespoints lt {i + 1} title '{t}'"
+                              for i, t in enumerate(titles))
+        sc = f"""
+unset style
+set style data linespoints
+set logscale x 2
+set xrange [0.8:1300]
+set xtics (1, 8, 64, 256, 1024)
+set xlabel 'wrk connections (hello)'
+set key inside left top noenhanced font ',9'
+set title 'throughput against concurrency' noenhanced
+set ylabel 'requests/s'
+set origin 0,0
+set size 0.5,0.36
+plot {plots_rps}
+set logscale y
+set yrange [*:*]
+set ylabel 'p99 latency, ms'
+set title 'p99 against concurrency' noenhanced
+set origin 0.5,0
+set size 0.5,0.36
+plot {plots_p99}
+"""
+    note = None
+    for term, ext in (("svg size 1600,{h} dynamic font 'sans,11'", ".svg"),
+                      ("pngcairo size 1600,{h} font 'sans,10'", ".png")):
+        script = f"set terminal {term.format(h=height)} noenhanced\nset output '{base.with_suffix(ext)}'\n{colors}\n"
+        if scale_rows:
+            script += "set multiplot\nset origin 0,0.36\nset size 1,0.64\n" + bars + sc + "unset multiplot\n"
+        else:
+            script += bars
+        r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+        if r.returncode != 0:
+            note = f"gnuplot failed for {ext}: {r.stderr.strip()[:300]}"
+    for p in (data, sdata):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+    return note

@@ -1,0 +1,191 @@
+// The reactor's watchers beside the serving loop (reactor.cpp): the
+// monitor, which calls parked threads in when requests block and lets them
+// park again (the pollers, see reactor.hpp), and the sweeper, which ends
+// idle and stalled connections and beats the worker's heartbeat.
+#include <linux/futex.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include "core/reactor.hpp"
+#include "core/reactor_sources.hpp"
+#include "core/scoreboard.hpp"
+
+namespace postern {
+
+namespace {
+
+// The monitor's sleep: until `word` changes from `expected` (or `timeout`,
+// when given, passes). std::atomic::wait has no timeout.
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                const timespec* timeout) noexcept {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
+              timeout, nullptr, 0);
+}
+
+void futex_wake(std::atomic<std::uint32_t>& word) noexcept {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
+              nullptr, 0);
+}
+
+// How often the monitor looks while requests run: a request that blocks
+// holds up the ones queued behind it for one to two periods.
+constexpr long kMonitorPeriodNs = 2'000'000;
+// Looks in a row with no request running before the monitor sleeps until
+// the next request (so an idle process does not tick).
+constexpr unsigned kMonitorQuietLooks = 50;
+// Looks in a row that needed fewer threads before the extra ones park.
+constexpr unsigned kMonitorCalmLooks = 25;
+// The sweeper's longest sleep: the heartbeat is never older than this in a
+// process that runs (the supervisor's --worker-timeout is far longer).
+constexpr std::chrono::milliseconds kHeartbeatPeriod{250};
+
+}  // namespace
+
+bool Reactor::park() {
+    std::unique_lock lock(park_mutex_);
+    // Checked again under the lock: two threads coming back at once must not
+    // both park when one is enough.
+    if (active_.load() <= allowed_.load())
+        return !park_stop_;
+    active_.fetch_sub(1);
+    park_cv_.wait(lock, [this] { return park_stop_ || active_.load() < allowed_.load(); });
+    active_.fetch_add(1);
+    return !park_stop_;
+}
+
+void Reactor::wake_monitor() noexcept {
+    if (monitor_asleep_.exchange(false)) {
+        monitor_word_.fetch_add(1);
+        futex_wake(monitor_word_);
+    }
+}
+
+void Reactor::monitor_loop() {
+    const std::size_t n = threads_.size();
+    std::vector<std::uint64_t> last(n, 0);
+    unsigned quiet = 0;
+    unsigned calm = 0;
+    std::uint64_t slow_before = 0;
+    auto looked = std::chrono::steady_clock::now();
+    const timespec period{0, kMonitorPeriodNs};
+    while (!monitor_stop_.load()) {
+        const std::uint32_t word = monitor_word_.load();
+        unsigned running = 0;
+        unsigned stuck = 0;
+        std::uint64_t slow = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint64_t v = slots_[i].serving.load();
+            if (v != 0) {
+                ++running;
+                if (v == last[i])
+                    ++stuck;
+            }
+            last[i] = v;
+            slow += slots_[i].slow_ns.load(std::memory_order_relaxed);
+        }
+        const auto now = std::chrono::steady_clock::now();
+        const auto since =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(now - looked).count();
+        looked = now;
+        const unsigned want = threads_wanted(
+            Look{pollers_, static_cast<unsigned>(n), running, stuck, slow - slow_before,
+                 static_cast<std::uint64_t>(since > 0 ? since : 0)});
+        slow_before = slow;
+        // More threads at once; fewer only once fewer have been enough for
+        // a while: callbacks that block now and then (a database) keep
+        // their threads between requests instead of waiting a look for one.
+        const unsigned allowed = allowed_.load();
+        calm = want < allowed ? calm + 1 : 0;
+        if (want > allowed || calm >= kMonitorCalmLooks) {
+            calm = 0;
+            std::lock_guard lock(park_mutex_);
+            allowed_.store(want);
+            for (unsigned a = active_.load(); a < want; ++a)
+                park_cv_.notify_one();
+        }
+        quiet = running == 0 ? quiet + 1 : 0;
+        if (quiet < kMonitorQuietLooks) {
+            futex_wait(monitor_word_, word, &period);
+            continue;
+        }
+        // Idle: sleep until a thread starts serving. Either that thread sees
+        // monitor_asleep_ and wakes the monitor, or the monitor sees it
+        // serving here (both sides are sequentially consistent).
+        monitor_asleep_.store(true);
+        bool any = false;
+        for (std::size_t i = 0; i < n && !any; ++i)
+            any = slots_[i].serving.load() != 0;
+        if (!any && !monitor_stop_.load())
+            futex_wait(monitor_word_, word, nullptr);
+        monitor_asleep_.store(false);
+        quiet = 0;
+    }
+}
+
+unsigned threads_wanted(const Look& look) noexcept {
+    // Threads kept busy by long requests since the last look (Little's law:
+    // their time over the time between looks).
+    const std::uint64_t slow_busy = look.since_ns > 0 ? look.slow_ns / look.since_ns : 0;
+    // A thread seen in the same request twice means the callbacks block
+    // (sleep, wait on I/O): then every request running counts, the ones that
+    // began since the last look too, so that a stream of requests that each
+    // block a few ms gets a thread per request at once. Otherwise requests
+    // are short and the pollers are enough.
+    const std::uint64_t blocked =
+        std::max<std::uint64_t>(look.stuck > 0 ? look.running : 0, slow_busy);
+    return static_cast<unsigned>(std::min<std::uint64_t>(look.threads, look.pollers + blocked));
+}
+
+void Reactor::sweeper_loop() {
+    // Ends connections idle for longer than the idle timeout. It never frees
+    // one itself: a worker may have just taken its readiness from epoll. It
+    // shuts the socket down instead, which makes the connection readable
+    // (end of file) so that a worker closes it through the usual path.
+    // Often enough to end a stalled request head close to the read timeout,
+    // and to beat the heartbeat (see the top of reactor.hpp).
+    const auto period = std::clamp<std::chrono::steady_clock::duration>(
+        limits_.read_timeout / 4, std::chrono::milliseconds(20), kHeartbeatPeriod);
+    std::unique_lock lock(mutex_);
+    worker_heartbeat();
+    while (!stopping_) {
+        sweep_cv_.wait_for(lock, period);
+        if (stopping_)
+            break;
+        // Under the lock: a deadlock on the connection table stops it too.
+        worker_heartbeat();
+        const auto now = std::chrono::steady_clock::now().time_since_epoch();
+        const auto idle =
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(limits_.idle_timeout);
+        for (auto& [c, owned] : connections_) {
+            const std::chrono::steady_clock::duration since(
+                now.count() - c->last_active.load(std::memory_order_relaxed));
+            if (c->busy.load() || c->conn->fd() < 0)
+                continue;
+            if (c->conn->wait_deadline() <= now.count()) {
+                // A request stalled half-way (slowloris): end of file for
+                // the reader, so a worker answers the timeout and closes.
+                ::shutdown(c->conn->fd(), SHUT_RD);
+                c->conn->clear_wait_deadline();
+            } else if (since > idle) {
+                ::shutdown(c->conn->fd(), SHUT_RDWR);
+                c->touch();  // once is enough
+            }
+        }
+    }
+}
+
+void Reactor::stop_monitor() {
+    if (!monitor_.joinable())
+        return;
+    monitor_stop_.store(true);
+    monitor_word_.fetch_add(1);
+    futex_wake(monitor_word_);
+    monitor_.join();
+}
+
+}  // namespace postern
