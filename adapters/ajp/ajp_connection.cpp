@@ -97,19 +97,6 @@ bool AjpConnection::readable_now() const {
 // ---------------------------------------------------------------------------
 // One packet from the front end
 
-Connection::Next AjpConnection::serve() {
-    try {
-        return serve_packet();
-    } catch (const std::exception& e) {
-        log::error("AJP connection from front end " + peer().describe() +
-                   " ended by an internal error: " + e.what());
-    } catch (...) {
-        log::error("AJP connection from front end " + peer().describe() +
-                   " ended by a non-standard exception");
-    }
-    return Next::close;
-}
-
 Connection::Next AjpConnection::bad_packet(const Result& r, std::string_view where) {
     log::warn("front end " + peer().describe() + " sent a bad AJP packet " + std::string(where) +
               ": " + r.reason + " (" + std::string(error_name(r.code)) + " at byte " +

@@ -70,7 +70,11 @@ class AjpConnection final : public Connection, public BodySource, public Respons
   public:
     AjpConnection(int fd, Peer peer, const AjpSettings& settings);
 
-    Next serve() override;
+  protected:
+    Next serve_one() override { return serve_packet(); }
+    std::string_view wire_name() const noexcept override { return "AJP"; }
+
+  public:
     /// Bytes of a next packet are buffered and may be decoded without
     /// waiting (not when the last serve() stopped for want of input).
     bool pending() const override { return begin_ < in_.size() && !need_input_; }

@@ -59,19 +59,6 @@ std::string role_name(int role) {
 
 }  // namespace
 
-Connection::Next FastCgiConnection::serve() {
-    try {
-        return serve_request();
-    } catch (const std::exception& e) {
-        log::error("FastCGI connection from front end " + peer().describe() +
-                   " failed: " + e.what());
-    } catch (...) {
-        log::error("FastCGI connection from front end " + peer().describe() +
-                   " failed with a non-standard exception");
-    }
-    return Next::close;
-}
-
 bool FastCgiConnection::send_answers() {
     if (!send_all(fd(), validator_->answers()))
         return false;

@@ -56,7 +56,9 @@ class FastCgiConnection : public Connection {
           min_body_rate_(limits.min_body_rate),
           wait_(limits.read_timeout, limits.min_body_rate) {}
 
-    Next serve() override;
+  protected:
+    Next serve_one() override { return serve_request(); }
+    std::string_view wire_name() const noexcept override { return "FastCGI"; }
 
   private:
     Next serve_request();

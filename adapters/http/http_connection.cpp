@@ -200,21 +200,6 @@ HttpConnection::Io HttpConnection::fill_body() {
 // ---------------------------------------------------------------------------
 // One request
 
-Connection::Next HttpConnection::serve() {
-    try {
-        if (lingering_)
-            return continue_linger();
-        return serve_request();
-    } catch (const std::exception& e) {
-        log::error("HTTP connection from " + peer().describe() +
-                   " ended by an internal error: " + e.what());
-    } catch (...) {
-        log::error("HTTP connection from " + peer().describe() +
-                   " ended by a non-standard exception");
-    }
-    return Next::close;
-}
-
 void HttpConnection::begin_exchange(const RequestHead* head) {
     minor_ = head ? head->minor : 1;
     client_keep_alive_ = head ? head->keep_alive : false;

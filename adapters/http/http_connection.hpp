@@ -65,7 +65,11 @@ class HttpConnection final : public Connection, public BodySource, public Respon
   public:
     HttpConnection(int fd, Peer peer, const HttpSettings& settings);
 
-    Next serve() override;
+  protected:
+    Next serve_one() override { return lingering_ ? continue_linger() : serve_request(); }
+    std::string_view wire_name() const noexcept override { return "HTTP"; }
+
+  public:
     /// Bytes of a next request are buffered and more may be parsed without
     /// waiting (not when the last serve() stopped for want of input).
     bool pending() const override { return in_begin_ < in_end_ && !need_input_; }

@@ -3,8 +3,8 @@
 #pragma once
 
 #include "core/connection.hpp"
-#include "scgi/codec.hpp"
 #include "core/one_request_connection.hpp"
+#include "scgi/codec.hpp"
 
 namespace postern::scgi {
 

@@ -4,37 +4,11 @@
 
 namespace postern {
 
-namespace {
-
-class UwsgiProtocol final : public Protocol {
-  public:
-    UwsgiProtocol(App& app, const Options& options) {
-        settings_.app = &app;
-        settings_.max_header_bytes = options.limits.max_params_bytes;
-        settings_.max_params = options.limits.max_params;
-        settings_.read_timeout = options.limits.read_timeout;
-        settings_.min_body_rate = options.limits.min_body_rate;
-        settings_.write_timeout = options.limits.write_timeout;
-    }
-
-    std::unique_ptr<Connection> make_connection(int fd, Peer peer) override {
-        return std::make_unique<uwsgi::UwsgiConnection>(fd, std::move(peer), settings_);
-    }
-
-    void refuse_overloaded(int fd) noexcept override { answer_and_close(fd, overloaded_); }
-
-  private:
-    OneRequestSettings settings_;
-    // A raw HTTP status line and headers, as uWSGI answers (one request a
-    // connection: no Connection header); built once: refuse_overloaded()
-    // does not allocate.
-    const std::string overloaded_ = overloaded_http_response(false);
-};
-
-}  // namespace
-
 std::unique_ptr<Protocol> make_uwsgi_protocol(App& app, const Options& options) {
-    return std::make_unique<UwsgiProtocol>(app, options);
+    // A raw HTTP status line and headers, as uWSGI answers (one request a
+    // connection: no Connection header).
+    return std::make_unique<OneRequestProtocol<uwsgi::UwsgiConnection>>(
+        app, options, overloaded_http_response(false));
 }
 
 }  // namespace postern

@@ -5,8 +5,26 @@
 
 #include "core/cgi_head.hpp"
 #include "core/http_head.hpp"
+#include "core/log.hpp"
 
 namespace postern {
+
+Connection::Next Connection::serve() noexcept {
+    try {
+        try {
+            return serve_one();
+        } catch (const std::exception& e) {
+            log::error(std::string(wire_name()) + " connection from front end " + peer_.describe() +
+                       " ended by an internal error: " + e.what());
+        } catch (...) {
+            log::error(std::string(wire_name()) + " connection from front end " + peer_.describe() +
+                       " ended by a non-standard exception");
+        }
+    } catch (...) {
+        // Logging itself failed (out of memory): the connection still ends.
+    }
+    return Next::close;
+}
 
 Connection::~Connection() {
     if (int fd = fd_.load(); fd >= 0)

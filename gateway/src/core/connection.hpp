@@ -31,9 +31,13 @@ class Connection {
     Connection& operator=(const Connection&) = delete;
 
     /// Called on a worker thread when the descriptor is readable (or
-    /// pending() was true): serves one request, blocking on the socket with
-    /// the configured read and write timeouts. Must not throw.
-    virtual Next serve() = 0;
+    /// pending() was true): serves one request (serve_one()), blocking on
+    /// the socket only where the protocol's rules allow it. The one
+    /// exception barrier of every protocol: whatever serve_one() throws is
+    /// logged, naming the protocol and the front end, and the connection is
+    /// closed (a callback's own exceptions are turned into 500 by the core
+    /// before they get here). Never throws.
+    Next serve() noexcept;
     /// True when the adapter already buffered bytes of a next request, so
     /// the reactor must not wait for readability before serving again.
     virtual bool pending() const { return false; }
@@ -55,6 +59,12 @@ class Connection {
     const Peer& peer() const noexcept { return peer_; }
 
   protected:
+    /// The protocol's part of serve(): one request, or one wait in the
+    /// reactor for the rest of it. May throw.
+    virtual Next serve_one() = 0;
+    /// "FastCGI", "HTTP", "AJP", "SCGI", "uwsgi": for log lines.
+    virtual std::string_view wire_name() const noexcept = 0;
+
     /// Someone else (libfcgi) closed the descriptor: do not close it again.
     /// Only before serve() returns Next::close: the reactor needs fd() of
     /// a connection it keeps.

@@ -30,23 +30,25 @@ std::string millis(std::chrono::milliseconds ms) {
 
 }  // namespace
 
+OneRequestSettings one_request_settings(App& app, const Options& options) {
+    OneRequestSettings s;
+    s.app = &app;
+    s.max_header_bytes = options.limits.max_params_bytes;
+    s.max_params = options.limits.max_params;
+    s.read_timeout = options.limits.read_timeout;
+    s.min_body_rate = options.limits.min_body_rate;
+    s.write_timeout = options.limits.write_timeout;
+    return s;
+}
+
 OneRequestConnection::OneRequestConnection(int fd, Peer peer, const OneRequestSettings& settings)
     : Connection(fd, std::move(peer)),
       settings_(settings),
       wait_(settings.read_timeout, settings.min_body_rate),
       body_rate_(settings.read_timeout, settings.min_body_rate) {}
 
-Connection::Next OneRequestConnection::serve() {
-    try {
-        return serve_request();
-    } catch (const std::exception& e) {
-        log::error(std::string(wire_name()) + " connection from front end " + peer().describe() +
-                   " ended by an internal error: " + e.what());
-    } catch (...) {
-        log::error(std::string(wire_name()) + " connection from front end " + peer().describe() +
-                   " ended by a non-standard exception");
-    }
-    return Next::close;
+Connection::Next OneRequestConnection::serve_one() {
+    return serve_request();
 }
 
 Connection::Next OneRequestConnection::serve_request() {

@@ -13,8 +13,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/app.hpp"
 #include "core/connection.hpp"
@@ -36,6 +38,28 @@ struct OneRequestSettings {
     std::uint64_t min_body_rate = 500;
 };
 
+/// The settings of a listener's connections, from the gateway's options.
+OneRequestSettings one_request_settings(App& app, const Options& options);
+
+/// The Protocol of a one-request-per-connection adapter: makes a
+/// `ConnectionT` (a subclass of OneRequestConnection) for each accepted
+/// socket, and answers overload with `overloaded`, the protocol's own 503
+/// built once (refuse_overloaded() does not allocate).
+template <class ConnectionT>
+class OneRequestProtocol final : public Protocol {
+  public:
+    OneRequestProtocol(App& app, const Options& options, std::string overloaded)
+        : settings_(one_request_settings(app, options)), overloaded_(std::move(overloaded)) {}
+
+    std::unique_ptr<Connection> make_connection(int fd, Peer peer) override {
+        return std::make_unique<ConnectionT>(fd, std::move(peer), settings_);
+    }
+    void refuse_overloaded(int fd) noexcept override { answer_and_close(fd, overloaded_); }
+
+  private:
+    OneRequestSettings settings_;
+    const std::string overloaded_;
+};
 
 /// One connection of a protocol with one request per connection (SCGI,
 /// uwsgi). serve() takes what the socket has without blocking; while the
@@ -64,7 +88,7 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
   public:
     OneRequestConnection(int fd, Peer peer, const OneRequestSettings& settings);
 
-    Next serve() override;
+    Next serve_one() override;
 
     // BodySource.
     std::size_t read(char* buffer, std::size_t size) override;
@@ -92,8 +116,6 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
     virtual std::string encode_head(const ResponseHead& head) const = 0;
     /// "scgi", "uwsgi": Request::protocol() and log lines.
     virtual std::string_view protocol() const noexcept = 0;
-    /// "SCGI", "uwsgi": log lines.
-    virtual std::string_view wire_name() const noexcept = 0;
 
     const OneRequestSettings& settings() const noexcept { return settings_; }
 
