@@ -99,8 +99,8 @@ bool AjpConnection::readable_now() const {
 
 Connection::Next AjpConnection::bad_packet(const Result& r, std::string_view where) {
     log::warn("front end " + peer().describe() + " sent a bad AJP packet " + std::string(where) +
-              ": " + r.reason + " (" + std::string(error_name(r.code)) + " at byte " +
-              std::to_string(r.offset) + "); closing the connection");
+              ": " + describe_fault(r.reason, error_name(r.code), r.offset) +
+              "; closing the connection");
     const bool limit = r.code == Error::packet_too_large || r.code == Error::too_many_headers ||
                        r.code == Error::too_many_attributes;
     status::count_malformed(peer().listener,
@@ -310,8 +310,7 @@ std::size_t AjpConnection::read(char* buffer, std::size_t size) {
             Result r = decode_body_packet(buffered(), settings_.limits.max_payload, data);
             if (r.status == Status::error) {
                 log::warn("front end " + peer().describe() + " sent a bad AJP body packet: " +
-                          r.reason + " (" + std::string(error_name(r.code)) + " at byte " +
-                          std::to_string(r.offset) + ")");
+                          describe_fault(r.reason, error_name(r.code), r.offset));
                 status::count_malformed(peer().listener, status::Malformed::bad_request);
                 body_failed(400, "bad AJP body packet: " + r.reason);
             }

@@ -23,6 +23,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/decode.hpp"
+
 namespace postern::ajp {
 
 /// The packet size front ends default to (mod_jk max_packet_size,
@@ -50,7 +52,7 @@ enum class Code : std::uint8_t {
     cpong = 9,
 };
 
-enum class Status { done, need_more, error };
+using Status = DecodeStatus;
 
 enum class Error {
     none,
@@ -84,16 +86,9 @@ struct DecodeLimits {
     std::size_t max_attributes = 200;
 };
 
-/// The outcome of a decoder. `consumed` is the whole packet (header
-/// included) when done; `offset` is where the fault is, counted from the
-/// first byte passed in.
-struct Result {
-    Status status = Status::need_more;
-    std::size_t consumed = 0;
-    Error code = Error::none;
-    std::string reason;
-    std::size_t offset = 0;
-};
+/// The outcome of a decoder (core/decode.hpp). `consumed` is the whole
+/// packet (header included) when done.
+using Result = DecodeResult<Error>;
 
 /// A FORWARD_REQUEST (AJPv13 "Request Packet Structure"), strings copied out
 /// of the packet.

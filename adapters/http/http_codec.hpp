@@ -14,14 +14,12 @@
 #include <string_view>
 #include <vector>
 
+#include "core/decode.hpp"
+
 namespace postern::http {
 
-/// The three outcomes of a decoding step (STYLE 2).
-enum class Status {
-    done,       ///< a complete unit was decoded
-    need_more,  ///< the input ends inside a unit: not an error
-    error,      ///< the input is malformed or over a limit
-};
+/// The three outcomes of a decoding step (STYLE 2, core/decode.hpp).
+using Status = DecodeStatus;
 
 /// Bounds on a request head (Limits::max_header_bytes / max_headers).
 struct HeadLimits {
@@ -69,20 +67,12 @@ struct RequestHead {
     bool expect_continue = false;
 };
 
-/// What parse_request_head found.
-struct HeadResult {
-    Status status = Status::need_more;
-    /// done: bytes of the head (empty lines before it included).
-    /// need_more: bytes of empty lines before the request that may be
-    /// dropped; 0 once a request has started.
-    std::size_t consumed = 0;
-    /// error: the status to answer with (400, 414, 417, 431, 505).
-    int code = 0;
-    /// error: what is wrong, for the log line.
-    std::string reason;
-    /// error: offset of the offending byte in the input.
-    std::size_t offset = 0;
-};
+/// What parse_request_head found (core/decode.hpp). `consumed`, done: bytes
+/// of the head (empty lines before it included); need_more: bytes of empty
+/// lines before the request that may be dropped, 0 once a request has
+/// started. `code`, error: the status to answer with (400, 414, 417, 431,
+/// 505).
+using HeadResult = DecodeResult<int>;
 
 /// Parses one request head (request line, header fields, empty line) from
 /// the start of `in` and works out how its body is framed.

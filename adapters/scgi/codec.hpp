@@ -25,9 +25,11 @@
 #include <utility>
 #include <vector>
 
+#include "core/decode.hpp"
+
 namespace postern::scgi {
 
-enum class Status { done, need_more, error };
+using Status = DecodeStatus;
 
 enum class Error {
     none,
@@ -63,16 +65,9 @@ struct DecodeLimits {
     bool allow_repeated_headers = false;
 };
 
-/// The outcome of the decoder. `consumed` is the whole netstring (length,
-/// colon, pairs, comma) when done; `offset` is where the fault is, counted
-/// from the first byte passed in.
-struct Result {
-    Status status = Status::need_more;
-    std::size_t consumed = 0;
-    Error code = Error::none;
-    std::string reason;
-    std::size_t offset = 0;
-};
+/// The outcome of the decoder (core/decode.hpp). `consumed` is the whole
+/// netstring (length, colon, pairs, comma) when done.
+using Result = DecodeResult<Error>;
 
 /// One decoded request header: the pairs in the order sent (CONTENT_LENGTH
 /// and SCGI included), and CONTENT_LENGTH as a number.

@@ -12,17 +12,12 @@ OneRequestConnection::Head ScgiConnection::decode_head(std::string_view in) cons
     limits.allow_repeated_headers = true;
     Request req;
     const Result r = decode_request(in, limits, req);
-    Head head;
     if (r.status == Status::need_more)
-        return head;
-    if (r.status == Status::error) {
-        head.status = Head::Status::error;
-        head.refuse_status =
-            r.code == Error::header_too_large || r.code == Error::too_many_params ? 431 : 400;
-        head.reason = r.reason + " (" + std::string(error_name(r.code)) + " at byte " +
-                      std::to_string(r.offset) + ")";
-        return head;
-    }
+        return {};
+    if (r.status == Status::error)
+        return refused(describe_fault(r.reason, error_name(r.code), r.offset),
+                       r.code == Error::header_too_large || r.code == Error::too_many_params);
+    Head head;
     head.status = Head::Status::done;
     head.consumed = r.consumed;
     head.body = req.content_length;

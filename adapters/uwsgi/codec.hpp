@@ -31,6 +31,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/decode.hpp"
+
 namespace postern::uwsgi {
 
 /// modifier1, datasize, modifier2.
@@ -38,7 +40,7 @@ inline constexpr std::size_t kHeaderSize = 4;
 /// The 16-bit datasize: the largest variables block (nginx sends up to this).
 inline constexpr std::size_t kMaxDataSize = 0xFFFF;
 
-enum class Status { done, need_more, error };
+using Status = DecodeStatus;
 
 enum class Error {
     none,
@@ -64,13 +66,9 @@ struct DecodeLimits {
     std::size_t max_params = 1000;
 };
 
-struct Result {
-    Status status = Status::need_more;
-    std::size_t consumed = 0;
-    Error code = Error::none;
-    std::string reason;
-    std::size_t offset = 0;
-};
+/// The outcome of the decoder (core/decode.hpp). `consumed` is the whole
+/// packet (header and variables) when done.
+using Result = DecodeResult<Error>;
 
 /// One decoded request packet: the variables in the order sent (a repeated
 /// HTTP_* key kept as sent: nginx 1.22 sends each copy of a repeated

@@ -20,6 +20,7 @@
 
 #include "core/app.hpp"
 #include "core/connection.hpp"
+#include "core/decode.hpp"
 #include "core/input_wait.hpp"
 #include "postern/request.hpp"
 #include "postern/response.hpp"
@@ -110,6 +111,15 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
         int refuse_status = 400;   ///< error: 400, or 431 for a limit
         std::string reason;        ///< error: with the error code and the byte offset
     };
+    /// A decoder's refusal as a Head: 431 for a limit, 400 otherwise, with
+    /// the reason as describe_fault() tells it (core/decode.hpp).
+    static Head refused(std::string reason, bool limit) {
+        Head head;
+        head.status = Head::Status::error;
+        head.refuse_status = limit ? 431 : 400;
+        head.reason = std::move(reason);
+        return head;
+    }
     /// Decodes the request header at the start of `in` (pure; no I/O).
     virtual Head decode_head(std::string_view in) const = 0;
     /// The response head as the protocol writes it.
