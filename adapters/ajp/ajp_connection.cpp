@@ -10,6 +10,7 @@
 #include "ajp/ajp_environ.hpp"
 #include "core/decimal.hpp"
 #include "core/log.hpp"
+#include "core/send_all.hpp"
 #include "core/status.hpp"
 #include "core/text.hpp"
 
@@ -405,26 +406,10 @@ void AjpConnection::drain_body() {
 // ResponseSink
 
 bool AjpConnection::send_out() {
-    std::size_t at = 0;
-    while (at < out_.size()) {
-        ssize_t n = ::send(fd(), out_.data() + at, out_.size() - at, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            gone_ = true;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                log::warn("front end " + peer().describe() + " did not read the response for " +
-                          millis(settings_.write_timeout) + "; closing the connection");
-            else
-                log::debug("front end " + peer().describe() +
-                           " went away: " + std::strerror(errno));
-            out_.clear();
-            return false;
-        }
-        at += static_cast<std::size_t>(n);
-    }
-    out_.clear();
-    return true;
+    if (send_response(fd(), out_, peer(), settings_.write_timeout))
+        return true;
+    gone_ = true;
+    return false;
 }
 
 bool AjpConnection::send_head(const ResponseHead& head) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <unordered_set>
 
 #include "core/decimal.hpp"
@@ -29,31 +30,15 @@ Result error(Error code, std::string reason, std::size_t offset) {
 }  // namespace
 
 std::string_view error_name(Error e) noexcept {
-    switch (e) {
-        case Error::none:
-            return "none";
-        case Error::bad_length:
-            return "bad_length";
-        case Error::leading_zero:
-            return "leading_zero";
-        case Error::header_too_large:
-            return "header_too_large";
-        case Error::missing_comma:
-            return "missing_comma";
-        case Error::bad_pair:
-            return "bad_pair";
-        case Error::content_length_first:
-            return "content_length_first";
-        case Error::bad_content_length:
-            return "bad_content_length";
-        case Error::scgi_version:
-            return "scgi_version";
-        case Error::duplicate_name:
-            return "duplicate_name";
-        case Error::too_many_params:
-            return "too_many_params";
-    }
-    return "unknown";
+    // In the order of the enumerators.
+    static constexpr std::string_view kNames[] = {
+        "none",          "bad_length",     "leading_zero",         "header_too_large",
+        "missing_comma", "bad_pair",       "content_length_first", "bad_content_length",
+        "scgi_version",  "duplicate_name", "too_many_params",
+    };
+    static_assert(std::size(kNames) == static_cast<std::size_t>(Error::too_many_params) + 1);
+    const auto i = static_cast<std::size_t>(e);
+    return i < std::size(kNames) ? kNames[i] : "unknown";
 }
 
 Result decode_request(std::string_view in, const DecodeLimits& limits, Request& out) {

@@ -1,5 +1,6 @@
 #include "uwsgi/codec.hpp"
 
+#include <iterator>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -56,27 +57,14 @@ std::string_view modifier_name(unsigned m) noexcept {
 }  // namespace
 
 std::string_view error_name(Error e) noexcept {
-    switch (e) {
-        case Error::none:
-            return "none";
-        case Error::bad_modifier1:
-            return "bad_modifier1";
-        case Error::bad_modifier2:
-            return "bad_modifier2";
-        case Error::header_too_large:
-            return "header_too_large";
-        case Error::truncated:
-            return "truncated";
-        case Error::empty_name:
-            return "empty_name";
-        case Error::too_many_params:
-            return "too_many_params";
-        case Error::bad_content_length:
-            return "bad_content_length";
-        case Error::duplicate_name:
-            return "duplicate_name";
-    }
-    return "unknown";
+    // In the order of the enumerators.
+    static constexpr std::string_view kNames[] = {
+        "none",       "bad_modifier1",   "bad_modifier2",      "header_too_large", "truncated",
+        "empty_name", "too_many_params", "bad_content_length", "duplicate_name",
+    };
+    static_assert(std::size(kNames) == static_cast<std::size_t>(Error::duplicate_name) + 1);
+    const auto i = static_cast<std::size_t>(e);
+    return i < std::size(kNames) ? kNames[i] : "unknown";
 }
 
 Result decode_request(std::string_view in, const DecodeLimits& limits, Request& out) {

@@ -4,6 +4,9 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstring>
+
+#include "core/log.hpp"
 
 namespace postern {
 
@@ -18,6 +21,21 @@ bool send_all(int fd, std::string_view data) noexcept {
         sent += static_cast<std::size_t>(n);
     }
     return true;
+}
+
+bool send_response(int fd, std::string& out, const Peer& peer,
+                   std::chrono::milliseconds write_timeout) {
+    const bool sent = send_all(fd, out);
+    const int error = errno;
+    out.clear();
+    if (sent)
+        return true;
+    if (error == EAGAIN || error == EWOULDBLOCK)
+        log::warn("front end " + peer.describe() + " did not read the response for " +
+                  std::to_string(write_timeout.count()) + " ms; closing the connection");
+    else
+        log::debug("front end " + peer.describe() + " went away: " + std::strerror(error));
+    return false;
 }
 
 }  // namespace postern

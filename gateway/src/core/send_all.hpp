@@ -1,7 +1,11 @@
 // Postern core: the connection engine's blocking send, for every adapter.
 #pragma once
 
+#include <chrono>
+#include <string>
 #include <string_view>
+
+#include "core/peer.hpp"
 
 namespace postern {
 
@@ -11,5 +15,11 @@ namespace postern {
 /// peer went away or the write timed out; errno says which (EAGAIN: the
 /// timeout).
 bool send_all(int fd, std::string_view data) noexcept;
+
+/// send_all() of a response's bytes, which are then cleared. On failure,
+/// logs why, naming the front end: it did not read the response for
+/// `write_timeout` (a warning), or it went away (debug); returns false.
+bool send_response(int fd, std::string& out, const Peer& peer,
+                   std::chrono::milliseconds write_timeout);
 
 }  // namespace postern
