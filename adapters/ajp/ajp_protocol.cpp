@@ -37,10 +37,7 @@ class AjpProtocol final : public Protocol {
         settings_.limits.max_headers = options.limits.max_headers;
         settings_.limits.max_attributes = options.limits.max_headers;
         settings_.allowed_attributes = o.allowed_attributes;
-        settings_.max_body_bytes = options.limits.max_body_bytes;
-        settings_.read_timeout = options.limits.read_timeout;
-        settings_.write_timeout = options.limits.write_timeout;
-        settings_.min_body_rate = options.limits.min_body_rate;
+        apply_request_limits(settings_, options.limits);
     }
 
     std::unique_ptr<Connection> make_connection(int fd, Peer peer) override {

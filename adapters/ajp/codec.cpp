@@ -12,9 +12,7 @@ using namespace codes;
 
 namespace {
 
-Result fail(Error code, std::string reason, std::size_t offset) {
-    return Result{Status::error, 0, code, std::move(reason), offset};
-}
+constexpr auto fail = &decode_error<Error>;
 
 std::string hex(unsigned v, int digits) {
     static constexpr char kHex[] = "0123456789abcdef";

@@ -356,25 +356,7 @@ bool FastCgiConnection::input_pending() const noexcept {
 }
 
 void FastCgiConnection::linger_close() const noexcept {
-    const int fd = this->fd();
-    if (fd < 0)
-        return;
-    ::shutdown(fd, SHUT_WR);
-    // Bounded, unlike libfcgi's own lingering close (up to 2 s per read).
-    const auto deadline =
-        Clock::now() + std::min<std::chrono::milliseconds>(read_timeout_, std::chrono::seconds(2));
-    char sink[4096];
-    for (;;) {
-        const auto left =
-            std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0)
-            return;
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left)) <= 0)
-            return;
-        if (::recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
-            return;
-    }
+    postern::linger_close(fd(), read_timeout_);
 }
 
 }  // namespace postern::fastcgi

@@ -59,9 +59,7 @@ std::size_t find_bare_lf(std::string_view in, std::size_t from, std::size_t to) 
     return std::string_view::npos;
 }
 
-HeadResult error(int code, std::string reason, std::size_t offset) {
-    return HeadResult{Status::error, 0, code, std::move(reason), offset};
-}
+constexpr auto error = &decode_error<int>;
 
 // RFC 9112 §6.3 rule 5 and RFC 9110 §8.6: Content-Length = 1*DIGIT. No
 // sign, no inner whitespace, no list ("5, 5"): a lenient reading is what

@@ -13,10 +13,7 @@ class HttpProtocol final : public Protocol {
         settings_.head_limits.max_header_bytes = options.limits.max_header_bytes;
         settings_.head_limits.max_headers = options.limits.max_headers;
         settings_.trusted_proxies = AddressList(options.trusted_proxies);
-        settings_.read_timeout = options.limits.read_timeout;
-        settings_.write_timeout = options.limits.write_timeout;
-        settings_.max_body_bytes = options.limits.max_body_bytes;
-        settings_.min_body_rate = options.limits.min_body_rate;
+        apply_request_limits(settings_, options.limits);
     }
 
     std::unique_ptr<Connection> make_connection(int fd, Peer peer) override {

@@ -18,14 +18,7 @@ constexpr std::size_t kMaxLengthDigits = 10;
 // CONTENT_LENGTH: at most 19 digits, so that it fits in 64 bits.
 constexpr std::size_t kMaxContentLengthDigits = 19;
 
-Result error(Error code, std::string reason, std::size_t offset) {
-    Result r;
-    r.status = Status::error;
-    r.code = code;
-    r.reason = std::move(reason);
-    r.offset = offset;
-    return r;
-}
+constexpr auto error = &decode_error<Error>;
 
 }  // namespace
 

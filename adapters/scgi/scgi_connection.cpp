@@ -6,9 +6,7 @@
 namespace postern::scgi {
 
 OneRequestConnection::Head ScgiConnection::decode_head(std::string_view in) const {
-    DecodeLimits limits;
-    limits.max_header_bytes = settings().max_header_bytes;
-    limits.max_params = settings().max_params;
+    auto limits = decode_limits<DecodeLimits>();
     limits.allow_repeated_headers = true;
     Request req;
     const Result r = decode_request(in, limits, req);

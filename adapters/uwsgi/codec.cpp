@@ -13,14 +13,7 @@ namespace {
 
 constexpr std::size_t kMaxContentLengthDigits = 19;
 
-Result error(Error code, std::string reason, std::size_t offset) {
-    Result r;
-    r.status = Status::error;
-    r.code = code;
-    r.reason = std::move(reason);
-    r.offset = offset;
-    return r;
-}
+constexpr auto error = &decode_error<Error>;
 
 std::size_t u16le(std::string_view s, std::size_t at) noexcept {
     return static_cast<std::size_t>(static_cast<unsigned char>(s[at])) |

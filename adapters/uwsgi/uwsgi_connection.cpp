@@ -6,11 +6,8 @@
 namespace postern::uwsgi {
 
 OneRequestConnection::Head UwsgiConnection::decode_head(std::string_view in) const {
-    DecodeLimits limits;
-    limits.max_header_bytes = settings().max_header_bytes;
-    limits.max_params = settings().max_params;
     Request req;
-    const Result r = decode_request(in, limits, req);
+    const Result r = decode_request(in, decode_limits<DecodeLimits>(), req);
     if (r.status == Status::need_more)
         return {};
     if (r.status == Status::error)

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "core/connection.hpp"
-#include "core/one_request_connection.hpp"
+#include "one_request/one_request_connection.hpp"
 #include "uwsgi/codec.hpp"
 
 namespace postern::uwsgi {

@@ -1,7 +1,11 @@
 #include "core/connection.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include "core/cgi_head.hpp"
 #include "core/http_head.hpp"
@@ -33,6 +37,33 @@ Connection::~Connection() {
 
 void Protocol::refuse_overloaded(int fd) noexcept {
     ::close(fd);
+}
+
+void linger_close(int fd, std::chrono::milliseconds read_timeout) noexcept {
+    if (fd < 0)
+        return;
+    ::shutdown(fd, SHUT_WR);
+    using Clock = std::chrono::steady_clock;
+    const auto deadline =
+        Clock::now() + std::min<std::chrono::milliseconds>(read_timeout, std::chrono::seconds(2));
+    char sink[4096];
+    for (;;) {
+        const auto left =
+            std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0)
+            return;
+        pollfd p{fd, POLLIN, 0};
+        const int ready = ::poll(&p, 1, static_cast<int>(left));
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            return;
+        const ssize_t n = ::recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+    }
 }
 
 void answer_and_close(int fd, std::string_view answer) noexcept {

@@ -97,6 +97,26 @@ class Protocol {
     virtual void refuse_overloaded(int fd) noexcept;
 };
 
+/// Copies the limits every connection applies to a request (read and write
+/// timeouts, body rate and size) from the gateway's options into an
+/// adapter's settings, in one place.
+template <class Settings>
+void apply_request_limits(Settings& s, const Limits& limits) {
+    s.read_timeout = limits.read_timeout;
+    s.write_timeout = limits.write_timeout;
+    s.min_body_rate = limits.min_body_rate;
+    s.max_body_bytes = limits.max_body_bytes;
+}
+
+/// The blocking lingering close of a connection whose request was not read
+/// to its end, for the adapters that answer on a worker thread (FastCGI,
+/// SCGI, uwsgi): half-closes, then reads and drops what the front end still
+/// sends for at most min(read_timeout, 2 s), so that its unread bytes do not
+/// turn the close into a reset that could destroy the response before the
+/// front end read it. The descriptor stays open (the Connection closes it).
+/// (HTTP lingers in the reactor instead, without a thread.)
+void linger_close(int fd, std::chrono::milliseconds read_timeout) noexcept;
+
 /// For refuse_overloaded(): reads what the front end already sent (so the
 /// close does not reset the connection under the answer), sends `answer`
 /// without blocking, shuts the sending side and closes `fd`.

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace postern {
 
@@ -28,6 +29,17 @@ struct DecodeResult {
     /// error: offset of the offending byte.
     std::size_t offset = 0;
 };
+
+/// The error outcome: `code`, `reason`, at `offset`.
+template <class Code>
+DecodeResult<Code> decode_error(Code code, std::string reason, std::size_t offset) {
+    DecodeResult<Code> r;
+    r.status = DecodeStatus::error;
+    r.code = code;
+    r.reason = std::move(reason);
+    r.offset = offset;
+    return r;
+}
 
 /// The one way a refused decode is told in a log line: "<reason>
 /// (<code name> at byte <offset>)".

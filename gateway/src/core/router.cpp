@@ -104,18 +104,26 @@ NormalisedPath normalise(std::string_view in, Input kind) {
     return r;
 }
 
-std::string replace_encoded_slashes(std::string_view path) {
+/// `%2F` as '/' and, with `percent`, `%25` as '%'; every other byte as it is.
+std::string decode_escapes(std::string_view in, bool percent) {
     std::string out;
-    out.reserve(path.size());
-    for (std::size_t i = 0; i < path.size(); ++i) {
-        if (path.compare(i, 3, "%2F") == 0) {
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in.compare(i, 3, "%2F") == 0) {
             out.push_back('/');
             i += 2;
+        } else if (percent && in.compare(i, 3, "%25") == 0) {
+            out.push_back('%');
+            i += 2;
         } else {
-            out.push_back(path[i]);
+            out.push_back(in[i]);
         }
     }
     return out;
+}
+
+std::string replace_encoded_slashes(std::string_view path) {
+    return decode_escapes(path, false);
 }
 
 }  // namespace
@@ -125,20 +133,7 @@ NormalisedPath normalise_path(std::string_view raw) {
 }
 
 std::string decode_kept_escapes(std::string_view normalised) {
-    std::string out;
-    out.reserve(normalised.size());
-    for (std::size_t i = 0; i < normalised.size(); ++i) {
-        if (normalised.compare(i, 3, "%2F") == 0) {
-            out.push_back('/');
-            i += 2;
-        } else if (normalised.compare(i, 3, "%25") == 0) {
-            out.push_back('%');
-            i += 2;
-        } else {
-            out.push_back(normalised[i]);
-        }
-    }
-    return out;
+    return decode_escapes(normalised, true);
 }
 
 Router::Router(std::vector<Mount> mounts, std::string status_path)

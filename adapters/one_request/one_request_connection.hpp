@@ -1,5 +1,5 @@
-// Postern core: the connection shape of the one-request-per-connection
-// protocols (SCGI, uwsgi).
+// Postern adapters: the connection shape of the one-request-per-connection
+// protocols (SCGI, uwsgi), over the core's connection engine.
 //
 // SCGI and uwsgi frame a request the same way and differ only in the bytes
 // of the request header and of the response head: a connection carries one
@@ -111,6 +111,14 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
         int refuse_status = 400;   ///< error: 400, or 431 for a limit
         std::string reason;        ///< error: with the error code and the byte offset
     };
+    /// A codec's DecodeLimits (SCGI, uwsgi) from the listener's settings.
+    template <class Limits>
+    Limits decode_limits() const {
+        Limits limits;
+        limits.max_header_bytes = settings_.max_header_bytes;
+        limits.max_params = settings_.max_params;
+        return limits;
+    }
     /// A decoder's refusal as a Head: 431 for a limit, 400 otherwise, with
     /// the reason as describe_fault() tells it (core/decode.hpp).
     static Head refused(std::string reason, bool limit) {

@@ -1,4 +1,4 @@
-#include "core/one_request_connection.hpp"
+#include "one_request/one_request_connection.hpp"
 
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -163,31 +163,7 @@ void OneRequestConnection::refuse(int status, const std::string& reason, bool he
 }
 
 void OneRequestConnection::linger_close() const noexcept {
-    // Half-close, then read what the front end still sends (a refused body)
-    // for a bounded time: closing with unread bytes would reset the
-    // connection and could destroy the response before the front end read it.
-    const int fd = this->fd();
-    ::shutdown(fd, SHUT_WR);
-    const auto deadline = Clock::now() + std::min<std::chrono::milliseconds>(
-                                             settings_.read_timeout, std::chrono::seconds(2));
-    char sink[4096];
-    for (;;) {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (left.count() <= 0)
-            return;
-        pollfd p{fd, POLLIN, 0};
-        const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
-        if (ready < 0 && errno == EINTR)
-            continue;
-        if (ready <= 0)
-            return;
-        const ssize_t n = ::recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-    }
+    postern::linger_close(fd(), settings_.read_timeout);
 }
 
 // ---------------------------------------------------------------------------
