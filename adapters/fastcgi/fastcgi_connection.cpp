@@ -277,13 +277,12 @@ Connection::Next FastCgiConnection::serve_request() {
     if (validator.status() == RecordValidator::Status::error) {
         // A bad record in the body (the callback's read reported it, and
         // the core counted it): the connection is out of step.
-        linger_close();
-        return Next::close;
+        return start_linger();
     }
     if (keep_conn && outcome.reusable)
         return Next::keep;
     if (!outcome.reusable || input_pending())
-        linger_close();
+        return start_linger();
     return Next::close;
 }
 
@@ -295,8 +294,7 @@ Connection::Next FastCgiConnection::refuse_role(int request_id, int role) {
     std::string end_request;
     append_end_request(end_request, static_cast<std::uint16_t>(request_id), 0, kUnknownRole);
     (void)::send(fd(), end_request.data(), end_request.size(), MSG_NOSIGNAL);
-    linger_close();
-    return Next::close;
+    return start_linger();
 }
 
 void FastCgiConnection::log_bad_head(const RecordValidator& validator, ReadGuard::Failure failure,
@@ -353,10 +351,6 @@ void FastCgiConnection::log_bad_head(const RecordValidator& validator, ReadGuard
 bool FastCgiConnection::input_pending() const noexcept {
     int pending = 0;
     return ::ioctl(fd(), FIONREAD, &pending) == 0 && pending > 0;
-}
-
-void FastCgiConnection::linger_close() const noexcept {
-    postern::linger_close(fd(), read_timeout_);
 }
 
 }  // namespace postern::fastcgi

@@ -71,12 +71,6 @@ class FastCgiConnection : public Connection {
     void log_bad_head(const RecordValidator& validator, ReadGuard::Failure failure, int read_errno,
                       std::chrono::steady_clock::time_point start) const;
     Next refuse_role(int request_id, int role);
-    /// Half-closes and waits (bounded) for the front end to close, so that
-    /// request bytes it still sends do not turn our close into a RST that
-    /// could destroy the response before the front end read it. Used when
-    /// the request was not read to its end; a request read to its end
-    /// leaves nothing unread, and close(2) alone is clean.
-    void linger_close() const noexcept;
     /// Unread bytes wait in the socket's receive queue.
     bool input_pending() const noexcept;
 

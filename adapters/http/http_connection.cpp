@@ -24,8 +24,6 @@ constexpr std::size_t kInitialBuffer = 4 * 1024;
 // for this long (or this much) before closing, so the client reads the
 // refusal instead of a connection reset (Apache's lingering close). The
 // connection waits in the reactor meanwhile, not in a worker.
-constexpr auto kLingerTime = std::chrono::milliseconds(500);
-constexpr std::size_t kLingerBytes = 256 * 1024;
 // A body with a Content-Length up to this is read before the request is
 // dispatched, while the connection waits in the reactor between reads, so
 // a slow one costs no worker thread; the memory it costs is of the order of
@@ -277,7 +275,7 @@ Connection::Next HttpConnection::serve_request() {
     if (parsed.status == Status::error) {
         refuse(parsed.code, "client sent a bad request head: " + parsed.reason + " (at byte " +
                                 std::to_string(parsed.offset) + ")");
-        return gone_ ? Next::close : start_linger();
+        return gone_ ? Next::close : drop_and_linger();
     }
     // A small body that is not all here yet is read now, waiting in the
     // reactor between reads as for the head, so a slow one (slow POST)
@@ -310,7 +308,7 @@ Connection::Next HttpConnection::serve_request() {
                       body_done_ && !body_failed_;
     if (!keep) {
         if (!gone_ && (!body_done_ || body_failed_))
-            return start_linger();
+            return drop_and_linger();
         return Next::close;
     }
     // Do not let one large head or response hold memory while idle.
@@ -401,7 +399,7 @@ Connection::Next HttpConnection::body_timed_out() {
     clear_wait_deadline();
     // RFC 9110 §15.5.9: 408, and the connection is closed.
     refuse(408, late_body_reason(body_idle_ >= settings_.read_timeout));
-    return gone_ ? Next::close : start_linger();
+    return gone_ ? Next::close : drop_and_linger();
 }
 
 std::string HttpConnection::late_body_reason(bool silent) const {
@@ -429,41 +427,13 @@ bool HttpConnection::send_continue() {
     return false;
 }
 
-Connection::Next HttpConnection::start_linger() {
-    // Apache's lingering close, without holding a worker for it: the client
-    // may still be sending the request the answer refused, and closing with
-    // unread bytes would reset the connection under the answer. So shut the
-    // sending side, then read and drop what comes for a while, waiting in
-    // the reactor in between; its sweeper ends the wait at linger_until_.
-    ::shutdown(fd(), SHUT_WR);
-    lingering_ = true;
-    linger_until_ = Clock::now() + kLingerTime;
-    linger_bytes_ = 0;
-    in_.reset();  // nothing read from here on is used
+Connection::Next HttpConnection::drop_and_linger() {
+    // Nothing read from here on is used.
+    in_.reset();
     in_capacity_ = in_begin_ = in_end_ = 0;
     std::string().swap(out_);
-    return continue_linger();
-}
-
-Connection::Next HttpConnection::continue_linger() {
     need_input_ = true;
-    char scratch[16384];
-    while (linger_bytes_ < kLingerBytes && Clock::now() < linger_until_) {
-        ssize_t n = ::recv(fd(), scratch, sizeof(scratch), MSG_DONTWAIT);
-        if (n > 0) {
-            linger_bytes_ += static_cast<std::size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            set_wait_deadline(linger_until_);
-            return Next::keep;
-        }
-        break;  // end of file (the client is done, or the sweeper shut it) or an error
-    }
-    clear_wait_deadline();
-    return Next::close;
+    return start_linger();
 }
 
 // ---------------------------------------------------------------------------

@@ -66,7 +66,7 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     HttpConnection(int fd, Peer peer, const HttpSettings& settings);
 
   protected:
-    Next serve_one() override { return lingering_ ? continue_linger() : serve_request(); }
+    Next serve_one() override { return serve_request(); }
     std::string_view wire_name() const noexcept override { return "HTTP"; }
 
   public:
@@ -128,8 +128,8 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     std::chrono::steady_clock::duration body_wait_left() const noexcept;
     [[noreturn]] void body_failed(Io io);
     bool send_pending(std::string_view data = {}, bool chunk_end = false);
-    Next start_linger();
-    Next continue_linger();
+    /// Drops the buffers and lingers (Connection::start_linger).
+    Next drop_and_linger();
 
     const HttpSettings& settings_;
 
@@ -179,13 +179,6 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     bool no_body_ = false;
     BodyOut body_out_ = BodyOut::length;
     std::uint64_t out_left_ = 0;  // BodyOut::length
-
-    // Closing after a refusal: the sending side is shut, and what the
-    // client still sends is read and dropped until linger_until_, while the
-    // connection waits in the reactor.
-    bool lingering_ = false;
-    std::chrono::steady_clock::time_point linger_until_;
-    std::size_t linger_bytes_ = 0;
 };
 
 }  // namespace postern::http

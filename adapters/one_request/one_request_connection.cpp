@@ -86,21 +86,23 @@ Connection::Next OneRequestConnection::serve_request() {
         const std::string what = head_done ? " request header and body" : " request header";
         if (got == Available::eof && expired) {
             status::count_malformed(peer().listener, status::Malformed::timeout);
-            refuse(408,
-                   "the whole " + std::string(wire_name()) + what + " did not arrive within " +
-                       millis(wait_.waited()) + " (--read-timeout " +
-                       millis(settings_.read_timeout) + ", --min-body-rate " +
-                       std::to_string(settings_.min_body_rate) + " B/s)",
-                   false);
+            return refuse(
+                408,
+                "the whole " + std::string(wire_name()) + what + " did not arrive within " +
+                    millis(wait_.waited()) + " (--read-timeout " + millis(settings_.read_timeout) +
+                    ", --min-body-rate " + std::to_string(settings_.min_body_rate) + " B/s)",
+                false);
         } else if (got == Available::eof && head_done) {
             // The front end half-closed with the body short: it may still
             // read the answer, as when the callback finds the body cut.
-            refuse(400,
-                   "front end closed the connection with " +
-                       std::to_string(head.body - (in_.size() - begin_ - head.consumed)) +
-                       " bytes of the " + std::string(wire_name()) + " request body still to come",
-                   false);
-        } else if (got == Available::failed) {
+            return refuse(400,
+                          "front end closed the connection with " +
+                              std::to_string(head.body - (in_.size() - begin_ - head.consumed)) +
+                              " bytes of the " + std::string(wire_name()) +
+                              " request body still to come",
+                          false);
+        }
+        if (got == Available::failed) {
             log::warn("reading a " + std::string(wire_name()) + what + " from " + who +
                       " failed: " + std::strerror(error));
         } else if (wait_.started()) {
@@ -113,9 +115,8 @@ Connection::Next OneRequestConnection::serve_request() {
     wait_.reset();
     if (head.status == Head::Status::error) {
         // App::refuse logs it, naming the front end.
-        refuse(head.refuse_status, "bad " + std::string(wire_name()) + " request: " + head.reason,
-               false);
-        return Next::close;
+        return refuse(head.refuse_status,
+                      "bad " + std::string(wire_name()) + " request: " + head.reason, false);
     }
     begin_ += head.consumed;
     body_left_ = head.body;
@@ -126,11 +127,10 @@ Connection::Next OneRequestConnection::serve_request() {
     if (buffered > body_left_) {
         // One request per connection: whatever follows the body is not a
         // next request, and a front end that sends it is out of step.
-        refuse(400,
-               std::to_string(buffered - body_left_) + " bytes after the " +
-                   std::string(wire_name()) + " request body (one request per connection)",
-               head_request_);
-        return Next::close;
+        return refuse(400,
+                      std::to_string(buffered - body_left_) + " bytes after the " +
+                          std::string(wire_name()) + " request body (one request per connection)",
+                      head_request_);
     }
 
     settings_.app->handle(protocol(), std::move(head.env), *this, *this, peer());
@@ -145,25 +145,21 @@ Connection::Next OneRequestConnection::serve_request() {
         return Next::close;
     }
     // The whole request was read and nothing followed it: close at once.
-    // Lingering (reading until the front end's own close, up to 2 s, in this
-    // thread) is for bytes still on their way, which a close would answer
-    // with a reset that can destroy the response before it is read.
+    // Lingering (in the reactor) is for bytes still on their way, which a
+    // close would answer with a reset that can destroy the response before
+    // it is read.
     int pending = 0;
     if (!body_failed_ && body_left_ == 0 && begin_ >= in_.size() &&
         ::ioctl(fd(), FIONREAD, &pending) == 0 && pending == 0)
         return Next::close;
-    linger_close();
-    return Next::close;
+    return start_linger();
 }
 
-void OneRequestConnection::refuse(int status, const std::string& reason, bool head_only) {
+Connection::Next OneRequestConnection::refuse(int status, const std::string& reason,
+                                              bool head_only) {
     body_failed_ = true;  // the body is never read
     settings_.app->refuse(*this, status, reason, peer(), protocol(), head_only);
-    linger_close();
-}
-
-void OneRequestConnection::linger_close() const noexcept {
-    postern::linger_close(fd(), settings_.read_timeout);
+    return start_linger();
 }
 
 // ---------------------------------------------------------------------------

@@ -145,8 +145,8 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
     void wait_for_body();
     bool send_out();
     [[noreturn]] void body_failed(int status, const std::string& why);
-    void refuse(int status, const std::string& reason, bool head_only);
-    void linger_close() const noexcept;
+    /// Answers `status` through the core, then lingers (start_linger).
+    Next refuse(int status, const std::string& reason, bool head_only);
 
     const OneRequestSettings& settings_;
     InputWait wait_;

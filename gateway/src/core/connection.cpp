@@ -1,10 +1,8 @@
 #include "core/connection.hpp"
 
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 
 #include "core/cgi_head.hpp"
@@ -16,7 +14,7 @@ namespace postern {
 Connection::Next Connection::serve() noexcept {
     try {
         try {
-            return serve_one();
+            return lingering_ ? continue_linger() : serve_one();
         } catch (const std::exception& e) {
             log::error(std::string(wire_name()) + " connection from front end " + peer_.describe() +
                        " ended by an internal error: " + e.what());
@@ -30,6 +28,38 @@ Connection::Next Connection::serve() noexcept {
     return Next::close;
 }
 
+Connection::Next Connection::start_linger() {
+    const int fd = this->fd();
+    if (fd < 0)
+        return Next::close;
+    ::shutdown(fd, SHUT_WR);
+    lingering_ = true;
+    linger_until_ = std::chrono::steady_clock::now() + kLingerTime;
+    linger_bytes_ = 0;
+    return continue_linger();
+}
+
+Connection::Next Connection::continue_linger() {
+    char scratch[16384];
+    while (linger_bytes_ < kLingerBytes && std::chrono::steady_clock::now() < linger_until_) {
+        const ssize_t n = ::recv(fd(), scratch, sizeof(scratch), MSG_DONTWAIT);
+        if (n > 0) {
+            linger_bytes_ += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            // The reactor's sweeper ends the wait at the deadline.
+            set_wait_deadline(linger_until_);
+            return Next::keep;
+        }
+        break;  // end of file (the peer is done, or the sweeper shut it) or an error
+    }
+    clear_wait_deadline();
+    return Next::close;
+}
+
 Connection::~Connection() {
     if (int fd = fd_.load(); fd >= 0)
         ::close(fd);
@@ -37,33 +67,6 @@ Connection::~Connection() {
 
 void Protocol::refuse_overloaded(int fd) noexcept {
     ::close(fd);
-}
-
-void linger_close(int fd, std::chrono::milliseconds read_timeout) noexcept {
-    if (fd < 0)
-        return;
-    ::shutdown(fd, SHUT_WR);
-    using Clock = std::chrono::steady_clock;
-    const auto deadline =
-        Clock::now() + std::min<std::chrono::milliseconds>(read_timeout, std::chrono::seconds(2));
-    char sink[4096];
-    for (;;) {
-        const auto left =
-            std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        if (left <= 0)
-            return;
-        pollfd p{fd, POLLIN, 0};
-        const int ready = ::poll(&p, 1, static_cast<int>(left));
-        if (ready < 0 && errno == EINTR)
-            continue;
-        if (ready <= 0)
-            return;
-        const ssize_t n = ::recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-    }
 }
 
 void answer_and_close(int fd, std::string_view answer) noexcept {

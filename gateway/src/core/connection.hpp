@@ -65,6 +65,18 @@ class Connection {
     /// "FastCGI", "HTTP", "AJP", "SCGI", "uwsgi": for log lines.
     virtual std::string_view wire_name() const noexcept = 0;
 
+    /// The one lingering close (Apache's), without holding a worker for it:
+    /// the front end may still be sending the request the answer refused or
+    /// did not read, and closing with unread bytes would reset the
+    /// connection under the answer. So the sending side is shut, then what
+    /// comes is read and dropped (at most kLingerBytes, for at most
+    /// kLingerTime), the connection waiting in the reactor in between, and
+    /// closed after. Return its result from serve_one(); serve() continues
+    /// it on the next readiness, serve_one() is not called again.
+    Next start_linger();
+    static constexpr std::chrono::milliseconds kLingerTime{500};
+    static constexpr std::size_t kLingerBytes = 256 * 1024;
+
     /// Someone else (libfcgi) closed the descriptor: do not close it again.
     /// Only before serve() returns Next::close: the reactor needs fd() of
     /// a connection it keeps.
@@ -76,6 +88,11 @@ class Connection {
         std::chrono::steady_clock::duration::max().count();
 
   private:
+    Next continue_linger();
+
+    bool lingering_ = false;
+    std::chrono::steady_clock::time_point linger_until_{};
+    std::size_t linger_bytes_ = 0;
     // Atomic: the reactor reads it from another thread to shut a connection
     // down at the end of the drain time.
     std::atomic<int> fd_;
@@ -107,15 +124,6 @@ void apply_request_limits(Settings& s, const Limits& limits) {
     s.min_body_rate = limits.min_body_rate;
     s.max_body_bytes = limits.max_body_bytes;
 }
-
-/// The blocking lingering close of a connection whose request was not read
-/// to its end, for the adapters that answer on a worker thread (FastCGI,
-/// SCGI, uwsgi): half-closes, then reads and drops what the front end still
-/// sends for at most min(read_timeout, 2 s), so that its unread bytes do not
-/// turn the close into a reset that could destroy the response before the
-/// front end read it. The descriptor stays open (the Connection closes it).
-/// (HTTP lingers in the reactor instead, without a thread.)
-void linger_close(int fd, std::chrono::milliseconds read_timeout) noexcept;
 
 /// For refuse_overloaded(): reads what the front end already sent (so the
 /// close does not reset the connection under the answer), sends `answer`
