@@ -34,10 +34,6 @@ std::optional<std::uint64_t> parse_length(
     return std::nullopt;
 }
 
-std::string millis(std::chrono::milliseconds ms) {
-    return std::to_string(ms.count()) + " ms";
-}
-
 }  // namespace
 
 AjpConnection::AjpConnection(int fd, Peer peer, const AjpSettings& settings)

@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/input_wait.hpp"
 #include "core/log.hpp"
+#include "core/text.hpp"
 #include "http/http_environ.hpp"
 
 namespace postern::http {
@@ -20,19 +22,10 @@ using Clock = std::chrono::steady_clock;
 // ones (up to max_header_bytes) and shrinks back once the connection is idle,
 // so thousands of idle connections cost little memory.
 constexpr std::size_t kInitialBuffer = 4 * 1024;
-// After refusing a request whose body may still be arriving, read and drop
-// for this long (or this much) before closing, so the client reads the
-// refusal instead of a connection reset (Apache's lingering close). The
-// connection waits in the reactor meanwhile, not in a worker.
-// A body with a Content-Length up to this is read before the request is
-// dispatched, while the connection waits in the reactor between reads, so
-// a slow one costs no worker thread; the memory it costs is of the order of
-// a request head's (Limits::max_header_bytes, 64 KiB by default).
-constexpr std::uint64_t kMaxCollectedBody = 64 * 1024;
-
-std::string millis(std::chrono::milliseconds ms) {
-    return std::to_string(ms.count()) + " ms";
-}
+// A body with a Content-Length up to kMaxCollectedBody (core/input_wait.hpp)
+// is read before the request is dispatched, while the connection waits in
+// the reactor between reads, so a slow one costs no worker thread; the
+// memory it costs is of the order of a request head's.
 
 }  // namespace
 

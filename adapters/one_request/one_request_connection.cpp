@@ -12,6 +12,7 @@
 #include "core/log.hpp"
 #include "core/send_all.hpp"
 #include "core/status.hpp"
+#include "core/text.hpp"
 
 namespace postern {
 
@@ -24,10 +25,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kReadSize = 16 * 1024;
 // Response bytes are gathered up to this size before a write.
 constexpr std::size_t kCoalesce = 64 * 1024;
-
-std::string millis(std::chrono::milliseconds ms) {
-    return std::to_string(ms.count()) + " ms";
-}
 
 }  // namespace
 

@@ -3,7 +3,9 @@
 // locale's tolower is neither needed nor wanted for them.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace postern {
@@ -20,6 +22,11 @@ constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
         if (ascii_lower(a[i]) != ascii_lower(b[i]))
             return false;
     return true;
+}
+
+/// "1500 ms": a duration in log lines.
+inline std::string millis(std::chrono::milliseconds ms) {
+    return std::to_string(ms.count()) + " ms";
 }
 
 }  // namespace postern
