@@ -3,33 +3,13 @@
 // (http_chunked.cpp).
 #pragma once
 
+#include "core/text.hpp"
+
 namespace postern::http::chars {
 
-// RFC 9110 §5.6.2: tchar.
-constexpr bool is_tchar(unsigned char c) noexcept {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
-    switch (c) {
-        case '!':
-        case '#':
-        case '$':
-        case '%':
-        case '&':
-        case '\'':
-        case '*':
-        case '+':
-        case '-':
-        case '.':
-        case '^':
-        case '_':
-        case '`':
-        case '|':
-        case '~':
-            return true;
-        default:
-            return false;
-    }
-}
+// RFC 9110 §5.6.2: tchar, and hex digits (core/text.hpp).
+using postern::hex_value;
+using postern::is_tchar;
 
 // RFC 9110 §5.5: field-vchar = VCHAR / obs-text, plus SP and HTAB inside a
 // value. Every other control byte (NUL, bare CR or LF, DEL) is refused.
@@ -39,16 +19,6 @@ constexpr bool is_field_char(unsigned char c) noexcept {
 
 constexpr bool is_ows(char c) noexcept {
     return c == ' ' || c == '\t';
-}
-
-constexpr int hex_value(unsigned char c) noexcept {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 }  // namespace postern::http::chars

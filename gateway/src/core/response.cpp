@@ -1,6 +1,5 @@
 #include "postern/response.hpp"
 
-#include <cctype>
 #include <stdexcept>
 
 #include "core/cgi_head.hpp"
@@ -117,30 +116,9 @@ bool valid_header_name(std::string_view name) noexcept {
     // RFC 9110 §5.6.2: token = 1*tchar.
     if (name.empty())
         return false;
-    for (unsigned char c : name) {
-        if (std::isalnum(c))
-            continue;
-        switch (c) {
-            case '!':
-            case '#':
-            case '$':
-            case '%':
-            case '&':
-            case '\'':
-            case '*':
-            case '+':
-            case '-':
-            case '.':
-            case '^':
-            case '_':
-            case '`':
-            case '|':
-            case '~':
-                continue;
-            default:
-                return false;
-        }
-    }
+    for (unsigned char c : name)
+        if (!is_tchar(c))
+            return false;
     return true;
 }
 

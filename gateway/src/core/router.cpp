@@ -1,4 +1,5 @@
 #include "core/router.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 
@@ -7,16 +8,6 @@
 namespace postern {
 
 namespace {
-
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 // "/app/" and "/app" are one mount; "/" is the root mount "".
 std::string normalise_prefix(std::string prefix) {
