@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "core/decimal.hpp"
+#include "core/decode.hpp"
 #include "core/environ.hpp"
 #include "core/log.hpp"
 #include "core/log_escape.hpp"
@@ -307,8 +308,10 @@ void FastCgiConnection::log_bad_head(const RecordValidator& validator, ReadGuard
         status::count_malformed(peer().listener, status::Malformed::timeout);
     switch (failure) {
         case ReadGuard::Failure::malformed:
-            log::warn(who + " sent " + validator.error_reason() + " at byte " +
-                      std::to_string(validator.error_offset()) + "; closed the FastCGI connection");
+            log::warn(who + " sent " +
+                      describe_fault(validator.error_reason(), error_name(validator.error_code()),
+                                     validator.error_offset()) +
+                      "; closed the FastCGI connection");
             return;
         case ReadGuard::Failure::timeout: {
             const auto waited =

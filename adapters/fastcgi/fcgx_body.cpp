@@ -13,8 +13,9 @@ void FcgxBody::fail(int error) const {
     std::string why;
     int status = 400;
     if (validator_ != nullptr && validator_->status() == RecordValidator::Status::error) {
-        why = "front end sent " + validator_->error_reason() + " at byte " +
-              std::to_string(validator_->error_offset()) + " of the FastCGI request";
+        const auto r = validator_->result();
+        why = "front end sent " + describe_fault(r.reason, error_name(r.code), r.offset) +
+              " in the FastCGI request";
     } else if (error == EAGAIN || error == EWOULDBLOCK || error == ETIMEDOUT) {
         why =
             "front end sent no request body for --read-timeout, or sent it slower than "

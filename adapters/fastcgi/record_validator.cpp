@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 
 namespace postern::fastcgi {
 
@@ -332,6 +333,26 @@ void RecordValidator::on_content(std::string_view chunk) {
             pair_state_ = data_left_ > 0 ? PairState::data : PairState::name_length;
         }
     }
+}
+
+std::string_view error_name(RecordValidator::ErrorCode code) noexcept {
+    // In the order of the enumerators.
+    static constexpr std::string_view kNames[] = {
+        "none",
+        "bad_version",
+        "unknown_type",
+        "unexpected_record",
+        "bad_begin_request",
+        "other_request",
+        "params_too_large",
+        "split_pair",
+        "bad_management",
+        "too_many_management",
+    };
+    static_assert(std::size(kNames) ==
+                  static_cast<std::size_t>(RecordValidator::ErrorCode::too_many_management) + 1);
+    const auto i = static_cast<std::size_t>(code);
+    return i < std::size(kNames) ? kNames[i] : "unknown";
 }
 
 bool answer_management(std::uint8_t type, std::string_view content, const ManagementValues& values,

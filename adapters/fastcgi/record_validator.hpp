@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/decode.hpp"
 #include "fastcgi/record.hpp"
 
 namespace postern::fastcgi {
@@ -65,11 +66,11 @@ class RecordValidator {
     static constexpr std::size_t kMaxGetValuesContent = 1024;
     static constexpr std::size_t kMaxManagementRecords = 64;
 
-    enum class Status {
-        need_more,  ///< every byte so far is valid; the head is not complete
-        done,       ///< the head is complete; the body's records follow (still checked)
-        error,      ///< see error_code(), error_reason(), error_offset()
-    };
+    /// The decode outcome's vocabulary (core/decode.hpp): need_more, every
+    /// byte so far is valid and the head is not complete; done, the head is
+    /// complete and the body's records follow (still checked); error, see
+    /// result().
+    using Status = DecodeStatus;
     enum class ErrorCode {
         none,
         bad_version,          ///< §3.3: version is not FCGI_VERSION_1
@@ -100,6 +101,17 @@ class RecordValidator {
     Status feed(std::string_view bytes);
 
     Status status() const noexcept { return status_; }
+    /// The outcome so far as every codec gives it (core/decode.hpp):
+    /// `consumed` is offset(), the bytes examined.
+    DecodeResult<ErrorCode> result() const {
+        DecodeResult<ErrorCode> r;
+        r.status = status_;
+        r.consumed = offset_;
+        r.code = code_;
+        r.reason = reason_;
+        r.offset = error_offset_;
+        return r;
+    }
     ErrorCode error_code() const noexcept { return code_; }
     /// What was wrong, naming the record and the lengths: "FastCGI params of
     /// 300000 bytes (limit 262144)".
@@ -190,6 +202,9 @@ class RecordValidator {
     std::uint64_t params_bytes_ = 0;
     std::uint64_t params_count_ = 0;
 };
+
+/// "bad_version", ... for log lines and tests.
+std::string_view error_name(RecordValidator::ErrorCode code) noexcept;
 
 /// The answer to one management record (§4): FCGI_GET_VALUES_RESULT for an
 /// FCGI_GET_VALUES whose body is `content`, FCGI_UNKNOWN_TYPE otherwise.

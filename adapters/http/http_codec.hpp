@@ -111,15 +111,12 @@ class ChunkedDecoder {
     explicit ChunkedDecoder(std::size_t max_line = 4096, std::size_t max_trailer = 64 * 1024)
         : max_line_(max_line), max_trailer_(max_trailer) {}
 
-    struct Step {
-        /// done: the last chunk and the trailer section were read;
-        /// need_more: `in` was used up or `out` is full; error: see code.
-        Status status = Status::need_more;
-        std::size_t consumed = 0;  ///< bytes of `in` used
+    /// The decode outcome (core/decode.hpp): done, the last chunk and the
+    /// trailer section were read; need_more, `in` was used up or `out` is
+    /// full; error, `code` is the status to answer with and `offset` counts
+    /// from the start of the chunked body. `consumed`: bytes of `in` used.
+    struct Step : DecodeResult<int> {
         std::size_t produced = 0;  ///< body bytes written to `out`
-        int code = 0;
-        std::string reason;
-        std::uint64_t offset = 0;  ///< error: offset in the chunked body
     };
 
     /// Decodes from `in`, writing at most `out_size` body bytes to `out`.
