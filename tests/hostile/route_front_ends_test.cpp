@@ -16,58 +16,26 @@
 #include "echo_reply.hpp"
 #include "http_client.hpp"
 #include "stack.hpp"
+#include "stack_suite.hpp"
 
 namespace postern::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-class RouteThroughFrontEnds : public ::testing::TestWithParam<Topology> {
-  protected:
-    static void SetUpTestSuite() {
+class RouteThroughFrontEnds : public StackSuite<RouteThroughFrontEnds> {
+  public:
+    static std::unique_ptr<Stack> make_stack() {
         Stack::Options options;
         options.nginx_server_lines = "    location /hello { deny all; }";
         options.apache_vhost_lines =
             "    <Location \"/hello\">\n"
             "        Require all denied\n"
             "    </Location>";
-        try {
-            stack_ = new Stack(shipped_topologies(), options);
-        } catch (const std::exception& e) {
-            startup_error_ = e.what();
-        }
+        return std::make_unique<Stack>(shipped_topologies(), options);
     }
 
-    static void TearDownTestSuite() {
-        if (stack_ == nullptr)
-            return;
-        const auto problems = stack_->stop();
-        for (const auto& p : problems)
-            ADD_FAILURE() << p;
-        if (failed_ || !problems.empty())
-            std::fprintf(stderr, "%s", stack_->log_tails().c_str());
-        if (std::getenv("POSTERN_KEEP_TEMP") != nullptr) {
-            stack_->keep_dir();
-            std::fprintf(stderr, "kept %s\n", stack_->dir().path().c_str());
-        }
-        delete stack_;
-        stack_ = nullptr;
-    }
-
-    void SetUp() override {
-        ASSERT_NE(stack_, nullptr) << "the test stack did not start: " << startup_error_;
-        try {
-            endpoint_ = stack_->endpoint(GetParam());
-        } catch (const std::exception& e) {
-            FAIL() << "cannot start the front end of " << GetParam().name << ": " << e.what();
-        }
-    }
-
-    void TearDown() override {
-        if (HasFailure())
-            failed_ = true;
-    }
-
+  protected:
     bool direct() const { return GetParam().front_end == FrontEnd::direct; }
 
     HttpResponse get(const std::string& target) {
@@ -86,16 +54,7 @@ class RouteThroughFrontEnds : public ::testing::TestWithParam<Topology> {
     static bool is_hello(const HttpResponse& r) {
         return r.body.find("Hello, world") != std::string::npos;
     }
-
-    static Stack* stack_;
-    static std::string startup_error_;
-    static bool failed_;
-    Stack::Endpoint endpoint_;
 };
-
-Stack* RouteThroughFrontEnds::stack_ = nullptr;
-std::string RouteThroughFrontEnds::startup_error_;
-bool RouteThroughFrontEnds::failed_ = false;
 
 TEST_P(RouteThroughFrontEnds, TheDeniedMountIsDenied) {
     // The rule under test holds at all: without it the test below proves

@@ -20,53 +20,15 @@
 #include "echo_reply.hpp"
 #include "http_client.hpp"
 #include "stack.hpp"
+#include "stack_suite.hpp"
 
 namespace postern::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-class FrontEndTest : public ::testing::TestWithParam<Topology> {
+class FrontEndTest : public StackSuite<FrontEndTest> {
   protected:
-    static void SetUpTestSuite() {
-        try {
-            stack_ = new Stack();
-        } catch (const std::exception& e) {
-            startup_error_ = e.what();
-        }
-    }
-
-    static void TearDownTestSuite() {
-        if (stack_ == nullptr)
-            return;
-        const auto problems = stack_->stop();
-        for (const auto& p : problems)
-            ADD_FAILURE() << p;
-        if (failed_ || !problems.empty())
-            std::fprintf(stderr, "%s", stack_->log_tails().c_str());
-        // POSTERN_KEEP_TEMP=1 keeps the configs and logs for a post-mortem.
-        if (std::getenv("POSTERN_KEEP_TEMP") != nullptr) {
-            stack_->keep_dir();
-            std::fprintf(stderr, "kept %s\n", stack_->dir().path().c_str());
-        }
-        delete stack_;
-        stack_ = nullptr;
-    }
-
-    void SetUp() override {
-        ASSERT_NE(stack_, nullptr) << "the test stack did not start: " << startup_error_;
-        try {
-            endpoint_ = stack_->endpoint(GetParam());
-        } catch (const std::exception& e) {
-            FAIL() << "cannot start the front end of " << GetParam().name << ": " << e.what();
-        }
-    }
-
-    void TearDown() override {
-        if (HasFailure())
-            failed_ = true;
-    }
-
     const Topology& topology() const { return GetParam(); }
     bool behind(FrontEnd f) const { return topology().front_end == f; }
     /// The Host header a client sends: the address it connected to.
@@ -98,16 +60,7 @@ class FrontEndTest : public ::testing::TestWithParam<Topology> {
         return echo(req);
     }
     std::string protocol_seen() const { return topology().protocol; }
-
-    static Stack* stack_;
-    static std::string startup_error_;
-    static bool failed_;
-    Stack::Endpoint endpoint_;
 };
-
-Stack* FrontEndTest::stack_ = nullptr;
-std::string FrontEndTest::startup_error_;
-bool FrontEndTest::failed_ = false;
 
 // --------------------------------------------------------------- responses
 

@@ -5,26 +5,15 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "ajp/codes.hpp"
+
 namespace postern::test::ajp {
 
 namespace {
 
-// Request header codes 0xA001..0xA00E.
-constexpr std::array<std::string_view, 15> kRequestHeaders = {"",
-                                                              "accept",
-                                                              "accept-charset",
-                                                              "accept-encoding",
-                                                              "accept-language",
-                                                              "authorization",
-                                                              "connection",
-                                                              "content-type",
-                                                              "content-length",
-                                                              "cookie",
-                                                              "cookie2",
-                                                              "host",
-                                                              "pragma",
-                                                              "referer",
-                                                              "user-agent"};
+// Request header codes 0xA001..0xA00E: the adapter's own table.
+using postern::ajp::codes::kRequestHeaders;
+using postern::ajp::codes::kStoredMethod;
 // Response header codes 0xA001..0xA00B.
 constexpr std::array<const char*, 12> kResponseHeaders = {
     "",         "Content-Type", "Content-Language", "Content-Length", "Date",   "Last-Modified",
@@ -32,7 +21,6 @@ constexpr std::array<const char*, 12> kResponseHeaders = {
 // Method codes 1..7 (the common ones; any other is sent as stored method).
 constexpr std::array<std::string_view, 8> kMethods = {"",     "OPTIONS", "GET",    "HEAD",
                                                       "POST", "PUT",     "DELETE", "TRACE"};
-constexpr std::uint8_t kStoredMethod = 0xFF;
 constexpr char kQueryString = 0x05;
 constexpr char kReqAttribute = 0x0A;
 constexpr char kSecret = 0x0C;
