@@ -68,9 +68,11 @@ bool FastCgiConnection::send_answers() {
 }
 
 std::optional<Connection::Next> FastCgiConnection::collect() {
-    // Room to read into behind what was passed: 8 bytes of head room for
-    // the header bytes the validator holds back (record_validator.hpp).
+    // Bytes are read into the thread's scratch buffer, then filtered onto
+    // the end of pre_: only what arrived is copied, and an idle connection
+    // holds no read buffer.
     constexpr std::size_t kRead = 16 * 1024;
+    thread_local char scratch[kRead];
     if (!validator_)
         validator_.emplace(max_params_bytes_, values_);
     RecordValidator& v = *validator_;
@@ -81,15 +83,16 @@ std::optional<Connection::Next> FastCgiConnection::collect() {
                 return std::nullopt;
         }
         const std::size_t had = pre_.size();
-        pre_.resize(had + kHeaderLength + kRead);
-        char* const into = pre_.data() + had + kHeaderLength;
         ssize_t n;
         do
-            n = ::recv(fd(), into, kRead, MSG_DONTWAIT);
+            n = ::recv(fd(), scratch, kRead, MSG_DONTWAIT);
         while (n < 0 && errno == EINTR);
         if (n > 0) {
             const bool head_done = v.status() == RecordValidator::Status::done;
-            const std::size_t kept = v.filter(into, static_cast<std::size_t>(n), pre_.data() + had);
+            // The header bytes held back from the last read come out first.
+            pre_.resize(had + v.held_back() + static_cast<std::size_t>(n));
+            const std::size_t kept =
+                v.filter(scratch, static_cast<std::size_t>(n), pre_.data() + had);
             pre_.resize(had + kept);
             if (!head_done && v.status() == RecordValidator::Status::done)
                 head_bytes_ = had;  // at most: the head ended in this read
@@ -111,7 +114,6 @@ std::optional<Connection::Next> FastCgiConnection::collect() {
             continue;
         }
         const int error = errno;
-        pre_.resize(had);
         if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK)) {
             // Nothing of a request (only management records, answered, or
             // a spurious wake-up), or the rest is on its way: wait in the

@@ -384,6 +384,34 @@ TEST_P(Limits, AMalformedHeadIsRefusedAndTheNextRequestServed) {
     EXPECT_EQ(gateway_.app().calls(), 1);
 }
 
+// A refusal ends in a lingering close (the sending side shut, what the
+// front end still sends read and dropped for a while, so the answer is not
+// destroyed by a reset). The lingering waits in the reactor: two refused
+// front ends that keep their connections open, with two worker threads,
+// leave a GET answered at once (a worker that lingered would hold it for
+// up to the read timeout). Over FastCGI the refusal that lingers is a role
+// Postern does not play; over AJP a malformed packet is closed at once.
+TEST_P(Limits, ARefusedRequestLingersWithoutHoldingAWorker) {
+    gateway_.start();
+    std::string refused_bytes = malformed_head(GetParam());
+    if (is("fastcgi")) {
+        test::fcgi::Request r;
+        r.params = test::fcgi::cgi_params("GET", "/app/hello");
+        refused_bytes = test::fcgi::begin_request(1, false, test::fcgi::kAuthorizer) +
+                        test::fcgi::params_stream(1, r.params) + test::fcgi::stdin_stream(1, "");
+    }
+    std::vector<SocketClient> refused;
+    for (int i = 0; i < 2; ++i) {
+        refused.emplace_back(address());
+        ASSERT_TRUE(refused.back().send(refused_bytes));
+        // The answer (or the close) came: the gateway has dealt with it.
+        client_.read(refused.back(), 5s);
+    }
+    // Both stay open, sending nothing: the gateway lingers on them.
+    expect_served(600ms);
+    EXPECT_EQ(gateway_.app().calls(), 1);
+}
+
 std::string name_of(const ::testing::TestParamInfo<const char*>& info) {
     return info.param;
 }
