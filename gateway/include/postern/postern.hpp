@@ -8,9 +8,16 @@
 //     POSTERN_APP(hello)
 #pragma once
 
+#include "postern/cookie.hpp"
+#include "postern/files.hpp"
 #include "postern/handler.hpp"
+#include "postern/log.hpp"
+#include "postern/module.hpp"
+#include "postern/multipart.hpp"
+#include "postern/params.hpp"
 #include "postern/request.hpp"
 #include "postern/response.hpp"
+#include "postern/router.hpp"
 #include "postern/server.hpp"
 #include "postern/version.hpp"
 
@@ -32,4 +39,23 @@ struct AppEntry {
     postern_app_v1() {                                                           \
         static const ::postern::AppEntry entry{POSTERN_ABI_VERSION, &(fn)};      \
         return &entry;                                                           \
+    }
+
+/// A module with state: `setup` runs once per worker process, after the
+/// fork, with the mount's settings from the --config file, and returns the
+/// handler; the optional `teardown` runs when the worker stops, after its
+/// requests drained. Use once per module, instead of POSTERN_APP:
+///
+///     postern::Handler setup(const postern::ModuleConfig& cfg) { ... }
+///     void teardown() { ... }
+///     POSTERN_MODULE(setup, teardown)
+#define POSTERN_MODULE(...) \
+    POSTERN_MODULE_PICK_(__VA_ARGS__, POSTERN_MODULE_2_, POSTERN_MODULE_1_)(__VA_ARGS__)
+#define POSTERN_MODULE_PICK_(a, b, which, ...) which
+#define POSTERN_MODULE_1_(setup) POSTERN_MODULE_2_(setup, nullptr)
+#define POSTERN_MODULE_2_(setup, teardown)                                                    \
+    extern "C" __attribute__((visibility("default"))) const ::postern::ModuleEntry*           \
+    postern_module_v1() {                                                                     \
+        static const ::postern::ModuleEntry entry{POSTERN_ABI_VERSION, &(setup), (teardown)}; \
+        return &entry;                                                                        \
     }

@@ -3,12 +3,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <istream>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "postern/log.hpp"
+#include "postern/params.hpp"
 
 namespace postern {
 
@@ -98,6 +103,39 @@ class Request {
     /// Body bytes read so far.
     std::uint64_t body_bytes_read() const noexcept { return body_read_; }
 
+    // The application toolkit (built on Poco; see README "Writing a
+    // callback"). Each throws RequestError for bad input, which the gateway
+    // (or a Router's on_error) answers with its status.
+
+    /// The decoded query string, parsed on the first call. RequestError(400)
+    /// for a malformed percent-escape or more than Params::kMaxPairs pairs.
+    const Params& query() const;
+    /// The application/x-www-form-urlencoded body, read whole on the first
+    /// call (the body cannot be read otherwise afterwards). RequestError 415
+    /// for another Content-Type, 413 past kMaxFormBytes, 400 as query().
+    const Params& form();
+    static constexpr std::size_t kMaxFormBytes = 1024 * 1024;
+    /// A cookie the client sent (RFC 6265 §5.4), the first of that name.
+    std::optional<std::string_view> cookie(std::string_view name) const;
+    /// The body as a stream, for parsers that take a std::istream. A body
+    /// cut short (the client went away), malformed or over the limit throws
+    /// RequestError from the read that meets it, never a clean end of file.
+    /// Shares the body with read(): use one or the other.
+    std::istream& body();
+
+    /// A segment a Router captured ({id} in "/items/{id}"), percent-decoded;
+    /// empty when the route has no such name.
+    std::string_view param(std::string_view name) const noexcept;
+    /// Every captured segment, in pattern order.
+    const Params& params() const noexcept { return params_; }
+    /// Set by the Router before it calls a route.
+    void set_params(Params params) { params_ = std::move(params); }
+
+    /// Writes `message` to the gateway's log in its own line format, with the
+    /// request line (method and target) attached; control characters are
+    /// escaped. Thread-safe.
+    void log(Level level, std::string_view message) const;
+
   private:
     std::string_view var(std::string_view name) const noexcept;
 
@@ -106,6 +144,10 @@ class Request {
     BodySource& body_;
     std::uint64_t body_read_ = 0;
     bool body_done_ = false;
+    mutable std::optional<Params> query_;
+    std::optional<Params> form_;
+    Params params_;
+    std::unique_ptr<std::istream> body_stream_;
 };
 
 }  // namespace postern

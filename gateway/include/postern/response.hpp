@@ -9,7 +9,12 @@
 #include <utility>
 #include <vector>
 
+#include "postern/cookie.hpp"
+#include "postern/files.hpp"
+
 namespace postern {
+
+class Request;
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
@@ -49,6 +54,10 @@ class ResponseSink {
     virtual ~ResponseSink() = default;
     virtual bool send_head(const ResponseHead& head) = 0;
     virtual bool send_body(std::string_view data) = 0;
+    /// Sends `count` bytes of the open file `fd` from `offset` as body bytes.
+    /// The default reads the file and calls send_body; an adapter writing
+    /// the body to a plain socket unframed overrides it with sendfile(2).
+    virtual bool send_file(int fd, std::uint64_t offset, std::uint64_t count);
     /// Pushes what the adapter buffered to the front end now.
     virtual bool flush() = 0;
     /// The response is complete.
@@ -105,6 +114,35 @@ class Response {
     bool headers_sent() const noexcept { return committed_; }
     /// Body bytes passed to the adapter so far.
     std::uint64_t body_bytes_sent() const noexcept { return sent_; }
+
+    /// Sends `count` bytes of the open file `fd` from `offset` as (part of)
+    /// the body, through the kernel's sendfile where the adapter can; the
+    /// head goes first, with the declared Content-Length if any. The caller
+    /// keeps the descriptor. False once the front end has gone away; throws
+    /// std::system_error when the file cannot be read.
+    bool write_file(int fd, std::uint64_t offset, std::uint64_t count);
+
+    // The application toolkit (see README "Writing a callback").
+
+    /// Adds a Set-Cookie header (several cookies: several headers, over
+    /// every protocol). Throws std::invalid_argument for a name that is not
+    /// a token or a value, path or domain a browser would misread.
+    void set_cookie(const Cookie& cookie);
+    /// A JSON body: sets the status, Content-Type application/json and
+    /// writes `text` (which the caller has encoded).
+    void json(std::string_view text, int status = 200);
+    /// A redirect to `location` (absolute, or a path): sets the status (301,
+    /// 302, 303, 307 or 308; std::invalid_argument otherwise), Location,
+    /// and a short HTML body with the link, escaped.
+    void redirect(std::string_view location, int status = 302);
+    /// Answers with the file at `path`: Content-Type, Content-Length,
+    /// Last-Modified and Accept-Ranges; 304 for a satisfied
+    /// If-Modified-Since; 206 for one satisfiable byte range, 416 for an
+    /// unsatisfiable one (several ranges: the whole file); HEAD without
+    /// reading the file. 404 (RequestError) when the file does not exist or
+    /// is not a regular file, 403 when it cannot be opened. The caller must
+    /// have checked `path` is one it may serve (no ".." from user input).
+    void send_file(const Request& req, const std::string& path, const FileOptions& options = {});
 
     // Used by the core once the callback has returned.
     /// Sends whatever remains; returns false if the front end went away.

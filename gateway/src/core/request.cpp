@@ -5,6 +5,8 @@
 
 #include "core/decimal.hpp"
 #include "core/environ.hpp"
+#include "core/log.hpp"
+#include "core/log_escape.hpp"
 #include "core/text.hpp"
 
 namespace postern {
@@ -95,6 +97,26 @@ std::string Request::read_all(std::size_t limit) {
         out.append(buf, n);
     }
     return out;
+}
+
+std::string_view Request::param(std::string_view name) const noexcept {
+    return params_.get(name, {});
+}
+
+void Request::log(Level level, std::string_view message) const {
+    const auto lv = static_cast<log::Level>(static_cast<int>(level));
+    if (!log::enabled(lv))
+        return;
+    std::string line = "application: ";
+    append_log_escaped(line, message);
+    line += " (request \"";
+    append_log_escaped(line, method());
+    line += ' ';
+    append_log_escaped(line, request_uri().empty() ? path_info() : request_uri());
+    line += "\" from ";
+    append_log_escaped(line, remote_addr());
+    line += ')';
+    log::write(lv, line);
 }
 
 }  // namespace postern

@@ -1,6 +1,11 @@
 #include "postern/response.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <stdexcept>
+#include <system_error>
 
 #include "core/cgi_head.hpp"
 #include "core/decimal.hpp"
@@ -312,12 +317,23 @@ bool Response::flush() {
 bool Response::finish() {
     if (finished_)
         return !gone_;
+    if (!committed_ && declared_length_ && !head_only_ && status_has_body(status_) &&
+        buffer_.size() != *declared_length_) {
+        // Never send a length other than the one declared, nor a body that
+        // does not match it: the callback's error (a 500, nothing sent).
+        throw std::logic_error("callback declared a Content-Length of " +
+                               std::to_string(*declared_length_) + " bytes and wrote " +
+                               std::to_string(buffer_.size()));
+    }
     finished_ = true;
     if (gone_)
         return false;
     if (!committed_) {
-        // The whole body is here: send it with its length (RFC 9112 §6.3).
-        if (!commit(buffer_.size()))
+        // The whole body is here: send it with its length (RFC 9112 §6.3);
+        // HEAD sends the length the callback declared, if it did.
+        const std::uint64_t length =
+            head_only_ && declared_length_ ? *declared_length_ : buffer_.size();
+        if (!commit(length))
             return false;
     } else if (declared_length_ && sent_ + buffer_.size() != *declared_length_ && !head_only_) {
         if (sent_ + buffer_.size() < *declared_length_) {
@@ -332,6 +348,48 @@ bool Response::finish() {
     if (!sink_.finish())
         gone_ = true;
     return !gone_;
+}
+
+bool Response::write_file(int fd, std::uint64_t offset, std::uint64_t count) {
+    if (gone_)
+        return false;
+    if (finished_)
+        throw std::logic_error("write after the response finished");
+    if (!committed_ && !commit(declared_length_))
+        return false;
+    if (!send_buffer())
+        return false;
+    if (head_only_ || count == 0)
+        return true;
+    if (declared_length_ && sent_ + count > *declared_length_)
+        throw std::logic_error("callback wrote more than its Content-Length of " +
+                               std::to_string(*declared_length_) + " bytes");
+    sent_ += count;
+    if (!sink_.send_file(fd, offset, count))
+        gone_ = true;
+    return !gone_;
+}
+
+bool ResponseSink::send_file(int fd, std::uint64_t offset, std::uint64_t count) {
+    std::string buf;
+    buf.resize(static_cast<std::size_t>(std::min<std::uint64_t>(count, 64 * 1024)));
+    while (count > 0) {
+        const std::size_t want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(count, buf.size()));
+        const ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            throw std::system_error(errno, std::generic_category(), "reading the file to send");
+        if (n == 0)
+            throw std::runtime_error("the file to send ended " + std::to_string(count) +
+                                     " bytes early (truncated while being sent)");
+        if (!send_body(std::string_view(buf.data(), static_cast<std::size_t>(n))))
+            return false;
+        offset += static_cast<std::uint64_t>(n);
+        count -= static_cast<std::uint64_t>(n);
+    }
+    return true;
 }
 
 void Response::abort() {

@@ -1,0 +1,2 @@
+// Postern toolkit: body_stream (to be written).
+#include "postern/postern.hpp"

@@ -1,0 +1,2 @@
+// Postern toolkit: cookies (to be written).
+#include "postern/postern.hpp"

@@ -1,0 +1,2 @@
+// Postern toolkit: files (to be written).
+#include "postern/postern.hpp"

@@ -1,0 +1,2 @@
+// Postern toolkit: form (to be written).
+#include "postern/postern.hpp"

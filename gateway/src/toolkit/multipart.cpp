@@ -1,0 +1,2 @@
+// Postern toolkit: multipart (to be written).
+#include "postern/postern.hpp"

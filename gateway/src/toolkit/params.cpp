@@ -1,0 +1,2 @@
+// Postern toolkit: params (to be written).
+#include "postern/postern.hpp"

@@ -1,0 +1,2 @@
+// Postern toolkit: responses (to be written).
+#include "postern/postern.hpp"

@@ -1,0 +1,2 @@
+// Postern toolkit: router (to be written).
+#include "postern/postern.hpp"
