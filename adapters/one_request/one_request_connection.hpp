@@ -21,6 +21,7 @@
 #include "core/app.hpp"
 #include "core/connection.hpp"
 #include "core/decode.hpp"
+#include "core/input_buffer.hpp"
 #include "core/input_wait.hpp"
 #include "postern/request.hpp"
 #include "postern/response.hpp"
@@ -151,8 +152,7 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
     const OneRequestSettings& settings_;
     InputWait wait_;
     BodyRate body_rate_;
-    std::string in_;
-    std::size_t begin_ = 0;  // in_[begin_, size) received and not consumed
+    InputBuffer in_;  // received and not consumed (the engine's buffer)
     int last_errno_ = 0;
 
     std::uint64_t body_left_ = 0;
