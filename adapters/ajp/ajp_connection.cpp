@@ -55,13 +55,12 @@ bool AjpConnection::readable_now() const {
 // One packet from the front end
 
 Connection::Next AjpConnection::bad_packet(const Result& r, std::string_view where) {
-    log::warn("front end " + peer().describe() + " sent a bad AJP packet " + std::string(where) +
-              ": " + describe_fault(r.reason, error_name(r.code), r.offset) +
-              "; closing the connection");
     const bool limit = r.code == Error::packet_too_large || r.code == Error::too_many_headers ||
                        r.code == Error::too_many_attributes;
-    status::count_malformed(peer().listener,
-                            limit ? status::Malformed::too_large : status::Malformed::bad_request);
+    settings_.app->refuse_closing(fault_status(limit ? Fault::head_too_large : Fault::malformed),
+                                  "bad AJP packet " + std::string(where) + ": " +
+                                      describe_fault(r.reason, error_name(r.code), r.offset),
+                                  peer(), "ajp");
     return Next::close;
 }
 
@@ -112,10 +111,11 @@ Connection::Next AjpConnection::serve_packet() {
         }
         clear_wait_deadline();
         if (got == Available::eof && wait_.expired()) {
-            status::count_malformed(peer().listener, status::Malformed::timeout);
-            log::warn("front end " + peer().describe() + " did not finish an AJP packet within " +
-                      millis(wait_.waited()) + " (--read-timeout " +
-                      millis(settings_.read_timeout) + "); closing the connection");
+            settings_.app->refuse_closing(fault_status(Fault::too_slow),
+                                          "the AJP packet did not arrive whole within " +
+                                              millis(wait_.waited()) + " (--read-timeout " +
+                                              millis(settings_.read_timeout) + ")",
+                                          peer(), "ajp");
         } else if (got == Available::failed) {
             log::warn("reading an AJP packet from front end " + peer().describe() +
                       " failed: " + std::strerror(error));

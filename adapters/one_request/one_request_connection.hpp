@@ -120,12 +120,13 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
         limits.max_params = settings_.max_params;
         return limits;
     }
-    /// A decoder's refusal as a Head: 431 for a limit, 400 otherwise, with
-    /// the reason as describe_fault() tells it (core/decode.hpp).
-    static Head refused(std::string reason, bool limit) {
+    /// A decoder's refusal as a Head, answered with fault_status(fault)
+    /// (core/decode.hpp: 431 for a limit, 400 otherwise), with the reason
+    /// as describe_fault() tells it.
+    static Head refused(std::string reason, Fault fault) {
         Head head;
         head.status = Head::Status::error;
-        head.refuse_status = limit ? 431 : 400;
+        head.refuse_status = fault_status(fault);
         head.reason = std::move(reason);
         return head;
     }
