@@ -91,7 +91,6 @@ class RawReader {
         if (head.compare(0, 9, "HTTP/1.1 ") != 0)
             return std::nullopt;
         r.status = std::stoi(head.substr(9, 3));
-        std::optional<std::size_t> length;
         for (std::size_t at = head.find("\r\n"); at != std::string::npos;) {
             const std::size_t next = head.find("\r\n", at + 2);
             const std::string line =
