@@ -24,8 +24,9 @@
 // setup runs once per worker, after the fork). With --processes 2 there are
 // two stores, and a GET may reach the one that did not see the POST: run
 // this example with --processes 1, or keep the state where every worker
-// sees it (a database, opened in setup). The store is shared by the
-// worker's threads, behind a mutex.
+// sees it (a database, opened in setup). Each mount of the module has its
+// own store and settings; the store is shared by the worker's threads,
+// behind a mutex.
 //
 // JSON is parsed and written with Poco::JSON (the module links it itself;
 // the gateway's headers need no Poco).
@@ -44,6 +45,8 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <typeinfo>
+#include <vector>
 
 #include <postern/postern.hpp>
 
@@ -76,9 +79,11 @@ struct Store {
     long long next_id = 1;
 };
 
-/// The worker's store: made by setup, dropped by teardown (after the
-/// worker's requests have drained, so no route still holds it).
-std::shared_ptr<Store> g_store;
+/// Every store of this worker process, one per mount of this module (the
+/// same module may be mounted twice, each mount with its settings): made by
+/// setup, emptied by teardown, once the worker's requests have drained. A
+/// real application would close its database pool there.
+std::vector<std::shared_ptr<Store>> g_stores;
 
 std::string to_json(const Poco::JSON::Object& object) {
     std::ostringstream out;
@@ -153,7 +158,7 @@ void apply(const Poco::JSON::Object& body, Item& item, bool whole) {
     }
 }
 
-void list(const Settings& s, Request& req, Response& res) {
+void list(const Settings& s, Store& store, Request& req, Response& res) {
     // get_int refuses ?limit=abc or ?limit=0 with 400, which reaches
     // on_error below like any other error.
     const long long limit = req.query().get_int("limit", s.page_size, 1, 1000);
@@ -161,10 +166,10 @@ void list(const Settings& s, Request& req, Response& res) {
     Poco::JSON::Array page;
     std::size_t total = 0;
     {
-        const std::lock_guard lock(g_store->mutex);
-        total = g_store->items.size();
+        const std::lock_guard lock(store.mutex);
+        total = store.items.size();
         long long skipped = 0;
-        for (const auto& [id, item] : g_store->items) {
+        for (const auto& [id, item] : store.items) {
             if (skipped++ < offset)
                 continue;
             if (static_cast<long long>(page.size()) == limit)
@@ -180,12 +185,12 @@ void list(const Settings& s, Request& req, Response& res) {
     res.json(to_json(out));
 }
 
-void show(Request& req, Response& res) {
+void show(Store& store, Request& req, Response& res) {
     const long long id = item_id(req);
     std::optional<Item> item;
     {
-        const std::lock_guard lock(g_store->mutex);
-        if (const auto it = g_store->items.find(id); it != g_store->items.end())
+        const std::lock_guard lock(store.mutex);
+        if (const auto it = store.items.find(id); it != store.items.end())
             item = it->second;
     }
     if (!item)
@@ -193,34 +198,34 @@ void show(Request& req, Response& res) {
     res.json(to_json(item_json(id, *item)));
 }
 
-void create(const Settings& s, Request& req, Response& res) {
+void create(const Settings& s, Store& store, Request& req, Response& res) {
     const auto body = read_object(req, s.max_body);
     Item item;
     apply(*body, item, true);
     long long id = 0;
     {
-        const std::lock_guard lock(g_store->mutex);
-        if (g_store->items.size() >= s.max_items) {
+        const std::lock_guard lock(store.mutex);
+        if (store.items.size() >= s.max_items) {
             req.log(postern::Level::warn,
                     "item store full (max-items = " + std::to_string(s.max_items) + ")");
             throw RequestError(507, "the store is full");
         }
-        id = g_store->next_id++;
-        g_store->items.emplace(id, item);
+        id = store.next_id++;
+        store.items.emplace(id, item);
     }
     res.header("Location", std::string(req.script_name()) + "/items/" + std::to_string(id));
     res.json(to_json(item_json(id, item)), 201);
 }
 
 /// PUT (whole) and PATCH (the fields given).
-void update(const Settings& s, bool whole, Request& req, Response& res) {
+void update(const Settings& s, Store& store, bool whole, Request& req, Response& res) {
     const long long id = item_id(req);
     const auto body = read_object(req, s.max_body);
     Item item;
     {
-        const std::lock_guard lock(g_store->mutex);
-        const auto it = g_store->items.find(id);
-        if (it == g_store->items.end())
+        const std::lock_guard lock(store.mutex);
+        const auto it = store.items.find(id);
+        if (it == store.items.end())
             throw RequestError(404, "no item " + std::to_string(id));
         item = it->second;
         apply(*body, item, whole);
@@ -229,11 +234,11 @@ void update(const Settings& s, bool whole, Request& req, Response& res) {
     res.json(to_json(item_json(id, item)));
 }
 
-void remove(Request& req, Response& res) {
+void remove(Store& store, Request& req, Response& res) {
     const long long id = item_id(req);
     {
-        const std::lock_guard lock(g_store->mutex);
-        if (g_store->items.erase(id) == 0)
+        const std::lock_guard lock(store.mutex);
+        if (store.items.erase(id) == 0)
             throw RequestError(404, "no item " + std::to_string(id));
     }
     res.status(204);
@@ -247,15 +252,18 @@ postern::Handler setup(const postern::ModuleConfig& config) {
         config.get_int("page-size", 20, 1, 1000),
         static_cast<std::size_t>(config.get_int("max-body", 64 * 1024, 64, 16 << 20)),
     };
-    g_store = std::make_shared<Store>();
+    auto store = std::make_shared<Store>();
+    g_stores.push_back(store);
 
     postern::Router router;
-    router.get("/items", [s](Request& req, Response& res) { list(s, req, res); })
-        .post("/items", [s](Request& req, Response& res) { create(s, req, res); })
-        .get("/items/{id}", show)
-        .put("/items/{id}", [s](Request& req, Response& res) { update(s, true, req, res); })
-        .patch("/items/{id}", [s](Request& req, Response& res) { update(s, false, req, res); })
-        .del("/items/{id}", remove)
+    router.get("/items", [s, store](Request& req, Response& res) { list(s, *store, req, res); })
+        .post("/items", [s, store](Request& req, Response& res) { create(s, *store, req, res); })
+        .get("/items/{id}", [store](Request& req, Response& res) { show(*store, req, res); })
+        .put("/items/{id}",
+             [s, store](Request& req, Response& res) { update(s, *store, true, req, res); })
+        .patch("/items/{id}",
+               [s, store](Request& req, Response& res) { update(s, *store, false, req, res); })
+        .del("/items/{id}", [store](Request& req, Response& res) { remove(*store, req, res); })
         .on_error([](int status, std::string_view reason, Response& res) {
             Poco::JSON::Object error(Poco::JSON_PRESERVE_KEY_ORDER);
             error.set("error", std::string(reason));
@@ -266,7 +274,11 @@ postern::Handler setup(const postern::ModuleConfig& config) {
 }
 
 void teardown() {
-    g_store.reset();
+    for (const auto& store : g_stores) {
+        const std::lock_guard lock(store->mutex);
+        store->items.clear();
+    }
+    g_stores.clear();
 }
 
 }  // namespace
