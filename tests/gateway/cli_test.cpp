@@ -69,6 +69,116 @@ TEST(Cli, ConfigFileHoldsTheSameSettings) {
     std::remove(path.c_str());
 }
 
+/// Writes `text` to a config file of the test's own; returns its path.
+std::string config_file(const std::string& name, const std::string& text) {
+    std::string path = ::testing::TempDir() + name;
+    std::ofstream f(path);
+    f << text;
+    return path;
+}
+
+/// The CliError parse() throws, or "" when it does not.
+std::string error_of(std::vector<const char*> args) {
+    try {
+        parse(std::move(args));
+    } catch (const CliError& e) {
+        return e.what();
+    }
+    return {};
+}
+
+TEST(Cli, ASectionHoldsTheSettingsOfItsMount) {
+    const std::string path = config_file("postern-cli-sections.conf",
+                                         "threads = 3\n"
+                                         "mount = /api=rest.so\n"
+                                         "\n"
+                                         "# the API's own settings\n"
+                                         "[/api]\n"
+                                         "database = /var/lib/rest/items.db  # a comment\n"
+                                         "page-size=50\n"
+                                         "  spaced key   =   a value with spaces  \n"
+                                         "empty =\n"
+                                         "threads = 99\n"
+                                         "config = not-a-file-to-read\n"
+                                         "page-size = 60\n"
+                                         "[ / ]\n"
+                                         "title = home\n");
+    auto cfg = parse({"--config", path.c_str(), "--app", "home.so"});
+    EXPECT_EQ(cfg.options.threads, 3u) << "threads in a section is the module's, not an option";
+    ASSERT_EQ(cfg.sections.size(), 2u);
+    EXPECT_EQ(cfg.sections[0].prefix, "/api");
+    EXPECT_EQ(cfg.sections[0].where, path + ":5");
+    EXPECT_EQ(cfg.sections[1].prefix, "/");
+    using Settings = std::vector<std::pair<std::string, std::string>>;
+    EXPECT_EQ(mount_settings(cfg, "/api"), (Settings{{"database", "/var/lib/rest/items.db"},
+                                                     {"page-size", "50"},
+                                                     {"spaced key", "a value with spaces"},
+                                                     {"empty", ""},
+                                                     {"threads", "99"},
+                                                     {"config", "not-a-file-to-read"},
+                                                     {"page-size", "60"}}));
+    EXPECT_EQ(mount_settings(cfg, "/api/"), mount_settings(cfg, "/api")) << "one mount";
+    EXPECT_EQ(mount_settings(cfg, "/"), (Settings{{"title", "home"}}));
+    EXPECT_TRUE(mount_settings(cfg, "/other").empty());
+
+    // Settings before the first section stay options, and a file without
+    // sections has none.
+    auto plain = parse({"--app", "x.so"});
+    EXPECT_TRUE(plain.sections.empty());
+    EXPECT_TRUE(mount_settings(plain, "/").empty());
+    std::remove(path.c_str());
+}
+
+TEST(Cli, TheSameSectionTwiceAddsToItAndTheLastValueComesLast) {
+    const std::string a =
+        config_file("postern-cli-a.conf", "mount = /api=rest.so\n[/api]\nsize = 1\n");
+    const std::string b = config_file("postern-cli-b.conf", "[/api/]\nsize = 2\n");
+    auto cfg = parse({"--config", a.c_str(), "--config", b.c_str()});
+    using Settings = std::vector<std::pair<std::string, std::string>>;
+    EXPECT_EQ(mount_settings(cfg, "/api"), (Settings{{"size", "1"}, {"size", "2"}}));
+    std::remove(a.c_str());
+    std::remove(b.c_str());
+}
+
+TEST(Cli, BadSectionLinesNameTheFileAndLine) {
+    struct Case {
+        const char* text;
+        const char* error;
+    };
+    const Case cases[] = {
+        {"mount = /api=x.so\n[api]\n", ":2: a section line is [PREFIX]"},
+        {"mount = /api=x.so\n[/api\n", ":2: a section line is [PREFIX]"},
+        {"mount = /api=x.so\n[]\n", ":2: a section line is [PREFIX]"},
+        {"mount = /api=x.so\n[/a b]\n", ":2: a section line is [PREFIX]"},
+        {"mount = /api=x.so\n[/api]]\n", ":2: a section line is [PREFIX]"},
+        {"mount = /api=x.so\n[/api]\nno equals sign\n", ":3: expected key = value"},
+        {"mount = /api=x.so\n[/api]\n= value\n", ":3: expected key = value"},
+        {"mount = /api=x.so\n\n[/apj]\nkey = 1\n",
+         ":3: section [/apj] names no mount (mounted: /api)"},
+        {"[/api]\n", ":1: section [/api] names no mount (none is given)"},
+    };
+    for (const auto& c : cases) {
+        const std::string path = config_file("postern-cli-bad-section.conf", c.text);
+        const std::string error = error_of({"--config", path.c_str()});
+        EXPECT_NE(error.find(path + c.error), std::string::npos) << "for:\n"
+                                                                 << c.text << "got: " << error;
+        std::remove(path.c_str());
+    }
+    // A mount given on the command line after the file counts.
+    const std::string path = config_file("postern-cli-late-mount.conf", "[/late]\nk = v\n");
+    EXPECT_EQ(error_of({"--config", path.c_str(), "--mount", "/late=x.so"}), "");
+    EXPECT_EQ(error_of({"--config", path.c_str(), "--mount", "/later=x.so"}).find(path + ":1:"),
+              0u);
+    std::remove(path.c_str());
+}
+
+TEST(Cli, HelpSaysTheSectionSyntax) {
+    const std::string u = usage();
+    EXPECT_NE(u.find("[/api]"), std::string::npos);
+    EXPECT_NE(u.find("ModuleConfig::get"), std::string::npos);
+    EXPECT_NE(u.find("the last of a repeated key wins"), std::string::npos);
+}
+
 TEST(Cli, RequestTimeout) {
     EXPECT_EQ(parse({}).request_timeout.count(), 0) << "off unless asked for";
     EXPECT_EQ(parse({"--request-timeout", "30000"}).request_timeout.count(), 30000);

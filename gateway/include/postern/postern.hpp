@@ -44,11 +44,20 @@ struct AppEntry {
 /// A module with state: `setup` runs once per worker process, after the
 /// fork, with the mount's settings from the --config file, and returns the
 /// handler; the optional `teardown` runs when the worker stops, after its
-/// requests drained. Use once per module, instead of POSTERN_APP:
+/// requests drained. Use once per module, instead of POSTERN_APP (a module
+/// exporting both is refused at start):
 ///
 ///     postern::Handler setup(const postern::ModuleConfig& cfg) { ... }
 ///     void teardown() { ... }
 ///     POSTERN_MODULE(setup, teardown)
+///
+/// State is per worker process (--processes N gives N setups, N copies of
+/// what they build, never shared), and the handler is called on many
+/// threads at once: see SetupFn and TeardownFn in postern/module.hpp.
+/// A failing setup (it throws, or returns an empty Handler) stops the
+/// start-up, or a SIGHUP reload (the old workers go on serving), with one
+/// line naming the module and the error. Library mode (postern::serve)
+/// never calls setup or teardown: a program there builds its own handler.
 #define POSTERN_MODULE(...) \
     POSTERN_MODULE_PICK_(__VA_ARGS__, POSTERN_MODULE_2_, POSTERN_MODULE_1_)(__VA_ARGS__)
 #define POSTERN_MODULE_PICK_(a, b, which, ...) which

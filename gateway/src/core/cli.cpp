@@ -4,6 +4,7 @@
 #include <pwd.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -54,7 +55,9 @@ const OptionDef kOptions[] = {
      "(SIGSTOP), swapped out or deadlocked, whatever its requests; a worker busy in long "
      "callbacks is alive (default 30000, as gunicorn's --timeout; 0: off; at least 1000; needs "
      "--processes 1 or more)"},
-    {"config", "FILE", "read options from FILE: one `name = value` per line, '#' comments"},
+    {"config", "FILE",
+     "read options from FILE: one `name = value` per line, '#' comments; a `[PREFIX]` line "
+     "starts the settings of the module mounted at PREFIX (see \"config file\" below)"},
     {"allow", "ADDR[/BITS]", "accept connections only from these front-end addresses (repeatable)"},
     {"allow-uid", "USER",
      "unix-socket listeners: serve only peers of this user (name or uid; repeatable; with "
@@ -154,6 +157,19 @@ std::pair<std::string, std::string> split_pair(const std::string& name, const st
 
 void apply(CliConfig& cfg, const std::string& name, const std::string& value, int depth);
 
+std::string trim(const std::string& s) {
+    auto b = s.find_first_not_of(" \t\r");
+    auto e = s.find_last_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+/// A mount prefix as the router compares it: without trailing slashes.
+std::string_view bare_prefix(std::string_view prefix) {
+    while (!prefix.empty() && prefix.back() == '/')
+        prefix.remove_suffix(1);
+    return prefix;
+}
+
 void read_config(CliConfig& cfg, const std::string& file, int depth) {
     if (depth > 4)
         throw CliError("--config: files include each other too deeply (" + file + ")");
@@ -162,18 +178,39 @@ void read_config(CliConfig& cfg, const std::string& file, int depth) {
         throw CliError("--config: cannot read " + file);
     std::string line;
     int lineno = 0;
+    // The index in cfg.sections of the section being read; none before the
+    // first section line, where lines are options.
+    std::size_t section = static_cast<std::size_t>(-1);
     while (std::getline(in, line)) {
         ++lineno;
-        auto trim = [](std::string s) {
-            auto b = s.find_first_not_of(" \t\r");
-            auto e = s.find_last_not_of(" \t\r");
-            return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-        };
+        const std::string where = file + ":" + std::to_string(lineno);
         if (auto hash = line.find('#'); hash != std::string::npos)
             line.erase(hash);
         line = trim(line);
         if (line.empty())
             continue;
+        if (line[0] == '[') {
+            const std::string prefix =
+                line.back() == ']' ? trim(line.substr(1, line.size() - 2)) : std::string();
+            if (prefix.empty() || prefix[0] != '/' ||
+                prefix.find_first_of("[] \t") != std::string::npos)
+                throw CliError(where + ": a section line is [PREFIX], PREFIX a mount's (e.g. " +
+                               "[/api]), got \"" + line + "\"");
+            section = cfg.sections.size();
+            cfg.sections.push_back(MountSection{prefix, where, {}});
+            continue;
+        }
+        if (section != static_cast<std::size_t>(-1)) {
+            // A module's own setting: free text, never an option.
+            const auto eq = line.find('=');
+            const std::string key =
+                eq == std::string::npos ? std::string() : trim(line.substr(0, eq));
+            if (key.empty())
+                throw CliError(where + ": expected key = value in section [" +
+                               cfg.sections[section].prefix + "], got \"" + line + "\"");
+            cfg.sections[section].settings.emplace_back(key, trim(line.substr(eq + 1)));
+            continue;
+        }
         auto sep = line.find_first_of("= \t");
         std::string name = trim(line.substr(0, sep));
         std::string value;
@@ -184,18 +221,34 @@ void read_config(CliConfig& cfg, const std::string& file, int depth) {
         }
         const OptionDef* def = find_option(name);
         if (def == nullptr || name == "help" || name == "version")
-            throw CliError(file + ":" + std::to_string(lineno) + ": unknown setting \"" + name +
-                           "\"");
+            throw CliError(where + ": unknown setting \"" + name + "\"");
         if (def->arg != nullptr && value.empty())
-            throw CliError(file + ":" + std::to_string(lineno) + ": " + name + " needs a value");
+            throw CliError(where + ": " + name + " needs a value");
         if (def->arg == nullptr && !value.empty() && value != "true")
-            throw CliError(file + ":" + std::to_string(lineno) + ": " + name +
-                           " takes no value (or \"true\")");
+            throw CliError(where + ": " + name + " takes no value (or \"true\")");
         try {
             apply(cfg, name, value, depth + 1);
         } catch (const CliError& e) {
-            throw CliError(file + ":" + std::to_string(lineno) + ": " + e.what());
+            throw CliError(where + ": " + e.what());
         }
+    }
+}
+
+/// Every section names a mount: a typo in a prefix would otherwise leave a
+/// module running on its defaults, unseen.
+void check_sections(const CliConfig& cfg) {
+    for (const auto& s : cfg.sections) {
+        const bool mounted = std::any_of(
+            cfg.modules.begin(), cfg.modules.end(),
+            [&](const auto& m) { return bare_prefix(m.first) == bare_prefix(s.prefix); });
+        if (mounted)
+            continue;
+        std::string mounts;
+        for (const auto& m : cfg.modules)
+            mounts += (mounts.empty() ? "" : ", ") + m.first;
+        throw CliError(s.where + ": section [" + s.prefix + "] names no mount (" +
+                       (mounts.empty() ? std::string("none is given") : "mounted: " + mounts) +
+                       ")");
     }
 }
 
@@ -349,12 +402,23 @@ CliConfig parse_command_line(int argc, const char* const argv[]) {
         secret_in_argv |= name == "ajp-secret";
         apply(cfg, name, value, 0);
     }
+    if (!cfg.help && !cfg.version)
+        check_sections(cfg);
     // Whatever the secret ends up being, this one sits in /proc/PID/cmdline.
     if (secret_in_argv && !cfg.help && !cfg.version && cfg.log_level != "error")
         log::warn(
             "--ajp-secret on the command line is readable by every local user (ps, "
             "/proc/PID/cmdline); use --ajp-secret-file FILE (mode 0600) instead");
     return cfg;
+}
+
+std::vector<std::pair<std::string, std::string>> mount_settings(const CliConfig& cfg,
+                                                                std::string_view prefix) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& s : cfg.sections)
+        if (bare_prefix(s.prefix) == bare_prefix(prefix))
+            out.insert(out.end(), s.settings.begin(), s.settings.end());
+    return out;
 }
 
 std::string usage() {
@@ -382,13 +446,29 @@ std::string usage() {
         "  A master process binds the listeners and starts the worker processes (--processes,\n"
         "  here " +
         std::to_string(available_cpus()) +
-        " by default), each loading the modules; a worker that dies is logged and replaced\n"
-        "  (at once if it was serving; later and later only while new workers die before\n"
-        "  they serve), and so is a worker silent past --worker-timeout.\n"
+        " by default), each loading the modules (and running a POSTERN_MODULE's setup, after\n"
+        "  the fork; its teardown when the worker stops); a worker that dies is logged and\n"
+        "  replaced (at once if it was serving; later and later only while new workers die\n"
+        "  before they serve), and so is a worker silent past --worker-timeout.\n"
         "  SIGHUP re-reads the configuration and replaces the workers gracefully; SIGTERM or\n"
         "  SIGINT lets requests in flight finish, then exits 0; SIGQUIT stops at once; SIGUSR1\n"
         "  reopens the log files (the access log, and stderr when it is a file), for logrotate.\n"
         "  Sockets passed by systemd (LISTEN_FDS) are served; READY=1 goes to NOTIFY_SOCKET.\n";
+    out +=
+        "\nconfig file:\n"
+        "  Lines before the first section are options, as on the command line:\n"
+        "      listen = fastcgi=/run/postern/app.sock\n"
+        "      mount = /api=/usr/lib/postern/rest.so   # a comment\n"
+        "  A line [PREFIX] starts the section of the module mounted at PREFIX; its\n"
+        "  `key = value` lines (free text, no '#' in a value; `key =` gives an empty value;\n"
+        "  the last of a repeated key wins) are that module's own settings, read in its\n"
+        "  setup (POSTERN_MODULE) with ModuleConfig::get, not options:\n"
+        "      [/api]\n"
+        "      database = /var/lib/rest/items.db\n"
+        "      page-size = 50\n"
+        "  A section ends at the next one or at the end of the file. A section whose PREFIX\n"
+        "  is not mounted is an error. SIGHUP reads the file again: the new worker\n"
+        "  processes run setup with the new settings.\n";
     out +=
         "\nexamples:\n"
         "  postern --app ./hello.so --listen fastcgi=/run/postern/app.sock\n"

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,19 @@ class CliError : public std::runtime_error {
 /// The number of CPUs this process may run on (its affinity mask), at
 /// least 1: the default of --processes.
 unsigned available_cpus();
+
+/// A `[PREFIX]` section of a --config file: free-form `key = value`
+/// settings for the module mounted at PREFIX (postern::ModuleConfig), not
+/// options.
+struct MountSection {
+    /// As written between the brackets ("/api").
+    std::string prefix;
+    /// "FILE:LINE" of the section line, for errors.
+    std::string where;
+    /// In file order; a key given twice keeps both (ModuleConfig::get takes
+    /// the last).
+    std::vector<std::pair<std::string, std::string>> settings;
+};
 
 struct CliConfig {
     Options options;
@@ -40,6 +54,8 @@ struct CliConfig {
     std::chrono::milliseconds worker_timeout{30000};
     /// PREFIX=MODULE.so pairs, in order (the modules are loaded later).
     std::vector<std::pair<std::string, std::string>> modules;
+    /// The mounts' sections of the --config files, in the order read.
+    std::vector<MountSection> sections;
     std::string log_level = "info";
     bool help = false;
     bool version = false;
@@ -47,8 +63,18 @@ struct CliConfig {
 
 /// Parses the arguments (argv[1..]). Every option is `--name value` or
 /// `--name=value`; `--config FILE` reads `name = value` lines (the same
-/// names, '#' comments) at that point. Throws CliError.
+/// names, '#' comments) at that point, up to its first `[PREFIX]` line;
+/// from there on, each section's `key = value` lines are the settings of
+/// the module mounted at PREFIX (MountSection). Throws CliError: a bad
+/// line names FILE:LINE, and so does a section whose PREFIX no --mount or
+/// --app names (a typo would otherwise drop its settings unseen).
 CliConfig parse_command_line(int argc, const char* const argv[]);
+
+/// The settings of the mount at `prefix`: those of every section naming it
+/// ("[/api]" and "[/api/]" name the mount "/api"; "[/]" the one at "/"), in
+/// the order read.
+std::vector<std::pair<std::string, std::string>> mount_settings(const CliConfig& cfg,
+                                                                std::string_view prefix);
 
 /// The text of `postern --help`.
 std::string usage();

@@ -32,8 +32,9 @@ struct WorkerHooks {
     bool supervised = false;
 };
 
-/// One serving process: loads the modules, runs a Server on the listeners
-/// of `cfg` until SIGTERM or SIGINT, drains, returns the exit status. The
+/// One serving process: loads the modules (running POSTERN_MODULE's setup),
+/// runs a Server on the listeners of `cfg` until SIGTERM or SIGINT, drains,
+/// runs the modules' teardown, returns the exit status. The
 /// caller has blocked stop_signals() in this thread, so every thread the
 /// Server starts has them blocked too and sigwait takes them here.
 int serve_worker(CliConfig cfg, const WorkerHooks& hooks) {
@@ -43,9 +44,15 @@ int serve_worker(CliConfig cfg, const WorkerHooks& hooks) {
     if (options.pollers == 0 && cfg.processes > 1)
         options.pollers = std::max(1u, available_cpus() / cfg.processes);
     std::unique_ptr<Server> server;
+    // Loaded (and set up) in this process, after the fork: a module's state
+    // (a database pool, its threads) is this worker's own. Torn down once
+    // its requests drained, or when the start fails past a setup.
+    std::vector<LoadedModule> modules;
     try {
-        for (const auto& [prefix, file] : cfg.modules)
-            options.mounts.push_back(Mount{prefix, load_module(file), file});
+        for (const auto& [prefix, file] : cfg.modules) {
+            modules.push_back(load_module(ModuleConfig(prefix, file, mount_settings(cfg, prefix))));
+            options.mounts.push_back(Mount{prefix, modules.back().handler, file});
+        }
         server = std::make_unique<Server>(std::move(options));
         // The master says once where the workers listen and what they
         // mount; N workers saying it on every start would bury the rest.
@@ -55,6 +62,9 @@ int serve_worker(CliConfig cfg, const WorkerHooks& hooks) {
         server->start();
         log::set_level(was);
     } catch (const std::exception& e) {
+        server.reset();
+        options.mounts.clear();
+        teardown_modules(modules);
         hooks.failed(e.what());
         return hooks.supervised ? kBootFailed : 1;
     }
@@ -95,6 +105,9 @@ int serve_worker(CliConfig cfg, const WorkerHooks& hooks) {
     hooks.stopping();
     server->stop();
     server.reset();
+    // Every request has finished and no thread of the Server runs: nothing
+    // calls a handler any more.
+    teardown_modules(modules);
     log::write(level, "stopped");
     return 0;
 }
