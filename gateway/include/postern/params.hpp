@@ -31,10 +31,20 @@ class Params {
     Params() = default;
     explicit Params(std::vector<value_type> pairs) : pairs_(std::move(pairs)) {}
 
-    /// Decodes `a=1&b=x+y&c=%41` ('+' is a space, %XX a byte, a name without
-    /// '=' has the empty value, empty pieces between '&' are skipped).
-    /// Throws RequestError(400) on a malformed percent-escape or on more
-    /// than `max_pairs` pairs.
+    /// Decodes `a=1&b=x+y&c=%41` (the application/x-www-form-urlencoded
+    /// format, WHATWG URL Standard §5.1): pairs split on '&' (not ';'), the
+    /// first '=' splits name from value, '+' is a space, %XX a byte (either
+    /// case), a name without '=' has the empty value, empty pieces between
+    /// '&' are skipped. Decoded bytes are kept as they are: "%00" is a NUL
+    /// byte inside the value (values are sized, never NUL-terminated; check
+    /// before passing one to a C API), and bytes are not checked as UTF-8.
+    ///
+    /// Failure: throws RequestError(400) on a '%' not followed by two hex
+    /// digits ("%", "%4", "%zz"), with a reason naming the byte offset but
+    /// none of the input (the reason may reach a log or an error body), and
+    /// on more than `max_pairs` pairs, before decoding the pair past the
+    /// bound. Memory: the decoded pairs, at most the size of `text` plus a
+    /// pair's overhead for each. Thread-safe (a pure function).
     static Params parse_urlencoded(std::string_view text, std::size_t max_pairs = kMaxPairs);
 
     /// The first value of `name`, if any.
@@ -57,8 +67,13 @@ class Params {
         return out;
     }
     /// The first value of `name` as a decimal integer, `fallback` when the
-    /// name is absent. Throws RequestError(400) naming the parameter when
-    /// the value is not a decimal integer or lies outside [min, max].
+    /// name is absent (the fallback is not checked against the bounds).
+    /// Decimal means ASCII digits with an optional leading '-': no '+', no
+    /// spaces, no "0x", no exponent; leading zeros are fine. Throws
+    /// RequestError(400) with the reason `parameter "name" ...` when the
+    /// value is empty or not a decimal integer, does not fit a long long, or
+    /// lies outside [min, max] (both inclusive). The value itself stays out
+    /// of the reason.
     long long get_int(std::string_view name, long long fallback, long long min = LLONG_MIN,
                       long long max = LLONG_MAX) const;
     bool contains(std::string_view name) const noexcept { return get(name).has_value(); }

@@ -107,15 +107,37 @@ class Request {
     // callback"). Each throws RequestError for bad input, which the gateway
     // (or a Router's on_error) answers with its status.
 
-    /// The decoded query string, parsed on the first call. RequestError(400)
-    /// for a malformed percent-escape or more than Params::kMaxPairs pairs.
+    /// The decoded query string (Params::parse_urlencoded of QUERY_STRING),
+    /// parsed on the first call and cached in the Request: later calls
+    /// return the same Params, valid until the callback returns.
+    /// RequestError(400) for a malformed percent-escape or more than
+    /// Params::kMaxPairs pairs, on every call (a failure is not cached).
     const Params& query() const;
-    /// The application/x-www-form-urlencoded body, read whole on the first
-    /// call (the body cannot be read otherwise afterwards). RequestError 415
-    /// for another Content-Type, 413 past kMaxFormBytes, 400 as query().
+    /// The application/x-www-form-urlencoded body, read whole (up to
+    /// kMaxFormBytes) and decoded on the first call, then cached: later
+    /// calls return the same Params, valid until the callback returns. The
+    /// Content-Type is compared without its parameters ("; charset=UTF-8")
+    /// and case-insensitively.
+    ///
+    /// Failure (a RequestError, answered with its status): 415 for another
+    /// Content-Type, or for a body without one (no Content-Type and no
+    /// body is an empty form, so a GET may look for optional fields); 413
+    /// for a body longer than kMaxFormBytes, before a byte is read when
+    /// Content-Length says so; 400 as query(), naming "form body"; and
+    /// whatever read() throws for a body cut short or malformed. Calling
+    /// form() once the body was read (by read(), body(), or a form() that
+    /// failed after reading) throws std::logic_error: the form would be
+    /// missing its start.
     const Params& form();
     static constexpr std::size_t kMaxFormBytes = 1024 * 1024;
-    /// A cookie the client sent (RFC 6265 §5.4), the first of that name.
+    /// The value of the first cookie named `name` in the Cookie header (RFC
+    /// 6265 §5.4; repeated Cookie headers are one list), empty when there
+    /// is none. Pairs are split on ';' and trimmed; a piece without '=' is
+    /// skipped; a value in double quotes is given without them; nothing is
+    /// percent-decoded (a value is what the client sent). Names are
+    /// case-sensitive. The view points into the Request's own copy of the
+    /// header: valid until the callback returns, no allocation. Never
+    /// throws for any header content.
     std::optional<std::string_view> cookie(std::string_view name) const;
     /// The body as a stream, for parsers that take a std::istream. A body
     /// cut short (the client went away), malformed or over the limit throws

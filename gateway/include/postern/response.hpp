@@ -124,16 +124,39 @@ class Response {
 
     // The application toolkit (see README "Writing a callback").
 
-    /// Adds a Set-Cookie header (several cookies: several headers, over
-    /// every protocol). Throws std::invalid_argument for a name that is not
-    /// a token or a value, path or domain a browser would misread.
+    /// Adds a Set-Cookie header (RFC 6265 §4.1.1: `name=value; Max-Age=N;
+    /// Domain=d; Path=p; Secure; HttpOnly; SameSite=Lax`, the attributes
+    /// that are set). Several cookies are several headers, over every
+    /// protocol, never one merged header. A max_age of 0 or less is sent
+    /// as Max-Age=0 (the cookie is deleted).
+    ///
+    /// Throws std::invalid_argument, adding nothing, for what a browser
+    /// would misread or drop without a word: a name that is not a token; a
+    /// value with a byte outside cookie-octet (space, '"', ',', ';', '\',
+    /// controls, non-ASCII; a value wrapped in one pair of double quotes is
+    /// fine), which the caller must encode first; a path not starting with
+    /// '/' or holding ';', controls or non-ASCII; a domain that is not a
+    /// host name (letters, digits, '-', '.'); SameSite=None without secure;
+    /// a "__Secure-" name without secure, or a "__Host-" name without
+    /// secure, with a domain or with a path other than "/". Throws
+    /// std::logic_error once the head was sent.
     void set_cookie(const Cookie& cookie);
-    /// A JSON body: sets the status, Content-Type application/json and
-    /// writes `text` (which the caller has encoded).
+    /// A JSON body: sets the status, replaces Content-Type with
+    /// application/json (RFC 8259 §11: no charset) and writes `text`, which
+    /// the caller has encoded (it is not checked). Throws
+    /// std::invalid_argument for an invalid status (as status() does) before
+    /// changing anything, std::logic_error once the head was sent. Meant as
+    /// the whole body: write nothing before it.
     void json(std::string_view text, int status = 200);
-    /// A redirect to `location` (absolute, or a path): sets the status (301,
-    /// 302, 303, 307 or 308; std::invalid_argument otherwise), Location,
-    /// and a short HTML body with the link, escaped.
+    /// A redirect to `location` (absolute, or a path; the caller encodes it
+    /// as a URI and makes sure it is one it means to send a client to, not
+    /// "//elsewhere" from user input): sets the status, replaces Location
+    /// and Content-Type (text/html), and writes a short HTML body with the
+    /// link, its &<>"' escaped (RFC 9110 §15.4). Throws
+    /// std::invalid_argument, changing nothing, for a status other than
+    /// 301, 302, 303, 307 or 308, an empty location, or one with a control
+    /// character (CR, LF, NUL, TAB, DEL); std::logic_error once the head was
+    /// sent. Meant as the whole body: write nothing before it.
     void redirect(std::string_view location, int status = 302);
     /// Answers with the file at `path`: Content-Type, Content-Length,
     /// Last-Modified and Accept-Ranges; 304 for a satisfied
