@@ -16,10 +16,10 @@ struct RouteCase {
 
 class RouterTest : public ::testing::TestWithParam<RouteCase> {
   protected:
-    Router router{{{"/", noop, "root"},
-                   {"/app", noop, "app"},
-                   {"/app/admin/", noop, "admin"},
-                   {"/f", noop, "f"}}};
+    MountRouter router{{{"/", noop, "root"},
+                        {"/app", noop, "app"},
+                        {"/app/admin/", noop, "admin"},
+                        {"/f", noop, "f"}}};
 };
 
 TEST_P(RouterTest, SplitsScriptNameAndPathInfo) {
@@ -47,15 +47,15 @@ INSTANTIATE_TEST_SUITE_P(
                       RouteCase{"/app/x/../y", "app", "/app", "/y"},
                       RouteCase{"/f/../app//x", "app", "/app", "/x"}));
 
-TEST(Router, NoMountNoMatch) {
-    Router r{{{"/app", noop, "app"}}};
+TEST(MountRouter, NoMountNoMatch) {
+    MountRouter r{{{"/app", noop, "app"}}};
     EXPECT_EQ(r.route("/other").mount, nullptr);
     EXPECT_EQ(r.route("/").mount, nullptr);
     EXPECT_EQ(r.route("*").mount, nullptr);
 }
 
-TEST(Router, MalformedEscapeIs400) {
-    Router r{{{"/", noop, "root"}}};
+TEST(MountRouter, MalformedEscapeIs400) {
+    MountRouter r{{{"/", noop, "root"}}};
     for (const char* path : {"/a%2", "/a%", "/a%zz", "/a%00b", "%g0"}) {
         try {
             r.route(path);

@@ -1,6 +1,6 @@
 // Hostile: the route is chosen on the path the front end routed on. Each
 // rule of normalise_path (gateway/src/core/router.hpp) paired with its
-// input, every refusal with its offset; Router::route on the paths that
+// input, every refusal with its offset; MountRouter::route on the paths that
 // bypassed nginx's and Apache's access rules (issue 12, item 2); and
 // App::handle, the one function every adapter hands its requests to, giving
 // the same split whatever the protocol, refusing with 400, and serving the
@@ -203,7 +203,7 @@ TEST(NormalisePathBytes, EveryByteHasADefinedOutcome) {
     }
 }
 
-// ---------------------------------------------------------------- Router::route
+// ---------------------------------------------------------------- MountRouter::route
 
 Handler noop = [](Request&, Response&) {};
 
@@ -220,13 +220,13 @@ void PrintTo(const Routed& c, std::ostream* os) {
 
 class RouteOnTheNormalisedPath : public ::testing::TestWithParam<Routed> {
   protected:
-    Router router{{{"/", noop, "root"}, {"/echo", noop, "echo"}, {"/f", noop, "f"}},
-                  "/postern-status"};
+    MountRouter router{{{"/", noop, "root"}, {"/echo", noop, "echo"}, {"/f", noop, "f"}},
+                       "/postern-status"};
 };
 
 TEST_P(RouteOnTheNormalisedPath, ChoosesTheMountTheFrontEndChose) {
     const Routed& c = GetParam();
-    Router::Match m;
+    MountRouter::Match m;
     try {
         m = router.route(c.raw);
     } catch (const RequestError& e) {
@@ -284,7 +284,7 @@ INSTANTIATE_TEST_SUITE_P(
         Routed{"/f/%0A", "f", "/f", "/\n"}));
 
 TEST(RouteWithoutARootMount, AnEncodedSlashBothReadingsAgreeOn) {
-    Router r{{{"/f", noop, "f"}}};
+    MountRouter r{{{"/f", noop, "f"}}};
     EXPECT_EQ(r.route("/x%2Fy").mount, nullptr);
     EXPECT_EQ(r.route("/").mount, nullptr);
     EXPECT_EQ(r.route("*").mount, nullptr);

@@ -397,7 +397,7 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
         // raw REQUEST_URI, which stays as received. SCRIPT_NAME and
         // PATH_INFO a front end sent are replaced (see App::handle).
         try {
-            Router::Match match = router_.route(std::string_view(uri).substr(0, path_end));
+            MountRouter::Match match = router_.route(std::string_view(uri).substr(0, path_end));
             if (match.status_page) {
                 status_page(res, method,
                             path_end == std::string::npos

@@ -45,7 +45,7 @@ class App {
     /// What the core trusts of the front end's path variables, the same for
     /// every adapter: the route (status page, mount, SCRIPT_NAME, PATH_INFO)
     /// comes from REQUEST_URI alone, normalised as the front end routed on
-    /// it (Router::route: 400 for a path that climbs above "/" or that a
+    /// it (MountRouter::route: 400 for a path that climbs above "/" or that a
     /// front end could read two ways); REQUEST_URI itself reaches the
     /// callback raw. SCRIPT_NAME and PATH_INFO sent by a front end (nginx's
     /// stock fastcgi_params, a CGI host) are replaced, PATH_TRANSLATED is
@@ -65,14 +65,14 @@ class App {
                 std::string_view protocol, bool head_only = false);
 
     const Limits& limits() const noexcept { return limits_; }
-    const Router& router() const noexcept { return router_; }
+    const MountRouter& router() const noexcept { return router_; }
 
   private:
     /// Answers a request for the status page (GET or HEAD; JSON, or the
     /// Prometheus text format with ?format=prometheus).
     void status_page(Response& res, std::string_view method, std::string_view query);
 
-    Router router_;
+    MountRouter router_;
     Limits limits_;
 };
 

@@ -127,7 +127,7 @@ std::string decode_kept_escapes(std::string_view normalised) {
     return decode_escapes(normalised, true);
 }
 
-Router::Router(std::vector<Mount> mounts, std::string status_path)
+MountRouter::MountRouter(std::vector<Mount> mounts, std::string status_path)
     : mounts_(std::move(mounts)), status_path_(std::move(status_path)) {
     for (auto& m : mounts_)
         m.prefix = normalise_prefix(m.prefix);
@@ -136,7 +136,7 @@ Router::Router(std::vector<Mount> mounts, std::string status_path)
     });
 }
 
-Router::Match Router::match(std::string_view path) const {
+MountRouter::Match MountRouter::match(std::string_view path) const {
     Match result;
     if (!status_path_.empty() && path == status_path_) {
         result.status_page = true;
@@ -157,7 +157,7 @@ Router::Match Router::match(std::string_view path) const {
     return result;
 }
 
-Router::Match Router::route(std::string_view raw_path) const {
+MountRouter::Match MountRouter::route(std::string_view raw_path) const {
     // OPTIONS * (RFC 9112 §3.2.4) names no resource: no mount serves it.
     if (raw_path == "*")
         return {};

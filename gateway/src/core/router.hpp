@@ -66,12 +66,15 @@ std::string decode_kept_escapes(std::string_view normalised);
 
 /// Splits a request path over the mount table: the longest mount prefix that
 /// matches on a segment boundary wins ("/app" matches "/app", "/app/x", not
-/// "/apple"). Thread-safe once built (read-only).
-class Router {
+/// "/apple"). Thread-safe once built (read-only). Not named Router: that is
+/// the toolkit's public postern::Router, and two classes of one name in one
+/// namespace break the one-definition rule (their implicit members, such as
+/// ~Router(), are one symbol: a program's copy replaces the library's).
+class MountRouter {
   public:
     /// `status_path`: the path of the status page (--status), "" for none;
     /// route() says when a request asks for it.
-    explicit Router(std::vector<Mount> mounts, std::string status_path = {});
+    explicit MountRouter(std::vector<Mount> mounts, std::string status_path = {});
 
     struct Match {
         const Mount* mount = nullptr;
