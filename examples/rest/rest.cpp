@@ -16,7 +16,7 @@
 // Settings, from the mount's section of the --config file:
 //
 //   [/api]
-//   max-items = 1000     # POST answers 507 beyond, and logs a warning
+//   max-items = 1000     # POST answers 409 beyond, and logs a warning
 //   page-size = 20       # GET /items without ?limit=
 //   max-body = 65536     # bytes of a JSON body (413 beyond)
 //
@@ -208,7 +208,7 @@ void create(const Settings& s, Store& store, Request& req, Response& res) {
         if (store.items.size() >= s.max_items) {
             req.log(postern::Level::warn,
                     "item store full (max-items = " + std::to_string(s.max_items) + ")");
-            throw RequestError(507, "the store is full");
+            throw RequestError(409, "the store is full");
         }
         id = store.next_id++;
         store.items.emplace(id, item);
