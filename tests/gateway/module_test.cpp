@@ -65,7 +65,7 @@ void expect_error_naming(const std::string& file, const std::string& words,
 }
 
 TEST(Module, ClearErrors) {
-    expect_error_naming(TEST_NO_ENTRY, "no POSTERN_APP entry point");
+    expect_error_naming(TEST_NO_ENTRY, "has no entry point: neither POSTERN_APP");
     expect_error_naming(TEST_NOT_A_MODULE, "cannot load module");
     expect_error_naming("/nonexistent/x.so", "cannot load module");
 }

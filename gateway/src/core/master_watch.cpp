@@ -76,7 +76,12 @@ void Supervisor::worker_exited(Worker& w, int status) {
         return;  // the one line is out; the others died of the same
     if (w.state == Worker::State::stopping) {
         const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        if (clean || w.killed)
+        if (w.error_follows)
+            // A worker of a reload abandoned because another one could not
+            // start (a module that does not load, a setup that throws):
+            // that one line is out; this one failed the same way.
+            log::debug(who + " could not start either: " + w.boot_error);
+        else if (clean || w.killed)
             log::info(who + " stopped");
         else  // died while draining: as much a crash as any
             log::error(death(w, status, w.slot->in_flight()) + " (it was stopping)");

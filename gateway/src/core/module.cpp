@@ -86,8 +86,8 @@ LoadedModule load_module(ModuleConfig config) {
     if (module_sym == nullptr && app_sym == nullptr) {
         ::dlclose(handle);
         throw std::runtime_error("module " + path +
-                                 " has no POSTERN_APP entry point (postern_app_v1 not exported) "
-                                 "nor POSTERN_MODULE (postern_module_v1)");
+                                 " has no entry point: neither POSTERN_APP (postern_app_v1) nor "
+                                 "POSTERN_MODULE (postern_module_v1) is exported");
     }
     LoadedModule loaded;
     loaded.file = path;

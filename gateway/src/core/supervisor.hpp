@@ -2,8 +2,9 @@
 // --processes N (N >= 1) a supervisor (the master process) binds every
 // listener, then forks N worker processes that share the listening sockets
 // (prefork, as PHP-FPM and gunicorn do); each worker loads the modules
-// itself and runs a Server with its own threads. The master never loads a
-// module and never runs a request.
+// itself (running a POSTERN_MODULE's setup there, after the fork, and its
+// teardown once the worker drained) and runs a Server with its own threads. The master never loads
+// a module and never runs a request.
 //
 //   * a worker that dies (a signal, an exit it was not asked for) is logged
 //     with the requests it was running, read from its scoreboard slot, and
