@@ -85,6 +85,11 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     // ResponseSink.
     bool send_head(const ResponseHead& head) override;
     bool send_body(std::string_view data) override;
+    /// A body with a Content-Length (or up to the close) goes out with
+    /// sendfile(2), after the head and what is buffered; a chunked body,
+    /// and a piece small enough to ride with the head in one write
+    /// (kCoalesce), are read and sent as send_body() does.
+    bool send_file(int fd, std::uint64_t offset, std::uint64_t count) override;
     bool flush() override;
     bool finish() override;
     void abort() override;

@@ -11,6 +11,7 @@
 
 #include "core/http_head.hpp"
 #include "core/log.hpp"
+#include "core/send_all.hpp"
 #include "http/http_connection.hpp"
 
 namespace postern::http {
@@ -148,6 +149,40 @@ bool HttpConnection::send_body(std::string_view data) {
         return true;
     }
     return send_pending(data);
+}
+
+bool HttpConnection::send_file(int file, std::uint64_t offset, std::uint64_t count) {
+    if (gone_)
+        return false;
+    if (no_body_ || count == 0 || finished_)
+        return true;
+    if (body_out_ == BodyOut::chunked || count < kCoalesce)
+        return ResponseSink::send_file(file, offset, count);
+    if (body_out_ == BodyOut::length) {
+        if (count > out_left_) {
+            // As in send_body: the core prevents it, this keeps the wire sane.
+            log::error("application response to " + peer().describe() +
+                       " is longer than its Content-Length; cutting it off");
+            count = out_left_;
+            broken_ = true;
+        }
+    }
+    // The head and what was gathered go first; the file follows unframed.
+    if (!out_.empty() && !send_pending())
+        return false;
+    switch (send_file_all(fd(), file, offset, count, settings_.write_timeout)) {
+        case SendFile::sent:
+            break;
+        case SendFile::unsupported:
+            return ResponseSink::send_file(file, offset, count);
+        case SendFile::failed:
+            gone_ = true;
+            log_send_failure(errno, "client " + peer().describe(), settings_.write_timeout);
+            return false;
+    }
+    if (body_out_ == BodyOut::length)
+        out_left_ -= count;
+    return true;
 }
 
 bool HttpConnection::flush() {

@@ -273,6 +273,28 @@ bool OneRequestConnection::send_body(std::string_view data) {
     return send_out();
 }
 
+bool OneRequestConnection::send_file(int file, std::uint64_t offset, std::uint64_t count) {
+    if (gone_)
+        return false;
+    if (no_body_ || finished_ || count == 0)
+        return true;
+    if (count < kCoalesce)
+        return ResponseSink::send_file(file, offset, count);
+    if (!out_.empty() && !send_out())
+        return false;
+    switch (send_file_all(fd(), file, offset, count, settings_.write_timeout)) {
+        case SendFile::sent:
+            return true;
+        case SendFile::unsupported:
+            return ResponseSink::send_file(file, offset, count);
+        case SendFile::failed:
+            break;
+    }
+    gone_ = true;
+    log_send_failure(errno, "front end " + peer().describe(), settings_.write_timeout);
+    return false;
+}
+
 bool OneRequestConnection::flush() {
     if (gone_)
         return false;

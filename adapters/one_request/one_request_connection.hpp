@@ -97,6 +97,11 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
     // ResponseSink.
     bool send_head(const ResponseHead& head) override;
     bool send_body(std::string_view data) override;
+    /// The body is raw on the wire, so a file goes out with sendfile(2)
+    /// after the head and what is buffered; a piece small enough to be
+    /// gathered with the head into one write is read and sent as
+    /// send_body() does.
+    bool send_file(int fd, std::uint64_t offset, std::uint64_t count) override;
     bool flush() override;
     bool finish() override;
     void abort() override;

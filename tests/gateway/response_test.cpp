@@ -112,6 +112,65 @@ TEST(Response, HeadSendsLengthWithoutBody) {
     EXPECT_EQ(sink.body, "");
 }
 
+TEST(Response, HeadSendsTheDeclaredLengthNotTheBufferedOne) {
+    // A HEAD handler that declares the length a GET would have (1 GiB) and
+    // writes nothing: the head carries the declared length, never 0.
+    RecordingSink sink;
+    Response res(sink, true);
+    res.header("Content-Length", "1073741824");
+    ASSERT_TRUE(res.finish());
+    EXPECT_TRUE(sink.head_only);
+    ASSERT_TRUE(sink.content_length.has_value());
+    EXPECT_EQ(*sink.content_length, 1073741824u);
+    EXPECT_EQ(sink.body, "");
+
+    // Some bytes written anyway: still the declared length, no body.
+    RecordingSink sink2;
+    Response res2(sink2, true);
+    res2.header("Content-Length", "100");
+    res2.write("abc");
+    ASSERT_TRUE(res2.finish());
+    EXPECT_EQ(*sink2.content_length, 100u);
+    EXPECT_EQ(sink2.body, "");
+}
+
+TEST(Response, ABufferedBodyThatDoesNotMatchTheDeclaredLengthIsTheCallbacksError) {
+    // Fewer and more bytes than declared, with nothing sent yet: a
+    // logic_error (the barrier answers 500), nothing on the wire, never a
+    // Content-Length rewritten to fit.
+    for (const std::string& body : {std::string(), std::string("short"), std::string(11, 'x')}) {
+        RecordingSink sink;
+        Response res(sink, false);
+        res.header("Content-Length", "10");
+        res.write(body);
+        EXPECT_THROW(res.finish(), std::logic_error) << body.size();
+        EXPECT_EQ(sink.heads, 0) << body.size();
+        EXPECT_EQ(sink.body, "");
+        // The barrier's error page replaces it.
+        res.reset();
+        res.status(500);
+        res.write("500 Internal Server Error\n");
+        ASSERT_TRUE(res.finish());
+        EXPECT_EQ(sink.status, 500);
+        EXPECT_EQ(*sink.content_length, 26u);
+    }
+    // The declared length written exactly: sent as declared.
+    RecordingSink sink;
+    Response res(sink, false);
+    res.header("Content-Length", "5");
+    res.write("exact");
+    ASSERT_TRUE(res.finish());
+    EXPECT_EQ(*sink.content_length, 5u);
+    EXPECT_EQ(sink.body, "exact");
+    // A status without content ignores it (RFC 9110 §8.6).
+    RecordingSink sink304;
+    Response res304(sink304, false);
+    res304.status(304);
+    res304.header("Content-Length", "5");
+    ASSERT_TRUE(res304.finish());
+    EXPECT_FALSE(sink304.content_length.has_value());
+}
+
 TEST(Response, NoContentHasNoLength) {
     RecordingSink sink;
     Response res(sink, false);

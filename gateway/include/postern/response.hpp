@@ -158,13 +158,40 @@ class Response {
     /// character (CR, LF, NUL, TAB, DEL); std::logic_error once the head was
     /// sent. Meant as the whole body: write nothing before it.
     void redirect(std::string_view location, int status = 302);
-    /// Answers with the file at `path`: Content-Type, Content-Length,
-    /// Last-Modified and Accept-Ranges; 304 for a satisfied
-    /// If-Modified-Since; 206 for one satisfiable byte range, 416 for an
-    /// unsatisfiable one (several ranges: the whole file); HEAD without
-    /// reading the file. 404 (RequestError) when the file does not exist or
-    /// is not a regular file, 403 when it cannot be opened. The caller must
-    /// have checked `path` is one it may serve (no ".." from user input).
+    /// Answers with the file at `path` (the whole response: call it instead
+    /// of write(), before anything was written):
+    ///  - Content-Type (FileOptions), Content-Disposition for a
+    ///    download_name, Last-Modified (the file's mtime, never later than
+    ///    now), Accept-Ranges: bytes, and Content-Length;
+    ///  - GET and HEAD with If-Modified-Since at or after Last-Modified
+    ///    (RFC 9110 §13.1.3; ignored when malformed or beside If-None-Match):
+    ///    304, no body;
+    ///  - GET with a Range of one byte range ("bytes=a-b", "bytes=a-",
+    ///    "bytes=-n"): 206 with Content-Range; a range starting at or past
+    ///    the end, or "bytes=-0": 416 with "Content-Range: bytes */size".
+    ///    Several ranges, a malformed Range, an If-Range that is not the
+    ///    file's Last-Modified (no ETag is sent), an empty file: the whole
+    ///    file, 200 (RFC 9110 §14.2 lets a server ignore Range);
+    ///  - HEAD: the same head as GET, without reading the file (RFC 9110
+    ///    §14.2 defines Range for GET only, so HEAD ignores it);
+    ///  - any other method: the whole file, 200, without conditions or
+    ///    ranges (the callback chose to answer with the file; a static-file
+    ///    route refuses other methods itself, as Router does).
+    /// A status the callback set before (not 200) is kept and the whole file
+    /// sent with it, without conditions or ranges (an error page from a
+    /// file). The body goes out through write_file(): the kernel's sendfile
+    /// where the adapter writes to a plain socket (HTTP, SCGI, uwsgi),
+    /// read and framed elsewhere (FastCGI, AJP). The descriptor is closed
+    /// before send_file returns, on every path.
+    ///
+    /// Failure: RequestError 404 when the file does not exist or is not a
+    /// regular file (a directory, a FIFO: never opened for reading in a way
+    /// that blocks), 403 when it cannot be opened (EACCES); other open
+    /// errors throw std::system_error (a 500). std::logic_error when the
+    /// body was already started. A file shrinking while it is sent throws
+    /// after the head went out: the response is cut off, never completed
+    /// with wrong bytes. The caller must have checked `path` is one it may
+    /// serve: use path_under() for a path taken from the request.
     void send_file(const Request& req, const std::string& path, const FileOptions& options = {});
 
     // Used by the core once the callback has returned.

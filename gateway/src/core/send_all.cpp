@@ -1,10 +1,17 @@
 #include "core/send_all.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <stdexcept>
+#include <system_error>
 
 #include "core/log.hpp"
 
@@ -23,6 +30,14 @@ bool send_all(int fd, std::string_view data) noexcept {
     return true;
 }
 
+void log_send_failure(int error, const std::string& who, std::chrono::milliseconds write_timeout) {
+    if (error == EAGAIN || error == EWOULDBLOCK)
+        log::warn(who + " did not read the response for " + std::to_string(write_timeout.count()) +
+                  " ms; closing the connection");
+    else
+        log::debug(who + " went away: " + std::strerror(error));
+}
+
 bool send_response(int fd, std::string& out, const Peer& peer,
                    std::chrono::milliseconds write_timeout) {
     const bool sent = send_all(fd, out);
@@ -30,12 +45,68 @@ bool send_response(int fd, std::string& out, const Peer& peer,
     out.clear();
     if (sent)
         return true;
-    if (error == EAGAIN || error == EWOULDBLOCK)
-        log::warn("front end " + peer.describe() + " did not read the response for " +
-                  std::to_string(write_timeout.count()) + " ms; closing the connection");
-    else
-        log::debug("front end " + peer.describe() + " went away: " + std::strerror(error));
+    log_send_failure(error, "front end " + peer.describe(), write_timeout);
     return false;
+}
+
+namespace {
+
+std::atomic<std::uint64_t> sendfile_total{0};
+
+}  // namespace
+
+std::uint64_t sendfile_bytes() noexcept {
+    return sendfile_total.load(std::memory_order_relaxed);
+}
+
+SendFile send_file_all(int fd, int file, std::uint64_t offset, std::uint64_t count,
+                       std::chrono::milliseconds write_timeout) {
+    // sendfile(2) moves at most 0x7ffff000 bytes a call.
+    constexpr std::uint64_t kMaxChunk = 0x7ffff000;
+    bool any = false;
+    int nonblocking = -1;  // looked up at the first stall
+    while (count > 0) {
+        auto off = static_cast<off_t>(offset);
+        const ssize_t n =
+            ::sendfile(fd, file, &off, static_cast<std::size_t>(std::min(count, kMaxChunk)));
+        if (n > 0) {
+            any = true;
+            offset += static_cast<std::uint64_t>(n);
+            count -= static_cast<std::uint64_t>(n);
+            sendfile_total.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+            continue;
+        }
+        if (n == 0)
+            throw std::runtime_error("the file to send ended " + std::to_string(count) +
+                                     " bytes early (truncated while being sent)");
+        const int error = errno;
+        if (error == EINTR)
+            continue;
+        if ((error == EINVAL || error == ENOSYS) && !any)
+            return SendFile::unsupported;
+        if (error == EIO || error == EOVERFLOW || error == ENOMEM)
+            throw std::system_error(error, std::generic_category(), "reading the file to send");
+        if (error == EAGAIN || error == EWOULDBLOCK) {
+            if (nonblocking < 0)
+                nonblocking = (::fcntl(fd, F_GETFL) & O_NONBLOCK) != 0 ? 1 : 0;
+            if (nonblocking == 1) {
+                // A non-blocking socket: wait for room, up to the timeout.
+                pollfd p{fd, POLLOUT, 0};
+                int r;
+                do
+                    r = ::poll(&p, 1, static_cast<int>(write_timeout.count()));
+                while (r < 0 && errno == EINTR);
+                if (r > 0)
+                    continue;
+                errno = r == 0 ? EAGAIN : errno;
+                return SendFile::failed;
+            }
+            // A blocking socket gives EAGAIN once SO_SNDTIMEO passed.
+        }
+        errno = error;
+        return SendFile::failed;
+    }
+    return SendFile::sent;
 }
 
 }  // namespace postern

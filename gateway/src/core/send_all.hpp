@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,36 @@ bool send_all(int fd, std::string_view data) noexcept;
 /// `write_timeout` (a warning), or it went away (debug); returns false.
 bool send_response(int fd, std::string& out, const Peer& peer,
                    std::chrono::milliseconds write_timeout);
+
+/// What send_file_all() did.
+enum class SendFile {
+    sent,         ///< every byte went out
+    failed,       ///< the peer went away or the write timed out (errno: EAGAIN)
+    unsupported,  ///< sendfile(2) refused these descriptors before any byte
+                  ///< went out (EINVAL, ENOSYS): send the bytes another way
+};
+
+/// Sends `count` bytes of the regular file `file` from `offset` on the
+/// socket `fd` with sendfile(2), the kernel copying from the page cache:
+/// retries after signals and short counts. A blocking socket waits at most
+/// its SO_SNDTIMEO per stall, as send_all() does; on a non-blocking one
+/// each stall is waited out with poll(POLLOUT) for at most `write_timeout`.
+/// Throws std::system_error when the file cannot be read (EIO) and
+/// std::runtime_error when it ends before `count` bytes (it shrank while
+/// being sent): bytes already sent cannot be taken back, so the caller's
+/// response must be cut off. Each byte sent is counted in
+/// sendfile_bytes(). sendfile(2) takes no MSG_NOSIGNAL: a peer gone raises
+/// SIGPIPE, which the gateway ignores (Server's constructor).
+SendFile send_file_all(int fd, int file, std::uint64_t offset, std::uint64_t count,
+                       std::chrono::milliseconds write_timeout);
+
+/// Bytes this process has sent with sendfile(2) (send_file_all), for the
+/// tests that check the adapters use it.
+std::uint64_t sendfile_bytes() noexcept;
+
+/// Logs why a send to the front end failed, as send_response() does: `who`
+/// ("client 127.0.0.1:4242", "front end ...") did not read the response for
+/// `write_timeout` (errno `error` is EAGAIN: a warning) or went away (debug).
+void log_send_failure(int error, const std::string& who, std::chrono::milliseconds write_timeout);
 
 }  // namespace postern
