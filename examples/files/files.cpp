@@ -132,11 +132,16 @@ void list(const std::string& dir, Request&, Response& res) {
 
 void download(const std::string& dir, Request& req, Response& res) {
     const std::string name = checked_name(req);
+    // The name is already one safe file name; path_under is the toolkit's
+    // own check for any path taken from a request (no "." or ".." segment).
+    const auto path = postern::path_under(dir, name);
+    if (!path)
+        throw RequestError(404, "no file " + name);
     postern::FileOptions options;
     options.download_name = name;
     // 404 when there is no such file; Range, 206/416, 304 and HEAD are
     // send_file's.
-    res.send_file(req, dir + "/" + name, options);
+    res.send_file(req, *path, options);
 }
 
 void remove(const std::string& dir, Request& req, Response& res) {
