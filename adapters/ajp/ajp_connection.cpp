@@ -18,8 +18,8 @@ namespace postern::ajp {
 
 namespace {
 
-// Received bytes are read in pieces of this size (a packet is at most
-// 64 KiB); the buffer is compacted between packets.
+// The input buffer starts at this size and doubles while a packet does not
+// fit (a packet is at most 64 KiB).
 constexpr std::size_t kReadSize = 16 * 1024;
 // Response packets are gathered up to this size before a write.
 constexpr std::size_t kCoalesce = 64 * 1024;
@@ -39,52 +39,12 @@ std::optional<std::uint64_t> parse_length(
 AjpConnection::AjpConnection(int fd, Peer peer, const AjpSettings& settings)
     : Connection(fd, std::move(peer)),
       settings_(settings),
+      in_(kReadSize),
       wait_(settings.read_timeout, settings.min_body_rate),
       body_rate_(settings.read_timeout, settings.min_body_rate) {}
 
 // ---------------------------------------------------------------------------
 // Input
-
-void AjpConnection::consume(std::size_t n) noexcept {
-    begin_ += n;
-    if (begin_ >= in_.size()) {
-        in_.clear();
-        begin_ = 0;
-    }
-}
-
-void AjpConnection::compact() noexcept {
-    if (begin_ > 0) {
-        in_.erase(0, begin_);
-        chunk_at_ -= std::min(chunk_at_, begin_);
-        chunk_end_ -= std::min(chunk_end_, begin_);
-        packet_end_ -= std::min(packet_end_, begin_);
-        begin_ = 0;
-    }
-}
-
-AjpConnection::Io AjpConnection::fill(bool dont_wait) {
-    compact();
-    const std::size_t had = in_.size();
-    in_.resize(had + kReadSize);
-    for (;;) {
-        ssize_t n = ::recv(fd(), in_.data() + had, kReadSize, dont_wait ? MSG_DONTWAIT : 0);
-        if (n > 0) {
-            in_.resize(had + static_cast<std::size_t>(n));
-            return Io::ok;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        in_.resize(had);
-        if (n == 0)
-            return Io::eof;
-        last_errno_ = errno;
-        // SO_RCVTIMEO (the reactor sets it to read_timeout) expired.
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return Io::timeout;
-        return Io::failed;
-    }
-}
 
 bool AjpConnection::readable_now() const {
     pollfd p{fd(), POLLIN, 0};
@@ -95,13 +55,12 @@ bool AjpConnection::readable_now() const {
 // One packet from the front end
 
 Connection::Next AjpConnection::bad_packet(const Result& r, std::string_view where) {
-    log::warn("front end " + peer().describe() + " sent a bad AJP packet " + std::string(where) +
-              ": " + describe_fault(r.reason, error_name(r.code), r.offset) +
-              "; closing the connection");
     const bool limit = r.code == Error::packet_too_large || r.code == Error::too_many_headers ||
                        r.code == Error::too_many_attributes;
-    status::count_malformed(peer().listener,
-                            limit ? status::Malformed::too_large : status::Malformed::bad_request);
+    settings_.app->refuse_closing(fault_status(limit ? Fault::head_too_large : Fault::malformed),
+                                  "bad AJP packet " + std::string(where) + ": " +
+                                      describe_fault(r.reason, error_name(r.code), r.offset),
+                                  peer(), "ajp");
     return Next::close;
 }
 
@@ -110,7 +69,7 @@ Connection::Next AjpConnection::serve_packet() {
     bool body_collecting = false;
     for (;;) {
         body_collecting = false;
-        Result r = decode_request_packet(buffered(), settings_.limits, packet);
+        Result r = decode_request_packet(in_.data(), settings_.limits, packet);
         if (r.status == Status::error) {
             clear_wait_deadline();
             return bad_packet(r, "where a request was expected");
@@ -124,20 +83,19 @@ Connection::Next AjpConnection::serve_packet() {
                                                             : std::nullopt;
             std::string_view data;
             if (!length || *length == 0 ||
-                decode_body_packet(buffered().substr(r.consumed), settings_.limits.max_payload,
+                decode_body_packet(in_.data().substr(r.consumed), settings_.limits.max_payload,
                                    data)
                         .status != Status::need_more) {
-                consume(r.consumed);
+                in_.consume(r.consumed);
                 break;
             }
             body_collecting = true;
         }
         // The packet arrives in the reactor (core/input_wait.hpp): take
         // what the socket has; wait without a thread when it has none.
-        compact();
         int error = 0;
         const std::size_t had = in_.size();
-        const Available got = read_available(fd(), in_, kReadSize, error);
+        const Available got = in_.read_available(fd(), error);
         if (got == Available::some) {
             wait_.start();
             if (body_collecting)
@@ -153,10 +111,11 @@ Connection::Next AjpConnection::serve_packet() {
         }
         clear_wait_deadline();
         if (got == Available::eof && wait_.expired()) {
-            status::count_malformed(peer().listener, status::Malformed::timeout);
-            log::warn("front end " + peer().describe() + " did not finish an AJP packet within " +
-                      millis(wait_.waited()) + " (--read-timeout " +
-                      millis(settings_.read_timeout) + "); closing the connection");
+            settings_.app->refuse_closing(fault_status(Fault::too_slow),
+                                          "the AJP packet did not arrive whole within " +
+                                              millis(wait_.waited()) + " (--read-timeout " +
+                                              millis(settings_.read_timeout) + ")",
+                                          peer(), "ajp");
         } else if (got == Available::failed) {
             log::warn("reading an AJP packet from front end " + peer().describe() +
                       " failed: " + std::strerror(error));
@@ -281,7 +240,7 @@ std::size_t AjpConnection::read(char* buffer, std::size_t size) {
     if (chunk_at_ == chunk_end_) {
         // The next body packet.
         if (packet_end_ != 0) {
-            consume(packet_end_ - begin_);
+            in_.consume(packet_end_);
             chunk_at_ = chunk_end_ = packet_end_ = 0;
         }
         if (!packet_expected_) {
@@ -289,7 +248,7 @@ std::size_t AjpConnection::read(char* buffer, std::size_t size) {
             // (mod_jk and mod_proxy_ajp, checked), unless the first packet
             // is here already, sent unasked.
             const bool unasked =
-                first_body_read_ && !body_left_ && (begin_ < in_.size() || readable_now());
+                first_body_read_ && !body_left_ && (!in_.empty() || readable_now());
             if (!unasked) {
                 const std::uint64_t want = std::min<std::uint64_t>(
                     max_request_chunk(settings_.packet_size), body_left_.value_or(UINT64_MAX));
@@ -304,7 +263,7 @@ std::size_t AjpConnection::read(char* buffer, std::size_t size) {
         first_body_read_ = false;
         std::string_view data;
         for (;;) {
-            Result r = decode_body_packet(buffered(), settings_.limits.max_payload, data);
+            Result r = decode_body_packet(in_.data(), settings_.limits.max_payload, data);
             if (r.status == Status::error) {
                 log::warn("front end " + peer().describe() + " sent a bad AJP body packet: " +
                           describe_fault(r.reason, error_name(r.code), r.offset));
@@ -315,9 +274,9 @@ std::size_t AjpConnection::read(char* buffer, std::size_t size) {
                 packet_expected_ = false;
                 // `data` views in_; an end-of-body packet has none.
                 chunk_at_ =
-                    data.empty() ? begin_ : static_cast<std::size_t>(data.data() - in_.data());
+                    data.empty() ? 0 : static_cast<std::size_t>(data.data() - in_.data().data());
                 chunk_end_ = chunk_at_ + data.size();
-                packet_end_ = begin_ + r.consumed;
+                packet_end_ = r.consumed;
                 break;
             }
             int error = 0;
@@ -339,15 +298,15 @@ std::size_t AjpConnection::read(char* buffer, std::size_t size) {
                     body_failed(400, "waiting for the request body from " + peer().describe() +
                                          " failed: " + std::strerror(error));
             }
-            const std::size_t had = in_.size() - begin_;
-            Io io = fill(true);
-            if (io == Io::ok) {
+            const std::size_t had = in_.size();
+            const Available got = in_.read_available(fd(), last_errno_);
+            if (got == Available::some) {
                 body_rate_.received(in_.size() - had);
                 continue;
             }
-            if (io == Io::timeout)
+            if (got == Available::nothing)
                 continue;  // readable, then nothing (a spurious wake-up)
-            if (io == Io::eof)
+            if (got == Available::eof)
                 body_failed(400, "front end " + peer().describe() +
                                      " closed the connection before the end of the request body");
             body_failed(400, "reading the request body from " + peer().describe() +
@@ -355,7 +314,7 @@ std::size_t AjpConnection::read(char* buffer, std::size_t size) {
         }
         if (chunk_at_ == chunk_end_) {
             // An empty packet or a chunk of length 0: the end of the body.
-            consume(packet_end_ - begin_);
+            in_.consume(packet_end_);
             chunk_at_ = chunk_end_ = packet_end_ = 0;
             if (body_left_ && *body_left_ > 0)
                 body_failed(400, "front end " + peer().describe() + " ended the request body " +
@@ -368,7 +327,7 @@ std::size_t AjpConnection::read(char* buffer, std::size_t size) {
                                  " sent more request body than its Content-Length");
     }
     const std::size_t n = std::min(size, chunk_end_ - chunk_at_);
-    std::memcpy(buffer, in_.data() + chunk_at_, n);
+    std::memcpy(buffer, in_.data().data() + chunk_at_, n);
     chunk_at_ += n;
     body_read_ += n;
     if (body_left_) {
@@ -378,7 +337,7 @@ std::size_t AjpConnection::read(char* buffer, std::size_t size) {
             // more unless asked.
             body_done_ = true;
             if (chunk_at_ == chunk_end_) {
-                consume(packet_end_ - begin_);
+                in_.consume(packet_end_);
                 chunk_at_ = chunk_end_ = packet_end_ = 0;
             }
         }

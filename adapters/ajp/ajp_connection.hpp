@@ -12,6 +12,7 @@
 #include "ajp/codec.hpp"
 #include "core/app.hpp"
 #include "core/connection.hpp"
+#include "core/input_buffer.hpp"
 #include "core/input_wait.hpp"
 #include "postern/request.hpp"
 #include "postern/response.hpp"
@@ -77,7 +78,7 @@ class AjpConnection final : public Connection, public BodySource, public Respons
   public:
     /// Bytes of a next packet are buffered and may be decoded without
     /// waiting (not when the last serve() stopped for want of input).
-    bool pending() const override { return begin_ < in_.size() && !need_input_; }
+    bool pending() const override { return !in_.empty() && !need_input_; }
 
     // BodySource.
     std::size_t read(char* buffer, std::size_t size) override;
@@ -90,19 +91,12 @@ class AjpConnection final : public Connection, public BodySource, public Respons
     void abort() override;
 
   private:
-    enum class Io { ok, eof, timeout, failed };
-
     Next serve_packet();
     Next serve_request(ForwardRequest& req);
     void begin_exchange(const ForwardRequest& req);
     bool secret_matches(const std::optional<std::string>& given) const noexcept;
     Next bad_packet(const Result& r, std::string_view where);
 
-    std::string_view buffered() const noexcept { return std::string_view(in_).substr(begin_); }
-    void consume(std::size_t n) noexcept;
-    Io fill(bool dont_wait);
-    /// Drops the consumed bytes from the front of in_.
-    void compact() noexcept;
     bool readable_now() const;
     [[noreturn]] void body_failed(int status, const std::string& why);
     bool send_out();
@@ -110,9 +104,10 @@ class AjpConnection final : public Connection, public BodySource, public Respons
 
     const AjpSettings& settings_;
 
-    // Input: in_[begin_, size) is received and not consumed.
-    std::string in_;
-    std::size_t begin_ = 0;
+    // Input: received and not consumed (the engine's buffer). A body packet
+    // stays at its front until read whole; the chunk positions below are
+    // offsets from there.
+    InputBuffer in_;
     int last_errno_ = 0;
     // A packet arriving slowly waits in the reactor (core/input_wait.hpp).
     InputWait wait_;
@@ -125,9 +120,9 @@ class AjpConnection final : public Connection, public BodySource, public Respons
     bool body_failed_ = false;
     bool packet_expected_ = false;  // a body packet is on its way (unasked or asked)
     bool first_body_read_ = true;
-    std::size_t chunk_at_ = 0;  // the current chunk is in_[chunk_at_, chunk_end_)
+    std::size_t chunk_at_ = 0;  // the current chunk is in_.data()[chunk_at_, chunk_end_)
     std::size_t chunk_end_ = 0;
-    std::size_t packet_end_ = 0;  // where the current body packet ends in in_
+    std::size_t packet_end_ = 0;  // where the current body packet ends in in_.data()
     std::uint64_t body_read_ = 0;
 
     // The response.

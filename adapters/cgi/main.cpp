@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "cgi/cgi_environ.hpp"
 #include "cgi/cgi_io.hpp"
@@ -135,11 +136,21 @@ int main(int argc, char** argv) {
         const std::string* method = find_var(env, "REQUEST_METHOD");
         const bool head = method != nullptr && *method == "HEAD";
 
-        App app({Mount{prefix, load_module(module), module}}, limits);
-        cgi::FdBody body(STDIN_FILENO, length);
-        cgi::FdSink sink(STDOUT_FILENO, head);
-        const Outcome outcome = app.handle("cgi", std::move(env), body, sink, peer);
-        return sink.aborted() || outcome.status == 0 ? 1 : 0;
+        // One request per process: a POSTERN_MODULE's setup runs (with no
+        // settings: CGI has no --config) and its teardown after the answer.
+        std::vector<LoadedModule> modules;
+        modules.push_back(load_module(ModuleConfig(prefix, module, {})));
+        Outcome outcome;
+        bool aborted = false;
+        {
+            App app({Mount{prefix, modules.back().handler, module}}, limits);
+            cgi::FdBody body(STDIN_FILENO, length);
+            cgi::FdSink sink(STDOUT_FILENO, head);
+            outcome = app.handle("cgi", std::move(env), body, sink, peer);
+            aborted = sink.aborted();
+        }
+        teardown_modules(modules);
+        return aborted || outcome.status == 0 ? 1 : 0;
     } catch (const std::exception& e) {
         return fail(e.what());
     }

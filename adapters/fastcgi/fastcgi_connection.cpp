@@ -304,24 +304,29 @@ void FastCgiConnection::log_bad_head(const RecordValidator& validator, ReadGuard
                                      int read_errno, Clock::time_point start) const {
     const std::string who = "front end " + peer().describe();
     const std::string at = " after " + std::to_string(validator.offset()) + " bytes";
-    if (failure == ReadGuard::Failure::malformed || failure == ReadGuard::Failure::none)
+    if (failure == ReadGuard::Failure::none)
         status::count_malformed(peer().listener, status::Malformed::bad_request);
-    else if (failure == ReadGuard::Failure::timeout)
-        status::count_malformed(peer().listener, status::Malformed::timeout);
     switch (failure) {
-        case ReadGuard::Failure::malformed:
-            log::warn(who + " sent " +
-                      describe_fault(validator.error_reason(), error_name(validator.error_code()),
-                                     validator.error_offset()) +
-                      "; closed the FastCGI connection");
+        case ReadGuard::Failure::malformed: {
+            const auto code = validator.error_code();
+            const bool limit = code == RecordValidator::ErrorCode::params_too_large ||
+                               code == RecordValidator::ErrorCode::too_many_management;
+            app_.refuse_closing(
+                fault_status(limit ? Fault::head_too_large : Fault::malformed),
+                "bad FastCGI record: " + describe_fault(validator.error_reason(), error_name(code),
+                                                        validator.error_offset()),
+                peer(), "fastcgi");
             return;
+        }
         case ReadGuard::Failure::timeout: {
             const auto waited =
                 std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-            log::warn(who + " stalled in the middle of a FastCGI request head for " +
-                      std::to_string(waited.count()) + " ms (read timeout " +
-                      std::to_string(read_timeout_.count()) + " ms)" + at +
-                      "; closed the connection");
+            app_.refuse_closing(
+                fault_status(Fault::too_slow),
+                "the front end stalled in the middle of a FastCGI request head for " +
+                    std::to_string(waited.count()) + " ms (read timeout " +
+                    std::to_string(read_timeout_.count()) + " ms)" + at,
+                peer(), "fastcgi");
             return;
         }
         case ReadGuard::Failure::closed:

@@ -30,73 +30,26 @@ constexpr std::size_t kInitialBuffer = 4 * 1024;
 }  // namespace
 
 HttpConnection::HttpConnection(int fd, Peer peer, const HttpSettings& settings)
-    : Connection(fd, std::move(peer)), settings_(settings) {}
+    : Connection(fd, std::move(peer)), settings_(settings), in_(kInitialBuffer) {}
 
 // ---------------------------------------------------------------------------
 // Input buffer
 
-void HttpConnection::consume(std::size_t n) noexcept {
-    in_begin_ += n;
-    if (in_begin_ >= in_end_)
-        in_begin_ = in_end_ = 0;
-}
-
-void HttpConnection::reserve(std::size_t bytes) {
-    // Room for `bytes` from in_begin_, so that fill() neither moves nor
-    // grows the buffer before they are all there.
-    if (in_capacity_ - in_begin_ >= bytes)
-        return;
-    const std::size_t have = in_end_ - in_begin_;
-    if (in_capacity_ >= bytes) {
-        std::memmove(in_.get(), in_.get() + in_begin_, have);
-    } else {
-        const std::size_t capacity = (bytes + kInitialBuffer - 1) / kInitialBuffer * kInitialBuffer;
-        auto grown = std::make_unique_for_overwrite<char[]>(capacity);
-        if (have > 0)
-            std::memcpy(grown.get(), in_.get() + in_begin_, have);
-        in_ = std::move(grown);
-        in_capacity_ = capacity;
-    }
-    in_begin_ = 0;
-    in_end_ = have;
-}
-
 HttpConnection::Io HttpConnection::fill() {
-    if (!in_) {
-        in_capacity_ = kInitialBuffer;
-        in_ = std::make_unique_for_overwrite<char[]>(in_capacity_);
-    }
-    if (in_end_ == in_capacity_ && in_begin_ > 0) {
-        std::memmove(in_.get(), in_.get() + in_begin_, in_end_ - in_begin_);
-        in_end_ -= in_begin_;
-        in_begin_ = 0;
-    }
-    if (in_end_ == in_capacity_) {
-        // Only a head grows the buffer here (a collected body reserves its
-        // room first), and the codec refuses one longer than
-        // max_header_bytes, so it stays below that plus one read.
-        std::size_t capacity = in_capacity_ * 2;
-        auto grown = std::make_unique_for_overwrite<char[]>(capacity);
-        std::memcpy(grown.get(), in_.get(), in_end_);
-        in_ = std::move(grown);
-        in_capacity_ = capacity;
-    }
     // Never waits: a worker does not sit on a socket (see wait_for_body).
-    for (;;) {
-        ssize_t n = ::recv(fd(), in_.get() + in_end_, in_capacity_ - in_end_, MSG_DONTWAIT);
-        if (n > 0) {
-            in_end_ += static_cast<std::size_t>(n);
+    // Only a head grows the buffer (a collected body reserves its room
+    // first), and the codec refuses one longer than max_header_bytes.
+    switch (in_.read_available(fd(), last_errno_)) {
+        case Available::some:
             return Io::ok;
-        }
-        if (n == 0)
-            return Io::eof;
-        if (errno == EINTR)
-            continue;
-        last_errno_ = errno;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        case Available::nothing:
             return Io::again;
-        return Io::failed;
+        case Available::eof:
+            return Io::eof;
+        case Available::failed:
+            break;
     }
+    return Io::failed;
 }
 
 // ---------------------------------------------------------------------------
@@ -173,11 +126,11 @@ HttpConnection::Io HttpConnection::receive_body(char* buffer, std::size_t size, 
 
 HttpConnection::Io HttpConnection::fill_body() {
     for (;;) {
-        const std::size_t before = in_end_ - in_begin_;
+        const std::size_t before = in_.size();
         const Io io = fill();
         if (io == Io::ok) {
             // fill() may have moved the bytes, never dropped any.
-            body_received_ += in_end_ - in_begin_ - before;
+            body_received_ += in_.size() - before;
             body_idle_ = Clock::duration::zero();
             return Io::ok;
         }
@@ -238,11 +191,11 @@ Connection::Next HttpConnection::serve_request() {
             return *wait;
     }
     for (;;) {
-        parsed = parse_request_head(buffered(), settings_.head_limits, head);
+        parsed = parse_request_head(in_.data(), settings_.head_limits, head);
         if (parsed.status != Status::need_more)
             break;
-        consume(parsed.consumed);  // empty lines before a request
-        const bool started = in_begin_ < in_end_;
+        in_.consume(parsed.consumed);  // empty lines before a request
+        const bool started = !in_.empty();
         if (started && !head_deadline_) {
             head_deadline_ = Clock::now() + settings_.read_timeout;
             set_wait_deadline(*head_deadline_);
@@ -279,20 +232,20 @@ Connection::Next HttpConnection::serve_request() {
             return Next::close;
         if (auto wait = collect_body())
             return *wait;
-        parsed = parse_request_head(buffered(), settings_.head_limits, head);
+        parsed = parse_request_head(in_.data(), settings_.head_limits, head);
     }
     collecting_ = false;
 
     Environ env = request_environ(head, peer(), settings_.trusted_proxies);
     begin_exchange(&head);
-    consume(parsed.consumed);  // the views in `head` are not used from here on
-    if (framing_ == Framing::length && in_end_ - in_begin_ >= body_left_) {
+    in_.consume(parsed.consumed);  // the views in `head` are not used from here on
+    if (framing_ == Framing::length && in_.size() >= body_left_) {
         // The body is here (collected, or sent with the head): no 100
         // Continue is due for it (RFC 9110 §10.1.1), and none was sent
         // unless collecting asked for it.
         continue_pending_ = false;
     } else if (!body_done_) {
-        start_body_clock(in_end_ - in_begin_);
+        start_body_clock(in_.size());
     }
 
     Outcome outcome = settings_.app->handle("http", std::move(env), *this, *this, peer());
@@ -305,10 +258,7 @@ Connection::Next HttpConnection::serve_request() {
         return Next::close;
     }
     // Do not let one large head or response hold memory while idle.
-    if (in_capacity_ > 4 * kInitialBuffer && in_begin_ == in_end_) {
-        in_.reset();
-        in_capacity_ = 0;
-    }
+    in_.shrink(4 * kInitialBuffer);
     if (out_.capacity() > 2 * kCoalesce)
         std::string().swap(out_);
     return Next::keep;
@@ -320,16 +270,16 @@ bool HttpConnection::should_collect(const RequestHead& head,
     // body: nothing to wait for.
     return head.framing == Framing::length && head.content_length <= kMaxCollectedBody &&
            head.content_length <= settings_.max_body_bytes &&
-           buffered().size() - head_bytes < head.content_length;
+           in_.data().size() - head_bytes < head.content_length;
 }
 
 bool HttpConnection::begin_collecting(const RequestHead& head, std::size_t head_bytes) {
     const bool expect_continue = head.expect_continue;
     collecting_ = true;
     collect_bytes_ = head_bytes + static_cast<std::size_t>(head.content_length);
-    start_body_clock(buffered().size() - head_bytes);
+    start_body_clock(in_.data().size() - head_bytes);
     waiting_since_.reset();
-    reserve(collect_bytes_);  // the views in `head` may be stale from here on
+    in_.reserve(collect_bytes_);  // the views in `head` may be stale from here on
     // RFC 9110 §10.1.1: the body is wanted, so 100 now; a client that waits
     // for it would otherwise send nothing until its own timeout. (nginx
     // does the same when it reads a body for its upstream.)
@@ -351,14 +301,14 @@ std::optional<Connection::Next> HttpConnection::collect_body() {
         waiting_since_.reset();
     }
     for (;;) {
-        if (buffered().size() >= collect_bytes_) {
+        if (in_.data().size() >= collect_bytes_) {
             clear_wait_deadline();
             return std::nullopt;
         }
-        const std::size_t before = buffered().size();
+        const std::size_t before = in_.data().size();
         const Io io = fill();
         if (io == Io::ok) {
-            body_received_ += buffered().size() - before;
+            body_received_ += in_.data().size() - before;
             body_idle_ = Clock::duration::zero();
             continue;
         }
@@ -422,8 +372,7 @@ bool HttpConnection::send_continue() {
 
 Connection::Next HttpConnection::drop_and_linger() {
     // Nothing read from here on is used.
-    in_.reset();
-    in_capacity_ = in_begin_ = in_end_ = 0;
+    in_.release();
     std::string().swap(out_);
     need_input_ = true;
     return start_linger();
@@ -471,10 +420,8 @@ std::size_t HttpConnection::read(char* buffer, std::size_t size) {
     if (framing_ == Framing::length) {
         std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size, body_left_));
         std::size_t got = 0;
-        if (in_begin_ < in_end_) {
-            got = std::min(want, in_end_ - in_begin_);
-            std::memcpy(buffer, in_.get() + in_begin_, got);
-            consume(got);
+        if (!in_.empty()) {
+            got = in_.take(buffer, want);
         } else if (Io io = receive_body(buffer, want, got); io != Io::ok) {
             // Straight into the caller's buffer, and never past the body: a
             // pipelined request after it stays in the socket.
@@ -488,9 +435,9 @@ std::size_t HttpConnection::read(char* buffer, std::size_t size) {
 
     // Framing::chunked (RFC 9112 §7.1).
     for (;;) {
-        if (in_begin_ < in_end_) {
-            ChunkedDecoder::Step step = chunks_.decode(buffered(), buffer, size);
-            consume(step.consumed);
+        if (!in_.empty()) {
+            ChunkedDecoder::Step step = chunks_.decode(in_.data(), buffer, size);
+            in_.consume(step.consumed);
             if (step.status == Status::error) {
                 body_failed_ = true;
                 throw RequestError(step.code, "client " + peer().describe() +

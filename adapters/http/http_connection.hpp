@@ -12,6 +12,7 @@
 #include "core/address_list.hpp"
 #include "core/app.hpp"
 #include "core/connection.hpp"
+#include "core/input_buffer.hpp"
 #include "http/http_codec.hpp"
 #include "postern/request.hpp"
 #include "postern/response.hpp"
@@ -72,7 +73,7 @@ class HttpConnection final : public Connection, public BodySource, public Respon
   public:
     /// Bytes of a next request are buffered and more may be parsed without
     /// waiting (not when the last serve() stopped for want of input).
-    bool pending() const override { return in_begin_ < in_end_ && !need_input_; }
+    bool pending() const override { return !in_.empty() && !need_input_; }
 
     // BodySource.
     /// The request body, de-chunked. Waits for the client only as long as the body rule allows
@@ -120,11 +121,6 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     std::string late_body_reason(bool silent) const;
     bool send_continue();
 
-    std::string_view buffered() const noexcept {
-        return {in_.get() + in_begin_, in_end_ - in_begin_};
-    }
-    void consume(std::size_t n) noexcept;
-    void reserve(std::size_t bytes);
     Io fill();
     Io fill_body();
     Io receive_body(char* buffer, std::size_t size, std::size_t& got);
@@ -138,11 +134,8 @@ class HttpConnection final : public Connection, public BodySource, public Respon
 
     const HttpSettings& settings_;
 
-    // Input: bytes read and not yet consumed are in_[in_begin_, in_end_).
-    std::unique_ptr<char[]> in_;
-    std::size_t in_capacity_ = 0;
-    std::size_t in_begin_ = 0;
-    std::size_t in_end_ = 0;
+    // Input: bytes read and not yet consumed (the engine's buffer).
+    InputBuffer in_;
     int last_errno_ = 0;
 
     // The request in progress. head_ is parsed into again for each request

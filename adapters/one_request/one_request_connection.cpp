@@ -43,7 +43,8 @@ OneRequestConnection::OneRequestConnection(int fd, Peer peer, const OneRequestSe
     : Connection(fd, std::move(peer)),
       settings_(settings),
       wait_(settings.read_timeout, settings.min_body_rate),
-      body_rate_(settings.read_timeout, settings.min_body_rate) {}
+      body_rate_(settings.read_timeout, settings.min_body_rate),
+      in_(kReadSize) {}
 
 Connection::Next OneRequestConnection::serve_one() {
     return serve_request();
@@ -56,15 +57,15 @@ Connection::Next OneRequestConnection::serve_request() {
     // it has none.
     Head head;
     for (;;) {
-        head = decode_head(std::string_view(in_).substr(begin_));
+        head = decode_head(in_.data());
         const bool head_done = head.status == Head::Status::done;
         if (head.status == Head::Status::error ||
             (head_done &&
-             (head.body > kMaxCollectedBody || in_.size() - begin_ - head.consumed >= head.body)))
+             (head.body > kMaxCollectedBody || in_.size() - head.consumed >= head.body)))
             break;
         int error = 0;
         const std::size_t had = in_.size();
-        const Available got = read_available(fd(), in_, kReadSize, error);
+        const Available got = in_.read_available(fd(), error);
         if (got == Available::some) {
             wait_.start();
             if (head_done)
@@ -94,7 +95,7 @@ Connection::Next OneRequestConnection::serve_request() {
             // read the answer, as when the callback finds the body cut.
             return refuse(400,
                           "front end closed the connection with " +
-                              std::to_string(head.body - (in_.size() - begin_ - head.consumed)) +
+                              std::to_string(head.body - (in_.size() - head.consumed)) +
                               " bytes of the " + std::string(wire_name()) +
                               " request body still to come",
                           false);
@@ -115,12 +116,12 @@ Connection::Next OneRequestConnection::serve_request() {
         return refuse(head.refuse_status,
                       "bad " + std::string(wire_name()) + " request: " + head.reason, false);
     }
-    begin_ += head.consumed;
+    in_.consume(head.consumed);
     body_left_ = head.body;
     const std::string* method = find_var(head.env, "REQUEST_METHOD");
     head_request_ = method != nullptr && *method == "HEAD";
 
-    const std::size_t buffered = in_.size() - begin_;
+    const std::size_t buffered = in_.size();
     if (buffered > body_left_) {
         // One request per connection: whatever follows the body is not a
         // next request, and a front end that sends it is out of step.
@@ -146,8 +147,8 @@ Connection::Next OneRequestConnection::serve_request() {
     // close would answer with a reset that can destroy the response before
     // it is read.
     int pending = 0;
-    if (!body_failed_ && body_left_ == 0 && begin_ >= in_.size() &&
-        ::ioctl(fd(), FIONREAD, &pending) == 0 && pending == 0)
+    if (!body_failed_ && body_left_ == 0 && in_.empty() && ::ioctl(fd(), FIONREAD, &pending) == 0 &&
+        pending == 0)
         return Next::close;
     return start_linger();
 }
@@ -175,8 +176,7 @@ std::size_t OneRequestConnection::read(char* buffer, std::size_t size) {
             // The end of the body: nothing may follow it.
             trailing_checked_ = true;
             char probe;
-            const bool more =
-                begin_ < in_.size() || ::recv(fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+            const bool more = !in_.empty() || ::recv(fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
             if (more) {
                 log::warn("front end " + peer().describe() + " sent bytes after the " +
                           std::string(wire_name()) + " request body (one request per connection)");
@@ -188,14 +188,8 @@ std::size_t OneRequestConnection::read(char* buffer, std::size_t size) {
     if (size == 0)
         return 0;
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(size, body_left_));
-    if (begin_ < in_.size()) {
-        const std::size_t n = std::min(want, in_.size() - begin_);
-        std::memcpy(buffer, in_.data() + begin_, n);
-        begin_ += n;
-        if (begin_ == in_.size()) {
-            in_.clear();
-            begin_ = 0;
-        }
+    if (!in_.empty()) {
+        const std::size_t n = in_.take(buffer, want);
         body_left_ -= n;
         return n;
     }

@@ -21,6 +21,7 @@
 #include "core/app.hpp"
 #include "core/connection.hpp"
 #include "core/decode.hpp"
+#include "core/input_buffer.hpp"
 #include "core/input_wait.hpp"
 #include "postern/request.hpp"
 #include "postern/response.hpp"
@@ -124,12 +125,13 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
         limits.max_params = settings_.max_params;
         return limits;
     }
-    /// A decoder's refusal as a Head: 431 for a limit, 400 otherwise, with
-    /// the reason as describe_fault() tells it (core/decode.hpp).
-    static Head refused(std::string reason, bool limit) {
+    /// A decoder's refusal as a Head, answered with fault_status(fault)
+    /// (core/decode.hpp: 431 for a limit, 400 otherwise), with the reason
+    /// as describe_fault() tells it.
+    static Head refused(std::string reason, Fault fault) {
         Head head;
         head.status = Head::Status::error;
-        head.refuse_status = limit ? 431 : 400;
+        head.refuse_status = fault_status(fault);
         head.reason = std::move(reason);
         return head;
     }
@@ -156,8 +158,7 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
     const OneRequestSettings& settings_;
     InputWait wait_;
     BodyRate body_rate_;
-    std::string in_;
-    std::size_t begin_ = 0;  // in_[begin_, size) received and not consumed
+    InputBuffer in_;  // received and not consumed (the engine's buffer)
     int last_errno_ = 0;
 
     std::uint64_t body_left_ = 0;

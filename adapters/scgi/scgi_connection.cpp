@@ -14,7 +14,9 @@ OneRequestConnection::Head ScgiConnection::decode_head(std::string_view in) cons
         return {};
     if (r.status == Status::error)
         return refused(describe_fault(r.reason, error_name(r.code), r.offset),
-                       r.code == Error::header_too_large || r.code == Error::too_many_params);
+                       r.code == Error::header_too_large || r.code == Error::too_many_params
+                           ? Fault::head_too_large
+                           : Fault::malformed);
     Head head;
     head.status = Head::Status::done;
     head.consumed = r.consumed;

@@ -1,6 +1,7 @@
 // Tests the query, form and cookie parts of the toolkit through a real
 // gateway on port 0 (tests/support/in_process_gateway.hpp): over HTTP/1.1
-// and FastCGI, a callback reads req.query(), req.form() and req.cookie() and
+// and FastCGI (and the Set-Cookie headers over AJP, SCGI and uwsgi too), a
+// callback reads req.query(), req.form() and req.cookie() and
 // sets two cookies; both Set-Cookie headers must arrive, and a refused
 // request must leave the gateway serving the next one.
 #include <gtest/gtest.h>
@@ -12,10 +13,13 @@
 #include <utility>
 #include <vector>
 
+#include "ajp_client.hpp"
 #include "fcgi_client.hpp"
 #include "in_process_gateway.hpp"
 #include "postern/postern.hpp"
+#include "scgi_client.hpp"
 #include "socket_client.hpp"
+#include "uwsgi_client.hpp"
 
 namespace postern {
 namespace {
@@ -87,7 +91,6 @@ class RawReader {
         if (head.compare(0, 9, "HTTP/1.1 ") != 0)
             return std::nullopt;
         r.status = std::stoi(head.substr(9, 3));
-        std::optional<std::size_t> length;
         for (std::size_t at = head.find("\r\n"); at != std::string::npos;) {
             const std::size_t next = head.find("\r\n", at + 2);
             const std::string line =
@@ -140,7 +143,18 @@ std::string http_request(std::string_view method, std::string_view target,
     return out;
 }
 
-class ToolkitOverHttp : public testing::Test {
+std::vector<std::string> set_cookies_of(const std::vector<std::pair<std::string, std::string>>& h) {
+    std::vector<std::string> out;
+    for (const auto& [name, value] : h)
+        if (name == "Set-Cookie")
+            out.push_back(value);
+    return out;
+}
+
+const std::vector<std::string> kTwoCookies = {"sid=new; Path=/; HttpOnly; SameSite=Lax",
+                                              "theme=dark; Max-Age=60"};
+
+class ToolkitThroughAGateway : public testing::Test {
   protected:
     void SetUp() override {
         gateway_.app().extra = kit;
@@ -156,10 +170,10 @@ class ToolkitOverHttp : public testing::Test {
         EXPECT_EQ(r->body, "q ok=1\n");
     }
 
-    test::InProcessGateway gateway_{{"http", "fastcgi"}};
+    test::InProcessGateway gateway_{{"http", "fastcgi", "ajp", "scgi", "uwsgi"}};
 };
 
-TEST_F(ToolkitOverHttp, QueryFormAndCookiesReachTheCallbackAndBothCookiesComeBack) {
+TEST_F(ToolkitThroughAGateway, QueryFormAndCookiesReachTheCallbackAndBothCookiesComeBack) {
     SocketClient client = gateway_.connect("http");
     RawReader reader(client);
     ASSERT_TRUE(
@@ -174,13 +188,11 @@ TEST_F(ToolkitOverHttp, QueryFormAndCookiesReachTheCallbackAndBothCookiesComeBac
               "q a=1\nq b=x y\nq a=\xc3\xa9\n"
               "f name=J\xc3\xb6rg\nf empty=\nf tag=a\nf tag=b\n"
               "c sid=abc\nc last=quoted\n");
-    EXPECT_EQ(r->all("Set-Cookie"),
-              (std::vector<std::string>{"sid=new; Path=/; HttpOnly; SameSite=Lax",
-                                        "theme=dark; Max-Age=60"}));
+    EXPECT_EQ(r->all("Set-Cookie"), kTwoCookies);
     expect_good(client, reader);
 }
 
-TEST_F(ToolkitOverHttp, BadQueriesAndFormsAreRefusedAndTheNextRequestIsServed) {
+TEST_F(ToolkitThroughAGateway, BadQueriesAndFormsAreRefusedAndTheNextRequestIsServed) {
     // 10,000 pairs in 40 KB: under the gateway's 64 KiB request line.
     std::string many;
     for (int i = 0; i < 10'000; ++i)
@@ -225,7 +237,7 @@ TEST_F(ToolkitOverHttp, BadQueriesAndFormsAreRefusedAndTheNextRequestIsServed) {
     }
 }
 
-TEST_F(ToolkitOverHttp, AnEightKibCookieHeaderIsRead) {
+TEST_F(ToolkitThroughAGateway, AnEightKibCookieHeaderIsRead) {
     std::string cookies;
     for (int i = 0; cookies.size() < 8 * 1024; ++i)
         cookies += "c" + std::to_string(i) + "=" + std::string(40, 'v') + "; junk; ";
@@ -240,7 +252,7 @@ TEST_F(ToolkitOverHttp, AnEightKibCookieHeaderIsRead) {
     expect_good(client, reader);
 }
 
-TEST_F(ToolkitOverHttp, TwoSetCookieHeadersSurviveFastCgi) {
+TEST_F(ToolkitThroughAGateway, TwoSetCookieHeadersSurviveFastCgi) {
     wire::Request request;
     request.params = wire::cgi_params("POST", "/app/kit?a=1");
     for (auto& [name, value] : request.params) {
@@ -258,12 +270,7 @@ TEST_F(ToolkitOverHttp, TwoSetCookieHeadersSurviveFastCgi) {
     ASSERT_TRUE(cgi.complete);
     EXPECT_EQ(cgi.status, 200);
     EXPECT_EQ(cgi.body, "q a=1\nf f=2\nc sid=abc\nc last=1\n");
-    std::vector<std::string> set_cookies;
-    for (const auto& [name, value] : cgi.headers)
-        if (name == "Set-Cookie")
-            set_cookies.push_back(value);
-    EXPECT_EQ(set_cookies, (std::vector<std::string>{"sid=new; Path=/; HttpOnly; SameSite=Lax",
-                                                     "theme=dark; Max-Age=60"}));
+    EXPECT_EQ(set_cookies_of(cgi.headers), kTwoCookies) << "none merged by the CGI head";
 
     // A malformed query over FastCGI: 400, and the gateway serves the next.
     wire::Request bad;
@@ -275,6 +282,43 @@ TEST_F(ToolkitOverHttp, TwoSetCookieHeadersSurviveFastCgi) {
     good.params = wire::cgi_params("GET", "/app/kit?ok=1");
     SocketClient c3 = gateway_.connect("fastcgi");
     EXPECT_EQ(wire::parse_cgi(wire::round_trip(c3, good).out).body, "q ok=1\n");
+}
+
+TEST_F(ToolkitThroughAGateway, TwoSetCookieHeadersSurviveScgiAndUwsgi) {
+    const std::vector<std::pair<std::string, std::string>> cookie = {{"HTTP_COOKIE", "sid=abc"}};
+    {
+        // SCGI answers with a CGI response ended by the close (RFC 3875 §6).
+        SocketClient client = gateway_.connect("scgi");
+        ASSERT_TRUE(client.send(test::scgi::request("GET", "/app/kit?a=1", {}, cookie)));
+        const wire::CgiResponse cgi = wire::parse_cgi(client.recv_until_close());
+        ASSERT_TRUE(cgi.complete);
+        EXPECT_EQ(cgi.status, 200);
+        EXPECT_EQ(cgi.body, "q a=1\nc sid=abc\n");
+        EXPECT_EQ(set_cookies_of(cgi.headers), kTwoCookies);
+    }
+    {
+        // uwsgi answers with an HTTP/1.1 response, as nginx's module expects.
+        SocketClient client = gateway_.connect("uwsgi");
+        ASSERT_TRUE(client.send(test::uwsgi::request("GET", "/app/kit?a=1", {}, cookie)));
+        RawReader reader(client);
+        const auto r = reader.next();
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ(r->status, 200);
+        EXPECT_EQ(r->body, "q a=1\nc sid=abc\n");
+        EXPECT_EQ(r->all("Set-Cookie"), kTwoCookies);
+    }
+}
+
+TEST_F(ToolkitThroughAGateway, TwoSetCookieHeadersSurviveAjp) {
+    test::ajp::ForwardRequest request = test::ajp::request("GET", "/app/kit?a=1", "s3cret");
+    request.headers.emplace_back("cookie", "sid=abc");
+    SocketClient client = gateway_.connect("ajp");
+    ASSERT_TRUE(client.send(test::ajp::forward_request(request)));
+    const test::ajp::Exchange ex = test::ajp::read_exchange(client);
+    ASSERT_TRUE(ex.ended);
+    EXPECT_EQ(ex.status, 200);
+    EXPECT_EQ(ex.body, "q a=1\nc sid=abc\n");
+    EXPECT_EQ(set_cookies_of(ex.headers), kTwoCookies);
 }
 
 }  // namespace

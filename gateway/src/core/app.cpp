@@ -188,6 +188,14 @@ void App::status_page(Response& res, std::string_view method, std::string_view q
     }
 }
 
+void App::refuse_closing(int status, std::string_view reason, const Peer& peer,
+                         std::string_view protocol) {
+    log::warn("front end " + peer.describe() + " over " + std::string(protocol) +
+              ": refused a request (" + std::to_string(status) + ", closing the connection: " +
+              std::string(protocol) + " has no answer here): " + std::string(reason));
+    status::count_malformed(peer.listener, status::malformed_kind(status));
+}
+
 bool App::refuse(ResponseSink& sink, int status, std::string_view reason, const Peer& peer,
                  std::string_view protocol, bool head_only) {
     log::warn("refused a request from " + peer.describe() + " over " + std::string(protocol) +

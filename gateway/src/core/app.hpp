@@ -64,6 +64,13 @@ class App {
     bool refuse(ResponseSink& sink, int status, std::string_view reason, const Peer& peer,
                 std::string_view protocol, bool head_only = false);
 
+    /// The same for a request the protocol cannot answer (AJP13 before a
+    /// request, FastCGI before a whole head): logged and counted as refuse()
+    /// does, with `status` as fault_status() (core/decode.hpp) gives it; the
+    /// adapter then closes the connection.
+    void refuse_closing(int status, std::string_view reason, const Peer& peer,
+                        std::string_view protocol);
+
     const Limits& limits() const noexcept { return limits_; }
     const MountRouter& router() const noexcept { return router_; }
 

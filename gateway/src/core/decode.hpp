@@ -41,6 +41,34 @@ DecodeResult<Code> decode_error(Code code, std::string reason, std::size_t offse
     return r;
 }
 
+/// What kind of fault a refused decode is: the protocol's codec sorts its
+/// error codes into these (its own rules), the core maps them to one answer.
+enum class Fault {
+    malformed,       ///< the bytes break the protocol
+    head_too_large,  ///< a head over a limit (bytes, fields, params, a packet)
+    body_too_large,  ///< a body over --max-body-bytes
+    too_slow,        ///< not whole within --read-timeout / --min-body-rate
+};
+
+/// The one mapping from a refused decode to what the front end is told,
+/// for every protocol: the status an HTTP-speaking protocol answers (HTTP,
+/// SCGI, uwsgi), and the status counted and logged where the protocol has
+/// no answer and the connection is closed (AJP13 before a request, FastCGI
+/// before a whole head; App::refuse_closing).
+constexpr int fault_status(Fault fault) noexcept {
+    switch (fault) {
+        case Fault::malformed:
+            return 400;
+        case Fault::head_too_large:
+            return 431;
+        case Fault::body_too_large:
+            return 413;
+        case Fault::too_slow:
+            return 408;
+    }
+    return 400;
+}
+
 /// The one way a refused decode is told in a log line: "<reason>
 /// (<code name> at byte <offset>)".
 inline std::string describe_fault(std::string_view reason, std::string_view code_name,

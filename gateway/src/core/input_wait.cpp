@@ -63,26 +63,4 @@ BodyRate::Wait BodyRate::wait_readable(int fd, int& error) {
     }
 }
 
-Available read_available(int fd, std::string& in, std::size_t max, int& error) {
-    // Into the thread's scratch buffer, then appended: only what arrived is
-    // copied (growing `in` by `max` first would zero-fill it on every read).
-    constexpr std::size_t kScratch = 64 * 1024;
-    thread_local char scratch[kScratch];
-    for (;;) {
-        const ssize_t n = ::recv(fd, scratch, std::min(max, kScratch), MSG_DONTWAIT);
-        if (n > 0) {
-            in.append(scratch, static_cast<std::size_t>(n));
-            return Available::some;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0)
-            return Available::eof;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return Available::nothing;
-        error = errno;
-        return Available::failed;
-    }
-}
-
 }  // namespace postern

@@ -2,8 +2,8 @@
 // slowly, for every protocol. Until a request's head — and a small body
 // with a known length — is whole, the connection waits in the reactor, not
 // in a worker thread: serve() takes what the socket has without blocking
-// (read_available), and when that is not yet enough returns Next::keep with
-// the wait deadline from here. Past the deadline the reactor shuts the
+// (InputBuffer::read_available), and when that is not yet enough returns
+// Next::keep with the wait deadline from here. Past the deadline the reactor shuts the
 // reading side (Connection::set_wait_deadline), serve() runs once more,
 // sees the end of file with expired() true, and refuses the request in its
 // protocol's words (408, or a logged close where the protocol has no
@@ -98,16 +98,12 @@ class BodyRate {
     std::chrono::steady_clock::duration waited_{};
 };
 
-/// What read_available() found.
+/// What InputBuffer::read_available() (core/input_buffer.hpp) found.
 enum class Available {
     some,     ///< bytes were appended
     nothing,  ///< none there now (EAGAIN): wait in the reactor
     eof,      ///< the peer closed (or the reactor shut the reading side)
     failed,   ///< recv(2) failed: `error`
 };
-
-/// Appends what the socket has now, without waiting, to `in` (one recv of
-/// at most `max` bytes). `error` gets errno on failure.
-Available read_available(int fd, std::string& in, std::size_t max, int& error);
 
 }  // namespace postern
