@@ -275,6 +275,12 @@ TEST(Multipart, RefusesAContentTypeWithoutABoundaryWith400) {
         Request req("http", environ_for(type), body);
         EXPECT_EQ(status_of([&] { Multipart mp(req); }), 400) << type;
     }
+    {
+        StringBody body(multipart(sample_parts()));
+        Request req("http", environ_for(std::string("multipart/form-data; boundary=X\0yZ", 34)),
+                    body);
+        EXPECT_EQ(status_of([&] { Multipart mp(req); }), 400) << "a NUL in the boundary";
+    }
     const std::string long_boundary(71, 'b');  // RFC 2046 §5.1.1: at most 70
     StringBody body(multipart(sample_parts(), long_boundary));
     Request req("http", environ_for("multipart/form-data; boundary=" + long_boundary), body);
@@ -326,6 +332,8 @@ TEST(Multipart, RefusesMalformedHeaderBlocks) {
     };
     EXPECT_EQ(parse_status(with_headers("no colon on this line\r\n")), 400);
     EXPECT_EQ(parse_status(with_headers(": no name\r\n")), 400);
+    EXPECT_EQ(parse_status(with_headers(" folded: before any header\r\n")), 400);
+    EXPECT_EQ(parse_status(with_headers("A: one\r\n two\r\n")), 0);  // folding after one
     EXPECT_EQ(parse_status(with_headers("A: bare\nLF\r\n")), 400);
     EXPECT_EQ(parse_status(with_headers(std::string("A: N\0L\r\n", 8))), 400);
     // Over 16 KiB, as one long line without CRLF and as many lines.

@@ -143,6 +143,16 @@ class Request {
     /// cut short (the client went away), malformed or over the limit throws
     /// RequestError from the read that meets it, never a clean end of file.
     /// Shares the body with read(): use one or the other.
+    ///
+    /// The stream is created (on the first call; the same one afterwards)
+    /// with exceptions(std::ios::badbit): a std::istream otherwise swallows
+    /// what its streambuf throws and only sets badbit, which a loop reading
+    /// to end of file cannot tell from the end. So get(), read(), getline()
+    /// and >> rethrow the RequestError with its status; do not clear that
+    /// mask. (`out << req.body().rdbuf()` is the exception: the standard
+    /// makes it set failbit on `out` instead, so check out.fail().) The real
+    /// end of the body sets eofbit and failbit as usual, without throwing.
+    /// It buffers 16 KiB; a read of more goes straight to Request::read.
     std::istream& body();
 
     /// A segment a Router captured ({id} in "/items/{id}"), percent-decoded;

@@ -66,7 +66,7 @@ bool valid_boundary(std::string_view b) {
         return false;
     return std::all_of(b.begin(), b.end(), [](char c) {
         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-               std::strchr("'()+_,-./:=? ", c) != nullptr;
+               (c != '\0' && std::strchr("'()+_,-./:=? ", c) != nullptr);
     });
 }
 
@@ -89,6 +89,12 @@ std::string boundary_of(std::string_view content_type) {
     return boundary;
 }
 
+// RFC 9110 §5.6.2 tchar: what a header name is made of.
+bool is_token_char(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr);
+}
+
 // Checks the header block's lines before Poco parses it: Poco drops a line
 // without a colon and takes a bare CR or LF as a line end; both mean a
 // body that is not what it claims to be.
@@ -100,10 +106,15 @@ void check_header_block(std::string_view block, std::size_t part) {
         const std::string_view line = block.substr(at, eol - at);
         if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos)
             throw RequestError(400, "a bare CR, LF or NUL in the " + where);
-        const bool folded = !line.empty() && (line[0] == ' ' || line[0] == '\t');
-        if (!folded &&
-            (line.empty() || line.find(':') == std::string_view::npos || line.find(':') == 0))
-            throw RequestError(400, "a line without a header name and colon in the " + where);
+        // A continuation line (obsolete folding) only after a header line.
+        const bool folded = at > 0 && !line.empty() && (line[0] == ' ' || line[0] == '\t');
+        if (!folded) {
+            const std::size_t colon = line.find(':');
+            if (colon == 0 || colon == std::string_view::npos ||
+                !std::all_of(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(colon),
+                             is_token_char))
+                throw RequestError(400, "a line without a header name and colon in the " + where);
+        }
         at = eol + 2;
     }
 }
