@@ -339,6 +339,23 @@ TEST_F(SendFile, AStatusTheCallbackSetIsKeptWithTheWholeFile) {
     EXPECT_EQ(s.body, content_);
 }
 
+TEST_F(SendFile, ALengthTheCallbackDeclaredIsReplaced) {
+    for (const char* range : {"", "bytes=0-9", "bytes=5000-"}) {
+        Environ env{{"REQUEST_METHOD", "GET"}};
+        if (range[0] != '\0')
+            env.emplace_back("HTTP_RANGE", range);
+        StringBody body("");
+        Request req("http", std::move(env), body);
+        RecordingSink sink;
+        Response res(sink, false);
+        res.header("Content-Length", "3");
+        res.send_file(req, file_);
+        EXPECT_TRUE(res.finish()) << range;
+        EXPECT_EQ(*sink.content_length, sink.body.size()) << range;
+        EXPECT_EQ(sink.aborts, 0) << range;
+    }
+}
+
 TEST_F(SendFile, TypeFromOptionsFromTheCallbackOrFromTheExtension) {
     EXPECT_EQ(header_of(serve("GET", {}, {}, {"application/x-thing", ""}).headers, "Content-Type"),
               "application/x-thing");

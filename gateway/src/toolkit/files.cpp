@@ -285,7 +285,7 @@ void Response::send_file(const Request& req, const std::string& path, const File
 
     // RFC 9110 §8.8.2.1: never a Last-Modified later than now.
     const std::time_t modified = std::min(st.st_mtim.tv_sec, std::time(nullptr));
-    const std::string method(req.method());
+    const std::string_view method = req.method();
     const bool get = method == "GET";
     const bool get_or_head = get || method == "HEAD";
     // A status the callback chose (an error page from a file) is kept, with
@@ -341,6 +341,7 @@ void Response::send_file(const Request& req, const std::string& path, const File
             set_header("Content-Type", "text/plain; charset=utf-8");
             std::erase_if(headers_,
                           [](const auto& h) { return iequals(h.first, "Content-Disposition"); });
+            declared_length_.reset();  // one the callback set was for the file
             write("416 Range Not Satisfiable\n");
             return;
         case toolkit::ByteRange::Kind::one:
