@@ -391,6 +391,16 @@ TEST_P(ToolkitExamplesTest, FilesUploadThenDownloadWithARange) {
     EXPECT_EQ(whole.header("Accept-Ranges").value_or(""), "bytes");
     EXPECT_NE(whole.header("Content-Disposition").value_or("").find(name), std::string::npos);
 
+    // HEAD: the same head, no body (the GET route serves it); a client
+    // holding this version gets 304.
+    const auto head = send("HEAD", "/files/" + name);
+    EXPECT_EQ(head.status, 200);
+    EXPECT_EQ(head.header("Content-Length").value_or(""), std::to_string(data.size()));
+    EXPECT_EQ(head.body, "");
+    const std::string modified = whole.header("Last-Modified").value_or("");
+    ASSERT_FALSE(modified.empty());
+    EXPECT_EQ(get("/files/" + name, {{"If-Modified-Since", modified}}).status, 304);
+
     const auto part = get("/files/" + name, {{"Range", "bytes=1000000-1999999"}});
     ASSERT_EQ(part.status, 206);
     EXPECT_EQ(part.header("Content-Range").value_or(""),
