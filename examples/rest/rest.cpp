@@ -9,7 +9,8 @@
 //   DELETE /api/items/{id}               204
 //
 // An item is {"id": 1, "name": "pen", "quantity": 3}: a name of 1 to 200
-// bytes, a quantity from 0 to 1,000,000,000 (default 0). Every error, the
+// bytes, a quantity from 0 to 1,000,000,000 (default 0), sent as
+// application/json with a Content-Length (415, 411 otherwise). Every error, the
 // router's own 404 and 405 included, is answered in JSON:
 // {"error": "no item 7", "status": 404}.
 //
