@@ -1,6 +1,6 @@
 // Tests gateway/src/toolkit/files.cpp (Response::send_file, path_under, the
 // Range reader) in memory over a recording sink, then end to end over real
-// sockets (HTTP, FastCGI, SCGI) with the adapters' sendfile(2) paths.
+// sockets (HTTP, FastCGI, SCGI, uwsgi) with the adapters' sendfile(2) paths.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -516,8 +516,8 @@ std::string lower(std::string s) {
     return s;
 }
 
-/// The protocols whose sinks this suite covers: HTTP and SCGI write the
-/// body raw (sendfile), FastCGI frames it (the default, read and sent).
+/// The protocols whose sinks this suite covers: HTTP, SCGI and uwsgi write
+/// the body raw (sendfile), FastCGI frames it (the default, read and sent).
 class FilesEndToEnd : public testing::TestWithParam<std::string> {
   protected:
     static void SetUpTestSuite() {
@@ -527,7 +527,7 @@ class FilesEndToEnd : public testing::TestWithParam<std::string> {
         dir_->write("public/small.txt", "small file\n");
         dir_->write("secret.txt", "TOP SECRET\n");
         root_ = (dir_->path() / "public").string();
-        gateway_ = new test::InProcessGateway({"http", "fastcgi", "scgi"});
+        gateway_ = new test::InProcessGateway({"http", "fastcgi", "scgi", "uwsgi"});
         gateway_->app().extra = [](Request& req, Response& res) {
             const std::string_view path = req.path_info();
             if (path.rfind("/files/", 0) == 0) {
@@ -602,8 +602,15 @@ class FilesEndToEnd : public testing::TestWithParam<std::string> {
             out = c.recv_until_close(std::chrono::milliseconds(10000));
             reply.complete = c.closed();
         }
+        // uwsgi answers with an HTTP/1.1 status line, the others with CGI's
+        // "Status:" header.
+        int status_line = 0;
+        if (protocol == "uwsgi" && out.rfind("HTTP/1.1 ", 0) == 0 && out.size() > 12) {
+            status_line = std::stoi(out.substr(9, 3));
+            out.erase(0, out.find("\r\n") + 2);
+        }
         const test::fcgi::CgiResponse cgi = test::fcgi::parse_cgi(out);
-        reply.status = cgi.status;
+        reply.status = status_line != 0 ? status_line : cgi.status;
         reply.body = cgi.body;
         for (const auto& [k, v] : cgi.headers)
             reply.headers[lower(k)] = v;
@@ -639,7 +646,7 @@ TEST_P(FilesEndToEnd, TheWholeFileArrivesByteForByte) {
     EXPECT_TRUE(r.header("last-modified"));
     ASSERT_EQ(r.body.size(), big_.size());
     EXPECT_TRUE(r.body == big_) << "the bytes differ";
-    // HTTP and SCGI write the body raw: the kernel sent it (sendfile(2),
+    // HTTP, SCGI and uwsgi write the body raw: the kernel sent it (sendfile(2),
     // counted by core/send_all.cpp); FastCGI frames it, so it was read.
     const std::uint64_t by_sendfile = sendfile_bytes() - before;
     if (GetParam() == "fastcgi")
@@ -744,7 +751,8 @@ TEST_P(FilesEndToEnd, HeadSendsADeclaredLengthAndAMismatchedBodyIs500) {
     expect_still_serving();
 }
 
-INSTANTIATE_TEST_SUITE_P(Protocols, FilesEndToEnd, testing::Values("http", "fastcgi", "scgi"),
+INSTANTIATE_TEST_SUITE_P(Protocols, FilesEndToEnd,
+                         testing::Values("http", "fastcgi", "scgi", "uwsgi"),
                          [](const auto& info) { return info.param; });
 
 // A client that goes away in the middle of a sendfile(2) frees the worker,

@@ -22,7 +22,7 @@
 // route below throws the RequestError get_int would throw itself; set this
 // to 1 once they are, and the "get_int" route calls the real thing.
 #ifndef POSTERN_ROUTER_TEST_REAL_GET_INT
-#define POSTERN_ROUTER_TEST_REAL_GET_INT 0
+#define POSTERN_ROUTER_TEST_REAL_GET_INT 1
 #endif
 
 namespace postern {
