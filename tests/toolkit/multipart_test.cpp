@@ -605,6 +605,15 @@ TEST(BodyStream, ABodyCutShortThrowsFromEveryKindOfRead) {
     }
 }
 
+TEST(BodyStream, AfterItThrewTheStreamStaysBad) {
+    GoneBody body("x", 1);
+    Request req("http", environ_for("text/plain"), body);
+    std::istream& in = req.body();
+    EXPECT_EQ(in.get(), 'x');
+    EXPECT_EQ(status_of([&] { in.get(); }), 400);
+    EXPECT_THROW(in.get(), std::ios_base::failure);  // never a clean end either
+}
+
 TEST(BodyStream, CopyingIntoAnOstreamFailsTheOstream) {
     // out << in.rdbuf() catches what the input throws and sets failbit on
     // the *output* stream ([ostream.inserters]): not a clean end either.

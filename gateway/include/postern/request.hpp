@@ -152,6 +152,8 @@ class Request {
     /// mask. (`out << req.body().rdbuf()` is the exception: the standard
     /// makes it set failbit on `out` instead, so check out.fail().) The real
     /// end of the body sets eofbit and failbit as usual, without throwing.
+    /// Once it threw, the stream stays bad: a further read throws
+    /// std::ios_base::failure (the request is lost by then anyway).
     /// It buffers 16 KiB; a read of more goes straight to Request::read.
     std::istream& body();
 
