@@ -19,7 +19,7 @@ from .build import (
     postern_protocols)
 from .common import (
     AB_ROUNDS, ALL_ROUNDS, ALL_WORKLOADS, BENCH, Ctx, DOC_SOURCE, DOWNLOAD_BYTES, NPROC,
-    QUICK_AB_ROUNDS, ROOT, UPLOAD_BYTES, log)
+    FORM_BODY, QUICK_AB_ROUNDS, ROOT, UPLOAD_BYTES, log)
 from .processes import run_cmd
 from .report import targets, write_report
 from .rounds import median_pass, result, run_row
@@ -154,6 +154,11 @@ def main(doc: str) -> int:
         ctx.upload_lua.write_text('wrk.method = "POST"\nwrk.body = string.rep("x", %d)\n'
                                   'wrk.headers["Content-Type"] = "application/octet-stream"\n' % UPLOAD_BYTES)
 
+        ctx.form_lua = ctx.tmp / "form.lua"
+        ctx.form_lua.write_text('wrk.method = "POST"\nwrk.body = "%s"\n'
+                                'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+                                % FORM_BODY.decode())
+
         # Postern
         if any(r.kind == "postern" for r in ctx.rows):
             why = None
@@ -166,7 +171,7 @@ def main(doc: str) -> int:
             if not why and not ctx.postern_bin.exists():
                 why = f"no {ctx.postern_bin}"
             if not why:
-                missing_so = [n for n in ("hello", "doc", "echo", "faults") if not (ctx.examples_dir / f"{n}.so").exists()]
+                missing_so = [n for n in ("hello", "doc", "echo", "faults", "form") if not (ctx.examples_dir / f"{n}.so").exists()]
                 if missing_so:
                     why = f"example modules missing in {ctx.examples_dir}: {', '.join(missing_so)}"
             protos: set[str] = set()

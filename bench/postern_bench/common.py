@@ -21,7 +21,13 @@ IS_ROOT = os.geteuid() == 0
 # the peers run on Debian's python3 (the one uwsgi-plugin-python3 and gunicorn use)
 DEBIAN_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 
-ALL_WORKLOADS = ["hello", "doc", "upload", "download"]
+ALL_WORKLOADS = ["hello", "doc", "form", "upload", "download"]
+# The `form` workload: an urlencoded POST of 20 fields, which the form
+# example (examples/form, POST /form/echo) decodes with req.form() and echoes,
+# one "name: value" line each, in order.
+FORM_FIELDS = [(f"field{i:02d}", f"value {i} & more") for i in range(20)]
+FORM_BODY = "&".join(f"{k}={v.replace(' ', '+').replace('&', '%26')}" for k, v in FORM_FIELDS).encode()
+FORM_ECHO = "".join(f"{k}: {v}\n" for k, v in FORM_FIELDS).encode()
 AB_ROUNDS = {"R1": (2000, 20), "R2": (500, 1), "R2b": (4000, 1)}
 QUICK_AB_ROUNDS = {"R1": (500, 20), "R2": (100, 1), "R2b": (500, 1)}
 ALL_ROUNDS = ["R1", "R2", "R2b", "wrk", "scale"]

@@ -303,6 +303,7 @@ def start_postern(ctx, tmp: Path, listens: list[str], extra: list[str] | None = 
     argv = [ctx.postern_bin,
             "--mount", f"/hello={ex / 'hello.so'}", "--mount", f"/doc={ex / 'doc.so'}",
             "--mount", f"/echo={ex / 'echo.so'}", "--mount", f"/f={ex / 'faults.so'}",
+            "--mount", f"/form={ex / 'form.so'}",
             "--threads", str(ctx.args.threads), "--access-log", "off", "--log-level", "warn",
             "--socket-mode", "0666"]
     if ctx.args.processes is not None:

@@ -75,6 +75,27 @@ def versions(ctx) -> list[tuple[str, str]]:
     return v
 
 
+def form_against_hello(results, rows) -> list[str]:
+    """What the form workload costs per request against hello, row by row
+    (the same wrk -c64 round of the same run)."""
+    out = []
+    for row in rows:
+        f, h = get(results, row.name, "form", "wrk"), get(results, row.name, "hello", "wrk")
+        if not f or not h or not f["rps"] or not h["rps"]:
+            continue
+        line = (f"- {row.label}: form {float(f['rps']):,.0f} req/s = {float(f['rps']) / float(h['rps']):.2f}× "
+                f"hello's {float(h['rps']):,.0f}; per request {1e6 / float(f['rps']):.1f} µs against "
+                f"{1e6 / float(h['rps']):.1f} µs of wall time at -c64")
+        if f["backend_cpu_us_per_req"] and h["backend_cpu_us_per_req"]:
+            fb, hb = float(f["backend_cpu_us_per_req"]), float(h["backend_cpu_us_per_req"])
+            line += f"; gateway CPU {fb:.1f} µs/req against {hb:.1f} (+{fb - hb:.1f} µs)"
+        if f["cpu_us_per_req"] and h["cpu_us_per_req"]:
+            line += (f"; whole row CPU {float(f['cpu_us_per_req']):.1f} against "
+                     f"{float(h['cpu_us_per_req']):.1f} µs/req")
+        out.append(line + ".")
+    return out
+
+
 def get(results, row, workload, rnd):
     for r in results:
         if r["row"] == row and r["workload"] == workload and r["round"] == rnd and r["status"] == "ok":
@@ -246,7 +267,7 @@ def write_report(ctx, results: list[dict], elapsed: float) -> None:
         L.append("No target could be computed: the rows it compares did not run.")
     ran = [r for r in ctx.rows if any(x["row"] == r.name and x["status"] == "ok" and x["rps"] != ""
                                       for x in results)]
-    for w in ("hello", "doc"):
+    for w in ("hello", "doc", "form"):
         ab_rows, wrk_rows = [], []
         for row in ran:
             cells = [row.label]
@@ -266,8 +287,11 @@ def write_report(ctx, results: list[dict], elapsed: float) -> None:
                 wrk_rows.append([row.label, fmt_num(r["rps"]), fmt_ms(r["p50_ms"]), fmt_ms(r["p99_ms"]),
                                  wrk_errors_cell(r), r["cpu_us_per_req"] or "–", r["backend_cpu_us_per_req"] or "–"])
         if ab_rows or wrk_rows:
-            L += ["", f"## Workload `{w}`" + (" (14 bytes, text/plain)" if w == "hello" else
-                                             f" ({len(ctx.doc_bytes):,} bytes read from disk per request)"), ""]
+            what = {"hello": " (14 bytes, text/plain)",
+                    "doc": f" ({len(ctx.doc_bytes):,} bytes read from disk per request)",
+                    "form": " (an urlencoded POST of 20 fields, decoded by req.form() and echoed: "
+                            "examples/form, POST /form/echo)"}[w]
+            L += ["", f"## Workload `{w}`" + what, ""]
         if ab_rows:
             hdr = ["row"]
             for rnd in [x for x in ctx.rounds if x in ctx.ab_rounds]:
@@ -278,6 +302,8 @@ def write_report(ctx, results: list[dict], elapsed: float) -> None:
         if wrk_rows:
             L += md_table([f"row", f"wrk -c64 -d{ctx.duration}s req/s", "p50 ms", "p99 ms", "errors",
                            "CPU µs/req (row)", "CPU µs/req (backend)"], wrk_rows, "lrrrlrr")
+        if w == "form":
+            L += [""] + form_against_hello(results, ran)
     # scaling
     scale = [r for r in results if r["round"].startswith("scale-c") and r["status"] == "ok"]
     if scale:
@@ -372,7 +398,7 @@ def draw_chart(ctx, results) -> str | None:
     if not shutil.which("gnuplot"):
         return "gnuplot is not installed: no chart."
     groups = []
-    for w in ("hello", "doc"):
+    for w in ("hello", "doc", "form"):
         for rnd in ctx.rounds:
             if rnd in ctx.ab_rounds or rnd == "wrk":
                 if any(r["workload"] == w and r["round"] == rnd and r["status"] == "ok" and r["rps"] != ""

@@ -13,18 +13,19 @@ import time
 from pathlib import Path
 
 from .common import (
-    CLK_TCK, DOWNLOAD_BYTES, HELLO, NPROC, NotAvailable, SCALE_CONCURRENCY, SCALE_ROWS, SetupError,
-    UPLOAD_BYTES, fmt_ms, fmt_num, log)
+    CLK_TCK, DOWNLOAD_BYTES, FORM_BODY, FORM_ECHO, HELLO, NPROC, NotAvailable, SCALE_CONCURRENCY,
+    SCALE_ROWS, SetupError, UPLOAD_BYTES, fmt_ms, fmt_num, log)
 from .processes import Proc, RssSampler, largest_rss, run_cmd, sample, sample_roles
 from .topologies import Row
 
 def fetch(port: int, path: str, method: str = "GET", body: bytes | None = None,
-          timeout: float = 30.0, sink=None) -> tuple[int, bytes]:
+          timeout: float = 30.0, sink=None,
+          content_type: str = "application/octet-stream") -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         headers = {"Connection": "close"}
         if body is not None:
-            headers["Content-Type"] = "application/octet-stream"
+            headers["Content-Type"] = content_type
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
         if sink is None:
@@ -58,6 +59,14 @@ def check_workload(port: int, path: str, workload: str, ctx, timeout: float = 30
                     return f"status {status}, body {got[:80]!r}"
                 if got != want:
                     return f"wrong body: {first_difference(got, want)} ({got[:60]!r})"
+            return None
+        if workload == "form":
+            status, got = fetch(port, path, "POST", FORM_BODY, timeout=timeout,
+                                content_type="application/x-www-form-urlencoded")
+            if status != 200:
+                return f"status {status}, body {got[:80]!r}"
+            if got != FORM_ECHO:
+                return f"wrong echo: {first_difference(got, FORM_ECHO)} ({got[:60]!r})"
             return None
         if workload == "upload":
             status, got = fetch(port, path, "POST", ctx.upload_body)
@@ -296,6 +305,15 @@ def run_row(ctx, row: Row) -> list[dict]:
                         r = run_wrk_round(ctx, row, procs, port, path, w, f"scale-c{c}", c, ctx.scale_duration)
                         out.append(r)
                         log(f"{row.name}: {w} wrk -c{c}: {summary(r)}")
+            elif w == "form":
+                # wrk -c64, POSTing the 20 fields (form.lua); -c64 like hello's wrk round
+                run_cmd(wrk_argv(ctx, f"http://127.0.0.1:{port}{path}", 8, warmup, ctx.form_lua),
+                        warmup + 30)
+                if "wrk" in ctx.rounds:
+                    r = run_wrk_round(ctx, row, procs, port, path, w, "wrk", 64, ctx.duration,
+                                      ctx.form_lua)
+                    out.append(r)
+                    log(f"{row.name}: form wrk: {summary(r)}")
             elif w == "upload":
                 run_cmd(wrk_argv(ctx, f"http://127.0.0.1:{port}{path}", 8, warmup, ctx.upload_lua),
                         warmup + 30)

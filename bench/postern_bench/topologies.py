@@ -30,7 +30,7 @@ class Row:
     jit_warmup: bool = False           # a JVM: warm up longer (10 s, quick 3 s)
 
 
-POSTERN_PATHS = {"hello": "/hello", "doc": "/doc", "upload": "/echo",
+POSTERN_PATHS = {"hello": "/hello", "doc": "/doc", "form": "/form/echo", "upload": "/echo",
                  "download": f"/f/big?bytes={DOWNLOAD_BYTES}"}
 STATIC_PATHS = {"hello": "/hello", "doc": "/doc", "download": "/big"}
 PEER_PATHS = {"hello": "/hello", "doc": "/doc"}

@@ -17,15 +17,10 @@
 
 #include <postern/postern.hpp>
 
-#include "../common/query.hpp"
-
 namespace {
 
-using postern_examples::query_int;
-
 void big(postern::Request& req, postern::Response& res) {
-    const std::uint64_t total =
-        query_int(req.query_string(), "bytes", 0, 0, std::uint64_t{16} << 30);
+    const auto total = static_cast<std::uint64_t>(req.query().get_int("bytes", 0, 0, 16LL << 30));
     res.header("Content-Type", "application/octet-stream");
     res.header("Content-Length", std::to_string(total));
     const std::string piece(64 * 1024, 'x');
@@ -46,9 +41,9 @@ void faults(postern::Request& req, postern::Response& res) {
         std::abort();
     }
     if (path == "/sleep") {
-        const std::uint64_t ms = query_int(req.query_string(), "ms", 0, 0, 60'000);
+        const long long ms = req.query().get_int("ms", 0, 0, 60'000);
         res.header("Content-Type", "text/plain");
-        if (query_int(req.query_string(), "flush", 0, 0, 1) == 1)
+        if (req.query().get_int("flush", 0, 0, 1) == 1)
             res.flush();
         std::this_thread::sleep_for(std::chrono::milliseconds(ms));
         res.write("slept " + std::to_string(ms) + " ms\n");
