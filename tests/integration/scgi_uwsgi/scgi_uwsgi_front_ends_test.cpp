@@ -5,18 +5,13 @@
 // apache-conf/ rendered as shipped; plus what reaches the ports without a
 // front end (bad headers, another modifier1, bytes after the body).
 //
-// The gateway, nginx and Apache are stack.hpp's Gateway, Nginx and Apache
-// (which loads the modules the snippets need); the fixture starts them with
-// the sites these tests need (TCP and unix sockets, a CGI site per module, a
-// FastCGI site to compare with).
+// The gateway, nginx and Apache are a Stack (stack_suite.hpp) of the
+// topologies these tests need: TCP and unix sockets, a CGI site per module,
+// a FastCGI site of each front end to compare with.
 #include <gtest/gtest.h>
 
 #include <Poco/JSON/Parser.h>
 
-#include <sys/wait.h>
-
-#include <cstdio>
-#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -28,6 +23,7 @@
 #include "scgi/codec.hpp"
 #include "socket_client.hpp"
 #include "stack.hpp"
+#include "stack_suite.hpp"
 #include "uwsgi/codec.hpp"
 
 namespace postern::test {
@@ -36,176 +32,44 @@ namespace {
 using namespace std::chrono_literals;
 using namespace std::string_literals;
 
-std::string loopback(int port) {
-    return "127.0.0.1:" + std::to_string(port);
+/// The topologies under test: nginx and Apache over SCGI and uwsgi, TCP and
+/// unix sockets.
+const std::vector<Topology>& scgi_uwsgi_topologies() {
+    static const std::vector<Topology> list{
+        {"nginx_scgi_tcp", FrontEnd::nginx, "scgi", false, "postern-scgi.conf"},
+        {"nginx_scgi_unix", FrontEnd::nginx, "scgi", true, "postern-scgi.conf"},
+        {"nginx_uwsgi_tcp", FrontEnd::nginx, "uwsgi", false, "postern-uwsgi.conf"},
+        {"nginx_uwsgi_unix", FrontEnd::nginx, "uwsgi", true, "postern-uwsgi.conf"},
+        {"apache_scgi_tcp", FrontEnd::apache, "scgi", false, "postern-proxy-scgi.conf"},
+        {"apache_scgi_unix", FrontEnd::apache, "scgi", true, "postern-proxy-scgi.conf"},
+        {"apache_uwsgi_tcp", FrontEnd::apache, "uwsgi", false, "postern-proxy-uwsgi.conf"},
+        {"apache_uwsgi_unix", FrontEnd::apache, "uwsgi", true, "postern-proxy-uwsgi.conf"},
+    };
+    return list;
 }
 
-enum class Kind { nginx, apache };
+/// The FastCGI snippets, to compare with.
+const Topology kNginxFastCgi{"nginx_fastcgi", FrontEnd::nginx, "fastcgi", false,
+                             "postern-fastcgi.conf"};
+const Topology kApacheFastCgi{"apache_fastcgi", FrontEnd::apache, "fastcgi", false,
+                              "postern-proxy-fcgi.conf"};
 
-struct Front {
-    const char* name;
-    Kind kind;
-    const char* protocol;  // what the gateway receives
-    bool unix_socket;
-};
+class ScgiUwsgiFrontEnds : public StackSuite<ScgiUwsgiFrontEnds> {
+  public:
+    static std::unique_ptr<Stack> make_stack() {
+        std::vector<Topology> list = scgi_uwsgi_topologies();
+        list.push_back(kNginxFastCgi);
+        list.push_back(kApacheFastCgi);
+        return std::make_unique<Stack>(std::move(list));
+    }
 
-void PrintTo(const Front& f, std::ostream* os) {
-    *os << f.name;
-}
-
-class ScgiUwsgiFrontEnds : public ::testing::TestWithParam<Front> {
   protected:
-    static void SetUpTestSuite() {
-        try {
-            dir_ = new TempDir("postern-scgi-it");
-            Gateway::Config config;
-            config.mounts = {"/app=echo",      "/hello=hello",      "/doc=doc",
-                             "/stream=stream", "/stream/echo=echo", "/f=faults"};
-            config.env = {"POSTERN_DOC="};
-            config.protocols = {"fastcgi", "http", "scgi", "uwsgi"};
-            gateway_ = new Gateway(*dir_, "gateway", config);
-            scgi_port_ = gateway_->port("scgi");
-            uwsgi_port_ = gateway_->port("uwsgi");
-            const std::string scgi_sock = gateway_->address("scgi", true);
-            const std::string uwsgi_sock = gateway_->address("uwsgi", true);
-
-            const std::map<std::string, std::string> nginx_upstreams = {
-                {"nginx_scgi_tcp", loopback(scgi_port_)},
-                {"nginx_scgi_unix", "unix:" + scgi_sock},
-                {"nginx_uwsgi_tcp", loopback(uwsgi_port_)},
-                {"nginx_uwsgi_unix", "unix:" + uwsgi_sock},
-            };
-            for (const auto& [name, upstream] : nginx_upstreams) {
-                const bool scgi = name.find("scgi") != std::string::npos;
-                nginx_[name] = std::make_unique<Nginx>(
-                    *dir_, name, scgi ? "postern-scgi.conf" : "postern-uwsgi.conf",
-                    std::map<std::string, std::string>{
-                        {scgi ? "POSTERN_SCGI" : "POSTERN_UWSGI", upstream}});
-            }
-            nginx_["nginx_fastcgi"] = std::make_unique<Nginx>(
-                *dir_, "nginx_fastcgi", "postern-fastcgi.conf",
-                std::map<std::string, std::string>{
-                    {"POSTERN_FASTCGI", gateway_->address("fastcgi", false)}});
-
-            apache_ = new Apache(
-                *dir_, {{"apache_scgi_tcp",
-                         "postern-proxy-scgi.conf",
-                         {{"POSTERN_SCGI", "scgi://" + loopback(scgi_port_)}}},
-                        {"apache_scgi_unix",
-                         "postern-proxy-scgi.conf",
-                         {{"POSTERN_SCGI", "unix:" + scgi_sock + "|scgi://localhost"}}},
-                        {"apache_uwsgi_tcp",
-                         "postern-proxy-uwsgi.conf",
-                         {{"POSTERN_UWSGI", "uwsgi://" + loopback(uwsgi_port_)}}},
-                        {"apache_uwsgi_unix",
-                         "postern-proxy-uwsgi.conf",
-                         {{"POSTERN_UWSGI", "unix:" + uwsgi_sock + "|uwsgi://localhost"}}},
-                        {"apache_fastcgi",
-                         "postern-proxy-fcgi.conf",
-                         {{"POSTERN_FASTCGI", "fcgi://" + gateway_->address("fastcgi", false)}}},
-                        cgi_site("cgi_app", "/app", "echo"),
-                        cgi_site("cgi_hello", "/hello", "hello"),
-                        cgi_site("cgi_f", "/f", "faults"),
-                        cgi_site("cgi_stream", "/stream", "stream")});
-        } catch (const std::exception& e) {
-            startup_error_ = e.what();
-        }
-    }
-
-    /// apache-conf/postern-cgi.conf for one module (the CGI build).
-    static Apache::Site cgi_site(const std::string& name, const std::string& prefix,
-                                 const std::string& module) {
-        return {name,
-                "postern-cgi.conf",
-                {{"PREFIX", prefix},
-                 {"POSTERN_CGI", binary_dir() + "/bin/postern-cgi"},
-                 {"POSTERN_MODULE", binary_dir() + "/examples/" + module + ".so"}}};
-    }
-
-    static void TearDownTestSuite() {
-        if (apache_ != nullptr)
-            apache_->stop();
-        for (auto& [name, n] : nginx_)
-            n->stop();
-        if (gateway_ != nullptr) {
-            const int status = gateway_->stop();
-            EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                << "postern " << describe_wait_status(status) << " on SIGTERM";
-            if (failed_) {
-                std::fprintf(stderr, "==== postern log\n%s",
-                             tail_file(gateway_->log_path(), 40).c_str());
-                if (apache_ != nullptr)
-                    std::fprintf(stderr, "==== Apache error log\n%s",
-                                 tail_file(apache_->error_log(), 40).c_str());
-                for (auto& [name, n] : nginx_)
-                    std::fprintf(stderr, "==== nginx %s error log\n%s", name.c_str(),
-                                 tail_file(n->error_log(), 20).c_str());
-            }
-        }
-        delete apache_;
-        apache_ = nullptr;
-        nginx_.clear();
-        delete gateway_;
-        gateway_ = nullptr;
-        delete dir_;
-        dir_ = nullptr;
-    }
-
-    void SetUp() override {
-        ASSERT_TRUE(startup_error_.empty()) << "the stack did not start: " << startup_error_;
-        port_ = port_of(GetParam().name);
-    }
-    void TearDown() override {
-        if (HasFailure())
-            failed_ = true;
-    }
-
-    static int port_of(const std::string& name) {
-        const auto n = nginx_.find(name);
-        return n != nginx_.end() ? n->second->port() : apache_->port(name);
-    }
+    bool apache() const { return GetParam().front_end == FrontEnd::apache; }
     /// The FastCGI topology of the same front end, for comparisons.
-    int fastcgi_port() const {
-        return port_of(GetParam().kind == Kind::nginx ? "nginx_fastcgi" : "apache_fastcgi");
+    std::string fastcgi_address() const {
+        return endpoint_of(apache() ? kApacheFastCgi.name : kNginxFastCgi.name).address;
     }
-    bool apache() const { return GetParam().kind == Kind::apache; }
-
-    std::string address() const { return loopback(port_); }
-    HttpResponse send(const HttpRequest& req, std::chrono::milliseconds timeout = 60s) {
-        return http_request(address(), address(), req, timeout);
-    }
-    HttpResponse get(const std::string& target) {
-        HttpRequest req;
-        req.target = target;
-        return send(req);
-    }
-    EchoReply echo(const HttpRequest& req) {
-        const HttpResponse res = send(req);
-        if (res.status != 200)
-            throw std::runtime_error("echo answered " + std::to_string(res.status) + ": " +
-                                     res.body.substr(0, 300));
-        return EchoReply(res.body);
-    }
-
-    static TempDir* dir_;
-    static Gateway* gateway_;
-    static std::map<std::string, std::unique_ptr<Nginx>> nginx_;
-    static Apache* apache_;
-    static int scgi_port_;
-    static int uwsgi_port_;
-    static std::string startup_error_;
-    static bool failed_;
-    int port_ = 0;
 };
-
-TempDir* ScgiUwsgiFrontEnds::dir_ = nullptr;
-Gateway* ScgiUwsgiFrontEnds::gateway_ = nullptr;
-std::map<std::string, std::unique_ptr<Nginx>> ScgiUwsgiFrontEnds::nginx_;
-Apache* ScgiUwsgiFrontEnds::apache_ = nullptr;
-int ScgiUwsgiFrontEnds::scgi_port_ = 0;
-int ScgiUwsgiFrontEnds::uwsgi_port_ = 0;
-std::string ScgiUwsgiFrontEnds::startup_error_;
-bool ScgiUwsgiFrontEnds::failed_ = false;
 
 TEST_P(ScgiUwsgiFrontEnds, Hello) {
     for (int i = 0; i < 5; ++i) {
@@ -228,7 +92,7 @@ TEST_P(ScgiUwsgiFrontEnds, Head) {
     HttpRequest req;
     req.method = "HEAD";
     req.target = "/hello";
-    HttpConnection conn(address(), address());
+    HttpConnection conn(endpoint_.address, endpoint_.address);
     const auto res = conn.request(req);
     EXPECT_EQ(res.status, 200);
     EXPECT_EQ(res.body, "");
@@ -241,14 +105,14 @@ TEST_P(ScgiUwsgiFrontEnds, EchoIsTheSameAsThroughFastCgi) {
     req.target = "/app/x/a%20b?a=1&b=%20two";
     req.headers = {{"X-Custom", "hello there"}, {"Accept", "text/plain"}, {"Proxy", "evil:1"}};
     const EchoReply r = echo(req);
-    const EchoReply f(http_request(loopback(fastcgi_port()), loopback(fastcgi_port()), req).body);
+    const EchoReply f(http_request(fastcgi_address(), fastcgi_address(), req).body);
     EXPECT_EQ(r.str("protocol"), GetParam().protocol);
     for (const char* key : {"method", "script_name", "path_info", "query_string", "server_protocol",
                             "server_name", "remote_addr", "content_type"})
         EXPECT_EQ(r.str(key), f.str(key)) << key;
     EXPECT_EQ(r.str("path_info"), "/x/a b");
     EXPECT_EQ(r.env("REQUEST_URI").value_or(""), "/app/x/a%20b?a=1&b=%20two");
-    EXPECT_EQ(r.str("server_port"), std::to_string(port_));
+    EXPECT_EQ(r.str("server_port"), std::to_string(endpoint_.port));
     EXPECT_EQ(r.header("x-custom").value_or(""), "hello there");
     EXPECT_EQ(r.header("accept").value_or(""), "text/plain");
     // httpoxy: a client's Proxy header never becomes HTTP_PROXY.
@@ -418,8 +282,7 @@ TEST_P(ScgiUwsgiFrontEnds, MatrixIsTheSameAsThroughFastCgi) {
             EXPECT_EQ(got.status, 500);  // see EncodedSlashes
             continue;
         }
-        const HttpResponse want =
-            http_request(loopback(fastcgi_port()), loopback(fastcgi_port()), c.req, 60s);
+        const HttpResponse want = http_request(fastcgi_address(), fastcgi_address(), c.req, 60s);
         ASSERT_EQ(got.status, want.status) << got.body.substr(0, 200);
         if (apache() && c.name == "100 headers") {
             // Apache's own limit (LimitRequestFields, 100 by default) counts
@@ -476,48 +339,46 @@ TEST_P(ScgiUwsgiFrontEnds, ThrowIs500AndTheGatewayGoesOn) {
 }
 
 INSTANTIATE_TEST_SUITE_P(FrontEnds, ScgiUwsgiFrontEnds,
-                         ::testing::Values(Front{"nginx_scgi_tcp", Kind::nginx, "scgi", false},
-                                           Front{"nginx_scgi_unix", Kind::nginx, "scgi", true},
-                                           Front{"nginx_uwsgi_tcp", Kind::nginx, "uwsgi", false},
-                                           Front{"nginx_uwsgi_unix", Kind::nginx, "uwsgi", true},
-                                           Front{"apache_scgi_tcp", Kind::apache, "scgi", false},
-                                           Front{"apache_scgi_unix", Kind::apache, "scgi", true},
-                                           Front{"apache_uwsgi_tcp", Kind::apache, "uwsgi", false},
-                                           Front{"apache_uwsgi_unix", Kind::apache, "uwsgi", true}),
+                         ::testing::ValuesIn(scgi_uwsgi_topologies()),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // ---------------------------------------------------------------- no front end
 
-/// The same stack, spoken to straight at the gateway's ports.
-class ScgiUwsgiPorts : public ScgiUwsgiFrontEnds {
-  protected:
-    void SetUp() override {
-        ASSERT_TRUE(startup_error_.empty()) << "the stack did not start: " << startup_error_;
+/// A gateway spoken to straight at its SCGI and uwsgi ports (and nginx's
+/// SCGI snippet, for the good request after).
+class ScgiUwsgiPorts : public GatewaySuite<ScgiUwsgiPorts> {
+  public:
+    static std::unique_ptr<Stack> make_stack() {
+        return std::make_unique<Stack>(std::vector<Topology>{scgi_uwsgi_topologies().front()});
     }
+
+  protected:
+    static std::string scgi() { return gateway().address("scgi", false); }
+    static std::string uwsgi() { return gateway().address("uwsgi", false); }
 };
 
 TEST_F(ScgiUwsgiPorts, BadRequestsStraightToThePortsAreRefused) {
     struct Case {
-        int port;
+        std::string address;
         std::string bytes;
         const char* expect;  // the start of the answer
     };
     const std::vector<Case> cases = {
-        {scgi_port_, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "Status: 400 "},
-        {scgi_port_, "07:CONTENT_LENGTH\0000\0,"s, "Status: 400 "},
-        {scgi_port_, "99999999:", "Status: 431 "},
-        {uwsgi_port_, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 "},
-        {uwsgi_port_, uwsgi::encode_request({{"REQUEST_URI", "/hello"}}, 5), "HTTP/1.1 400 "},
+        {scgi(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "Status: 400 "},
+        {scgi(), "07:CONTENT_LENGTH\0000\0,"s, "Status: 400 "},
+        {scgi(), "99999999:", "Status: 431 "},
+        {uwsgi(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 "},
+        {uwsgi(), uwsgi::encode_request({{"REQUEST_URI", "/hello"}}, 5), "HTTP/1.1 400 "},
     };
     for (const auto& c : cases) {
-        SocketClient client(loopback(c.port));
+        SocketClient client(c.address);
         client.send(c.bytes);
         const std::string answer = client.recv_until_close(10s);
         EXPECT_EQ(answer.rfind(c.expect, 0), 0u) << answer;
     }
     HttpRequest hello;
     hello.target = "/hello";
-    EXPECT_EQ(http_request(loopback(port_of("nginx_scgi_tcp")), "x", hello).body,
+    EXPECT_EQ(http_request(endpoint_of("nginx_scgi_tcp").address, "x", hello).body,
               "Hello, world!\n");
 }
 
@@ -529,9 +390,9 @@ TEST_F(ScgiUwsgiPorts, BytesAfterTheBodyAreNeverANextRequest) {
     auto uwsgi_vars = vars;
     uwsgi_vars.emplace_back("CONTENT_LENGTH", "3");
     const std::string next = scgi::encode_request({{"CONTENT_LENGTH", "0"}, {"SCGI", "1"}});
-    for (const auto& [port, head] : {std::pair{scgi_port_, scgi::encode_request(scgi_vars)},
-                                     std::pair{uwsgi_port_, uwsgi::encode_request(uwsgi_vars)}}) {
-        SocketClient client(loopback(port));
+    for (const auto& [address, head] : {std::pair{scgi(), scgi::encode_request(scgi_vars)},
+                                        std::pair{uwsgi(), uwsgi::encode_request(uwsgi_vars)}}) {
+        SocketClient client(address);
         client.send(head + "abc" + next);
         const std::string answer = client.recv_until_close(10s);
         EXPECT_NE(answer.find(" 400 "), std::string::npos) << answer;
@@ -542,14 +403,23 @@ TEST_F(ScgiUwsgiPorts, BytesAfterTheBodyAreNeverANextRequest) {
 // ---------------------------------------------------------------- CGI
 
 /// The CGI build (postern-cgi) under Apache mod_cgid, one module per
-/// ScriptAlias (apache-conf/postern-cgi.conf rendered per module).
-class CgiFrontEnd : public ScgiUwsgiFrontEnds {
-  protected:
-    void SetUp() override {
-        ASSERT_TRUE(startup_error_.empty()) << "the stack did not start: " << startup_error_;
+/// ScriptAlias (apache-conf/postern-cgi.conf rendered per module), and
+/// mod_proxy_fcgi to compare with.
+class CgiFrontEnd : public GatewaySuite<CgiFrontEnd> {
+  public:
+    static std::unique_ptr<Stack> make_stack() {
+        const auto cgi = [](const char* name, const char* mount) {
+            return Topology{name, FrontEnd::apache, "cgi", false, "postern-cgi.conf", nullptr,
+                            mount};
+        };
+        return std::make_unique<Stack>(std::vector<Topology>{
+            cgi("cgi_app", "/app=echo"), cgi("cgi_hello", "/hello=hello"),
+            cgi("cgi_f", "/f=faults"), cgi("cgi_stream", "/stream=stream"), kApacheFastCgi});
     }
+
+  protected:
     static HttpResponse at(const std::string& site, const HttpRequest& req) {
-        const std::string a = loopback(port_of(site));
+        const std::string a = endpoint_of(site).address;
         return http_request(a, a, req, 60s);
     }
     static HttpResponse get_at(const std::string& site, const std::string& target) {
@@ -579,7 +449,7 @@ TEST_F(CgiFrontEnd, EchoIsTheSameAsThroughFastCgi) {
     const auto res = at("cgi_app", req);
     ASSERT_EQ(res.status, 200) << res.body;
     const EchoReply r(res.body);
-    const std::string f_address = loopback(port_of("apache_fastcgi"));
+    const std::string f_address = endpoint_of(kApacheFastCgi.name).address;
     const EchoReply f(http_request(f_address, f_address, req).body);
     EXPECT_EQ(r.str("protocol"), "cgi");
     for (const char* key : {"method", "script_name", "path_info", "query_string", "server_protocol",
@@ -594,7 +464,7 @@ TEST_F(CgiFrontEnd, EchoIsTheSameAsThroughFastCgi) {
 }
 
 TEST_F(CgiFrontEnd, MatrixIsTheSameAsThroughFastCgi) {
-    const std::string f_address = loopback(port_of("apache_fastcgi"));
+    const std::string f_address = endpoint_of(kApacheFastCgi.name).address;
     for (const auto& c : matrix()) {
         SCOPED_TRACE(c.name);
         const HttpResponse got = at("cgi_app", c.req);
