@@ -17,6 +17,7 @@
 
 #include "ajp_client.hpp"
 #include "echo_reply.hpp"
+#include "example_checks.hpp"
 #include "http_client.hpp"
 #include "process.hpp"
 #include "socket_client.hpp"
@@ -49,32 +50,15 @@ class AjpFrontEnds : public StackSuite<AjpFrontEnds> {
 TEST_P(AjpFrontEnds, Hello) {
     // Through mod_jk this also proves CPING: ping_mode=A sends one before
     // every request, and a missing CPONG would be a 503.
-    for (int i = 0; i < 5; ++i) {
-        const auto res = get("/hello");
-        EXPECT_EQ(res.status, 200);
-        EXPECT_EQ(res.body, "Hello, world!\n");
-        EXPECT_EQ(res.header("Content-Type").value_or(""), "text/plain");
-    }
+    examples::expect_hello(endpoint_.address, 5);
 }
 
 TEST_P(AjpFrontEnds, Doc) {
-    const std::string file = read_file(source_dir() + "/examples/doc/index.html");
-    const auto res = get("/doc");
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.header("Content-Type").value_or(""), "text/html");
-    EXPECT_TRUE(res.body == file);
+    examples::expect_doc(endpoint_.address);
 }
 
 TEST_P(AjpFrontEnds, Head) {
-    HttpRequest req;
-    req.method = "HEAD";
-    req.target = "/hello";
-    HttpConnection conn(endpoint_.address, endpoint_.address);
-    const auto res = conn.request(req);
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.body, "");
-    req.method = "GET";
-    EXPECT_EQ(conn.request(req).body, "Hello, world!\n");
+    examples::expect_head_then_get(endpoint_.address);
 }
 
 TEST_P(AjpFrontEnds, EchoIsTheSameAsThroughFastCgi) {
@@ -85,8 +69,7 @@ TEST_P(AjpFrontEnds, EchoIsTheSameAsThroughFastCgi) {
     const std::string fastcgi = endpoint_of(kFastCgi.name).address;
     const EchoReply f(http_request(fastcgi, fastcgi, req).body);
     EXPECT_EQ(r.str("protocol"), "ajp");
-    for (const char* key : {"method", "script_name", "path_info", "query_string", "server_protocol",
-                            "server_name", "remote_addr", "content_type"})
+    for (const char* key : examples::kSameEverywhere)
         EXPECT_EQ(r.str(key), f.str(key)) << key;
     EXPECT_EQ(r.str("path_info"), "/x/a b");
     EXPECT_EQ(r.env("REQUEST_URI").value_or(""), "/app/x/a%20b?a=1&b=%20two");
@@ -132,15 +115,7 @@ TEST_P(AjpFrontEnds, ChunkedUploads) {
 }
 
 TEST_P(AjpFrontEnds, StreamReachesTheClientBeforeItEnds) {
-    HttpRequest req;
-    req.target = "/stream?chunks=3&bytes=10&delay_ms=500";
-    const auto res = send(req, 20s);
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.body, "aaaaaaaaaabbbbbbbbbbcccccccccc");
-    EXPECT_GE(res.complete, 950ms);
-    EXPECT_LT(res.first_body_byte + 600ms, res.complete)
-        << "first body byte at " << res.first_body_byte.count() << " ms, complete at "
-        << res.complete.count() << " ms";
+    examples::expect_stream_reaches_the_client_before_it_ends(endpoint_.address);
 }
 
 TEST_P(AjpFrontEnds, ThrowIs500AndTheGatewayGoesOn) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "echo_reply.hpp"
+#include "example_checks.hpp"
 #include "http_client.hpp"
 #include "process.hpp"
 #include "scgi/codec.hpp"
@@ -72,32 +73,15 @@ class ScgiUwsgiFrontEnds : public StackSuite<ScgiUwsgiFrontEnds> {
 };
 
 TEST_P(ScgiUwsgiFrontEnds, Hello) {
-    for (int i = 0; i < 5; ++i) {
-        const auto res = get("/hello");
-        EXPECT_EQ(res.status, 200);
-        EXPECT_EQ(res.body, "Hello, world!\n");
-        EXPECT_EQ(res.header("Content-Type").value_or(""), "text/plain");
-    }
+    examples::expect_hello(endpoint_.address, 5);
 }
 
 TEST_P(ScgiUwsgiFrontEnds, Doc) {
-    const std::string file = read_file(source_dir() + "/examples/doc/index.html");
-    const auto res = get("/doc");
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.header("Content-Type").value_or(""), "text/html");
-    EXPECT_TRUE(res.body == file);
+    examples::expect_doc(endpoint_.address);
 }
 
 TEST_P(ScgiUwsgiFrontEnds, Head) {
-    HttpRequest req;
-    req.method = "HEAD";
-    req.target = "/hello";
-    HttpConnection conn(endpoint_.address, endpoint_.address);
-    const auto res = conn.request(req);
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.body, "");
-    req.method = "GET";
-    EXPECT_EQ(conn.request(req).body, "Hello, world!\n");
+    examples::expect_head_then_get(endpoint_.address);
 }
 
 TEST_P(ScgiUwsgiFrontEnds, EchoIsTheSameAsThroughFastCgi) {
@@ -107,8 +91,7 @@ TEST_P(ScgiUwsgiFrontEnds, EchoIsTheSameAsThroughFastCgi) {
     const EchoReply r = echo(req);
     const EchoReply f(http_request(fastcgi_address(), fastcgi_address(), req).body);
     EXPECT_EQ(r.str("protocol"), GetParam().protocol);
-    for (const char* key : {"method", "script_name", "path_info", "query_string", "server_protocol",
-                            "server_name", "remote_addr", "content_type"})
+    for (const char* key : examples::kSameEverywhere)
         EXPECT_EQ(r.str(key), f.str(key)) << key;
     EXPECT_EQ(r.str("path_info"), "/x/a b");
     EXPECT_EQ(r.env("REQUEST_URI").value_or(""), "/app/x/a%20b?a=1&b=%20two");
@@ -272,6 +255,15 @@ std::string headers_of(const std::string& json, bool drop_zero_length) {
     return out.str();
 }
 
+/// The echo's answers `got` and `want` agree on what the callback saw of
+/// the request and its body.
+void expect_same_fields(const std::string& got, const std::string& want) {
+    for (const char* key : examples::kSameEverywhere)
+        EXPECT_EQ(json_member(got, key), json_member(want, key)) << key;
+    for (const char* key : {"https", "body_length", "body_sha256"})
+        EXPECT_EQ(json_member(got, key), json_member(want, key)) << key;
+}
+
 TEST_P(ScgiUwsgiFrontEnds, MatrixIsTheSameAsThroughFastCgi) {
     const bool scgi = std::string(GetParam().protocol) == "scgi";
     const bool refuses_encoded_slash = apache() && !scgi;
@@ -291,10 +283,7 @@ TEST_P(ScgiUwsgiFrontEnds, MatrixIsTheSameAsThroughFastCgi) {
             continue;
         }
         ASSERT_EQ(got.status, 200) << got.body.substr(0, 200);
-        for (const char* key :
-             {"method", "script_name", "path_info", "query_string", "server_protocol",
-              "server_name", "remote_addr", "content_type", "https", "body_length", "body_sha256"})
-            EXPECT_EQ(json_member(got.body, key), json_member(want.body, key)) << key;
+        expect_same_fields(got.body, want.body);
         // A documented difference: SCGI requires CONTENT_LENGTH on every
         // request, so a request without a body shows "content-length: 0"
         // where FastCGI (nginx `if_not_empty`, Apache) has none. RFC 3875
@@ -311,15 +300,7 @@ TEST_P(ScgiUwsgiFrontEnds, MatrixIsTheSameAsThroughFastCgi) {
 }
 
 TEST_P(ScgiUwsgiFrontEnds, StreamReachesTheClientBeforeItEnds) {
-    HttpRequest req;
-    req.target = "/stream?chunks=3&bytes=10&delay_ms=500";
-    const auto res = send(req, 20s);
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.body, "aaaaaaaaaabbbbbbbbbbcccccccccc");
-    EXPECT_GE(res.complete, 950ms);
-    EXPECT_LT(res.first_body_byte + 600ms, res.complete)
-        << "first body byte at " << res.first_body_byte.count() << " ms, complete at "
-        << res.complete.count() << " ms";
+    examples::expect_stream_reaches_the_client_before_it_ends(endpoint_.address);
 }
 
 TEST_P(ScgiUwsgiFrontEnds, LargeDownloads) {
@@ -430,16 +411,8 @@ class CgiFrontEnd : public GatewaySuite<CgiFrontEnd> {
 };
 
 TEST_F(CgiFrontEnd, Hello) {
-    const auto res = get_at("cgi_hello", "/hello");
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.body, "Hello, world!\n");
-    EXPECT_EQ(res.header("Content-Type").value_or(""), "text/plain");
-    HttpRequest head;
-    head.method = "HEAD";
-    head.target = "/hello";
-    const auto h = at("cgi_hello", head);
-    EXPECT_EQ(h.status, 200);
-    EXPECT_EQ(h.body, "");
+    examples::expect_hello(endpoint_of("cgi_hello").address);
+    examples::expect_head_then_get(endpoint_of("cgi_hello").address);
 }
 
 TEST_F(CgiFrontEnd, EchoIsTheSameAsThroughFastCgi) {
@@ -452,8 +425,7 @@ TEST_F(CgiFrontEnd, EchoIsTheSameAsThroughFastCgi) {
     const std::string f_address = endpoint_of(kApacheFastCgi.name).address;
     const EchoReply f(http_request(f_address, f_address, req).body);
     EXPECT_EQ(r.str("protocol"), "cgi");
-    for (const char* key : {"method", "script_name", "path_info", "query_string", "server_protocol",
-                            "server_name", "remote_addr", "content_type"})
+    for (const char* key : examples::kSameEverywhere)
         EXPECT_EQ(r.str(key), f.str(key)) << key;
     EXPECT_EQ(r.str("path_info"), "/x/a b");
     EXPECT_EQ(r.env("REQUEST_URI").value_or(""), "/app/x/a%20b?a=1&b=%20two");
@@ -475,10 +447,7 @@ TEST_F(CgiFrontEnd, MatrixIsTheSameAsThroughFastCgi) {
             continue;
         }
         ASSERT_EQ(got.status, 200) << got.body.substr(0, 200);
-        for (const char* key :
-             {"method", "script_name", "path_info", "query_string", "server_protocol",
-              "server_name", "remote_addr", "content_type", "https", "body_length", "body_sha256"})
-            EXPECT_EQ(json_member(got.body, key), json_member(want.body, key)) << key;
+        expect_same_fields(got.body, want.body);
         EXPECT_EQ(headers_of(got.body, false), headers_of(want.body, false));
         EXPECT_EQ(json_member(got.body, "protocol"), "cgi");
     }
@@ -519,12 +488,7 @@ TEST_F(CgiFrontEnd, ThrowIs500) {
 }
 
 TEST_F(CgiFrontEnd, StreamReachesTheClientBeforeItEnds) {
-    const auto res = get_at("cgi_stream", "/stream?chunks=3&bytes=10&delay_ms=500");
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.body, "aaaaaaaaaabbbbbbbbbbcccccccccc");
-    EXPECT_LT(res.first_body_byte + 600ms, res.complete)
-        << "first body byte at " << res.first_body_byte.count() << " ms, complete at "
-        << res.complete.count() << " ms";
+    examples::expect_stream_reaches_the_client_before_it_ends(endpoint_of("cgi_stream").address);
 }
 
 }  // namespace
