@@ -35,6 +35,25 @@
 
 namespace postern::test {
 
+/// The end of a stack that a suite (or a whole test binary) shared: the
+/// stop's problems become failures, the logs are printed when `failed` or
+/// the stop went wrong, POSTERN_KEEP_TEMP=1 keeps its directory; then the
+/// stack is gone. Nothing happens when it never started.
+inline void end_shared_stack(std::unique_ptr<Stack>& stack, bool failed) {
+    if (!stack)
+        return;
+    const auto problems = stack->stop();
+    for (const auto& p : problems)
+        ADD_FAILURE() << p;
+    if (failed || !problems.empty())
+        std::fprintf(stderr, "%s", stack->log_tails().c_str());
+    if (std::getenv("POSTERN_KEEP_TEMP") != nullptr) {
+        stack->keep_dir();
+        std::fprintf(stderr, "kept %s\n", stack->dir().path().c_str());
+    }
+    stack.reset();
+}
+
 /// The suite-wide life of one Stack, for the fixtures below: `Base` is the
 /// gtest fixture (::testing::Test or ::testing::TestWithParam<Topology>).
 template <class Derived, class Base>
@@ -50,20 +69,7 @@ class SharedStack : public Base {
         }
     }
 
-    static void TearDownTestSuite() {
-        if (!stack_)
-            return;
-        const auto problems = stack_->stop();
-        for (const auto& p : problems)
-            ADD_FAILURE() << p;
-        if (failed_ || !problems.empty())
-            std::fprintf(stderr, "%s", stack_->log_tails().c_str());
-        if (std::getenv("POSTERN_KEEP_TEMP") != nullptr) {
-            stack_->keep_dir();
-            std::fprintf(stderr, "kept %s\n", stack_->dir().path().c_str());
-        }
-        stack_.reset();
-    }
+    static void TearDownTestSuite() { end_shared_stack(stack_, failed_); }
 
     void SetUp() override {
         ASSERT_NE(stack_, nullptr) << "the test stack did not start: " << startup_error_;
