@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "echo_reply.hpp"
+#include "example_checks.hpp"
 #include "http_client.hpp"
 #include "stack.hpp"
 #include "stack_suite.hpp"
@@ -255,18 +256,7 @@ TEST_P(FrontEndTest, ChunkedUploadStreamsUnbuffered) {
 // --------------------------------------------------------------- streaming
 
 TEST_P(FrontEndTest, StreamReachesTheClientBeforeItEnds) {
-    HttpRequest req;
-    req.target = "/stream?chunks=3&bytes=10&delay_ms=500";
-    const auto res = send(req, 20s);
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.body, "aaaaaaaaaabbbbbbbbbbcccccccccc");
-    // Chunks leave at 0, 500 and 1000 ms: the first must arrive long before
-    // the last was produced, else something buffered the response.
-    EXPECT_GE(res.complete, 950ms);
-    EXPECT_GE(res.first_body_byte, 0ms);
-    EXPECT_LT(res.first_body_byte + 600ms, res.complete)
-        << "first body byte at " << res.first_body_byte.count() << " ms, complete at "
-        << res.complete.count() << " ms";
+    examples::expect_stream_reaches_the_client_before_it_ends(endpoint_.address);
 }
 
 TEST_P(FrontEndTest, StreamRefusesAbsurdParameters) {
