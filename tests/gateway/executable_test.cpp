@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "fcgi_client.hpp"
+#include "notify_socket.hpp"
 #include "process.hpp"
 #include "socket_client.hpp"
 
@@ -75,34 +76,6 @@ int listening_socket(std::string& addr) {
     addr = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
     return fd;
 }
-
-/// A datagram socket standing in for systemd's NOTIFY_SOCKET.
-class NotifySocket {
-  public:
-    explicit NotifySocket(const std::string& path) : path_(path) {
-        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_un sa{};
-        sa.sun_family = AF_UNIX;
-        std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-        timeval tv{15, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    }
-    ~NotifySocket() {
-        ::close(fd_);
-        ::unlink(path_.c_str());
-    }
-    /// The next datagram, or "" after 15 s.
-    std::string receive() {
-        char buf[512];
-        const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-        return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
-    }
-
-  private:
-    std::string path_;
-    int fd_ = -1;
-};
 
 std::size_t count_lines(const std::string& s) {
     std::size_t n = 0;
