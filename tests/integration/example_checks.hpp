@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 #include "http_client.hpp"
@@ -27,6 +28,20 @@ inline HttpResponse get(const std::string& address, const std::string& target,
     HttpRequest req;
     req.target = target;
     return http_request(address, address, req, timeout);
+}
+
+/// An upload of `body` to `target` as application/octet-stream: a POST
+/// with its Content-Length or, when `chunk_size` is not 0, a PUT in chunks
+/// of that size.
+inline HttpRequest upload(const std::string& target, const std::string& body,
+                          std::size_t chunk_size = 0) {
+    HttpRequest req;
+    req.method = chunk_size == 0 ? "POST" : "PUT";
+    req.target = target;
+    req.headers = {{"Content-Type", "application/octet-stream"}};
+    req.body = body;
+    req.chunk_size = chunk_size;
+    return req;
 }
 
 /// GET /hello, `times` times: 200, exactly "Hello, world!\n", text/plain.

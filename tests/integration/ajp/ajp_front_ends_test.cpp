@@ -88,12 +88,7 @@ TEST_P(AjpFrontEnds, Bodies) {
     for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{8191}, std::size_t{8192},
                              std::size_t{8193}, std::size_t{1} << 20, std::size_t{32} << 20}) {
         const std::string& body = payload(size);
-        HttpRequest req;
-        req.method = "POST";
-        req.target = "/app/upload";
-        req.headers = {{"Content-Type", "application/octet-stream"}};
-        req.body = body;
-        const EchoReply r = echo(req);
+        const EchoReply r = echo(examples::upload("/app/upload", body));
         EXPECT_EQ(r.body_length(), size) << size;
         EXPECT_EQ(r.str("body_sha256"), sha256_hex(body)) << size;
         EXPECT_EQ(r.env("CONTENT_LENGTH").value_or("<unset>"), std::to_string(size));
@@ -103,12 +98,7 @@ TEST_P(AjpFrontEnds, Bodies) {
 TEST_P(AjpFrontEnds, ChunkedUploads) {
     for (std::size_t size : {std::size_t{1}, std::size_t{100'000}, std::size_t{3} << 20}) {
         const std::string& body = payload(size);
-        HttpRequest req;
-        req.method = "PUT";
-        req.target = "/app/chunked";
-        req.body = body;
-        req.chunk_size = 65'536;
-        const EchoReply r = echo(req);
+        const EchoReply r = echo(examples::upload("/app/chunked", body, 65'536));
         EXPECT_EQ(r.body_length(), size);
         EXPECT_EQ(r.str("body_sha256"), sha256_hex(body));
     }

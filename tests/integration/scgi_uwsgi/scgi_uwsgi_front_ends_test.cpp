@@ -146,12 +146,7 @@ TEST_P(ScgiUwsgiFrontEnds, Bodies) {
     for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{65'536},
                              std::size_t{1} << 20, std::size_t{32} << 20}) {
         const std::string& body = payload(size);
-        HttpRequest req;
-        req.method = "POST";
-        req.target = "/app/upload";
-        req.headers = {{"Content-Type", "application/octet-stream"}};
-        req.body = body;
-        const EchoReply r = echo(req);
+        const EchoReply r = echo(examples::upload("/app/upload", body));
         EXPECT_EQ(r.body_length(), size) << size;
         EXPECT_EQ(r.str("body_sha256"), sha256_hex(body)) << size;
         EXPECT_EQ(r.env("CONTENT_LENGTH").value_or("0"), std::to_string(size));
@@ -162,12 +157,7 @@ TEST_P(ScgiUwsgiFrontEnds, ChunkedUploads) {
     for (const char* target : {"/app/chunked", "/stream/echo/chunked"}) {
         for (std::size_t size : {std::size_t{1}, std::size_t{100'000}, std::size_t{3} << 20}) {
             const std::string& body = payload(size);
-            HttpRequest req;
-            req.method = "PUT";
-            req.target = target;
-            req.body = body;
-            req.chunk_size = 65'536;
-            const HttpResponse res = send(req);
+            const HttpResponse res = send(examples::upload(target, body, 65'536));
             if (apache()) {
                 // mod_proxy_scgi and mod_proxy_uwsgi refuse a body without a
                 // length themselves (documented in the snippets); nothing
@@ -456,12 +446,7 @@ TEST_F(CgiFrontEnd, MatrixIsTheSameAsThroughFastCgi) {
 TEST_F(CgiFrontEnd, Bodies) {
     for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{1} << 20}) {
         const std::string& body = payload(size);
-        HttpRequest req;
-        req.method = "POST";
-        req.target = "/app/upload";
-        req.headers = {{"Content-Type", "application/octet-stream"}};
-        req.body = body;
-        const auto res = at("cgi_app", req);
+        const auto res = at("cgi_app", examples::upload("/app/upload", body));
         ASSERT_EQ(res.status, 200) << size << ": " << res.body;
         const EchoReply r(res.body);
         EXPECT_EQ(r.body_length(), size);
@@ -471,12 +456,7 @@ TEST_F(CgiFrontEnd, Bodies) {
 
 TEST_F(CgiFrontEnd, ChunkedUpload) {
     const std::string& body = payload(100'000);
-    HttpRequest req;
-    req.method = "PUT";
-    req.target = "/app/chunked";
-    req.body = body;
-    req.chunk_size = 16'384;
-    const auto res = at("cgi_app", req);
+    const auto res = at("cgi_app", examples::upload("/app/chunked", body, 16'384));
     ASSERT_EQ(res.status, 200) << res.body;
     const EchoReply r(res.body);
     EXPECT_EQ(r.body_length(), body.size());
