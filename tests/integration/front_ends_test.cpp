@@ -198,12 +198,7 @@ TEST_P(FrontEndTest, RemotePortIsTheClientsWhereTheProtocolCarriesIt) {
 
 TEST_P(FrontEndTest, LargePostBodyArrivesWhole) {
     const std::string& body = payload(32u << 20);
-    HttpRequest req;
-    req.method = "POST";
-    req.target = "/app/upload";
-    req.headers = {{"Content-Type", "application/octet-stream"}};
-    req.body = body;
-    const EchoReply r = echo(req);
+    const EchoReply r = echo(examples::upload("/app/upload", body));
     EXPECT_EQ(r.str("method"), "POST");
     EXPECT_EQ(r.str("content_type"), "application/octet-stream");
     EXPECT_EQ(r.env("CONTENT_LENGTH").value_or("<unset>"), std::to_string(body.size()));
@@ -213,13 +208,7 @@ TEST_P(FrontEndTest, LargePostBodyArrivesWhole) {
 
 TEST_P(FrontEndTest, ChunkedUploadArrivesWhole) {
     const std::string& body = payload(3u << 20);
-    HttpRequest req;
-    req.method = "PUT";
-    req.target = "/app/chunked";
-    req.headers = {{"Content-Type", "application/octet-stream"}};
-    req.body = body;
-    req.chunk_size = 100'000;
-    const EchoReply r = echo(req);
+    const EchoReply r = echo(examples::upload("/app/chunked", body, 100'000));
     EXPECT_EQ(r.body_length(), body.size());
     EXPECT_EQ(r.str("body_sha256"), sha256_hex(body));
     // Only nginx gives the length: it reads the whole body of `location /`
