@@ -9,10 +9,11 @@
 //   `static std::unique_ptr<Stack> make_stack()` (default: every topology,
 //   default options). Each case then has endpoint_ for GetParam(), and
 //   send(), get() and echo() to it.
-// - GatewaySuite<Derived>: a suite that needs the gateway alone:
+// - GatewaySuite<Derived>: a suite that is not parameterised:
 //   `class MyTest : public GatewaySuite<MyTest>`, with an optional
-//   make_stack() (default: a stack of no topologies, default options);
-//   each case has gateway().
+//   make_stack() (default: a stack of no topologies, the gateway alone);
+//   each case has gateway(), and endpoint_of(name) for a topology of its
+//   stack.
 //
 // A fixture derived from a suite's fixture (class B : public MyTest) shares
 // its make_stack() and starts a stack of its own for its own suite.
