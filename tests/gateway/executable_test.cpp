@@ -24,6 +24,7 @@
 #include "notify_socket.hpp"
 #include "process.hpp"
 #include "socket_client.hpp"
+#include "wait.hpp"
 
 namespace postern::test {
 namespace {
@@ -343,7 +344,15 @@ TEST_F(Executable, SigquitKillsTheWorkersAtOnce) {
     client.send("GET /f/sleep?ms=30000&flush=1 HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_NE(client.recv_until("\r\n\r\n", 10s).find("200 OK"), std::string::npos)
         << tail_file(p.log_path());
-    const std::set<pid_t> workers = children_of(p.pid());
+    // The first worker may answer before the supervisor has forked the
+    // second.
+    std::set<pid_t> workers;
+    wait_until(
+        [&] {
+            workers = children_of(p.pid());
+            return workers.size() == 2;
+        },
+        10s);
     EXPECT_EQ(workers.size(), 2u);
     p.signal(SIGQUIT);
     // Well before the 30 s sleep or the 60 s drain time: nothing waits.
