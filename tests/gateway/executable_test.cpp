@@ -21,8 +21,10 @@
 #include <vector>
 
 #include "fcgi_client.hpp"
+#include "notify_socket.hpp"
 #include "process.hpp"
 #include "socket_client.hpp"
+#include "wait.hpp"
 
 namespace postern::test {
 namespace {
@@ -75,34 +77,6 @@ int listening_socket(std::string& addr) {
     addr = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
     return fd;
 }
-
-/// A datagram socket standing in for systemd's NOTIFY_SOCKET.
-class NotifySocket {
-  public:
-    explicit NotifySocket(const std::string& path) : path_(path) {
-        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_un sa{};
-        sa.sun_family = AF_UNIX;
-        std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-        timeval tv{15, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    }
-    ~NotifySocket() {
-        ::close(fd_);
-        ::unlink(path_.c_str());
-    }
-    /// The next datagram, or "" after 15 s.
-    std::string receive() {
-        char buf[512];
-        const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-        return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
-    }
-
-  private:
-    std::string path_;
-    int fd_ = -1;
-};
 
 std::size_t count_lines(const std::string& s) {
     std::size_t n = 0;
@@ -370,7 +344,15 @@ TEST_F(Executable, SigquitKillsTheWorkersAtOnce) {
     client.send("GET /f/sleep?ms=30000&flush=1 HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_NE(client.recv_until("\r\n\r\n", 10s).find("200 OK"), std::string::npos)
         << tail_file(p.log_path());
-    const std::set<pid_t> workers = children_of(p.pid());
+    // The first worker may answer before the supervisor has forked the
+    // second.
+    std::set<pid_t> workers;
+    wait_until(
+        [&] {
+            workers = children_of(p.pid());
+            return workers.size() == 2;
+        },
+        10s);
     EXPECT_EQ(workers.size(), 2u);
     p.signal(SIGQUIT);
     // Well before the 30 s sleep or the 60 s drain time: nothing waits.

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "notify_socket.hpp"
+
 namespace postern::systemd {
 namespace {
 
@@ -114,31 +116,7 @@ TEST(AssignPassedSockets, NothingPassedChangesNothing) {
     EXPECT_TRUE(none.empty());
 }
 
-/// A datagram socket standing in for systemd's notification socket.
-class NotifySocket {
-  public:
-    explicit NotifySocket(const std::string& path, bool abstract = false) {
-        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_un sa{};
-        sa.sun_family = AF_UNIX;
-        std::memcpy(sa.sun_path + (abstract ? 1 : 0), path.data(), path.size());
-        const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() +
-                                                (abstract ? 1 : 0));
-        if (::bind(fd_, reinterpret_cast<sockaddr*>(&sa), len) != 0)
-            throw std::runtime_error("bind " + path + ": " + std::strerror(errno));
-        timeval tv{5, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    }
-    ~NotifySocket() { ::close(fd_); }
-    std::string receive() {
-        char buf[256];
-        const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-        return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
-    }
-
-  private:
-    int fd_ = -1;
-};
+using test::NotifySocket;
 
 TEST(Notifier, SendsEachStateAsOneDatagram) {
     const std::string path = ::testing::TempDir() + "postern-notify-" + std::to_string(::getpid());

@@ -7,79 +7,30 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "ajp/codec.hpp"
+#include "ajp_client.hpp"
 #include "echo_reply.hpp"
 #include "http_client.hpp"
 #include "process.hpp"
 #include "socket_client.hpp"
 #include "stack.hpp"
+#include "stack_suite.hpp"
 #include "uwsgi/codec.hpp"
+#include "wait.hpp"
 
 namespace postern::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* kSecret = "hostile-s3cret";
-
-/// What came back for one AJP request: the SEND_HEADERS status, the body,
-/// and whether END_RESPONSE arrived (and asked for reuse).
-struct AjpReply {
-    int status = 0;
-    std::string body;
-    bool ended = false;
-    bool reuse = false;
-    bool closed = false;
-};
-
-/// Reads AJP packets ('A' 'B', length, payload) until END_RESPONSE or the
-/// connection closes.
-AjpReply read_ajp_reply(SocketClient& c) {
-    AjpReply r;
-    std::string in;
-    auto u16 = [](const std::string& s, std::size_t at) -> std::size_t {
-        return (static_cast<std::size_t>(static_cast<unsigned char>(s[at])) << 8) |
-               static_cast<unsigned char>(s[at + 1]);
-    };
-    for (;;) {
-        while (in.size() < 4 || in.size() < 4 + u16(in, 2)) {
-            const std::string more = c.recv_some(10s);
-            if (more.empty()) {
-                r.closed = true;
-                return r;
-            }
-            in += more;
-        }
-        const std::size_t len = u16(in, 2);
-        const std::string p = in.substr(4, len);
-        in.erase(0, 4 + len);
-        if (p.empty())
-            continue;
-        switch (p[0]) {
-            case 4:  // SEND_HEADERS
-                r.status = static_cast<int>(u16(p, 1));
-                break;
-            case 3:  // SEND_BODY_CHUNK
-                r.body += p.substr(3, u16(p, 1));
-                break;
-            case 5:  // END_RESPONSE
-                r.ended = true;
-                r.reuse = p.size() > 1 && p[1] == 1;
-                return r;
-            default:
-                break;
-        }
-    }
-}
-
-ajp::ForwardRequest ajp_get(const std::string& uri) {
-    ajp::ForwardRequest r;
+/// A FORWARD_REQUEST encoded by the adapter's own codec (the tests below
+/// bend it: a stored method, a patched header name).
+postern::ajp::ForwardRequest ajp_get(const std::string& uri) {
+    postern::ajp::ForwardRequest r;
     r.method = "GET";
     r.protocol = "HTTP/1.1";
     r.req_uri = uri;
@@ -87,52 +38,40 @@ ajp::ForwardRequest ajp_get(const std::string& uri) {
     r.server_name = "example.org";
     r.server_port = 80;
     r.headers = {{"host", "example.org"}};
-    r.secret = kSecret;
+    r.secret = Stack::ajp_secret();
     return r;
 }
 
-class SameAnswer : public ::testing::Test {
-  protected:
-    static void SetUpTestSuite() {
-        dir_ = new TempDir("postern-hostile-same");
-        Gateway::Config config;
-        config.mounts = {"/app=echo"};
-        config.protocols = {"http", "ajp", "uwsgi"};
-        config.ajp_secret = kSecret;
-        config.extra_args = {"--processes", "1"};
-        gateway_ = new Gateway(*dir_, "gw", config);
-    }
-    static void TearDownTestSuite() {
-        delete gateway_;
-        delete dir_;
-        gateway_ = nullptr;
-        dir_ = nullptr;
+/// The gateway alone, one worker process.
+class SameAnswer : public GatewaySuite<SameAnswer> {
+  public:
+    static std::unique_ptr<Stack> make_stack() {
+        Stack::Options options;
+        options.gateway_args = {"--processes", "1"};
+        return std::make_unique<Stack>(std::vector<Topology>{}, options);
     }
 
-    static std::string access_log_path() {
-        const std::string& log = gateway_->log_path();
-        return log.substr(0, log.rfind('/')) + "/access.log";
-    }
+  protected:
+    static std::string access_log_path() { return gateway().access_log_path(); }
 
     /// The access log's lines once it holds at least `count` lines (the
     /// worker writes a line right after the answer).
     static std::vector<std::string> wait_for_lines(std::size_t count) {
         std::vector<std::string> lines;
-        const auto deadline = std::chrono::steady_clock::now() + 10s;
-        do {
-            lines.clear();
-            std::string text;
-            try {
-                text = read_file(access_log_path());
-            } catch (const std::exception&) {
-            }
-            std::size_t at = 0;
-            for (std::size_t nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1)
-                lines.push_back(text.substr(at, nl - at));
-            if (lines.size() >= count)
-                break;
-            std::this_thread::sleep_for(10ms);  // polls the condition above, up to the deadline
-        } while (std::chrono::steady_clock::now() < deadline);
+        wait_until(
+            [&] {
+                lines.clear();
+                std::string text;
+                try {
+                    text = read_file(access_log_path());
+                } catch (const std::exception&) {
+                }
+                std::size_t at = 0;
+                for (std::size_t nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1)
+                    lines.push_back(text.substr(at, nl - at));
+                return lines.size() >= count;
+            },
+            10s);
         return lines;
     }
 
@@ -151,36 +90,31 @@ class SameAnswer : public ::testing::Test {
         HttpRequest req;
         req.target = target;
         req.headers = std::move(headers);
-        return http_request(gateway_->address("http", false), "example.org", req, 10s);
+        return http_request(gateway().address("http", false), "example.org", req, 10s);
     }
 
-    static AjpReply ajp_send(const std::string& bytes) {
-        SocketClient c(gateway_->address("ajp", false));
+    static ajp::Exchange ajp_send(const std::string& bytes) {
+        SocketClient c(gateway().address("ajp", false));
         c.send(bytes);
-        return read_ajp_reply(c);
+        return ajp::read_exchange(c);
     }
 
     /// uwsgi: one request per connection; the whole answer.
     static std::string uwsgi_send(const std::vector<std::pair<std::string, std::string>>& vars,
                                   const std::string& body) {
-        SocketClient c(gateway_->address("uwsgi", false));
+        SocketClient c(gateway().address("uwsgi", false));
         c.send(uwsgi::encode_request(vars) + body);
         return c.recv_until_close(10s);
     }
 
     static void expect_good_ajp_request() {
-        const AjpReply good = ajp_send(ajp::encode_forward_request(ajp_get("/app/good"), 2));
+        const ajp::Exchange good =
+            ajp_send(postern::ajp::encode_forward_request(ajp_get("/app/good"), 2));
         EXPECT_EQ(good.status, 200);
         EXPECT_TRUE(good.ended);
         EXPECT_NE(good.body.find("\"path_info\": \"/good\""), std::string::npos) << good.body;
     }
-
-    static TempDir* dir_;
-    static Gateway* gateway_;
 };
-
-TempDir* SameAnswer::dir_ = nullptr;
-Gateway* SameAnswer::gateway_ = nullptr;
 
 TEST_F(SameAnswer, AForgedUserAgentIsOneEscapedLineAndTheNextLogsNormally) {
     const std::size_t before = wait_for_lines(0).size();
@@ -205,9 +139,9 @@ TEST_F(SameAnswer, AForgedUserAgentIsOneEscapedLineAndTheNextLogsNormally) {
 
 TEST_F(SameAnswer, AnAjpStoredMethodWithALineFeedIsOneLine) {
     const std::size_t before = wait_for_lines(0).size();
-    ajp::ForwardRequest r = ajp_get("/app/lf");
+    postern::ajp::ForwardRequest r = ajp_get("/app/lf");
     r.method = "PROPFIND\n127.0.0.1 - - [01/Jan/2000:00:00:00 +0000] \"GET /admin";
-    const AjpReply reply = ajp_send(ajp::encode_forward_request(r, 0xFF));
+    const ajp::Exchange reply = ajp_send(postern::ajp::encode_forward_request(r, 0xFF));
     EXPECT_TRUE(reply.ended);
     expect_good_ajp_request();
 
@@ -224,7 +158,7 @@ TEST_F(SameAnswer, AnAjpStoredMethodWithALineFeedIsOneLine) {
 
 TEST_F(SameAnswer, AjpCodedAndNamedContentLengthIs400AndTheNextRequestIsServed) {
     // A coded Content-Length: 3 and a named Content-Length: 10, body "abc".
-    ajp::ForwardRequest r = ajp_get("/app/two-lengths");
+    postern::ajp::ForwardRequest r = ajp_get("/app/two-lengths");
     r.method = "POST";
     r.headers.emplace_back("content-length", "3");  // coded (0xA008)
     std::string bytes;
@@ -232,36 +166,38 @@ TEST_F(SameAnswer, AjpCodedAndNamedContentLengthIs400AndTheNextRequestIsServed) 
     // knows, so it is sent as "Content-Lengtx" (a string name of the same
     // length) and the last letter patched.
     r.headers.emplace_back("Content-Lengtx", "10");
-    bytes = ajp::encode_forward_request(r, 4);
+    bytes = postern::ajp::encode_forward_request(r, 4);
     const std::size_t at = bytes.find("Content-Lengtx");
     ASSERT_NE(at, std::string::npos);
     bytes[at + 13] = 'h';
 
-    ajp::ForwardRequest decoded;
-    ASSERT_EQ(ajp::decode_forward_request(std::string_view(bytes).substr(4), {}, decoded).status,
-              ajp::Status::done);
+    postern::ajp::ForwardRequest decoded;
+    ASSERT_EQ(
+        postern::ajp::decode_forward_request(std::string_view(bytes).substr(4), {}, decoded).status,
+        postern::ajp::Status::done);
     ASSERT_EQ(decoded.headers.size(), 3u);
     EXPECT_EQ(decoded.headers[2].first, "Content-Length");
 
-    const AjpReply reply = ajp_send(bytes + ajp::encode_body_packet("abc"));
+    const ajp::Exchange reply = ajp_send(bytes + postern::ajp::encode_body_packet("abc"));
     EXPECT_EQ(reply.status, 400) << reply.body;
     EXPECT_EQ(reply.body.find("CONTENT_LENGTH"), std::string::npos) << reply.body;
     expect_good_ajp_request();
 }
 
 TEST_F(SameAnswer, AjpContentLengthWithTransferEncodingOrTwoHostsIs400) {
-    ajp::ForwardRequest both = ajp_get("/app/both");
+    postern::ajp::ForwardRequest both = ajp_get("/app/both");
     both.method = "POST";
     both.headers.emplace_back("content-length", "3");
     both.headers.emplace_back("Transfer-Encoding", "chunked");
-    EXPECT_EQ(
-        ajp_send(ajp::encode_forward_request(both, 4) + ajp::encode_body_packet("abc")).status,
-        400);
+    EXPECT_EQ(ajp_send(postern::ajp::encode_forward_request(both, 4) +
+                       postern::ajp::encode_body_packet("abc"))
+                  .status,
+              400);
     expect_good_ajp_request();
 
-    ajp::ForwardRequest hosts = ajp_get("/app/hosts");
+    postern::ajp::ForwardRequest hosts = ajp_get("/app/hosts");
     hosts.headers.emplace_back("host", "evil.example");
-    EXPECT_EQ(ajp_send(ajp::encode_forward_request(hosts, 2)).status, 400);
+    EXPECT_EQ(ajp_send(postern::ajp::encode_forward_request(hosts, 2)).status, 400);
     expect_good_ajp_request();
 }
 
@@ -288,7 +224,7 @@ TEST_F(SameAnswer, UwsgiContentLengthTwiceIs400AndTheNextRequestIsServed) {
 TEST(AjpSecretOnTheCommandLine, IsWarnedAboutOnceAndAFileIsNot) {
     TempDir dir("postern-hostile-secret");
     const std::string warning = "--ajp-secret on the command line is readable by every local user";
-    write_file(dir.file("ajp.secret"), std::string(kSecret) + "\n");
+    write_file(dir.file("ajp.secret"), std::string(Stack::ajp_secret()) + "\n");
     for (const bool from_file : {false, true}) {
         const std::string log = dir.file(from_file ? "file.log" : "argv.log");
         const std::string address = "127.0.0.1:" + std::to_string(free_port());
@@ -304,14 +240,14 @@ TEST(AjpSecretOnTheCommandLine, IsWarnedAboutOnceAndAFileIsNot) {
         if (from_file)
             argv.insert(argv.end(), {"--ajp-secret-file", dir.file("ajp.secret")});
         else
-            argv.insert(argv.end(), {"--ajp-secret", kSecret});
+            argv.insert(argv.end(), {"--ajp-secret", Stack::ajp_secret()});
         Process gateway;
         gateway.start(argv, {}, log);
         ASSERT_TRUE(wait_for_listener(address, 10s)) << tail_file(log);
         // Served either way (the warning stops nothing).
         SocketClient c(address);
-        c.send(ajp::encode_forward_request(ajp_get("/app/good"), 2));
-        const AjpReply good = read_ajp_reply(c);
+        c.send(postern::ajp::encode_forward_request(ajp_get("/app/good"), 2));
+        const ajp::Exchange good = ajp::read_exchange(c);
         EXPECT_EQ(good.status, 200);
         EXPECT_TRUE(good.ended);
         gateway.stop(10s);

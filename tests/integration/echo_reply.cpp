@@ -6,8 +6,9 @@
 
 #include <map>
 #include <mutex>
-#include <random>
 #include <stdexcept>
+
+#include "test_data.hpp"
 
 namespace postern::test {
 
@@ -56,12 +57,8 @@ const std::string& payload(std::size_t size) {
     static std::map<std::size_t, std::string> cache;
     std::lock_guard lock(mutex);
     auto& data = cache[size];
-    if (data.size() != size) {
-        std::mt19937 gen(20090415);  // fixed seed
-        data.resize(size);
-        for (auto& c : data)
-            c = static_cast<char>(gen() & 0xFF);
-    }
+    if (data.size() != size)
+        data = deterministic_bytes(size, 20090415);
     return data;
 }
 

@@ -33,8 +33,8 @@ class EchoReply {
     Poco::JSON::Object::Ptr root_;
 };
 
-/// `size` bytes of a fixed pseudo-random sequence (fixed seed: the same bytes
-/// on every run), cached.
+/// deterministic_bytes(size, 20090415) (test_data.hpp: the same bytes on
+/// every run), cached.
 const std::string& payload(std::size_t size);
 /// Lowercase hex SHA-256.
 std::string sha256_hex(std::string_view data);

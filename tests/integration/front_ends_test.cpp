@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "echo_reply.hpp"
+#include "example_checks.hpp"
 #include "http_client.hpp"
 #include "stack.hpp"
 #include "stack_suite.hpp"
@@ -197,12 +198,7 @@ TEST_P(FrontEndTest, RemotePortIsTheClientsWhereTheProtocolCarriesIt) {
 
 TEST_P(FrontEndTest, LargePostBodyArrivesWhole) {
     const std::string& body = payload(32u << 20);
-    HttpRequest req;
-    req.method = "POST";
-    req.target = "/app/upload";
-    req.headers = {{"Content-Type", "application/octet-stream"}};
-    req.body = body;
-    const EchoReply r = echo(req);
+    const EchoReply r = echo(examples::upload("/app/upload", body));
     EXPECT_EQ(r.str("method"), "POST");
     EXPECT_EQ(r.str("content_type"), "application/octet-stream");
     EXPECT_EQ(r.env("CONTENT_LENGTH").value_or("<unset>"), std::to_string(body.size()));
@@ -212,13 +208,7 @@ TEST_P(FrontEndTest, LargePostBodyArrivesWhole) {
 
 TEST_P(FrontEndTest, ChunkedUploadArrivesWhole) {
     const std::string& body = payload(3u << 20);
-    HttpRequest req;
-    req.method = "PUT";
-    req.target = "/app/chunked";
-    req.headers = {{"Content-Type", "application/octet-stream"}};
-    req.body = body;
-    req.chunk_size = 100'000;
-    const EchoReply r = echo(req);
+    const EchoReply r = echo(examples::upload("/app/chunked", body, 100'000));
     EXPECT_EQ(r.body_length(), body.size());
     EXPECT_EQ(r.str("body_sha256"), sha256_hex(body));
     // Only nginx gives the length: it reads the whole body of `location /`
@@ -255,18 +245,7 @@ TEST_P(FrontEndTest, ChunkedUploadStreamsUnbuffered) {
 // --------------------------------------------------------------- streaming
 
 TEST_P(FrontEndTest, StreamReachesTheClientBeforeItEnds) {
-    HttpRequest req;
-    req.target = "/stream?chunks=3&bytes=10&delay_ms=500";
-    const auto res = send(req, 20s);
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.body, "aaaaaaaaaabbbbbbbbbbcccccccccc");
-    // Chunks leave at 0, 500 and 1000 ms: the first must arrive long before
-    // the last was produced, else something buffered the response.
-    EXPECT_GE(res.complete, 950ms);
-    EXPECT_GE(res.first_body_byte, 0ms);
-    EXPECT_LT(res.first_body_byte + 600ms, res.complete)
-        << "first body byte at " << res.first_body_byte.count() << " ms, complete at "
-        << res.complete.count() << " ms";
+    examples::expect_stream_reaches_the_client_before_it_ends(endpoint_.address);
 }
 
 TEST_P(FrontEndTest, StreamRefusesAbsurdParameters) {

@@ -265,8 +265,8 @@ int Nginx::stop() {
 
 // ---------------------------------------------------------------- Apache
 
-Apache::Apache(const TempDir& dir, const std::vector<Site>& sites)
-    : dir_(dir.subdir("apache")), error_log_(dir_ + "/error.log") {
+Apache::Apache(const TempDir& dir, const std::vector<Site>& sites, const std::string& name)
+    : dir_(dir.subdir(name)), error_log_(dir_ + "/error.log") {
     require_executable(kApache, "Apache httpd");
     const std::string& d = dir_;
     std::string listen_lines;
@@ -330,6 +330,11 @@ Stack::Stack(std::vector<Topology> topologies, Options options)
     config.ajp_secret = ajp_secret();
     // The doc module serves its bundled page (POSTERN_DOC unset or empty).
     config.env = {"POSTERN_DOC="};
+    for (const auto& entry : options_.gateway_env) {
+        const std::string name = entry.substr(0, entry.find('=') + 1);
+        std::erase_if(config.env, [&](const std::string& e) { return e.starts_with(name); });
+        config.env.push_back(entry);
+    }
     // X-Forwarded-* from nginx and Apache on loopback are believed.
     config.extra_args = {"--trusted-proxy", "127.0.0.1"};
     config.extra_args.insert(config.extra_args.end(), options_.gateway_args.begin(),
@@ -340,6 +345,14 @@ Stack::Stack(std::vector<Topology> topologies, Options options)
 
 Stack::~Stack() {
     stop();
+}
+
+Stack::Endpoint Stack::endpoint(const std::string& topology_name) {
+    for (const auto& t : topologies_) {
+        if (topology_name == t.name)
+            return endpoint(t);
+    }
+    throw std::logic_error("the stack was not made for " + topology_name);
 }
 
 Stack::Endpoint Stack::endpoint(const Topology& t) {
@@ -372,22 +385,48 @@ Stack::Endpoint Stack::endpoint(const Topology& t) {
             return {loopback(nginx->port()), nginx->port()};
         }
         case FrontEnd::apache: {
-            if (!apache_)
-                start_apache();
-            const int port = apache_->port(t.name);
+            const std::size_t index = apache_of(t);
+            if (!apaches_[index])
+                start_apache(index);
+            const int port = apaches_[index]->port(t.name);
             return {loopback(port), port};
         }
     }
     throw std::logic_error("unknown front end");
 }
 
-void Stack::start_apache() {
-    // One Apache serves every Apache topology of the stack, a virtual host
-    // each; mod_jk's settings are server-wide, so one mod_jk topology at most.
-    const std::string d = dir_.path() + "/apache";
+namespace {
+
+bool is_mod_jk(const Topology& t) {
+    const std::string snippet = t.snippet != nullptr ? t.snippet : "";
+    return snippet == "postern-mod-jk.conf" || snippet == "postern-jk-balancer.conf";
+}
+
+}  // namespace
+
+std::size_t Stack::apache_of(const Topology& t) const {
+    if (!is_mod_jk(t))
+        return 0;
+    std::size_t jk = 0;
+    for (const auto& o : topologies_) {
+        if (o.front_end != FrontEnd::apache || !is_mod_jk(o))
+            continue;
+        if (std::string(o.name) == t.name)
+            return jk;
+        ++jk;
+    }
+    throw std::logic_error(std::string("the stack was not made for ") + t.name);
+}
+
+void Stack::start_apache(std::size_t index) {
+    // One Apache serves the Apache topologies of the stack, a virtual host
+    // each; mod_jk's settings are server-wide, so every mod_jk topology after
+    // the first gets an Apache of its own (apache-2, apache-3, ...).
+    const std::string name = index == 0 ? "apache" : "apache-" + std::to_string(index + 1);
+    const std::string d = dir_.path() + "/" + name;
     std::vector<Apache::Site> sites;
     for (const auto& t : topologies_) {
-        if (t.front_end != FrontEnd::apache)
+        if (t.front_end != FrontEnd::apache || apache_of(t) != index)
             continue;
         const std::string p = t.protocol;
         const std::string snippet = t.snippet;
@@ -397,6 +436,8 @@ void Stack::start_apache() {
                        ? "unix:" + gateway_->address(p, true) + "|" + scheme + "://localhost"
                        : scheme + "://" + gateway_->address(p, false);
         };
+        const std::string secret =
+            t.front_end_secret != nullptr ? t.front_end_secret : ajp_secret();
         std::map<std::string, std::string> values;
         if (snippet == "postern-proxy-fcgi.conf") {
             values = {{"POSTERN_FASTCGI", url("fcgi")}};
@@ -407,14 +448,14 @@ void Stack::start_apache() {
         } else if (snippet == "postern-proxy-uwsgi.conf") {
             values = {{"POSTERN_UWSGI", url("uwsgi")}};
         } else if (snippet == "postern-proxy-ajp.conf") {
-            values = {{"POSTERN_AJP", url("ajp")}, {"AJP_SECRET", ajp_secret()}};
+            values = {{"POSTERN_AJP", url("ajp")}, {"AJP_SECRET", secret}};
         } else if (snippet == "postern-mod-jk.conf") {
-            const std::string workers = dir_.file("workers.properties");
+            const std::string workers = dir_.file("workers-" + std::string(t.name) + ".properties");
             write_file(workers,
                        render_template(source_dir() + "/apache-conf/postern-workers.properties",
                                        {{"POSTERN_AJP_HOST", "127.0.0.1"},
                                         {"POSTERN_AJP_PORT", std::to_string(gateway_->port("ajp"))},
-                                        {"AJP_SECRET", ajp_secret()}}));
+                                        {"AJP_SECRET", secret}}));
             values = {{"JK_WORKERS_FILE", workers},
                       {"JK_SHM_FILE", d + "/jk.shm"},
                       {"JK_LOG_FILE", d + "/mod_jk.log"}};
@@ -422,9 +463,9 @@ void Stack::start_apache() {
         } else if (snippet == "postern-proxy-balancer.conf") {
             values = {{"POSTERN_AJP_1", url("ajp")},
                       {"POSTERN_AJP_2", url("ajp")},
-                      {"AJP_SECRET", ajp_secret()}};
+                      {"AJP_SECRET", secret}};
         } else if (snippet == "postern-jk-balancer.conf") {
-            const std::string workers = dir_.file("workers-lb.properties");
+            const std::string workers = dir_.file("workers-" + std::string(t.name) + ".properties");
             const std::string port = std::to_string(gateway_->port("ajp"));
             write_file(workers,
                        render_template(
@@ -433,17 +474,20 @@ void Stack::start_apache() {
                             {"POSTERN_AJP_PORT_1", port},
                             {"POSTERN_AJP_HOST_2", "127.0.0.1"},
                             {"POSTERN_AJP_PORT_2", port},
-                            {"AJP_SECRET", ajp_secret()}}));
+                            {"AJP_SECRET", secret}}));
             values = {{"JK_WORKERS_FILE", workers},
                       {"JK_SHM_FILE", d + "/jk.shm"},
                       {"JK_LOG_FILE", d + "/mod_jk.log"}};
             logs_.push_back(d + "/mod_jk.log");
         } else if (snippet == "postern-cgi.conf") {
             // The CGI build, not the gateway: Apache runs postern-cgi with
-            // the echo module for each request to /app.
-            values = {{"PREFIX", "/app"},
-                      {"POSTERN_CGI", binary_dir() + "/bin/postern-cgi"},
-                      {"POSTERN_MODULE", binary_dir() + "/examples/echo.so"}};
+            // the module for each request under the prefix (/app=echo).
+            const std::string mount = t.cgi_mount;
+            const auto eq = mount.find('=');
+            values = {
+                {"PREFIX", mount.substr(0, eq)},
+                {"POSTERN_CGI", binary_dir() + "/bin/postern-cgi"},
+                {"POSTERN_MODULE", binary_dir() + "/examples/" + mount.substr(eq + 1) + ".so"}};
         } else {
             throw std::logic_error("the stack cannot render " + snippet);
         }
@@ -451,7 +495,7 @@ void Stack::start_apache() {
     }
     logs_.push_back(d + "/error.log");
     logs_.push_back(d + "/stderr.log");
-    apache_ = std::make_unique<Apache>(dir_, sites);
+    apaches_[index] = std::make_unique<Apache>(dir_, sites, name);
 }
 
 std::vector<std::string> Stack::stop() {
@@ -464,11 +508,13 @@ std::vector<std::string> Stack::stop() {
         }
     }
     nginx_.clear();
-    if (apache_) {
-        if (auto p = stop_problem("Apache", apache_->stop(), false); !p.empty())
+    for (auto& [index, apache] : apaches_) {
+        if (!apache)
+            continue;
+        if (auto p = stop_problem("Apache", apache->stop(), false); !p.empty())
             problems.push_back(p);
-        apache_.reset();
     }
+    apaches_.clear();
     if (gateway_) {
         // SIGTERM drains and exits 0: part of the contract under test.
         if (auto p = stop_problem("postern", gateway_->stop(), true); !p.empty())

@@ -36,6 +36,12 @@ struct Topology {
     /// The shipped snippet rendered for it, in nginx-conf/ or apache-conf/
     /// ("postern-mod-jk.conf"); nullptr for direct.
     const char* snippet;
+    /// ajp: the secret the front end sends when it is not the gateway's
+    /// (Stack::ajp_secret()), for a site the gateway must refuse.
+    const char* front_end_secret = nullptr;
+    /// cgi: the one mount postern-cgi serves, "PREFIX=MODULE" (a module of
+    /// the build's examples directory).
+    const char* cgi_mount = "/app=echo";
 };
 void PrintTo(const Topology& t, std::ostream* os);
 
@@ -54,7 +60,7 @@ const std::vector<Topology>& shipped_topologies();
 /// being the stack's one gateway: nginx with postern-fastcgi-pool.conf and
 /// postern-http-pool.conf, Apache with postern-proxy-balancer.conf and
 /// postern-jk-balancer.conf. mod_jk's settings are server-wide: a Stack
-/// holds one mod_jk topology at most (apache_jk_balancer or apache_mod_jk).
+/// gives every mod_jk topology after its first an Apache of its own.
 const std::vector<Topology>& pool_topologies();
 
 /// The real `postern` executable, with one TCP and one unix-socket listener
@@ -76,6 +82,8 @@ class Gateway {
     Gateway(const TempDir& dir, std::string name, const Config& config);
     ~Gateway();
 
+    /// Where --access-log writes.
+    std::string access_log_path() const { return dir_ + "/access.log"; }
     /// "127.0.0.1:PORT" or the unix-socket path of a listener.
     std::string address(const std::string& protocol, bool unix_socket) const;
     int port(const std::string& protocol) const;
@@ -115,6 +123,7 @@ class Nginx {
 /// virtual host on a free loopback port of its own. It loads the modules the
 /// snippets need, and no others (an unknown snippet is a std::logic_error).
 /// Ready when the constructor returns (every virtual host accepts).
+/// Its files are in the subdirectory `name` of `dir`.
 class Apache {
   public:
     struct Site {
@@ -124,7 +133,7 @@ class Apache {
         /// Added inside the snippet's <VirtualHost>, after its own lines.
         std::string vhost_lines = {};
     };
-    Apache(const TempDir& dir, const std::vector<Site>& sites);
+    Apache(const TempDir& dir, const std::vector<Site>& sites, const std::string& name = "apache");
     ~Apache();
     int port(const std::string& site) const { return ports_.at(site); }
     const std::string& error_log() const noexcept { return error_log_; }
@@ -139,8 +148,10 @@ class Apache {
 
 /// A gateway serving the example modules, and the front ends in front of it,
 /// started on demand: a test run that needs one topology starts one front
-/// end (one nginx per snippet; one Apache for all the Apache topologies of
-/// the stack, a virtual host each). Mounts: /app=echo, /hello=hello,
+/// end (one nginx per topology; one Apache for all the Apache topologies of
+/// the stack, a virtual host each, but a second mod_jk topology gets an
+/// Apache of its own, as mod_jk's settings are server-wide). A stack of no
+/// topologies is a gateway alone. Mounts: /app=echo, /hello=hello,
 /// /doc=doc, /stream=stream, /stream/echo=echo (echo under the front ends'
 /// streaming location, where request bodies are not buffered), /f=faults.
 /// The gateway listens on every protocol (TCP and unix socket each; AJP with
@@ -151,6 +162,9 @@ class Stack {
     struct Options {
         /// Appended to the gateway's command line ("--status", "/x").
         std::vector<std::string> gateway_args;
+        /// The gateway's environment, "NAME=VALUE", over the stack's own
+        /// (POSTERN_DOC=, the doc module's bundled page).
+        std::vector<std::string> gateway_env;
         /// Added inside every rendered nginx server{} block, after the
         /// snippet's own lines ("location /hello { deny all; }").
         std::string nginx_server_lines;
@@ -168,8 +182,11 @@ class Stack {
         std::string address;  ///< what the client connects to: "127.0.0.1:PORT"
         int port;             ///< the port the client sees (SERVER_PORT)
     };
-    /// Starts the topology's front end if it is not running yet.
+    /// Starts the topology's front end if it is not running yet. Throws
+    /// std::logic_error for a topology the stack was not made for.
     Endpoint endpoint(const Topology& t);
+    /// The same, for the stack's topology of that name.
+    Endpoint endpoint(const std::string& topology_name);
     Gateway& gateway() noexcept { return *gateway_; }
     const TempDir& dir() const noexcept { return dir_; }
     /// The AJP secret shared by the gateway, mod_jk and mod_proxy_ajp.
@@ -184,14 +201,17 @@ class Stack {
     std::string log_tails() const;
 
   private:
-    void start_apache();
+    /// Which of the stack's Apaches serves `t`: 0, or 1 + the index of a
+    /// mod_jk topology after the first.
+    std::size_t apache_of(const Topology& t) const;
+    void start_apache(std::size_t index);
 
     std::vector<Topology> topologies_;
     Options options_;
     TempDir dir_;
     std::unique_ptr<Gateway> gateway_;
     std::map<std::string, std::unique_ptr<Nginx>> nginx_;
-    std::unique_ptr<Apache> apache_;
+    std::map<std::size_t, std::unique_ptr<Apache>> apaches_;
     std::vector<std::string> logs_;
 };
 

@@ -17,7 +17,7 @@ namespace postern::test {
 
 namespace {
 
-int connect_to(const std::string& address) {
+int connect_to(const std::string& address, const std::string& source) {
     if (!address.empty() && address[0] == '/') {
         int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_un sa{};
@@ -63,6 +63,26 @@ int connect_to(const std::string& address) {
         len = sizeof(sockaddr_in);
     }
     int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (!source.empty()) {
+        // The client's own address, as a client on another host would have
+        // (127.0.0.2 is loopback, but not 127.0.0.1).
+        sockaddr_storage from{};
+        std::memcpy(&from, &ss, len);
+        bool parsed = false;
+        if (family == AF_INET6) {
+            auto* f6 = reinterpret_cast<sockaddr_in6*>(&from);
+            f6->sin6_port = 0;
+            parsed = ::inet_pton(AF_INET6, source.c_str(), &f6->sin6_addr) == 1;
+        } else {
+            auto* f4 = reinterpret_cast<sockaddr_in*>(&from);
+            f4->sin_port = 0;
+            parsed = ::inet_pton(AF_INET, source.c_str(), &f4->sin_addr) == 1;
+        }
+        if (!parsed || ::bind(fd, reinterpret_cast<sockaddr*>(&from), len) != 0) {
+            ::close(fd);
+            throw std::runtime_error("cannot bind to " + source + " to connect to " + address);
+        }
+    }
     if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
         int e = errno;
         ::close(fd);
@@ -75,7 +95,8 @@ int connect_to(const std::string& address) {
 
 }  // namespace
 
-SocketClient::SocketClient(const std::string& address) : fd_(connect_to(address)) {}
+SocketClient::SocketClient(const std::string& address, const std::string& source)
+    : fd_(connect_to(address, source)) {}
 
 SocketClient::~SocketClient() {
     if (fd_ >= 0)

@@ -13,8 +13,9 @@ using namespace std::chrono_literals;
 /// Every receive waits at most the given deadline; nothing here sleeps.
 class SocketClient {
   public:
-    /// Connects or throws std::runtime_error.
-    explicit SocketClient(const std::string& address);
+    /// Connects or throws std::runtime_error; from the local IP address
+    /// `source` when it is not empty (TCP only).
+    explicit SocketClient(const std::string& address, const std::string& source = {});
     ~SocketClient();
     SocketClient(SocketClient&& other) noexcept;
     SocketClient& operator=(SocketClient&&) = delete;

@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <set>
@@ -40,6 +41,7 @@
 #include "echo_reply.hpp"
 #include "http_client.hpp"
 #include "stack.hpp"
+#include "stack_suite.hpp"
 
 namespace postern::test {
 namespace {
@@ -444,7 +446,7 @@ std::string quoted(const std::string& s) {
 /// The stack and the reference answers, started once for the whole binary
 /// (a gtest environment) and shared by its tests.
 struct Shared {
-    Stack* stack = nullptr;
+    std::unique_ptr<Stack> stack;
     std::map<std::string, Observed> reference;  ///< by case name
     std::string startup_error;
     bool failed = false;
@@ -455,7 +457,7 @@ class StackEnvironment : public ::testing::Environment {
   public:
     void SetUp() override {
         try {
-            shared.stack = new Stack(shipped_topologies());
+            shared.stack = std::make_unique<Stack>(shipped_topologies());
             // The reference: every case over direct HTTP, once.
             const auto endpoint = shared.stack->endpoint(shipped_topologies().front());
             for (const auto& c : matrix())
@@ -465,22 +467,7 @@ class StackEnvironment : public ::testing::Environment {
         }
     }
 
-    void TearDown() override {
-        if (shared.stack == nullptr)
-            return;
-        const auto problems = shared.stack->stop();
-        for (const auto& p : problems)
-            ADD_FAILURE() << p;
-        if (shared.failed || !problems.empty())
-            std::fprintf(stderr, "%s", shared.stack->log_tails().c_str());
-        // POSTERN_KEEP_TEMP=1 keeps the configs and logs for a post-mortem.
-        if (std::getenv("POSTERN_KEEP_TEMP") != nullptr) {
-            shared.stack->keep_dir();
-            std::fprintf(stderr, "kept %s\n", shared.stack->dir().path().c_str());
-        }
-        delete shared.stack;
-        shared.stack = nullptr;
-    }
+    void TearDown() override { end_shared_stack(shared.stack, shared.failed); }
 };
 
 [[maybe_unused]] ::testing::Environment* const environment =

@@ -5,29 +5,26 @@
 // apache-conf/ rendered as shipped; plus what reaches the ports without a
 // front end (bad headers, another modifier1, bytes after the body).
 //
-// The gateway, nginx and Apache are stack.hpp's Gateway, Nginx and Apache
-// (which loads the modules the snippets need); the fixture starts them with
-// the sites these tests need (TCP and unix sockets, a CGI site per module, a
-// FastCGI site to compare with).
+// The gateway, nginx and Apache are a Stack (stack_suite.hpp) of the
+// topologies these tests need: TCP and unix sockets, a CGI site per module,
+// a FastCGI site of each front end to compare with.
 #include <gtest/gtest.h>
 
 #include <Poco/JSON/Parser.h>
 
-#include <sys/wait.h>
-
-#include <cstdio>
-#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "echo_reply.hpp"
+#include "example_checks.hpp"
 #include "http_client.hpp"
 #include "process.hpp"
 #include "scgi/codec.hpp"
 #include "socket_client.hpp"
 #include "stack.hpp"
+#include "stack_suite.hpp"
 #include "uwsgi/codec.hpp"
 
 namespace postern::test {
@@ -36,204 +33,55 @@ namespace {
 using namespace std::chrono_literals;
 using namespace std::string_literals;
 
-std::string loopback(int port) {
-    return "127.0.0.1:" + std::to_string(port);
+/// The topologies under test: nginx and Apache over SCGI and uwsgi, TCP and
+/// unix sockets.
+const std::vector<Topology>& scgi_uwsgi_topologies() {
+    static const std::vector<Topology> list{
+        {"nginx_scgi_tcp", FrontEnd::nginx, "scgi", false, "postern-scgi.conf"},
+        {"nginx_scgi_unix", FrontEnd::nginx, "scgi", true, "postern-scgi.conf"},
+        {"nginx_uwsgi_tcp", FrontEnd::nginx, "uwsgi", false, "postern-uwsgi.conf"},
+        {"nginx_uwsgi_unix", FrontEnd::nginx, "uwsgi", true, "postern-uwsgi.conf"},
+        {"apache_scgi_tcp", FrontEnd::apache, "scgi", false, "postern-proxy-scgi.conf"},
+        {"apache_scgi_unix", FrontEnd::apache, "scgi", true, "postern-proxy-scgi.conf"},
+        {"apache_uwsgi_tcp", FrontEnd::apache, "uwsgi", false, "postern-proxy-uwsgi.conf"},
+        {"apache_uwsgi_unix", FrontEnd::apache, "uwsgi", true, "postern-proxy-uwsgi.conf"},
+    };
+    return list;
 }
 
-enum class Kind { nginx, apache };
+/// The FastCGI snippets, to compare with.
+const Topology kNginxFastCgi{"nginx_fastcgi", FrontEnd::nginx, "fastcgi", false,
+                             "postern-fastcgi.conf"};
+const Topology kApacheFastCgi{"apache_fastcgi", FrontEnd::apache, "fastcgi", false,
+                              "postern-proxy-fcgi.conf"};
 
-struct Front {
-    const char* name;
-    Kind kind;
-    const char* protocol;  // what the gateway receives
-    bool unix_socket;
-};
+class ScgiUwsgiFrontEnds : public StackSuite<ScgiUwsgiFrontEnds> {
+  public:
+    static std::unique_ptr<Stack> make_stack() {
+        std::vector<Topology> list = scgi_uwsgi_topologies();
+        list.push_back(kNginxFastCgi);
+        list.push_back(kApacheFastCgi);
+        return std::make_unique<Stack>(std::move(list));
+    }
 
-void PrintTo(const Front& f, std::ostream* os) {
-    *os << f.name;
-}
-
-class ScgiUwsgiFrontEnds : public ::testing::TestWithParam<Front> {
   protected:
-    static void SetUpTestSuite() {
-        try {
-            dir_ = new TempDir("postern-scgi-it");
-            Gateway::Config config;
-            config.mounts = {"/app=echo",      "/hello=hello",      "/doc=doc",
-                             "/stream=stream", "/stream/echo=echo", "/f=faults"};
-            config.env = {"POSTERN_DOC="};
-            config.protocols = {"fastcgi", "http", "scgi", "uwsgi"};
-            gateway_ = new Gateway(*dir_, "gateway", config);
-            scgi_port_ = gateway_->port("scgi");
-            uwsgi_port_ = gateway_->port("uwsgi");
-            const std::string scgi_sock = gateway_->address("scgi", true);
-            const std::string uwsgi_sock = gateway_->address("uwsgi", true);
-
-            const std::map<std::string, std::string> nginx_upstreams = {
-                {"nginx_scgi_tcp", loopback(scgi_port_)},
-                {"nginx_scgi_unix", "unix:" + scgi_sock},
-                {"nginx_uwsgi_tcp", loopback(uwsgi_port_)},
-                {"nginx_uwsgi_unix", "unix:" + uwsgi_sock},
-            };
-            for (const auto& [name, upstream] : nginx_upstreams) {
-                const bool scgi = name.find("scgi") != std::string::npos;
-                nginx_[name] = std::make_unique<Nginx>(
-                    *dir_, name, scgi ? "postern-scgi.conf" : "postern-uwsgi.conf",
-                    std::map<std::string, std::string>{
-                        {scgi ? "POSTERN_SCGI" : "POSTERN_UWSGI", upstream}});
-            }
-            nginx_["nginx_fastcgi"] = std::make_unique<Nginx>(
-                *dir_, "nginx_fastcgi", "postern-fastcgi.conf",
-                std::map<std::string, std::string>{
-                    {"POSTERN_FASTCGI", gateway_->address("fastcgi", false)}});
-
-            apache_ = new Apache(
-                *dir_, {{"apache_scgi_tcp",
-                         "postern-proxy-scgi.conf",
-                         {{"POSTERN_SCGI", "scgi://" + loopback(scgi_port_)}}},
-                        {"apache_scgi_unix",
-                         "postern-proxy-scgi.conf",
-                         {{"POSTERN_SCGI", "unix:" + scgi_sock + "|scgi://localhost"}}},
-                        {"apache_uwsgi_tcp",
-                         "postern-proxy-uwsgi.conf",
-                         {{"POSTERN_UWSGI", "uwsgi://" + loopback(uwsgi_port_)}}},
-                        {"apache_uwsgi_unix",
-                         "postern-proxy-uwsgi.conf",
-                         {{"POSTERN_UWSGI", "unix:" + uwsgi_sock + "|uwsgi://localhost"}}},
-                        {"apache_fastcgi",
-                         "postern-proxy-fcgi.conf",
-                         {{"POSTERN_FASTCGI", "fcgi://" + gateway_->address("fastcgi", false)}}},
-                        cgi_site("cgi_app", "/app", "echo"),
-                        cgi_site("cgi_hello", "/hello", "hello"),
-                        cgi_site("cgi_f", "/f", "faults"),
-                        cgi_site("cgi_stream", "/stream", "stream")});
-        } catch (const std::exception& e) {
-            startup_error_ = e.what();
-        }
-    }
-
-    /// apache-conf/postern-cgi.conf for one module (the CGI build).
-    static Apache::Site cgi_site(const std::string& name, const std::string& prefix,
-                                 const std::string& module) {
-        return {name,
-                "postern-cgi.conf",
-                {{"PREFIX", prefix},
-                 {"POSTERN_CGI", binary_dir() + "/bin/postern-cgi"},
-                 {"POSTERN_MODULE", binary_dir() + "/examples/" + module + ".so"}}};
-    }
-
-    static void TearDownTestSuite() {
-        if (apache_ != nullptr)
-            apache_->stop();
-        for (auto& [name, n] : nginx_)
-            n->stop();
-        if (gateway_ != nullptr) {
-            const int status = gateway_->stop();
-            EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                << "postern " << describe_wait_status(status) << " on SIGTERM";
-            if (failed_) {
-                std::fprintf(stderr, "==== postern log\n%s",
-                             tail_file(gateway_->log_path(), 40).c_str());
-                if (apache_ != nullptr)
-                    std::fprintf(stderr, "==== Apache error log\n%s",
-                                 tail_file(apache_->error_log(), 40).c_str());
-                for (auto& [name, n] : nginx_)
-                    std::fprintf(stderr, "==== nginx %s error log\n%s", name.c_str(),
-                                 tail_file(n->error_log(), 20).c_str());
-            }
-        }
-        delete apache_;
-        apache_ = nullptr;
-        nginx_.clear();
-        delete gateway_;
-        gateway_ = nullptr;
-        delete dir_;
-        dir_ = nullptr;
-    }
-
-    void SetUp() override {
-        ASSERT_TRUE(startup_error_.empty()) << "the stack did not start: " << startup_error_;
-        port_ = port_of(GetParam().name);
-    }
-    void TearDown() override {
-        if (HasFailure())
-            failed_ = true;
-    }
-
-    static int port_of(const std::string& name) {
-        const auto n = nginx_.find(name);
-        return n != nginx_.end() ? n->second->port() : apache_->port(name);
-    }
+    bool apache() const { return GetParam().front_end == FrontEnd::apache; }
     /// The FastCGI topology of the same front end, for comparisons.
-    int fastcgi_port() const {
-        return port_of(GetParam().kind == Kind::nginx ? "nginx_fastcgi" : "apache_fastcgi");
+    std::string fastcgi_address() const {
+        return endpoint_of(apache() ? kApacheFastCgi.name : kNginxFastCgi.name).address;
     }
-    bool apache() const { return GetParam().kind == Kind::apache; }
-
-    std::string address() const { return loopback(port_); }
-    HttpResponse send(const HttpRequest& req, std::chrono::milliseconds timeout = 60s) {
-        return http_request(address(), address(), req, timeout);
-    }
-    HttpResponse get(const std::string& target) {
-        HttpRequest req;
-        req.target = target;
-        return send(req);
-    }
-    EchoReply echo(const HttpRequest& req) {
-        const HttpResponse res = send(req);
-        if (res.status != 200)
-            throw std::runtime_error("echo answered " + std::to_string(res.status) + ": " +
-                                     res.body.substr(0, 300));
-        return EchoReply(res.body);
-    }
-
-    static TempDir* dir_;
-    static Gateway* gateway_;
-    static std::map<std::string, std::unique_ptr<Nginx>> nginx_;
-    static Apache* apache_;
-    static int scgi_port_;
-    static int uwsgi_port_;
-    static std::string startup_error_;
-    static bool failed_;
-    int port_ = 0;
 };
-
-TempDir* ScgiUwsgiFrontEnds::dir_ = nullptr;
-Gateway* ScgiUwsgiFrontEnds::gateway_ = nullptr;
-std::map<std::string, std::unique_ptr<Nginx>> ScgiUwsgiFrontEnds::nginx_;
-Apache* ScgiUwsgiFrontEnds::apache_ = nullptr;
-int ScgiUwsgiFrontEnds::scgi_port_ = 0;
-int ScgiUwsgiFrontEnds::uwsgi_port_ = 0;
-std::string ScgiUwsgiFrontEnds::startup_error_;
-bool ScgiUwsgiFrontEnds::failed_ = false;
 
 TEST_P(ScgiUwsgiFrontEnds, Hello) {
-    for (int i = 0; i < 5; ++i) {
-        const auto res = get("/hello");
-        EXPECT_EQ(res.status, 200);
-        EXPECT_EQ(res.body, "Hello, world!\n");
-        EXPECT_EQ(res.header("Content-Type").value_or(""), "text/plain");
-    }
+    examples::expect_hello(endpoint_.address, 5);
 }
 
 TEST_P(ScgiUwsgiFrontEnds, Doc) {
-    const std::string file = read_file(source_dir() + "/examples/doc/index.html");
-    const auto res = get("/doc");
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.header("Content-Type").value_or(""), "text/html");
-    EXPECT_TRUE(res.body == file);
+    examples::expect_doc(endpoint_.address);
 }
 
 TEST_P(ScgiUwsgiFrontEnds, Head) {
-    HttpRequest req;
-    req.method = "HEAD";
-    req.target = "/hello";
-    HttpConnection conn(address(), address());
-    const auto res = conn.request(req);
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.body, "");
-    req.method = "GET";
-    EXPECT_EQ(conn.request(req).body, "Hello, world!\n");
+    examples::expect_head_then_get(endpoint_.address);
 }
 
 TEST_P(ScgiUwsgiFrontEnds, EchoIsTheSameAsThroughFastCgi) {
@@ -241,14 +89,13 @@ TEST_P(ScgiUwsgiFrontEnds, EchoIsTheSameAsThroughFastCgi) {
     req.target = "/app/x/a%20b?a=1&b=%20two";
     req.headers = {{"X-Custom", "hello there"}, {"Accept", "text/plain"}, {"Proxy", "evil:1"}};
     const EchoReply r = echo(req);
-    const EchoReply f(http_request(loopback(fastcgi_port()), loopback(fastcgi_port()), req).body);
+    const EchoReply f(http_request(fastcgi_address(), fastcgi_address(), req).body);
     EXPECT_EQ(r.str("protocol"), GetParam().protocol);
-    for (const char* key : {"method", "script_name", "path_info", "query_string", "server_protocol",
-                            "server_name", "remote_addr", "content_type"})
+    for (const char* key : examples::kSameEverywhere)
         EXPECT_EQ(r.str(key), f.str(key)) << key;
     EXPECT_EQ(r.str("path_info"), "/x/a b");
     EXPECT_EQ(r.env("REQUEST_URI").value_or(""), "/app/x/a%20b?a=1&b=%20two");
-    EXPECT_EQ(r.str("server_port"), std::to_string(port_));
+    EXPECT_EQ(r.str("server_port"), std::to_string(endpoint_.port));
     EXPECT_EQ(r.header("x-custom").value_or(""), "hello there");
     EXPECT_EQ(r.header("accept").value_or(""), "text/plain");
     // httpoxy: a client's Proxy header never becomes HTTP_PROXY.
@@ -299,12 +146,7 @@ TEST_P(ScgiUwsgiFrontEnds, Bodies) {
     for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{65'536},
                              std::size_t{1} << 20, std::size_t{32} << 20}) {
         const std::string& body = payload(size);
-        HttpRequest req;
-        req.method = "POST";
-        req.target = "/app/upload";
-        req.headers = {{"Content-Type", "application/octet-stream"}};
-        req.body = body;
-        const EchoReply r = echo(req);
+        const EchoReply r = echo(examples::upload("/app/upload", body));
         EXPECT_EQ(r.body_length(), size) << size;
         EXPECT_EQ(r.str("body_sha256"), sha256_hex(body)) << size;
         EXPECT_EQ(r.env("CONTENT_LENGTH").value_or("0"), std::to_string(size));
@@ -315,12 +157,7 @@ TEST_P(ScgiUwsgiFrontEnds, ChunkedUploads) {
     for (const char* target : {"/app/chunked", "/stream/echo/chunked"}) {
         for (std::size_t size : {std::size_t{1}, std::size_t{100'000}, std::size_t{3} << 20}) {
             const std::string& body = payload(size);
-            HttpRequest req;
-            req.method = "PUT";
-            req.target = target;
-            req.body = body;
-            req.chunk_size = 65'536;
-            const HttpResponse res = send(req);
+            const HttpResponse res = send(examples::upload(target, body, 65'536));
             if (apache()) {
                 // mod_proxy_scgi and mod_proxy_uwsgi refuse a body without a
                 // length themselves (documented in the snippets); nothing
@@ -408,6 +245,15 @@ std::string headers_of(const std::string& json, bool drop_zero_length) {
     return out.str();
 }
 
+/// The echo's answers `got` and `want` agree on what the callback saw of
+/// the request and its body.
+void expect_same_fields(const std::string& got, const std::string& want) {
+    for (const char* key : examples::kSameEverywhere)
+        EXPECT_EQ(json_member(got, key), json_member(want, key)) << key;
+    for (const char* key : {"https", "body_length", "body_sha256"})
+        EXPECT_EQ(json_member(got, key), json_member(want, key)) << key;
+}
+
 TEST_P(ScgiUwsgiFrontEnds, MatrixIsTheSameAsThroughFastCgi) {
     const bool scgi = std::string(GetParam().protocol) == "scgi";
     const bool refuses_encoded_slash = apache() && !scgi;
@@ -418,8 +264,7 @@ TEST_P(ScgiUwsgiFrontEnds, MatrixIsTheSameAsThroughFastCgi) {
             EXPECT_EQ(got.status, 500);  // see EncodedSlashes
             continue;
         }
-        const HttpResponse want =
-            http_request(loopback(fastcgi_port()), loopback(fastcgi_port()), c.req, 60s);
+        const HttpResponse want = http_request(fastcgi_address(), fastcgi_address(), c.req, 60s);
         ASSERT_EQ(got.status, want.status) << got.body.substr(0, 200);
         if (apache() && c.name == "100 headers") {
             // Apache's own limit (LimitRequestFields, 100 by default) counts
@@ -428,10 +273,7 @@ TEST_P(ScgiUwsgiFrontEnds, MatrixIsTheSameAsThroughFastCgi) {
             continue;
         }
         ASSERT_EQ(got.status, 200) << got.body.substr(0, 200);
-        for (const char* key :
-             {"method", "script_name", "path_info", "query_string", "server_protocol",
-              "server_name", "remote_addr", "content_type", "https", "body_length", "body_sha256"})
-            EXPECT_EQ(json_member(got.body, key), json_member(want.body, key)) << key;
+        expect_same_fields(got.body, want.body);
         // A documented difference: SCGI requires CONTENT_LENGTH on every
         // request, so a request without a body shows "content-length: 0"
         // where FastCGI (nginx `if_not_empty`, Apache) has none. RFC 3875
@@ -448,15 +290,7 @@ TEST_P(ScgiUwsgiFrontEnds, MatrixIsTheSameAsThroughFastCgi) {
 }
 
 TEST_P(ScgiUwsgiFrontEnds, StreamReachesTheClientBeforeItEnds) {
-    HttpRequest req;
-    req.target = "/stream?chunks=3&bytes=10&delay_ms=500";
-    const auto res = send(req, 20s);
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.body, "aaaaaaaaaabbbbbbbbbbcccccccccc");
-    EXPECT_GE(res.complete, 950ms);
-    EXPECT_LT(res.first_body_byte + 600ms, res.complete)
-        << "first body byte at " << res.first_body_byte.count() << " ms, complete at "
-        << res.complete.count() << " ms";
+    examples::expect_stream_reaches_the_client_before_it_ends(endpoint_.address);
 }
 
 TEST_P(ScgiUwsgiFrontEnds, LargeDownloads) {
@@ -476,48 +310,46 @@ TEST_P(ScgiUwsgiFrontEnds, ThrowIs500AndTheGatewayGoesOn) {
 }
 
 INSTANTIATE_TEST_SUITE_P(FrontEnds, ScgiUwsgiFrontEnds,
-                         ::testing::Values(Front{"nginx_scgi_tcp", Kind::nginx, "scgi", false},
-                                           Front{"nginx_scgi_unix", Kind::nginx, "scgi", true},
-                                           Front{"nginx_uwsgi_tcp", Kind::nginx, "uwsgi", false},
-                                           Front{"nginx_uwsgi_unix", Kind::nginx, "uwsgi", true},
-                                           Front{"apache_scgi_tcp", Kind::apache, "scgi", false},
-                                           Front{"apache_scgi_unix", Kind::apache, "scgi", true},
-                                           Front{"apache_uwsgi_tcp", Kind::apache, "uwsgi", false},
-                                           Front{"apache_uwsgi_unix", Kind::apache, "uwsgi", true}),
+                         ::testing::ValuesIn(scgi_uwsgi_topologies()),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // ---------------------------------------------------------------- no front end
 
-/// The same stack, spoken to straight at the gateway's ports.
-class ScgiUwsgiPorts : public ScgiUwsgiFrontEnds {
-  protected:
-    void SetUp() override {
-        ASSERT_TRUE(startup_error_.empty()) << "the stack did not start: " << startup_error_;
+/// A gateway spoken to straight at its SCGI and uwsgi ports (and nginx's
+/// SCGI snippet, for the good request after).
+class ScgiUwsgiPorts : public GatewaySuite<ScgiUwsgiPorts> {
+  public:
+    static std::unique_ptr<Stack> make_stack() {
+        return std::make_unique<Stack>(std::vector<Topology>{scgi_uwsgi_topologies().front()});
     }
+
+  protected:
+    static std::string scgi() { return gateway().address("scgi", false); }
+    static std::string uwsgi() { return gateway().address("uwsgi", false); }
 };
 
 TEST_F(ScgiUwsgiPorts, BadRequestsStraightToThePortsAreRefused) {
     struct Case {
-        int port;
+        std::string address;
         std::string bytes;
         const char* expect;  // the start of the answer
     };
     const std::vector<Case> cases = {
-        {scgi_port_, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "Status: 400 "},
-        {scgi_port_, "07:CONTENT_LENGTH\0000\0,"s, "Status: 400 "},
-        {scgi_port_, "99999999:", "Status: 431 "},
-        {uwsgi_port_, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 "},
-        {uwsgi_port_, uwsgi::encode_request({{"REQUEST_URI", "/hello"}}, 5), "HTTP/1.1 400 "},
+        {scgi(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "Status: 400 "},
+        {scgi(), "07:CONTENT_LENGTH\0000\0,"s, "Status: 400 "},
+        {scgi(), "99999999:", "Status: 431 "},
+        {uwsgi(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 "},
+        {uwsgi(), uwsgi::encode_request({{"REQUEST_URI", "/hello"}}, 5), "HTTP/1.1 400 "},
     };
     for (const auto& c : cases) {
-        SocketClient client(loopback(c.port));
+        SocketClient client(c.address);
         client.send(c.bytes);
         const std::string answer = client.recv_until_close(10s);
         EXPECT_EQ(answer.rfind(c.expect, 0), 0u) << answer;
     }
     HttpRequest hello;
     hello.target = "/hello";
-    EXPECT_EQ(http_request(loopback(port_of("nginx_scgi_tcp")), "x", hello).body,
+    EXPECT_EQ(http_request(endpoint_of("nginx_scgi_tcp").address, "x", hello).body,
               "Hello, world!\n");
 }
 
@@ -529,9 +361,9 @@ TEST_F(ScgiUwsgiPorts, BytesAfterTheBodyAreNeverANextRequest) {
     auto uwsgi_vars = vars;
     uwsgi_vars.emplace_back("CONTENT_LENGTH", "3");
     const std::string next = scgi::encode_request({{"CONTENT_LENGTH", "0"}, {"SCGI", "1"}});
-    for (const auto& [port, head] : {std::pair{scgi_port_, scgi::encode_request(scgi_vars)},
-                                     std::pair{uwsgi_port_, uwsgi::encode_request(uwsgi_vars)}}) {
-        SocketClient client(loopback(port));
+    for (const auto& [address, head] : {std::pair{scgi(), scgi::encode_request(scgi_vars)},
+                                        std::pair{uwsgi(), uwsgi::encode_request(uwsgi_vars)}}) {
+        SocketClient client(address);
         client.send(head + "abc" + next);
         const std::string answer = client.recv_until_close(10s);
         EXPECT_NE(answer.find(" 400 "), std::string::npos) << answer;
@@ -542,14 +374,23 @@ TEST_F(ScgiUwsgiPorts, BytesAfterTheBodyAreNeverANextRequest) {
 // ---------------------------------------------------------------- CGI
 
 /// The CGI build (postern-cgi) under Apache mod_cgid, one module per
-/// ScriptAlias (apache-conf/postern-cgi.conf rendered per module).
-class CgiFrontEnd : public ScgiUwsgiFrontEnds {
-  protected:
-    void SetUp() override {
-        ASSERT_TRUE(startup_error_.empty()) << "the stack did not start: " << startup_error_;
+/// ScriptAlias (apache-conf/postern-cgi.conf rendered per module), and
+/// mod_proxy_fcgi to compare with.
+class CgiFrontEnd : public GatewaySuite<CgiFrontEnd> {
+  public:
+    static std::unique_ptr<Stack> make_stack() {
+        const auto cgi = [](const char* name, const char* mount) {
+            return Topology{name, FrontEnd::apache, "cgi", false, "postern-cgi.conf", nullptr,
+                            mount};
+        };
+        return std::make_unique<Stack>(std::vector<Topology>{
+            cgi("cgi_app", "/app=echo"), cgi("cgi_hello", "/hello=hello"),
+            cgi("cgi_f", "/f=faults"), cgi("cgi_stream", "/stream=stream"), kApacheFastCgi});
     }
+
+  protected:
     static HttpResponse at(const std::string& site, const HttpRequest& req) {
-        const std::string a = loopback(port_of(site));
+        const std::string a = endpoint_of(site).address;
         return http_request(a, a, req, 60s);
     }
     static HttpResponse get_at(const std::string& site, const std::string& target) {
@@ -560,16 +401,8 @@ class CgiFrontEnd : public ScgiUwsgiFrontEnds {
 };
 
 TEST_F(CgiFrontEnd, Hello) {
-    const auto res = get_at("cgi_hello", "/hello");
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.body, "Hello, world!\n");
-    EXPECT_EQ(res.header("Content-Type").value_or(""), "text/plain");
-    HttpRequest head;
-    head.method = "HEAD";
-    head.target = "/hello";
-    const auto h = at("cgi_hello", head);
-    EXPECT_EQ(h.status, 200);
-    EXPECT_EQ(h.body, "");
+    examples::expect_hello(endpoint_of("cgi_hello").address);
+    examples::expect_head_then_get(endpoint_of("cgi_hello").address);
 }
 
 TEST_F(CgiFrontEnd, EchoIsTheSameAsThroughFastCgi) {
@@ -579,11 +412,10 @@ TEST_F(CgiFrontEnd, EchoIsTheSameAsThroughFastCgi) {
     const auto res = at("cgi_app", req);
     ASSERT_EQ(res.status, 200) << res.body;
     const EchoReply r(res.body);
-    const std::string f_address = loopback(port_of("apache_fastcgi"));
+    const std::string f_address = endpoint_of(kApacheFastCgi.name).address;
     const EchoReply f(http_request(f_address, f_address, req).body);
     EXPECT_EQ(r.str("protocol"), "cgi");
-    for (const char* key : {"method", "script_name", "path_info", "query_string", "server_protocol",
-                            "server_name", "remote_addr", "content_type"})
+    for (const char* key : examples::kSameEverywhere)
         EXPECT_EQ(r.str(key), f.str(key)) << key;
     EXPECT_EQ(r.str("path_info"), "/x/a b");
     EXPECT_EQ(r.env("REQUEST_URI").value_or(""), "/app/x/a%20b?a=1&b=%20two");
@@ -594,7 +426,7 @@ TEST_F(CgiFrontEnd, EchoIsTheSameAsThroughFastCgi) {
 }
 
 TEST_F(CgiFrontEnd, MatrixIsTheSameAsThroughFastCgi) {
-    const std::string f_address = loopback(port_of("apache_fastcgi"));
+    const std::string f_address = endpoint_of(kApacheFastCgi.name).address;
     for (const auto& c : matrix()) {
         SCOPED_TRACE(c.name);
         const HttpResponse got = at("cgi_app", c.req);
@@ -605,10 +437,7 @@ TEST_F(CgiFrontEnd, MatrixIsTheSameAsThroughFastCgi) {
             continue;
         }
         ASSERT_EQ(got.status, 200) << got.body.substr(0, 200);
-        for (const char* key :
-             {"method", "script_name", "path_info", "query_string", "server_protocol",
-              "server_name", "remote_addr", "content_type", "https", "body_length", "body_sha256"})
-            EXPECT_EQ(json_member(got.body, key), json_member(want.body, key)) << key;
+        expect_same_fields(got.body, want.body);
         EXPECT_EQ(headers_of(got.body, false), headers_of(want.body, false));
         EXPECT_EQ(json_member(got.body, "protocol"), "cgi");
     }
@@ -617,12 +446,7 @@ TEST_F(CgiFrontEnd, MatrixIsTheSameAsThroughFastCgi) {
 TEST_F(CgiFrontEnd, Bodies) {
     for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{1} << 20}) {
         const std::string& body = payload(size);
-        HttpRequest req;
-        req.method = "POST";
-        req.target = "/app/upload";
-        req.headers = {{"Content-Type", "application/octet-stream"}};
-        req.body = body;
-        const auto res = at("cgi_app", req);
+        const auto res = at("cgi_app", examples::upload("/app/upload", body));
         ASSERT_EQ(res.status, 200) << size << ": " << res.body;
         const EchoReply r(res.body);
         EXPECT_EQ(r.body_length(), size);
@@ -632,12 +456,7 @@ TEST_F(CgiFrontEnd, Bodies) {
 
 TEST_F(CgiFrontEnd, ChunkedUpload) {
     const std::string& body = payload(100'000);
-    HttpRequest req;
-    req.method = "PUT";
-    req.target = "/app/chunked";
-    req.body = body;
-    req.chunk_size = 16'384;
-    const auto res = at("cgi_app", req);
+    const auto res = at("cgi_app", examples::upload("/app/chunked", body, 16'384));
     ASSERT_EQ(res.status, 200) << res.body;
     const EchoReply r(res.body);
     EXPECT_EQ(r.body_length(), body.size());
@@ -649,12 +468,7 @@ TEST_F(CgiFrontEnd, ThrowIs500) {
 }
 
 TEST_F(CgiFrontEnd, StreamReachesTheClientBeforeItEnds) {
-    const auto res = get_at("cgi_stream", "/stream?chunks=3&bytes=10&delay_ms=500");
-    EXPECT_EQ(res.status, 200);
-    EXPECT_EQ(res.body, "aaaaaaaaaabbbbbbbbbbcccccccccc");
-    EXPECT_LT(res.first_body_byte + 600ms, res.complete)
-        << "first body byte at " << res.first_body_byte.count() << " ms, complete at "
-        << res.complete.count() << " ms";
+    examples::expect_stream_reaches_the_client_before_it_ends(endpoint_of("cgi_stream").address);
 }
 
 }  // namespace
