@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -52,5 +53,17 @@ CliConfig parse_command_line(int argc, const char* const argv[]);
 
 /// The text of `postern --help`.
 std::string usage();
+
+/// One option of the command line (and of the config file, without the
+/// dashes): the one table that `--help`, the man page postern(8) and
+/// README's option table are made from or checked against.
+struct OptionDef {
+    const char* name;
+    const char* arg;  // nullptr: a flag
+    const char* help;
+};
+
+/// Every option, in the order `--help` lists them.
+std::span<const OptionDef> option_table();
 
 }  // namespace postern
