@@ -51,7 +51,10 @@ cleanup() {
     fi
     [ -n "$nginx_conf" ] && [ -s "$tmp/nginx.pid" ] && nginx -c "$nginx_conf" -s stop 2>/dev/null
     if dpkg-query -W -f='${Status}' postern libpostern0 libpostern-dev 2>/dev/null | grep -q installed; then
-        dpkg --purge postern libpostern-dev libpostern0 >/dev/null 2>&1
+        # apt-get waits for the dpkg lock if another install holds it.
+        DEBIAN_FRONTEND=noninteractive apt-get purge -y -q -o DPkg::Lock::Timeout=300 \
+            postern libpostern-dev libpostern0 >/dev/null 2>&1 ||
+            echo "WARNING: could not purge the postern packages; run: dpkg --purge postern libpostern-dev libpostern0" >&2
     fi
     if [ -z "$user_existed" ] && getent passwd postern >/dev/null; then
         userdel postern 2>/dev/null
