@@ -120,7 +120,8 @@ until [ -S "$sock" ]; do
 done
 
 # --- nginx with the shipped snippet, on a free port instead of 8080
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# (perl-base is essential on Debian: a free port from the kernel.)
+port=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport')
 sed "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$port;|" /usr/share/postern/nginx/postern.conf >"$tmp/site.conf"
 grep -q "listen 127.0.0.1:$port;" "$tmp/site.conf" || fail "the shipped nginx snippet has no 'listen 127.0.0.1:8080;'"
 mkdir -p "$tmp/nginx"
