@@ -20,12 +20,6 @@ namespace {
 using group_t = struct group;
 using passwd_t = struct passwd;
 
-struct OptionDef {
-    const char* name;
-    const char* arg;  // nullptr: a flag
-    const char* help;
-};
-
 const OptionDef kOptions[] = {
     {"app", "MODULE.so", "mount a module at / (same as --mount /=MODULE.so)"},
     {"mount", "PREFIX=MODULE.so", "mount a module at PREFIX (repeatable; longest prefix wins)"},
@@ -478,6 +472,10 @@ std::string usage() {
         "  postern --app ./hello.so --listen ajp=127.0.0.1:8009 --ajp-secret-file "
         "/etc/postern/ajp.secret\n";
     return out;
+}
+
+std::span<const OptionDef> option_table() {
+    return kOptions;
 }
 
 }  // namespace postern

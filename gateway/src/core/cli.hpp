@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -78,5 +79,17 @@ std::vector<std::pair<std::string, std::string>> mount_settings(const CliConfig&
 
 /// The text of `postern --help`.
 std::string usage();
+
+/// One option of the command line (and of the config file, without the
+/// dashes): the one table that `--help`, the man page postern(8) and
+/// README's option table are made from or checked against.
+struct OptionDef {
+    const char* name;
+    const char* arg;  // nullptr: a flag
+    const char* help;
+};
+
+/// Every option, in the order `--help` lists them.
+std::span<const OptionDef> option_table();
 
 }  // namespace postern
