@@ -54,6 +54,10 @@ Environ env_for(std::string_view method, std::string_view uri, std::string_view 
                 {"PATH_INFO", std::string(path_info)}};
     if (!uri.empty())
         env.emplace_back("REQUEST_URI", std::string(uri));
+    // As every adapter does: the query of the target, without the '?'.
+    const std::size_t q = uri.find('?');
+    env.emplace_back("QUERY_STRING",
+                     q == std::string_view::npos ? std::string() : std::string(uri.substr(q + 1)));
     return env;
 }
 
