@@ -1,6 +1,6 @@
 """The shipped snippets (nginx-conf/, apache-conf/) rendered for a row, with
 the placeholder set and the rules of the integration tests
-(tests/support/process.cpp render(), tests/integration/stack.cpp)."""
+(tests/support/process.cpp render(), tests/support/stack.cpp)."""
 from __future__ import annotations
 
 import re
@@ -66,7 +66,7 @@ def jk_values(where: str, tmp: Path) -> dict:
 
 
 def snippet_values(proto: str, snippet: str, where: str, target: str, port: int, tmp: Path) -> dict:
-    """The placeholders tests/integration/stack.cpp fills for a snippet:
+    """The placeholders tests/support/stack.cpp fills for a snippet:
     LISTEN (the front end's own address); the gateway's address as
     POSTERN_<PROTOCOL> (POSTERN_FASTCGI, POSTERN_HTTP, ...), or twice as
     POSTERN_<PROTOCOL>_1 and _2 for a pool snippet (the one gateway, twice);

@@ -4,7 +4,7 @@
 
 #include "core/environ.hpp"
 #include "core/log.hpp"
-#include "sink.hpp"
+#include "recording_sink.hpp"
 
 namespace postern {
 namespace {

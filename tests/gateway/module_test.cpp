@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "sink.hpp"
+#include "recording_sink.hpp"
 #include "stderr_capture.hpp"
 
 namespace postern {

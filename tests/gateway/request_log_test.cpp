@@ -8,7 +8,7 @@
 
 #include "core/log.hpp"
 #include "postern/request.hpp"
-#include "sink.hpp"
+#include "recording_sink.hpp"
 #include "stderr_capture.hpp"
 
 namespace postern {

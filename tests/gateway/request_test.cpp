@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "sink.hpp"
+#include "recording_sink.hpp"
 
 namespace postern {
 namespace {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/cgi_head.hpp"
-#include "sink.hpp"
+#include "recording_sink.hpp"
 
 namespace postern {
 namespace {

@@ -11,7 +11,7 @@
 #include <chrono>
 #include <string>
 
-#include "../gateway/sink.hpp"
+#include "recording_sink.hpp"
 #include "core/app.hpp"
 #include "core/environ.hpp"
 #include "core/router.hpp"

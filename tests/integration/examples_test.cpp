@@ -14,51 +14,26 @@
 
 #include "echo_reply.hpp"
 #include "http_client.hpp"
-#include "stack.hpp"
+#include "stack_suite.hpp"
 
 namespace postern::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-class ExamplesTest : public ::testing::Test {
+/// The stack's gateway alone, its doc module reading page.html in the
+/// stack's directory.
+class ExamplesTest : public GatewaySuite<ExamplesTest> {
+  public:
+    static std::unique_ptr<Stack> make_stack() {
+        Stack::Options options;
+        options.gateway_env = {"POSTERN_DOC=@DIR@/page.html"};
+        return std::make_unique<Stack>(std::vector<Topology>{}, options);
+    }
+
   protected:
-    static void SetUpTestSuite() {
-        try {
-            dir_ = new TempDir("postern-ex");
-            Gateway::Config config;
-            config.mounts = {"/app=echo", "/doc=doc", "/stream=stream", "/f=faults"};
-            config.env = {"POSTERN_DOC=" + doc_path()};
-            gateway_ = new Gateway(*dir_, "gateway", config);
-        } catch (const std::exception& e) {
-            startup_error_ = e.what();
-        }
-    }
-
-    static void TearDownTestSuite() {
-        if (gateway_ != nullptr) {
-            const int status = gateway_->stop();
-            EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                << "postern " << describe_wait_status(status) << " on SIGTERM";
-            if (failed_)
-                std::fprintf(stderr, "%s", tail_file(gateway_->log_path()).c_str());
-        }
-        delete gateway_;
-        gateway_ = nullptr;
-        delete dir_;
-        dir_ = nullptr;
-    }
-
-    void SetUp() override {
-        ASSERT_NE(gateway_, nullptr) << "the gateway did not start: " << startup_error_;
-    }
-    void TearDown() override {
-        if (HasFailure())
-            failed_ = true;
-    }
-
-    static std::string doc_path() { return dir_->file("page.html"); }
-    static std::string address() { return gateway_->address("http", false); }
+    static std::string doc_path() { return stack().dir().file("page.html"); }
+    static std::string address() { return gateway().address("http", false); }
 
     static HttpResponse get(const std::string& target, Headers headers = {}) {
         HttpRequest req;
@@ -66,17 +41,7 @@ class ExamplesTest : public ::testing::Test {
         req.headers = std::move(headers);
         return http_request(address(), address(), req);
     }
-
-    static TempDir* dir_;
-    static Gateway* gateway_;
-    static std::string startup_error_;
-    static bool failed_;
 };
-
-TempDir* ExamplesTest::dir_ = nullptr;
-Gateway* ExamplesTest::gateway_ = nullptr;
-std::string ExamplesTest::startup_error_;
-bool ExamplesTest::failed_ = false;
 
 TEST_F(ExamplesTest, DocReadsItsFileOnEveryRequest) {
     write_file(doc_path(), "<p>first</p>\n");
@@ -178,7 +143,7 @@ TEST_F(ExamplesTest, AbortKillsTheWholeGatewayProcess) {
     Gateway::Config config;
     config.mounts = {"/f=faults"};
     config.extra_args = {"--processes", "0"};
-    Gateway doomed(*dir_, "doomed", config);
+    Gateway doomed(stack().dir(), "doomed", config);
     SocketClient c(doomed.address("http", false));
     ASSERT_TRUE(c.send("GET /f/abort HTTP/1.1\r\nHost: x\r\n\r\n"));
     EXPECT_EQ(c.recv_until_close(10s), "");

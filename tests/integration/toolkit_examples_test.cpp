@@ -25,7 +25,7 @@
 
 #include "echo_reply.hpp"
 #include "http_client.hpp"
-#include "stack.hpp"
+#include "stack_suite.hpp"
 #include "wait.hpp"
 
 namespace postern::test {
@@ -33,106 +33,40 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const std::vector<Topology>& toolkit_topologies() {
-    static const std::vector<Topology> list{
-        {"nginx_fastcgi", FrontEnd::nginx, "fastcgi", false, "postern-fastcgi.conf"},
-        {"apache_proxy_http", FrontEnd::apache, "http", false, "postern-proxy-http.conf"},
-    };
+std::vector<Topology> toolkit_topologies() {
+    std::vector<Topology> list;
+    for (const Topology& t : shipped_topologies())
+        if (std::string(t.name) == "nginx_fastcgi" || std::string(t.name) == "apache_proxy_http")
+            list.push_back(t);
     return list;
 }
 
-/// One gateway (one worker process: the REST example keeps its items in the
-/// worker's memory) with the examples mounted, and one nginx and one Apache
-/// in front of it.
-struct ToolkitStack {
-    TempDir dir{"postern-tk"};
-    std::string store_dir;
-    std::unique_ptr<Gateway> gateway;
-    std::unique_ptr<Nginx> nginx;
-    std::unique_ptr<Apache> apache;
-
-    ToolkitStack() {
-        store_dir = dir.subdir("store");
-        const std::string config = dir.file("postern.conf");
-        write_file(config,
-                   "# the gateway's own settings come before the first section\n"
-                   "max-body-bytes = 67108864\n"
-                   "[/api]\n"
-                   "page-size = 2\n"
-                   "max-items = 1000\n"
-                   "[/tiny]\n"
-                   "max-items = 1   # the second POST finds the store full\n"
-                   "[/files]\n"
-                   "dir = " +
-                       store_dir + "\n");
-        Gateway::Config gc;
-        gc.mounts = {"/api=rest", "/tiny=rest", "/form=form", "/files=files"};
-        gc.protocols = {"fastcgi", "http"};
-        gc.extra_args = {"--config", config, "--processes", "1", "--trusted-proxy", "127.0.0.1"};
-        gateway = std::make_unique<Gateway>(dir, "gateway", gc);
-        nginx =
-            std::make_unique<Nginx>(dir, "fastcgi", "postern-fastcgi.conf",
-                                    std::map<std::string, std::string>{
-                                        {"POSTERN_FASTCGI", gateway->address("fastcgi", false)}});
-        apache = std::make_unique<Apache>(
-            dir, std::vector<Apache::Site>{
-                     {"apache_proxy_http",
-                      "postern-proxy-http.conf",
-                      {{"POSTERN_HTTP", "http://" + gateway->address("http", false)}}}});
+/// The stack's gateway (one worker process: the REST example keeps its
+/// items in the worker's memory) with the examples mounted and their
+/// settings in a --config file, nginx and Apache in front of it.
+class ToolkitExamplesTest : public StackSuite<ToolkitExamplesTest> {
+  public:
+    static std::unique_ptr<Stack> make_stack() {
+        Stack::Options options;
+        options.files = {{"postern.conf",
+                          "# the gateway's own settings come before the first section\n"
+                          "max-body-bytes = 67108864\n"
+                          "[/api]\n"
+                          "page-size = 2\n"
+                          "max-items = 1000\n"
+                          "[/tiny]\n"
+                          "max-items = 1   # the second POST finds the store full\n"
+                          "[/files]\n"
+                          "dir = @DIR@/store\n"}};
+        options.gateway_mounts = {"/api=rest", "/tiny=rest", "/form=form", "/files=files"};
+        options.gateway_args = {"--config", "@DIR@/postern.conf", "--processes", "1"};
+        auto stack = std::make_unique<Stack>(toolkit_topologies(), options);
+        std::filesystem::create_directories(stack->dir().file("store"));
+        return stack;
     }
 
-    std::string address(const Topology& t) const {
-        const int port =
-            t.front_end == FrontEnd::nginx ? nginx->port() : apache->port("apache_proxy_http");
-        return "127.0.0.1:" + std::to_string(port);
-    }
-
-    std::string log_tails() const {
-        std::string out;
-        for (const std::string& log : {gateway->log_path(), dir.path() + "/nginx-fastcgi/error.log",
-                                       dir.path() + "/apache/error.log"}) {
-            out += "==== " + log + " (last lines) ====\n" + tail_file(log, 25) + "\n";
-        }
-        return out;
-    }
-};
-
-class ToolkitExamplesTest : public ::testing::TestWithParam<Topology> {
   protected:
-    static void SetUpTestSuite() {
-        try {
-            stack_ = std::make_unique<ToolkitStack>();
-        } catch (const std::exception& e) {
-            startup_error_ = e.what();
-        }
-    }
-
-    static void TearDownTestSuite() {
-        if (!stack_)
-            return;
-        stack_->nginx->stop();
-        stack_->apache->stop();
-        const int status = stack_->gateway->stop();
-        // SIGTERM drains, runs the modules' teardown and exits 0.
-        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-            << "postern " << describe_wait_status(status) << " on SIGTERM";
-        if (failed_)
-            std::fprintf(stderr, "%s", stack_->log_tails().c_str());
-        if (std::getenv("POSTERN_KEEP_TEMP") != nullptr) {
-            stack_->dir.keep();
-            std::fprintf(stderr, "kept %s\n", stack_->dir.path().c_str());
-        }
-        stack_.reset();
-    }
-
-    void SetUp() override {
-        ASSERT_NE(stack_, nullptr) << "the stack did not start: " << startup_error_;
-        address_ = stack_->address(GetParam());
-    }
-    void TearDown() override {
-        if (HasFailure())
-            failed_ = true;
-    }
+    static std::string store_dir() { return stack().dir().file("store"); }
 
     HttpResponse send(const std::string& method, const std::string& target,
                       const std::string& body = {}, Headers headers = {}) const {
@@ -141,7 +75,7 @@ class ToolkitExamplesTest : public ::testing::TestWithParam<Topology> {
         req.target = target;
         req.body = body;
         req.headers = std::move(headers);
-        return http_request(address_, "example.test", req);
+        return http_request(endpoint_.address, "example.test", req);
     }
     HttpResponse get(const std::string& target, Headers headers = {}) const {
         return send("GET", target, {}, std::move(headers));
@@ -154,11 +88,6 @@ class ToolkitExamplesTest : public ::testing::TestWithParam<Topology> {
     /// A name for this topology's files and items, so the cases of the two
     /// topologies (one gateway) never meet.
     std::string tag(const std::string& what) const { return std::string(GetParam().name) + what; }
-
-    static inline std::unique_ptr<ToolkitStack> stack_;
-    static inline std::string startup_error_;
-    static inline bool failed_ = false;
-    std::string address_;
 };
 
 Poco::JSON::Object::Ptr json_object(const HttpResponse& res) {
@@ -254,12 +183,12 @@ TEST_P(ToolkitExamplesTest, RestMountsHaveTheirOwnSettingsAndLogAWarning) {
     expect_json_error(res, 409);
     EXPECT_TRUE(wait_until(
         [] {
-            const std::string log = read_file(stack_->gateway->log_path());
+            const std::string log = read_file(gateway().log_path());
             return log.find("item store full (max-items = 1)") != std::string::npos &&
                    log.find("POST /tiny/items") != std::string::npos;
         },
         5s))
-        << tail_file(stack_->gateway->log_path());
+        << tail_file(gateway().log_path());
     // /api's store is another one.
     EXPECT_EQ(post_json("/api/items", R"({"name": "elsewhere"})").status, 201);
 }
@@ -375,10 +304,10 @@ TEST_P(ToolkitExamplesTest, FilesUploadThenDownloadWithARange) {
     EXPECT_NE(up.body.find("\"size\": " + std::to_string(data.size())), std::string::npos)
         << up.body;
     // Saved under the [/files] section's dir, nowhere else.
-    const std::string saved = stack_->store_dir + "/" + name;
+    const std::string saved = store_dir() + "/" + name;
     ASSERT_TRUE(std::filesystem::exists(saved));
     EXPECT_EQ(std::filesystem::file_size(saved), data.size());
-    EXPECT_FALSE(std::filesystem::exists(stack_->dir.path() + "/" + name));
+    EXPECT_FALSE(std::filesystem::exists(stack().dir().path() + "/" + name));
 
     const auto listing = get("/files/");
     ASSERT_EQ(listing.status, 200);
@@ -419,14 +348,14 @@ TEST_P(ToolkitExamplesTest, FilesRefuseACutUploadAndUnsafeNames) {
     const std::string& data = payload(512 * 1024);
     const std::string boundary = "cut-boundary";
     const std::string name = tag("-cut.bin");
-    const auto before = entries(stack_->store_dir);
+    const auto before = entries(store_dir());
     // The body ends without the final boundary: 400, and nothing is left,
     // not the file, not a temporary beside it.
     const auto cut =
         send("POST", "/files/", multipart_body(boundary, {{"file", name, &data}}, false),
              {{"Content-Type", "multipart/form-data; boundary=" + boundary}});
     EXPECT_EQ(cut.status, 400) << cut.body;
-    EXPECT_EQ(entries(stack_->store_dir), before);
+    EXPECT_EQ(entries(store_dir()), before);
     // No boundary parameter; not multipart at all.
     EXPECT_EQ(send("POST", "/files/", "x", {{"Content-Type", "multipart/form-data"}}).status, 400);
     EXPECT_EQ(send("POST", "/files/", "x", {{"Content-Type", "text/plain"}}).status, 415);
@@ -438,7 +367,7 @@ TEST_P(ToolkitExamplesTest, FilesRefuseACutUploadAndUnsafeNames) {
                    {{"Content-Type", "multipart/form-data; boundary=" + boundary}})
                   .status,
               400);
-    EXPECT_EQ(entries(stack_->store_dir), before);
+    EXPECT_EQ(entries(store_dir()), before);
 
     // The next good upload succeeds.
     const auto good = send("POST", "/files/", multipart_body(boundary, {{"file", name, &data}}),

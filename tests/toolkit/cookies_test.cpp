@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "../gateway/sink.hpp"
+#include "recording_sink.hpp"
 #include "postern/request.hpp"
 #include "postern/response.hpp"
 

@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "../gateway/sink.hpp"
+#include "recording_sink.hpp"
 #include "core/send_all.hpp"
 #include "fcgi_client.hpp"
 #include "http1_client.hpp"

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "../gateway/sink.hpp"
+#include "recording_sink.hpp"
 #include "postern/request.hpp"
 
 namespace postern {

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "../gateway/sink.hpp"
+#include "recording_sink.hpp"
 #include "postern/response.hpp"
 
 namespace postern {

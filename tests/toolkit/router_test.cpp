@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "../gateway/sink.hpp"
+#include "recording_sink.hpp"
 #include "fcgi_client.hpp"
 #include "http1_client.hpp"
 #include "in_process_gateway.hpp"

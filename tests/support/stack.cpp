@@ -323,9 +323,22 @@ Stack::Stack(std::vector<Topology> topologies) : Stack(std::move(topologies), Op
 
 Stack::Stack(std::vector<Topology> topologies, Options options)
     : topologies_(std::move(topologies)), options_(std::move(options)), dir_("postern-it") {
+    auto in_dir = [&](std::string text) {
+        for (std::size_t at; (at = text.find("@DIR@")) != std::string::npos;)
+            text.replace(at, 5, dir_.path());
+        return text;
+    };
+    for (auto& arg : options_.gateway_args)
+        arg = in_dir(arg);
+    for (auto& entry : options_.gateway_env)
+        entry = in_dir(entry);
+    for (const auto& [name, content] : options_.files)
+        write_file(dir_.file(name), in_dir(content));
     Gateway::Config config;
     config.mounts = {"/app=echo",      "/hello=hello",      "/doc=doc",
                      "/stream=stream", "/stream/echo=echo", "/f=faults"};
+    config.mounts.insert(config.mounts.end(), options_.gateway_mounts.begin(),
+                         options_.gateway_mounts.end());
     config.protocols = {"fastcgi", "http", "ajp", "scgi", "uwsgi"};
     config.ajp_secret = ajp_secret();
     // The doc module serves its bundled page (POSTERN_DOC unset or empty).

@@ -12,6 +12,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "process.hpp"
@@ -165,6 +166,14 @@ class Stack {
         /// The gateway's environment, "NAME=VALUE", over the stack's own
         /// (POSTERN_DOC=, the doc module's bundled page).
         std::vector<std::string> gateway_env;
+        /// Mounts beside the stack's own, as Gateway::Config::mounts
+        /// ("/api=rest": build/examples/rest.so).
+        std::vector<std::string> gateway_mounts;
+        /// Files written into the stack's directory before the gateway
+        /// starts (a --config file): name, content.
+        std::vector<std::pair<std::string, std::string>> files;
+        /// In gateway_args, gateway_env and files' contents, "@DIR@" stands
+        /// for the stack's directory.
         /// Added inside every rendered nginx server{} block, after the
         /// snippet's own lines ("location /hello { deny all; }").
         std::string nginx_server_lines;
