@@ -21,6 +21,7 @@
 #include "core/app.hpp"
 #include "core/connection.hpp"
 #include "core/decode.hpp"
+#include "core/environ.hpp"
 #include "core/input_buffer.hpp"
 #include "core/input_wait.hpp"
 #include "postern/request.hpp"
@@ -125,14 +126,35 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
         limits.max_params = settings_.max_params;
         return limits;
     }
-    /// A decoder's refusal as a Head, answered with fault_status(fault)
-    /// (core/decode.hpp: 431 for a limit, 400 otherwise), with the reason
-    /// as describe_fault() tells it.
-    static Head refused(std::string reason, Fault fault) {
+    /// A codec's outcome as a Head: need_more; a refusal with
+    /// fault_status() (core/decode.hpp: 431 for the header's limits, 400
+    /// otherwise) and the reason as describe_fault() tells it; or the
+    /// request's params (but `skip`, the protocol's own) and body length.
+    /// The codecs (SCGI, uwsgi) share their error codes' names.
+    template <class Result, class Params>
+    static Head decoded(const Result& r, const Params& params, std::uint64_t body,
+                        std::string_view skip = {}) {
+        using Code = decltype(r.code);
         Head head;
-        head.status = Head::Status::error;
-        head.refuse_status = fault_status(fault);
-        head.reason = std::move(reason);
+        if (r.status == DecodeStatus::need_more)
+            return head;
+        if (r.status == DecodeStatus::error) {
+            const bool limit = r.code == Code::header_too_large || r.code == Code::too_many_params;
+            head.status = Head::Status::error;
+            head.refuse_status = fault_status(limit ? Fault::head_too_large : Fault::malformed);
+            head.reason = describe_fault(r.reason, error_name(r.code), r.offset);
+            return head;
+        }
+        head.status = Head::Status::done;
+        head.consumed = r.consumed;
+        head.body = body;
+        head.env.reserve(params.size() + 4);  // +4: the variables the core adds
+        ParamBuilder builder(head.env);
+        for (const auto& [name, value] : params) {
+            if (!skip.empty() && name == skip)
+                continue;
+            builder.add(name, value);
+        }
         return head;
     }
     /// Decodes the request header at the start of `in` (pure; no I/O).

@@ -13,6 +13,20 @@ std::string header(const char* name) {
            ".TH " + name + " 8 \"\" \"Postern " POSTERN_VERSION "\" \"System Administration\"\n";
 }
 
+/// Each line of `text` escaped, as a line of its own (a line starting with
+/// '.' or '\'' is not taken for a request).
+std::string escaped_lines(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size();) {
+        std::size_t nl = text.find('\n', i);
+        if (nl == std::string_view::npos)
+            nl = text.size();
+        out += escape(text.substr(i, nl - i)) + "\n";
+        i = nl + 1;
+    }
+    return out;
+}
+
 /// A paragraph of prose written once here: blank lines start a new one.
 std::string paragraphs(std::string_view text) {
     std::string out;
@@ -22,14 +36,7 @@ std::string paragraphs(std::string_view text) {
         if (end == std::string_view::npos)
             end = text.size();
         out += ".PP\n";
-        std::string_view para = text.substr(start, end - start);
-        for (std::size_t i = 0; i < para.size();) {
-            std::size_t nl = para.find('\n', i);
-            if (nl == std::string_view::npos)
-                nl = para.size();
-            out += escape(para.substr(i, nl - i)) + "\n";
-            i = nl + 1;
-        }
+        out += escaped_lines(text.substr(start, end - start));
         start = end + 2;
     }
     return out;
@@ -152,14 +159,7 @@ std::string postern_cgi_page() {
                "for each\nrequest, through the same core as the postern(8) daemon. What "
                "postern-cgi --help\nprints:");
     out += ".PP\n.nf\n";
-    std::string_view help = cgi::kHelp;
-    for (std::size_t i = 0; i < help.size();) {
-        std::size_t nl = help.find('\n', i);
-        if (nl == std::string_view::npos)
-            nl = help.size();
-        out += escape(help.substr(i, nl - i)) + "\n";
-        i = nl + 1;
-    }
+    out += escaped_lines(cgi::kHelp);
     out += ".fi\n";
     out += ".SH FILES\n" +
            item("/usr/share/postern/apache-conf/postern-cgi.conf",

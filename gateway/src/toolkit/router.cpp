@@ -33,32 +33,6 @@ struct Route {
     Handler fn;
 };
 
-/// RFC 9110 §5.6.2: tchar.
-bool is_tchar(char c) noexcept {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
-    switch (c) {
-        case '!':
-        case '#':
-        case '$':
-        case '%':
-        case '&':
-        case '\'':
-        case '*':
-        case '+':
-        case '-':
-        case '.':
-        case '^':
-        case '_':
-        case '`':
-        case '|':
-        case '~':
-            return true;
-        default:
-            return false;
-    }
-}
-
 bool is_capture_name_char(char c) noexcept {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
@@ -261,9 +235,9 @@ Router& Router::del(std::string pattern, Handler fn) {
 Router& Router::route(std::string method, std::string pattern, Handler fn) {
     if (method.empty())
         throw std::invalid_argument("route method is empty");
-    for (char c : method)
-        if (!is_tchar(c))
-            throw std::invalid_argument("route method \"" + method + "\" is not a token");
+    // A method is a token (RFC 9110 §9.1), as a header name is.
+    if (!valid_header_name(method))
+        throw std::invalid_argument("route method \"" + method + "\" is not a token");
     if (!fn)
         throw std::invalid_argument("route " + method + " " + pattern + " has no handler");
     Route r;
