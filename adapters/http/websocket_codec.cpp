@@ -245,7 +245,8 @@ Result Decoder::finish_control(std::size_t consumed, Message& out) {
             const std::string_view text = std::string_view(control_).substr(2);
             const std::size_t bad = reason.feed(text);
             if (bad != npos || !reason.complete())
-                return fail(consumed, payload_start + 2 + (bad != npos ? bad : text.size()),
+                // An unfinished sequence is told at the frame's last byte.
+                return fail(consumed, payload_start + 2 + (bad != npos ? bad : text.size() - 1),
                             close_code::invalid_data,
                             "WebSocket Close frame reason that is not UTF-8");
             out.close_code = code;
@@ -341,8 +342,10 @@ Result Decoder::decode(std::string_view in, Message& out) {
         state_ = State::header;
         if (!frame_.fin)
             continue;
+        // An unfinished sequence is told at the frame's last byte (the
+        // offset of a byte that was given, even for an empty frame).
         if (message_opcode_ == Opcode::text && !utf8_.complete())
-            return fail(i, frame_start_ + frame_header_size_ + frame_.payload_length,
+            return fail(i, frame_start_ + frame_header_size_ + frame_.payload_length - 1,
                         close_code::invalid_data,
                         "WebSocket text message ending inside a UTF-8 sequence");
         out.opcode = message_opcode_;

@@ -58,7 +58,7 @@ class Utf8Validator {
   public:
     /// Checks the next bytes. Returns SIZE_MAX when they may continue
     /// well-formed text, otherwise the index in `s` of the first bad byte
-    /// (the validator is then stuck; reset() it).
+    /// (what follows is not checked until reset()).
     std::size_t feed(std::string_view s) noexcept;
     /// True when the text so far ends on a character boundary.
     bool complete() const noexcept { return need_ == 0; }

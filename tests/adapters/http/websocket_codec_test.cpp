@@ -290,10 +290,15 @@ INSTANTIATE_TEST_SUITE_P(
                 9 + 6},
         Refusal{"InvalidUtf8InAnUnfinishedMessage", client(Opcode::text, "ok\xff", false), 1007,
                 6 + 2},
-        Refusal{"TextEndingInsideASequence", client(Opcode::text, "ok\xce"), 1007, 9},
+        Refusal{"TextEndingInsideASequence", client(Opcode::text, "ok\xce"), 1007, 8},
         Refusal{"FragmentsEndingInsideASequence",
                 client(Opcode::text, "ok\xf0\x9f", false) + client(Opcode::continuation, "\x98"),
-                1007, 10 + 7},
+                1007, 10 + 6},
+        // Found by websocket_codec_fuzz: told at the last byte of the input,
+        // not one past it.
+        Refusal{"EmptyFinalFragmentEndingInsideASequence",
+                client(Opcode::text, "ok\xce", false) + client(Opcode::continuation, ""), 1007,
+                9 + 5},
         // §5.5.1, §7.4: Close payloads (7.3.2, 7.5.1, 7.9.x).
         Refusal{"CloseWithOneByte", client(Opcode::close, "\x03"), 1002, 6},
         Refusal{"CloseCode0", client(Opcode::close, close_payload(0)), 1002, 6},
@@ -314,7 +319,7 @@ INSTANTIATE_TEST_SUITE_P(
                                                     "\xce\xb5\xed\xa0\x80")),
                 1007, 6 + 2 + 12},
         Refusal{"CloseReasonEndingInsideASequence",
-                client(Opcode::close, close_payload(1000, "ab\xce")), 1007, 6 + 5}),
+                client(Opcode::close, close_payload(1000, "ab\xce")), 1007, 6 + 4}),
     [](const testing::TestParamInfo<Refusal>& info) { return std::string(info.param.name); });
 
 TEST(WebSocketDecoder, AcceptsEveryValidCloseCode) {
