@@ -206,6 +206,8 @@ class Response {
   private:
     bool commit(std::optional<std::uint64_t> length);
     bool send_buffer();
+    /// send_buffer(), then the sink's flush or finish.
+    bool send_buffer_then(bool (ResponseSink::*step)());
 
     ResponseSink& sink_;
     bool head_only_;

@@ -171,7 +171,9 @@ bool managed_header(std::string_view name) noexcept {
     return false;
 }
 
-void check_header(std::string_view name, std::string_view value) {
+/// A header the callback may set now: a valid name and value, not one the
+/// gateway manages, and the head not sent yet (`committed`).
+void check_header(std::string_view name, std::string_view value, bool committed) {
     if (!valid_header_name(name))
         throw std::invalid_argument("invalid response header name \"" + std::string(name) + "\"");
     if (!valid_header_value(value))
@@ -180,6 +182,9 @@ void check_header(std::string_view name, std::string_view value) {
     if (managed_header(name))
         throw std::invalid_argument("response header " + std::string(name) +
                                     " is managed by the gateway");
+    if (committed)
+        throw std::logic_error("response header " + std::string(name) +
+                               " set after the head was sent");
 }
 
 }  // namespace
@@ -203,10 +208,7 @@ void Response::status(int code) {
 }
 
 void Response::header(std::string_view name, std::string_view value) {
-    check_header(name, value);
-    if (committed_)
-        throw std::logic_error("response header " + std::string(name) +
-                               " set after the head was sent");
+    check_header(name, value, committed_);
     if (iequals(name, "Content-Length")) {
         set_header(name, value);
         return;
@@ -215,10 +217,7 @@ void Response::header(std::string_view name, std::string_view value) {
 }
 
 void Response::set_header(std::string_view name, std::string_view value) {
-    check_header(name, value);
-    if (committed_)
-        throw std::logic_error("response header " + std::string(name) +
-                               " set after the head was sent");
+    check_header(name, value, committed_);
     if (iequals(name, "Content-Length")) {
         // The core owns Content-Length; a declared one is used when the body
         // streams (see commit()).
@@ -307,9 +306,13 @@ bool Response::flush() {
         return false;
     if (!committed_ && !commit(declared_length_))
         return false;
+    return send_buffer_then(&ResponseSink::flush);
+}
+
+bool Response::send_buffer_then(bool (ResponseSink::*step)()) {
     if (!send_buffer())
         return false;
-    if (!sink_.flush())
+    if (!(sink_.*step)())
         gone_ = true;
     return !gone_;
 }
@@ -343,11 +346,7 @@ bool Response::finish() {
             return false;
         }
     }
-    if (!send_buffer())
-        return false;
-    if (!sink_.finish())
-        gone_ = true;
-    return !gone_;
+    return send_buffer_then(&ResponseSink::finish);
 }
 
 bool Response::write_file(int fd, std::uint64_t offset, std::uint64_t count) {
