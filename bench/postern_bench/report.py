@@ -162,6 +162,12 @@ def targets(results: list[dict]) -> list[tuple[str, str, str, str]]:
         t = int(pf["err_timeout"] or 0)
         T.append(("… no wrk timeouts (nginx→FastCGI→Postern)", str(t), "PASS" if t == 0 else "FAIL",
                   f"{t} timeouts"))
+    if pf and w("nginx-fastcgi-ceiling"):
+        # issue 17: how close Postern comes to what the FastCGI path itself
+        # allows (nginx in front of a responder that only copies pre-built
+        # records), with the same nginx snippet
+        ratio_line("nginx→FastCGI→Postern ≥ 0.9× nginx→FastCGI→ceiling (pre-built records), req/s", pf,
+                   w("nginx-fastcgi-ceiling"), 0.9, theirs_name="nginx-fastcgi-ceiling")
     for peer, need, name in (("nginx-uwsgi", 2.5, "uWSGI"), ("nginx-php-fpm", 3.5, "PHP-FPM")):
         if pf and w(peer):
             ratio_line(f"nginx→FastCGI→Postern ≥ {need}× nginx→{name}", pf, w(peer), need, theirs_name=peer)
@@ -383,7 +389,8 @@ def write_report(ctx, results: list[dict], elapsed: float) -> None:
           "connections), except PHP-FPM, which gets the usual connection per request (kept connections "
           "stall its pm static children as they stall libfcgi's 8 threads).",
           f"- Postern: `--threads {ctx.args.threads} --access-log off`, mounts /hello, /doc, /echo, /f "
-          "(faults); libfcgi C: `bench/peers/libfcgi_hello.c`, no accept mutex; PHP-FPM "
+          "(faults); libfcgi C: `bench/peers/libfcgi_hello.c`, no accept mutex; ceiling: "
+          "`bench/peers/fcgi_ceiling.c` (one epoll thread, pre-built records) behind the shipped snippet; PHP-FPM "
           f"pm static, {ctx.args.php_children} children; uWSGI {ctx.args.py_workers} processes; gunicorn "
           f"{2 * NPROC + 1} sync workers."]
     base.with_suffix(".md").write_text("\n".join(L) + "\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .common import DOWNLOAD_BYTES, HELLO, ROOT
 from .peers import (
-    make_libfcgi_row, make_tomcat_fronted, start_basehttp, start_gunicorn, start_nginx_uwsgi,
+    make_ceiling_row, make_libfcgi_row, make_tomcat_fronted, start_basehttp, start_gunicorn, start_nginx_uwsgi,
     start_php, start_tomcat_direct, start_uwsgi_http)
 from .processes import free_port, start_apache, start_nginx, start_postern, wait_backend
 from .snippets import AJP_SECRET, apache_target, nginx_target, render_snippet, snippet_values
@@ -186,6 +186,8 @@ def build_rows() -> list[Row]:
                  make_libfcgi_row("nginx", 128), PEER_PATHS, pn + ["libfcgi-dev", "gcc"]))
     R.append(Row("apache-fcgi-libfcgi128", "Apache → mod_proxy_fcgi → libfcgi C, 128 threads", "peer",
                  make_libfcgi_row("apache", 128), PEER_PATHS, pa + ["libfcgi-dev", "gcc"]))
+    R.append(Row("nginx-fastcgi-ceiling", "nginx → FastCGI → ceiling (pre-built records, epoll)", "peer",
+                 make_ceiling_row(), {"hello": "/hello"}, pn + ["gcc"]))
     R.append(Row("nginx-php-fpm", "nginx → FastCGI → PHP-FPM (pm static)", "peer", start_php, PEER_PATHS,
                  pn + ["php-fpm"]))
     R.append(Row("nginx-uwsgi", "nginx → uwsgi → uWSGI (Python WSGI)", "peer", start_nginx_uwsgi, PEER_PATHS,
