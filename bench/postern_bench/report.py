@@ -8,7 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from .common import DEBIAN_PYTHON, NPROC, ROOT, SCALE_CONCURRENCY, SCALE_ROWS, fmt_ms, fmt_num
+from .common import BIG_BYTES, DEBIAN_PYTHON, NPROC, ROOT, SCALE_CONCURRENCY, SCALE_ROWS, fmt_ms, fmt_num
 from .peers import php_fpm_binary
 from .processes import run_cmd
 from .rounds import result
@@ -159,6 +159,18 @@ def targets(results: list[dict]) -> list[tuple[str, str, str, str]]:
         if pf["cpu_us_per_req"] and best[1]["cpu_us_per_req"]:
             ratio_line("… CPU µs/request of the whole row, nginx included (for information)", pf, best[1], 1.1,
                        key="cpu_us_per_req", higher=False, theirs_name=best[0], info=True)
+    if pf and best:
+        # issue 17 item 1: the 7 KB page and the big responses, against the
+        # same libfcgi C row as hello, req/s and p99 (wrk -c64)
+        for wl in ("doc", "big100k", "big1m"):
+            mine, theirs = get(results, "nginx-fastcgi-postern", wl, "wrk"), get(results, best[0], wl, "wrk")
+            if not mine or not theirs:
+                continue
+            ratio_line(f"nginx→FastCGI→Postern ≥ 1.0× libfcgi C, `{wl}`, req/s", mine, theirs, 1.0,
+                       theirs_name=best[0])
+            if mine["p99_ms"] != "" and theirs["p99_ms"] != "":
+                ratio_line(f"… `{wl}` p99 ≤ libfcgi C's p99", mine, theirs, 1.0, key="p99_ms", higher=False,
+                           theirs_name=best[0])
     if pf:
         t = int(pf["err_timeout"] or 0)
         T.append(("… no wrk timeouts (nginx→FastCGI→Postern)", str(t), "PASS" if t == 0 else "FAIL",
@@ -268,13 +280,14 @@ def write_report(ctx, results: list[dict], elapsed: float) -> None:
     if T:
         L += md_table(["target", "measured", "verdict", "detail"], [list(t) for t in T])
         L.append("")
-        L.append("Ratios on the `hello` workload, `wrk -c64`. Gateway CPU is the backend process(es) only; "
+        L.append("Ratios on the `hello` workload unless a target names another, `wrk -c64`. "
+                 "Gateway CPU is the backend process(es) only; "
                  "the row's CPU adds the front end. Targets whose rows did not run are left out.")
     else:
         L.append("No target could be computed: the rows it compares did not run.")
     ran = [r for r in ctx.rows if any(x["row"] == r.name and x["status"] == "ok" and x["rps"] != ""
                                       for x in results)]
-    for w in ("hello", "doc", "form"):
+    for w in ("hello", "doc", "big100k", "big1m", "form"):
         ab_rows, wrk_rows = [], []
         for row in ran:
             cells = [row.label]
@@ -296,6 +309,9 @@ def write_report(ctx, results: list[dict], elapsed: float) -> None:
         if ab_rows or wrk_rows:
             what = {"hello": " (14 bytes, text/plain)",
                     "doc": f" ({len(ctx.doc_bytes):,} bytes read from disk per request)",
+                    "big100k": f" ({BIG_BYTES['big100k']:,} bytes of 'x': Postern's faults example /f/big, "
+                               "libfcgi C the same in 64 KiB writes, each flushed; static rows a file)",
+                    "big1m": f" ({BIG_BYTES['big1m']:,} bytes, as big100k)",
                     "form": " (an urlencoded POST of 20 fields, decoded by req.form() and echoed: "
                             "examples/form, POST /form/echo)"}[w]
             L += ["", f"## Workload `{w}`" + what, ""]
