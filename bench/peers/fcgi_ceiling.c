@@ -63,7 +63,8 @@ enum {
 static unsigned char answer[256];
 static size_t answer_len;
 static size_t answer_ids[3];
-static const unsigned char end_only[16] = {1, FCGI_END_REQUEST, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+static const unsigned char end_only[16] = {
+    1, FCGI_END_REQUEST, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 
 struct conn {
     int fd;
@@ -79,10 +80,10 @@ struct conn {
     unsigned char out[OUT_SIZE];
 };
 
-static struct conn **conns;
+static struct conn** conns;
 static int ep;
 
-static void put_header(unsigned char *p, int type, unsigned id, unsigned clen, unsigned plen) {
+static void put_header(unsigned char* p, int type, unsigned id, unsigned clen, unsigned plen) {
     p[0] = 1;
     p[1] = (unsigned char)type;
     p[2] = (unsigned char)(id >> 8);
@@ -94,7 +95,8 @@ static void put_header(unsigned char *p, int type, unsigned id, unsigned clen, u
 }
 
 static void build_answer(void) {
-    static const char text[] = "Content-Type: text/plain\r\nContent-Length: 14\r\n\r\nHello, world!\n";
+    static const char text[] =
+        "Content-Type: text/plain\r\nContent-Length: 14\r\n\r\nHello, world!\n";
     unsigned clen = sizeof text - 1, plen = (8 - clen % 8) % 8;
     size_t n = 0;
     answer_ids[0] = n + 2;
@@ -115,38 +117,41 @@ static void build_answer(void) {
     answer_len = n;
 }
 
-static void close_conn(struct conn *c) {
+static void close_conn(struct conn* c) {
     close(c->fd); /* also removes it from the epoll set */
     conns[c->fd] = NULL;
     free(c);
 }
 
-static void set_events(struct conn *c, int out) {
-    if (c->want_out == out) return;
+static void set_events(struct conn* c, int out) {
+    if (c->want_out == out)
+        return;
     struct epoll_event ev = {.events = out ? EPOLLOUT : EPOLLIN, .data.fd = c->fd};
     epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
     c->want_out = out;
 }
 
 /* room for the largest thing one record can make us write */
-static int out_has_room(struct conn *c) { return OUT_SIZE - c->out_end >= sizeof answer; }
+static int out_has_room(struct conn* c) {
+    return OUT_SIZE - c->out_end >= sizeof answer;
+}
 
-static void emit(struct conn *c, const unsigned char *p, size_t n) {
+static void emit(struct conn* c, const unsigned char* p, size_t n) {
     memcpy(c->out + c->out_end, p, n);
     c->out_end += n;
 }
 
-static void patch_id(unsigned char *p, unsigned id) {
+static void patch_id(unsigned char* p, unsigned id) {
     p[0] = (unsigned char)(id >> 8);
     p[1] = (unsigned char)id;
 }
 
 /* a whole record header has been read, or a record's content has ended */
-static void record_done(struct conn *c) {
+static void record_done(struct conn* c) {
     unsigned type = c->hdr[1], id = (unsigned)c->hdr[2] << 8 | c->hdr[3];
     unsigned clen = (unsigned)c->hdr[4] << 8 | c->hdr[5];
     if (id == 0) {
-        unsigned char *p = c->out + c->out_end;
+        unsigned char* p = c->out + c->out_end;
         if (type == FCGI_GET_VALUES) {
             put_header(p, FCGI_GET_VALUES_RESULT, 0, 0, 0);
             c->out_end += 8;
@@ -164,17 +169,20 @@ static void record_done(struct conn *c) {
             break;
         case FCGI_STDIN:
             if (clen == 0) {
-                unsigned char *p = c->out + c->out_end;
+                unsigned char* p = c->out + c->out_end;
                 emit(c, answer, answer_len);
-                for (int i = 0; i < 3; ++i) patch_id(p + answer_ids[i], id);
-                if (!c->keep_conn) c->closing = 1;
+                for (int i = 0; i < 3; ++i)
+                    patch_id(p + answer_ids[i], id);
+                if (!c->keep_conn)
+                    c->closing = 1;
             }
             break;
         case FCGI_ABORT_REQUEST: {
-            unsigned char *p = c->out + c->out_end;
+            unsigned char* p = c->out + c->out_end;
             emit(c, end_only, sizeof end_only);
             patch_id(p + 2, id);
-            if (!c->keep_conn) c->closing = 1;
+            if (!c->keep_conn)
+                c->closing = 1;
             break;
         }
         default: /* FCGI_PARAMS, FCGI_DATA, anything else: skipped */
@@ -183,45 +191,53 @@ static void record_done(struct conn *c) {
 }
 
 /* parses what is buffered while there is room to answer */
-static void parse(struct conn *c) {
+static void parse(struct conn* c) {
     while (c->in_start < c->in_end && out_has_room(c) && !c->closing) {
-        unsigned char *p = c->in + c->in_start;
+        unsigned char* p = c->in + c->in_start;
         size_t avail = c->in_end - c->in_start;
         if (c->hdr_have < 8) {
             size_t n = 8 - c->hdr_have < avail ? 8 - c->hdr_have : avail;
             memcpy(c->hdr + c->hdr_have, p, n);
             c->hdr_have += n;
             c->in_start += n;
-            if (c->hdr_have < 8) break;
+            if (c->hdr_have < 8)
+                break;
             c->content_left = (size_t)c->hdr[4] << 8 | c->hdr[5];
             c->padding_left = c->hdr[6];
             c->content_seen = 0;
-            if (c->content_left == 0) record_done(c);
+            if (c->content_left == 0)
+                record_done(c);
         } else if (c->content_left > 0) {
             size_t n = c->content_left < avail ? c->content_left : avail;
             if (c->hdr[1] == FCGI_BEGIN_REQUEST)
-                for (size_t i = 0; i < n && c->content_seen + i < 8; ++i) c->begin_body[c->content_seen + i] = p[i];
+                for (size_t i = 0; i < n && c->content_seen + i < 8; ++i)
+                    c->begin_body[c->content_seen + i] = p[i];
             c->content_seen += n;
             c->content_left -= n;
             c->in_start += n;
-            if (c->content_left == 0) record_done(c);
+            if (c->content_left == 0)
+                record_done(c);
         } else {
             size_t n = c->padding_left < avail ? c->padding_left : avail;
             c->padding_left -= n;
             c->in_start += n;
         }
-        if (c->hdr_have == 8 && c->content_left == 0 && c->padding_left == 0) c->hdr_have = 0;
+        if (c->hdr_have == 8 && c->content_left == 0 && c->padding_left == 0)
+            c->hdr_have = 0;
     }
-    if (c->in_start == c->in_end) c->in_start = c->in_end = 0;
+    if (c->in_start == c->in_end)
+        c->in_start = c->in_end = 0;
 }
 
 /* writes what is pending; returns -1 when the connection is gone */
-static int flush_out(struct conn *c) {
+static int flush_out(struct conn* c) {
     while (c->out_start < c->out_end) {
         ssize_t n = send(c->fd, c->out + c->out_start, c->out_end - c->out_start, MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
             return -1;
         }
         c->out_start += (size_t)n;
@@ -231,7 +247,7 @@ static int flush_out(struct conn *c) {
 }
 
 /* reads, answers, writes until the socket has nothing more or must wait */
-static void serve(struct conn *c) {
+static void serve(struct conn* c) {
     for (;;) {
         parse(c);
         if (flush_out(c) < 0) {
@@ -246,9 +262,11 @@ static void serve(struct conn *c) {
             close_conn(c);
             return;
         }
-        if (c->in_start < c->in_end) continue; /* out was full: parse on */
+        if (c->in_start < c->in_end)
+            continue; /* out was full: parse on */
         ssize_t n = recv(c->fd, c->in + c->in_end, IN_SIZE - c->in_end, 0);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             set_events(c, 0);
             return;
@@ -261,36 +279,44 @@ static void serve(struct conn *c) {
     }
 }
 
-static int listen_on(const char *address) {
+static int listen_on(const char* address) {
     int fd;
     if (address[0] == '/') {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        if (strlen(address) >= sizeof sa.sun_path) return -1;
+        if (strlen(address) >= sizeof sa.sun_path)
+            return -1;
         strcpy(sa.sun_path, address);
         unlink(address);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) return -1;
+        if (fd < 0 || bind(fd, (struct sockaddr*)&sa, sizeof sa) != 0)
+            return -1;
         chmod(address, 0666);
     } else {
         char host[256];
-        const char *colon = strrchr(address, ':');
-        if (colon == NULL || (size_t)(colon - address) >= sizeof host) return -1;
+        const char* colon = strrchr(address, ':');
+        if (colon == NULL || (size_t)(colon - address) >= sizeof host)
+            return -1;
         memcpy(host, address, (size_t)(colon - address));
         host[colon - address] = '\0';
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(colon + 1))};
-        if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &sa.sin_addr) != 1) return -1;
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((unsigned short)atoi(colon + 1))};
+        if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &sa.sin_addr) != 1)
+            return -1;
         fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         int one = 1;
-        if (fd < 0) return -1;
+        if (fd < 0)
+            return -1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) return -1;
+        if (bind(fd, (struct sockaddr*)&sa, sizeof sa) != 0)
+            return -1;
     }
-    if (listen(fd, 1024) != 0) return -1;
+    if (listen(fd, 1024) != 0)
+        return -1;
     return fd;
 }
 
-int main(int argc, char **argv) {
-    const char *address = NULL;
+int main(int argc, char** argv) {
+    const char* address = NULL;
     int opt;
     int processes = 1;
     while ((opt = getopt(argc, argv, "l:p:")) != -1) {
@@ -321,7 +347,8 @@ int main(int argc, char **argv) {
             perror("fcgi_ceiling: fork");
             return 1;
         }
-        if (pid == 0) break;
+        if (pid == 0)
+            break;
     }
     ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.fd = lfd};
@@ -329,12 +356,14 @@ int main(int argc, char **argv) {
         perror("fcgi_ceiling: epoll");
         return 1;
     }
-    fprintf(stderr, "fcgi_ceiling: one thread on %s (pid %d of %d processes)\n", address, (int)getpid(), processes);
+    fprintf(stderr, "fcgi_ceiling: one thread on %s (pid %d of %d processes)\n", address,
+            (int)getpid(), processes);
     struct epoll_event evs[256];
     for (;;) {
         int n = epoll_wait(ep, evs, 256, -1);
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             perror("fcgi_ceiling: epoll_wait");
             return 1;
         }
@@ -343,8 +372,9 @@ int main(int argc, char **argv) {
             if (fd == lfd) {
                 for (;;) {
                     int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                    if (cfd < 0) break; /* EAGAIN, or out of descriptors: try on the next event */
-                    struct conn *c = cfd < MAX_FDS ? malloc(sizeof *c) : NULL;
+                    if (cfd < 0)
+                        break; /* EAGAIN, or out of descriptors: try on the next event */
+                    struct conn* c = cfd < MAX_FDS ? malloc(sizeof *c) : NULL;
                     if (c == NULL) {
                         close(cfd);
                         continue;
@@ -352,7 +382,8 @@ int main(int argc, char **argv) {
                     memset(c, 0, offsetof(struct conn, in));
                     c->fd = cfd;
                     int one = 1;
-                    setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on unix */
+                    setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one,
+                               sizeof one); /* fails harmlessly on unix */
                     struct epoll_event ev = {.events = EPOLLIN, .data.fd = cfd};
                     if (epoll_ctl(ep, EPOLL_CTL_ADD, cfd, &ev) != 0) {
                         close(cfd);
