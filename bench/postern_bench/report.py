@@ -465,7 +465,8 @@ def render_chart(results: list[dict], base, title: str, order: list[str] | None 
                         seen.add(r["row"])
                         uniq.append(r)
                 panels.append((w, rnd, sorted(uniq, key=lambda r: float(r["rps"]))))
-    if not panels:
+    scale = [r for r in results if r["round"].startswith("scale-c") and r["status"] == "ok" and r["rps"] != ""]
+    if not panels and not scale:
         return "Nothing to chart: no round ran."
     base = Path(base)
     data = base.parent / f".{base.name}.bars.dat"
@@ -481,8 +482,11 @@ def render_chart(results: list[dict], base, title: str, order: list[str] | None 
                 text = f"{float(r['rps']):,.0f}" + (f"  ({errs:,} errors)" if errs else "")
                 f.write(f'"{r["label"]}"\t{float(r["rps"]):.1f}\t{int(colour[1:], 16)}\t"{text}"\n')
             f.write("\n\n")
-    scale = [r for r in results if r["round"].startswith("scale-c") and r["status"] == "ok" and r["rps"] != ""]
     scale_rows = list(dict.fromkeys(r["row"] for r in scale))
+    for r in scale:
+        fam = family(r["row"], r["kind"])[0]
+        if fam not in used:
+            used.append(fam)
     if order:
         scale_rows.sort(key=lambda n: order.index(n) if n in order else len(order))
     sdata = base.parent / f".{base.name}.scale.dat"
@@ -499,7 +503,7 @@ def render_chart(results: list[dict], base, title: str, order: list[str] | None 
     head, bar_px, panel_pad = 70, 17, 70
     grid = [panels[i:i + cols] for i in range(0, len(panels), cols)]
     heights = [max(200, panel_pad + bar_px * max(len(p[2]) for p in line)) for line in grid]
-    scale_h = 460 if scale_rows else 0
+    scale_h = 520 if scale_rows else 0
     height = head + sum(heights) + scale_h
     fy = lambda px: 1 - px / height  # screen y of a pixel offset from the top
     S = ["set datafile separator '\\t'", "unset key", "set grid xtics", "set style fill solid 0.9 noborder",
@@ -517,7 +521,7 @@ def render_chart(results: list[dict], base, title: str, order: list[str] | None 
     S.append("set ytics scale 0 font ',9' noenhanced")
     S.append("set xtics font ',8'")
     S.append("set format x \"%'.0f\"")
-    longest = max(len(r["label"]) for _, _, bars in panels for r in bars)
+    longest = max((len(r["label"]) for _, _, bars in panels for r in bars), default=10)
     S.append(f"set lmargin {int(longest * 0.85) + 3}")
     S.append("set rmargin 3")
     top = head
@@ -535,7 +539,8 @@ def render_chart(results: list[dict], base, title: str, order: list[str] | None 
                   f"'' index {idx} using 2:0:4 with labels left offset 0.4,0 font ',8'"]
             idx += 1
         top += h
-    S.append("unset label")
+    if panels:
+        S.append("unset label")  # drawn with the first panel
     if scale_rows:
         titles = [next(r["label"] for r in scale if r["row"] == n) for n in scale_rows]
         styles = []
@@ -548,9 +553,9 @@ def render_chart(results: list[dict], base, title: str, order: list[str] | None 
                               for i, (t, st) in enumerate(zip(titles, styles)))
         S += ["unset ytics", "set ytics font ',9'", "set lmargin 10", "set format x '%g'", "set grid ytics",
               "set logscale x 2", "set xrange [0.8:1300]", "set yrange [0:*]", "set xtics (1, 8, 64, 256, 1024)",
-              "set xlabel 'wrk connections (hello)'", "set key inside left top noenhanced font ',9'",
+              "set xlabel 'wrk connections (hello)'", "set key below left Left reverse noenhanced font ',9'",
               "set title 'throughput against concurrency, requests/s' noenhanced",
-              f"set origin 0, 0", f"set size 0.5, {scale_h / height:.5f}", f"plot {plots_rps}",
+              f"set origin 0, 0", f"set size 0.5, {scale_h / height:.5f}", f"plot {plots_rps}", "unset label",
               "set logscale y", "set yrange [*:*]", "set title 'p99 latency against concurrency, ms (log)' noenhanced",
               f"set origin 0.5, 0", f"set size 0.5, {scale_h / height:.5f}", f"plot {plots_p99}"]
     S.append("unset multiplot")
