@@ -11,7 +11,9 @@
  * unix-socket path. Routes on REQUEST_URI (every front end in bench/ sends
  * it): /hello answers "Hello, world!\n" as text/plain; /doc reads DOCUMENT
  * from the file system on every request and answers it as text/html;
- * anything else is a 404.
+ * /f/big?bytes=N answers N bytes of 'x' (0..16 MiB) in 64 KiB writes, each
+ * flushed, as Postern's faults example does at that path (the big100k and
+ * big1m workloads); anything else is a 404.
  *
  * -m takes threaded.c's accept mutex ("Some platforms require accept()
  * serialization"). Linux does not, and under the mutex a thread blocks
@@ -73,6 +75,25 @@ static void reply_doc(FCGX_Stream *out) {
     close(fd);
 }
 
+/* N bytes of 'x' in 64 KiB writes, each flushed: the faults example's /big */
+static char big_piece[64 * 1024]; /* filled with 'x' in main() */
+
+static void reply_big(FCGX_Stream *out, const char *uri) {
+    const char *piece = big_piece;
+    const char *q = strstr(uri, "bytes=");
+    long long total = q ? atoll(q + 6) : 0;
+    if (total < 0 || total > (16LL << 20)) {
+        reply_not_found(out);
+        return;
+    }
+    FCGX_FPrintF(out, "Content-Type: application/octet-stream\r\nContent-Length: %lld\r\n\r\n", total);
+    for (long long left = total; left > 0;) {
+        int n = left < (long long)sizeof big_piece ? (int)left : (int)sizeof big_piece;
+        if (FCGX_PutStr(piece, n, out) != n || FCGX_FFlush(out) != 0) return;
+        left -= n;
+    }
+}
+
 static int starts_with_segment(const char *uri, const char *prefix) {
     size_t n = strlen(prefix);
     return strncmp(uri, prefix, n) == 0 && (uri[n] == '\0' || uri[n] == '?' || uri[n] == '/');
@@ -94,6 +115,8 @@ static void *worker(void *arg) {
             reply_hello(req.out);
         } else if (starts_with_segment(uri, "/doc")) {
             reply_doc(req.out);
+        } else if (starts_with_segment(uri, "/f/big")) {
+            reply_big(req.out, uri);
         } else {
             reply_not_found(req.out);
         }
@@ -122,6 +145,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    memset(big_piece, 'x', sizeof big_piece);
     if (FCGX_Init() != 0) {
         fprintf(stderr, "libfcgi_hello: FCGX_Init failed\n");
         return 1;

@@ -100,3 +100,12 @@ def build_libfcgi(ctx) -> str | None:
         return "gcc libfcgi_hello.c failed: " + " ".join(r[2].strip().splitlines()[-2:])
     ctx.libfcgi_bin = out
     return None
+
+
+def build_ceiling(ctx) -> str | None:
+    out = ctx.tmp / "fcgi_ceiling"
+    r = run_cmd(["gcc", "-O2", "-Wall", "-Wextra", "-o", out, PEERS / "fcgi_ceiling.c"], 120)
+    if r[0] != 0:
+        return "gcc fcgi_ceiling.c failed: " + " ".join(r[2].strip().splitlines()[-2:])
+    ctx.ceiling_bin = out
+    return None

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from .build import (
-    BASE_PACKAGES, BUILD_PACKAGES, build_libfcgi, build_postern, install_packages, installed,
+    BASE_PACKAGES, BUILD_PACKAGES, build_ceiling, build_libfcgi, build_postern, install_packages, installed,
     postern_protocols)
 from .common import (
     AB_ROUNDS, ALL_ROUNDS, ALL_WORKLOADS, BENCH, Ctx, DOC_SOURCE, DOWNLOAD_BYTES, NPROC,
@@ -201,6 +201,10 @@ def main(doc: str) -> int:
                 for r in ctx.rows:
                     if "libfcgi" in r.name:
                         unavailable.setdefault(r.name, why)
+        if any(r.name == "nginx-fastcgi-ceiling" for r in ctx.rows):
+            why = build_ceiling(ctx)
+            if why:
+                unavailable.setdefault("nginx-fastcgi-ceiling", why)
 
         log(f"rows: {', '.join(r.name for r in ctx.rows)}; rounds {','.join(ctx.rounds)}; "
             f"workloads {','.join(ctx.workloads)}")

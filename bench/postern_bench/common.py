@@ -21,7 +21,11 @@ IS_ROOT = os.geteuid() == 0
 # the peers run on Debian's python3 (the one uwsgi-plugin-python3 and gunicorn use)
 DEBIAN_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 
-ALL_WORKLOADS = ["hello", "doc", "form", "upload", "download"]
+ALL_WORKLOADS = ["hello", "doc", "big100k", "big1m", "form", "upload", "download"]
+# The big responses (issue 17): 100 KiB and 1 MiB of 'x', which Postern's rows
+# serve from the faults example (/f/big?bytes=N: 64 KiB writes, each flushed)
+# and the libfcgi C peer the same way; timed like hello and doc.
+BIG_BYTES = {"big100k": 100 << 10, "big1m": 1 << 20}
 # The `form` workload: an urlencoded POST of 20 fields, which the form
 # example (examples/form, POST /form/echo) decodes with req.form() and echoes,
 # one "name: value" line each, in order.
@@ -35,7 +39,7 @@ SCALE_CONCURRENCY = [1, 8, 64, 256, 1024]
 # nginx's upstream keepalive pool (per worker) for the libfcgi C rows; see
 # make_libfcgi_row.
 LIBFCGI_KEEPALIVE = 32
-SCALE_ROWS = ["nginx-static", "nginx-fastcgi-postern", "postern-http", "nginx-fastcgi-libfcgi128"]
+SCALE_ROWS = ["nginx-static", "nginx-fastcgi-postern", "postern-http", "nginx-fastcgi-libfcgi128", "nginx-fastcgi-ceiling"]
 
 
 def log(msg: str) -> None:

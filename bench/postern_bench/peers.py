@@ -52,6 +52,29 @@ def make_libfcgi_row(front: str, threads: int):
     return start
 
 
+def make_ceiling_row():
+    """nginx -> FastCGI -> bench/peers/fcgi_ceiling.c: the shipped nginx
+    snippet as the Postern row gets it (kept connections, its pool), in front
+    of one-thread epoll responders, one process per Postern worker process,
+    that answer pre-built records."""
+    def start(ctx, row, tmp):
+        bport, port = free_port(), free_port()
+        where = f"127.0.0.1:{bport}"
+        # as many one-thread processes as Postern runs worker processes
+        procs = ctx.args.processes or NPROC
+        backend = Proc("fcgi-ceiling", [ctx.ceiling_bin, "-l", where, "-p", procs], "backend", tmp)
+        try:
+            wait_backend(backend, ("127.0.0.1", bport), "fcgi_ceiling")
+            snippet = "nginx-conf/postern-fastcgi.conf"
+            text = render_snippet(ROOT / snippet, snippet_values("fastcgi", snippet, where,
+                                                                 nginx_target("fastcgi", where), port, tmp))
+            return port, [backend, start_nginx(ctx, tmp, text, port)]
+        except Exception:
+            backend.stop()
+            raise
+    return start
+
+
 def php_fpm_binary() -> str | None:
     found = sorted(Path("/usr/sbin").glob("php-fpm*"))
     return str(found[-1]) if found else None

@@ -6,8 +6,9 @@ import platform
 import shutil
 import socket
 import subprocess
+from pathlib import Path
 
-from .common import DEBIAN_PYTHON, NPROC, ROOT, SCALE_CONCURRENCY, SCALE_ROWS, fmt_ms, fmt_num
+from .common import BIG_BYTES, DEBIAN_PYTHON, NPROC, ROOT, SCALE_CONCURRENCY, SCALE_ROWS, fmt_ms, fmt_num
 from .peers import php_fpm_binary
 from .processes import run_cmd
 from .rounds import result
@@ -158,10 +159,29 @@ def targets(results: list[dict]) -> list[tuple[str, str, str, str]]:
         if pf["cpu_us_per_req"] and best[1]["cpu_us_per_req"]:
             ratio_line("… CPU µs/request of the whole row, nginx included (for information)", pf, best[1], 1.1,
                        key="cpu_us_per_req", higher=False, theirs_name=best[0], info=True)
+    # issue 17 item 1: the 7 KB page and the big responses, against the same
+    # libfcgi C row as hello (else the 128-thread one), req/s and p99 (wrk -c64)
+    for wl in ("doc", "big100k", "big1m"):
+        mine = get(results, "nginx-fastcgi-postern", wl, "wrk")
+        lib = next((n for n in ([best[0]] if best else []) + ["nginx-fastcgi-libfcgi128", "nginx-fastcgi-libfcgi8"]
+                    if get(results, n, wl, "wrk")), None)
+        if not mine or not lib:
+            continue
+        theirs = get(results, lib, wl, "wrk")
+        ratio_line(f"nginx→FastCGI→Postern ≥ 1.0× libfcgi C, `{wl}`, req/s", mine, theirs, 1.0, theirs_name=lib)
+        if mine["p99_ms"] != "" and theirs["p99_ms"] != "":
+            ratio_line(f"… `{wl}` p99 ≤ libfcgi C's p99", mine, theirs, 1.0, key="p99_ms", higher=False,
+                       theirs_name=lib)
     if pf:
         t = int(pf["err_timeout"] or 0)
         T.append(("… no wrk timeouts (nginx→FastCGI→Postern)", str(t), "PASS" if t == 0 else "FAIL",
                   f"{t} timeouts"))
+    if pf and w("nginx-fastcgi-ceiling"):
+        # issue 17: how close Postern comes to what the FastCGI path itself
+        # allows (nginx in front of a responder that only copies pre-built
+        # records), with the same nginx snippet
+        ratio_line("nginx→FastCGI→Postern ≥ 0.9× nginx→FastCGI→ceiling (pre-built records), req/s", pf,
+                   w("nginx-fastcgi-ceiling"), 0.9, theirs_name="nginx-fastcgi-ceiling")
     for peer, need, name in (("nginx-uwsgi", 2.5, "uWSGI"), ("nginx-php-fpm", 3.5, "PHP-FPM")):
         if pf and w(peer):
             ratio_line(f"nginx→FastCGI→Postern ≥ {need}× nginx→{name}", pf, w(peer), need, theirs_name=peer)
@@ -261,13 +281,14 @@ def write_report(ctx, results: list[dict], elapsed: float) -> None:
     if T:
         L += md_table(["target", "measured", "verdict", "detail"], [list(t) for t in T])
         L.append("")
-        L.append("Ratios on the `hello` workload, `wrk -c64`. Gateway CPU is the backend process(es) only; "
+        L.append("Ratios on the `hello` workload unless a target names another, `wrk -c64`. "
+                 "Gateway CPU is the backend process(es) only; "
                  "the row's CPU adds the front end. Targets whose rows did not run are left out.")
     else:
         L.append("No target could be computed: the rows it compares did not run.")
     ran = [r for r in ctx.rows if any(x["row"] == r.name and x["status"] == "ok" and x["rps"] != ""
                                       for x in results)]
-    for w in ("hello", "doc", "form"):
+    for w in ("hello", "doc", "big100k", "big1m", "form"):
         ab_rows, wrk_rows = [], []
         for row in ran:
             cells = [row.label]
@@ -289,6 +310,9 @@ def write_report(ctx, results: list[dict], elapsed: float) -> None:
         if ab_rows or wrk_rows:
             what = {"hello": " (14 bytes, text/plain)",
                     "doc": f" ({len(ctx.doc_bytes):,} bytes read from disk per request)",
+                    "big100k": f" ({BIG_BYTES['big100k']:,} bytes of 'x': Postern's faults example /f/big, "
+                               "libfcgi C the same in 64 KiB writes, each flushed; static rows a file)",
+                    "big1m": f" ({BIG_BYTES['big1m']:,} bytes, as big100k)",
                     "form": " (an urlencoded POST of 20 fields, decoded by req.form() and echoed: "
                             "examples/form, POST /form/echo)"}[w]
             L += ["", f"## Workload `{w}`" + what, ""]
@@ -362,8 +386,8 @@ def write_report(ctx, results: list[dict], elapsed: float) -> None:
     else:
         L.append(f"![requests per second]({base.name}.svg)")
         L.append("")
-        L.append(f"`{base.name}.svg` / `.png`: one group of bars per workload and round, one bar per row "
-                 "(requests/s)" + ("; below, wrk throughput and p99 against concurrency." if any(
+        L.append(f"`{base.name}.svg` / `.png`: one panel per workload and round, one bar per row sorted by "
+                 "requests/s, Postern's rows in one colour and each peer family in its own" + ("; below, wrk throughput and p99 against concurrency." if any(
                      r["round"].startswith("scale-c") for r in results) else "."))
     L += ["", "## How the numbers are taken", "",
           "- R1/R2/R2b: `ab -r -s 10 -n N -c C` (HTTP/1.0, no keep-alive); \"time\" is ab's \"Time taken for "
@@ -383,106 +407,164 @@ def write_report(ctx, results: list[dict], elapsed: float) -> None:
           "connections), except PHP-FPM, which gets the usual connection per request (kept connections "
           "stall its pm static children as they stall libfcgi's 8 threads).",
           f"- Postern: `--threads {ctx.args.threads} --access-log off`, mounts /hello, /doc, /echo, /f "
-          "(faults); libfcgi C: `bench/peers/libfcgi_hello.c`, no accept mutex; PHP-FPM "
+          "(faults); libfcgi C: `bench/peers/libfcgi_hello.c`, no accept mutex; ceiling: "
+          "`bench/peers/fcgi_ceiling.c` (one epoll thread, pre-built records) behind the shipped snippet; PHP-FPM "
           f"pm static, {ctx.args.php_children} children; uWSGI {ctx.args.py_workers} processes; gunicorn "
           f"{2 * NPROC + 1} sync workers."]
     base.with_suffix(".md").write_text("\n".join(L) + "\n")
 
 
-GNUPLOT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                  "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
-                  "#e6550d", "#31a354", "#756bb1", "#636363", "#9c9ede", "#cedb9c", "#e7ba52", "#ad494a"]
+# the chart's colours: Postern's rows in one, each peer family in its own
+FAMILIES = [  # (family, colour, rows it holds: names, or a kind)
+    ("Postern", "#1f5fbf", None),
+    ("ceiling (pre-built records)", "#222222", ("nginx-fastcgi-ceiling",)),
+    ("libfcgi C", "#f28e2b", ("nginx-fastcgi-libfcgi*", "apache-fcgi-libfcgi*")),
+    ("uWSGI", "#59a14f", ("nginx-uwsgi", "uwsgi-http")),
+    ("PHP-FPM", "#8a5fb8", ("nginx-php-fpm",)),
+    ("gunicorn", "#9c6b4e", ("nginx-gunicorn",)),
+    ("Python BaseHTTP", "#e377c2", ("python-basehttp",)),
+    ("Tomcat", "#d4a017", ("tomcat-direct", "apache-jk-tomcat", "apache-ajp-tomcat")),
+    ("static (the front end alone)", "#a0a0a0", ("nginx-static", "apache-static")),
+]
+CHART_WORKLOADS = ("hello", "doc", "form", "big100k", "big1m")
+CHART_ROUNDS = ("R1", "R2", "R2b", "wrk")
+
+
+def family(row: str, kind: str) -> tuple[str, str]:
+    import fnmatch
+    if kind == "postern":
+        return FAMILIES[0][0], FAMILIES[0][1]
+    for name, colour, rows in FAMILIES[1:]:
+        if any(fnmatch.fnmatch(row, p) for p in rows):
+            return name, colour
+    return "other", "#17becf"
 
 
 def draw_chart(ctx, results) -> str | None:
+    title = f"Postern bench {ctx.started.strftime('%Y-%m-%d %H:%M UTC')}, {NPROC} cores ({ctx.mode_line})"
+    order = [row.name for row in ctx.rows]
+    return render_chart(results, ctx.out_base, title, order)
+
+
+def render_chart(results: list[dict], base, title: str, order: list[str] | None = None) -> str | None:
+    """base.svg and base.png from the results (rows of the csv): one panel
+    per workload and round, horizontal bars sorted by req/s, coloured by
+    family, the figure on each bar; below, the scaling plots (log p99).
+    None, or why there is no chart."""
     if not shutil.which("gnuplot"):
         return "gnuplot is not installed: no chart."
-    groups = []
-    for w in ("hello", "doc", "form"):
-        for rnd in ctx.rounds:
-            if rnd in ctx.ab_rounds or rnd == "wrk":
-                if any(r["workload"] == w and r["round"] == rnd and r["status"] == "ok" and r["rps"] != ""
-                       for r in results):
-                    groups.append((w, rnd))
-    rows = [row for row in ctx.rows
-            if any(get(results, row.name, w, rnd) for w, rnd in groups)]
-    if not groups or not rows:
-        return "Nothing to chart: no round ran."
-    base = ctx.out_base
-    data = base.parent / f".{base.name}.bars.dat"
-    with open(data, "w") as f:
-        f.write("group\t" + "\t".join(f'"{row.label}"' for row in rows) + "\n")
-        for w, rnd in groups:
-            vals = []
-            for row in rows:
-                r = get(results, row.name, w, rnd)
-                vals.append(f"{float(r['rps']):.1f}" if r and r["rps"] != "" else "-")
-            f.write(f'"{w} {rnd}"\t' + "\t".join(vals) + "\n")
+    panels = []
+    for w in CHART_WORKLOADS:
+        for rnd in CHART_ROUNDS:
+            bars = [r for r in results if r["workload"] == w and r["round"] == rnd and r["status"] == "ok"
+                    and r["rps"] not in ("", None)]
+            if bars:
+                # one bar per row (a csv may hold a row twice: keep the first)
+                seen, uniq = set(), []
+                for r in bars:
+                    if r["row"] not in seen:
+                        seen.add(r["row"])
+                        uniq.append(r)
+                panels.append((w, rnd, sorted(uniq, key=lambda r: float(r["rps"]))))
     scale = [r for r in results if r["round"].startswith("scale-c") and r["status"] == "ok" and r["rps"] != ""]
-    scale_rows = [n for n in SCALE_ROWS if any(r["row"] == n for r in scale)]
+    if not panels and not scale:
+        return "Nothing to chart: no round ran."
+    base = Path(base)
+    data = base.parent / f".{base.name}.bars.dat"
+    used = []
+    with open(data, "w") as f:
+        for _, _, bars in panels:
+            for r in bars:
+                fam, colour = family(r["row"], r["kind"])
+                if fam not in used:
+                    used.append(fam)
+                errs = sum(int(r[k] or 0) for k in ("failed", "non2xx", "err_connect", "err_read", "err_write",
+                                                     "err_timeout"))
+                text = f"{float(r['rps']):,.0f}" + (f"  ({errs:,} errors)" if errs else "")
+                f.write(f'"{r["label"]}"\t{float(r["rps"]):.1f}\t{int(colour[1:], 16)}\t"{text}"\n')
+            f.write("\n\n")
+    scale_rows = list(dict.fromkeys(r["row"] for r in scale))
+    for r in scale:
+        fam = family(r["row"], r["kind"])[0]
+        if fam not in used:
+            used.append(fam)
+    if order:
+        scale_rows.sort(key=lambda n: order.index(n) if n in order else len(order))
     sdata = base.parent / f".{base.name}.scale.dat"
     if scale_rows:
         with open(sdata, "w") as f:
-            for i, n in enumerate(scale_rows):
+            for n in scale_rows:
                 for c in SCALE_CONCURRENCY:
                     r = next((x for x in scale if x["row"] == n and x["round"] == f"scale-c{c}"), None)
                     if r:
                         f.write(f"{c}\t{float(r['rps']):.1f}\t{float(r['p99_ms'] or 'nan'):.3f}\n")
                 f.write("\n\n")
-    colors = "\n".join(f"set linetype {i + 1} lc rgb '{c}' lw 2 pt 7" for i, c in enumerate(GNUPLOT_COLORS))
-    height = 1400 if scale_rows else 900
-    title = f"Postern bench {ctx.started.strftime('%Y-%m-%d %H:%M UTC')}, {NPROC} cores ({ctx.mode_line})"
-    bars = f"""
-set datafile separator '\\t'
-set datafile missing '-'
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.9 border -1
-set boxwidth 0.95
-set grid ytics
-set ylabel 'requests/s'
-set yrange [0:*]
-set key outside right top vertical Left reverse noenhanced font ',9'
-set xtics noenhanced
-set title '{title}' noenhanced
-plot for [i=2:{len(rows) + 1}] '{data}' using i:xtic(1) title columnheader(i) lt (i-1)
-"""
-    sc = ""
+    # layout, in pixels: two columns of panels, each as tall as its bars
+    width, cols = 1800, (2 if len(panels) > 1 else 1)
+    head, bar_px, panel_pad = 70, 17, 70
+    grid = [panels[i:i + cols] for i in range(0, len(panels), cols)]
+    heights = [max(200, panel_pad + bar_px * max(len(p[2]) for p in line)) for line in grid]
+    scale_h = 520 if scale_rows else 0
+    height = head + sum(heights) + scale_h
+    fy = lambda px: 1 - px / height  # screen y of a pixel offset from the top
+    S = ["set datafile separator '\\t'", "unset key", "set grid xtics", "set style fill solid 0.9 noborder",
+         "set multiplot",
+         f"set label 1 '{title}' at screen 0.5, screen {fy(22):.5f} center font ',13' noenhanced"]
+    # the legend: one swatch per family present
+    rank = [n for n, _, _ in FAMILIES] + ["other"]
+    used.sort(key=rank.index)
+    x = 0.02
+    for k, fam in enumerate(used):
+        colour = next(c for n, c, _ in FAMILIES if n == fam) if fam != "other" else "#17becf"
+        S.append(f"set label {k + 2} '■ {fam}' at screen {x:.4f}, screen {fy(50):.5f} "
+                 f"textcolor rgb '{colour}' font ',11' noenhanced")
+        x += 0.025 + 0.0042 * len(fam)
+    S.append("set ytics scale 0 font ',9' noenhanced")
+    S.append("set xtics font ',8'")
+    S.append("set format x \"%'.0f\"")
+    longest = max((len(r["label"]) for _, _, bars in panels for r in bars), default=10)
+    S.append(f"set lmargin {int(longest * 0.85) + 3}")
+    S.append("set rmargin 3")
+    top = head
+    idx = 0
+    for line, h in zip(grid, heights):
+        for c, (w, rnd, bars) in enumerate(line):
+            what = {"R1": "ab -c20, no keep-alive", "R2": "ab -c1, no keep-alive", "R2b": "ab -c1 -n4000",
+                    "wrk": "wrk -c64, keep-alive"}[rnd]
+            peak = max(float(r["rps"]) for r in bars)
+            S += [f"set origin {c / cols:.4f}, {fy(top + h):.5f}", f"set size {1 / cols:.4f}, {h / height:.5f}",
+                  f"set title '{w} — {rnd} ({what}), requests/s' noenhanced font ',11'",
+                  f"set xrange [0:{peak * 1.22:.0f}]", f"set yrange [-0.6:{len(bars) - 0.4}]",
+                  f"plot '{data}' index {idx} using (0):0:(0):2:($0-0.38):($0+0.38):3:ytic(1) "
+                  "with boxxyerror lc rgb variable, "
+                  f"'' index {idx} using 2:0:4 with labels left offset 0.4,0 font ',8'"]
+            idx += 1
+        top += h
+    if panels:
+        S.append("unset label")  # drawn with the first panel
     if scale_rows:
-        titles = [next(r for r in ctx.rows if r.name == n).label for n in scale_rows]
-        plots_rps = ", ".join(f"'{sdata}' index {i} using 1:2 with linespoints lt {i + 1} title '{t}'"
-                              for i, t in enumerate(titles))
-        plots_p99 = ", ".join(f"'{sdata}' index {i} using 1:3 with linespoints lt {i + 1} title '{t}'"
-                              for i, t in enumerate(titles))
-        sc = f"""
-unset style
-set style data linespoints
-set logscale x 2
-set xrange [0.8:1300]
-set xtics (1, 8, 64, 256, 1024)
-set xlabel 'wrk connections (hello)'
-set key inside left top noenhanced font ',9'
-set title 'throughput against concurrency' noenhanced
-set ylabel 'requests/s'
-set origin 0,0
-set size 0.5,0.36
-plot {plots_rps}
-set logscale y
-set yrange [*:*]
-set ylabel 'p99 latency, ms'
-set title 'p99 against concurrency' noenhanced
-set origin 0.5,0
-set size 0.5,0.36
-plot {plots_p99}
-"""
+        titles = [next(r["label"] for r in scale if r["row"] == n) for n in scale_rows]
+        styles = []
+        for i, n in enumerate(scale_rows):
+            kind = next(r["kind"] for r in scale if r["row"] == n)
+            styles.append(f"lc rgb '{family(n, kind)[1]}' dt {1 + i % 4} pt {5 + 2 * (i % 4)} lw 2")
+        plots_rps = ", ".join(f"'{sdata}' index {i} using 1:2 with linespoints {st} title '{t}'"
+                              for i, (t, st) in enumerate(zip(titles, styles)))
+        plots_p99 = ", ".join(f"'{sdata}' index {i} using 1:3 with linespoints {st} title '{t}'"
+                              for i, (t, st) in enumerate(zip(titles, styles)))
+        S += ["unset ytics", "set ytics font ',9'", "set lmargin 10", "set format x '%g'", "set grid ytics",
+              "set logscale x 2", "set xrange [0.8:1300]", "set yrange [0:*]", "set xtics (1, 8, 64, 256, 1024)",
+              "set xlabel 'wrk connections (hello)'", "set key below left Left reverse noenhanced font ',9'",
+              "set title 'throughput against concurrency, requests/s' noenhanced",
+              f"set origin 0, 0", f"set size 0.5, {scale_h / height:.5f}", f"plot {plots_rps}", "unset label",
+              "set logscale y", "set yrange [*:*]", "set title 'p99 latency against concurrency, ms (log)' noenhanced",
+              f"set origin 0.5, 0", f"set size 0.5, {scale_h / height:.5f}", f"plot {plots_p99}"]
+    S.append("unset multiplot")
+    body = "\n".join(S) + "\n"
     note = None
-    for term, ext in (("svg size 1600,{h} dynamic font 'sans,11'", ".svg"),
-                      ("pngcairo size 1600,{h} font 'sans,10'", ".png")):
-        script = f"set terminal {term.format(h=height)} noenhanced\nset output '{base.with_suffix(ext)}'\n{colors}\n"
-        if scale_rows:
-            script += "set multiplot\nset origin 0,0.36\nset size 1,0.64\n" + bars + sc + "unset multiplot\n"
-        else:
-            script += bars
+    for term, ext in ((f"svg size {width},{height} dynamic font 'sans,11'", ".svg"),
+                      (f"pngcairo size {width},{height} font 'sans,10'", ".png")):
+        script = f"set terminal {term} noenhanced\nset output '{base.with_suffix(ext)}'\n" + body
         r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
         if r.returncode != 0:
             note = f"gnuplot failed for {ext}: {r.stderr.strip()[:300]}"

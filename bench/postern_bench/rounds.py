@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from .common import (
+    BIG_BYTES,
     CLK_TCK, DOWNLOAD_BYTES, FORM_BODY, FORM_ECHO, HELLO, NPROC, NotAvailable, SCALE_CONCURRENCY,
     SCALE_ROWS, SetupError, UPLOAD_BYTES, fmt_ms, fmt_num, log)
 from .processes import Proc, RssSampler, largest_rss, run_cmd, sample, sample_roles
@@ -51,8 +52,8 @@ def first_difference(got: bytes, want: bytes) -> str:
 def check_workload(port: int, path: str, workload: str, ctx, timeout: float = 30.0) -> str | None:
     """None when the row answers exactly what it should, else why not."""
     try:
-        if workload in ("hello", "doc"):
-            want = HELLO if workload == "hello" else ctx.doc_bytes
+        if workload in ("hello", "doc") or workload in BIG_BYTES:
+            want = HELLO if workload == "hello" else ctx.doc_bytes if workload == "doc" else b"x" * BIG_BYTES[workload]
             for _ in range(2):
                 status, got = fetch(port, path, timeout=timeout)
                 if status != 200:
@@ -288,14 +289,16 @@ def run_row(ctx, row: Row) -> list[dict]:
                 log(f"{row.name}: {w}: {'no answer' if stalled else 'WRONG ANSWER'}, not timed: {why}")
                 out.append(result(row, w, "check", status="error" if stalled else "wrong", note=why))
                 continue
-            if w in ("hello", "doc"):
+            if w in ("hello", "doc") or w in BIG_BYTES:
                 run_cmd(wrk_argv(ctx, f"http://127.0.0.1:{port}{path}", 8, warmup), warmup + 30)
                 for rnd in ctx.rounds:
                     if rnd in ctx.ab_rounds:
                         n, c = ctx.ab_rounds[rnd]
                         r = run_ab_round(ctx, row, procs, port, path, w, rnd, n, c)
                     elif rnd == "wrk":
-                        r = run_wrk_round(ctx, row, procs, port, path, w, "wrk", 64, ctx.duration)
+                        big = BIG_BYTES.get(w, 0)
+                        r = run_wrk_round(ctx, row, procs, port, path, w, "wrk", 64, ctx.duration,
+                                          timeout="10s" if big else "2s", payload=big)
                     else:
                         continue
                     out.append(r)

@@ -9,9 +9,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import DOWNLOAD_BYTES, HELLO, ROOT
+from .common import BIG_BYTES, DOWNLOAD_BYTES, HELLO, ROOT
 from .peers import (
-    make_libfcgi_row, make_tomcat_fronted, start_basehttp, start_gunicorn, start_nginx_uwsgi,
+    make_ceiling_row, make_libfcgi_row, make_tomcat_fronted, start_basehttp, start_gunicorn, start_nginx_uwsgi,
     start_php, start_tomcat_direct, start_uwsgi_http)
 from .processes import free_port, start_apache, start_nginx, start_postern, wait_backend
 from .snippets import AJP_SECRET, apache_target, nginx_target, render_snippet, snippet_values
@@ -31,9 +31,12 @@ class Row:
 
 
 POSTERN_PATHS = {"hello": "/hello", "doc": "/doc", "form": "/form/echo", "upload": "/echo",
-                 "download": f"/f/big?bytes={DOWNLOAD_BYTES}"}
-STATIC_PATHS = {"hello": "/hello", "doc": "/doc", "download": "/big"}
+                 "download": f"/f/big?bytes={DOWNLOAD_BYTES}",
+                 **{w: f"/f/big?bytes={n}" for w, n in BIG_BYTES.items()}}
+STATIC_PATHS = {"hello": "/hello", "doc": "/doc", "download": "/big", **{w: f"/{w}" for w in BIG_BYTES}}
 PEER_PATHS = {"hello": "/hello", "doc": "/doc"}
+# libfcgi C serves the big responses too, the same bytes the same way
+LIBFCGI_PATHS = {**PEER_PATHS, **{w: f"/f/big?bytes={n}" for w, n in BIG_BYTES.items()}}
 
 
 def static_docroot(ctx, tmp: Path) -> Path:
@@ -42,6 +45,8 @@ def static_docroot(ctx, tmp: Path) -> Path:
     os.chmod(root, 0o755)
     (root / "hello").write_bytes(HELLO)
     shutil.copy(ctx.doc_path, root / "doc")
+    for w, n in BIG_BYTES.items():
+        (root / w).write_bytes(b"x" * n)
     if "download" in ctx.workloads:
         big = root / "big"
         with open(big, "wb") as f:
@@ -63,6 +68,8 @@ def start_nginx_static(ctx, row, tmp):
     location = /hello {{ default_type text/plain; }}
     location = /doc {{ default_type text/html; }}
     location = /big {{ default_type application/octet-stream; }}
+    location = /big100k {{ default_type application/octet-stream; }}
+    location = /big1m {{ default_type application/octet-stream; }}
 }}
 """
     return port, [start_nginx(ctx, tmp, server, port)]
@@ -181,11 +188,13 @@ def build_rows() -> list[Row]:
     R.append(Row("postern-http", "Postern direct HTTP", "postern", start_postern_direct, POSTERN_PATHS, [],
                  "http"))
     R.append(Row("nginx-fastcgi-libfcgi8", "nginx → FastCGI → libfcgi C, 8 threads", "peer",
-                 make_libfcgi_row("nginx", 8), PEER_PATHS, pn + ["libfcgi-dev", "gcc"]))
+                 make_libfcgi_row("nginx", 8), LIBFCGI_PATHS, pn + ["libfcgi-dev", "gcc"]))
     R.append(Row("nginx-fastcgi-libfcgi128", "nginx → FastCGI → libfcgi C, 128 threads", "peer",
-                 make_libfcgi_row("nginx", 128), PEER_PATHS, pn + ["libfcgi-dev", "gcc"]))
+                 make_libfcgi_row("nginx", 128), LIBFCGI_PATHS, pn + ["libfcgi-dev", "gcc"]))
     R.append(Row("apache-fcgi-libfcgi128", "Apache → mod_proxy_fcgi → libfcgi C, 128 threads", "peer",
-                 make_libfcgi_row("apache", 128), PEER_PATHS, pa + ["libfcgi-dev", "gcc"]))
+                 make_libfcgi_row("apache", 128), LIBFCGI_PATHS, pa + ["libfcgi-dev", "gcc"]))
+    R.append(Row("nginx-fastcgi-ceiling", "nginx → FastCGI → ceiling (pre-built records, epoll)", "peer",
+                 make_ceiling_row(), {"hello": "/hello"}, pn + ["gcc"]))
     R.append(Row("nginx-php-fpm", "nginx → FastCGI → PHP-FPM (pm static)", "peer", start_php, PEER_PATHS,
                  pn + ["php-fpm"]))
     R.append(Row("nginx-uwsgi", "nginx → uwsgi → uWSGI (Python WSGI)", "peer", start_nginx_uwsgi, PEER_PATHS,
