@@ -13,7 +13,7 @@
 //   POST /form/echo      the fields of any urlencoded form, one "name: value"
 //                        line each, in order (the bench's `form` workload)
 //
-// Every piece of request data written into HTML goes through html() first.
+// Every piece of request data written into HTML goes through html_escape() first.
 // The cookie holds the name percent-encoded (a cookie value cannot hold a
 // space, a quote, ',', ';' or '\'); it is read back with the toolkit's own
 // decoding (Params::parse_urlencoded).
@@ -26,41 +26,13 @@
 
 namespace {
 
+using postern::html_escape;
 using postern::Request;
 using postern::RequestError;
 using postern::Response;
 
 constexpr std::string_view kCookie = "visitor";
 constexpr std::array<std::string_view, 4> kColours{"red", "green", "blue", "other"};
-
-/// `text` with the five characters that mean something in HTML escaped, so
-/// that request data is shown as text in an element or a quoted attribute.
-std::string html(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (const char c : text) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&#39;";
-                break;
-            default:
-                out += c;
-        }
-    }
-    return out;
-}
 
 /// Percent-encodes everything but unreserved characters (RFC 3986 §2.3),
 /// which leaves valid cookie-octets.
@@ -89,7 +61,7 @@ std::string base(const Request& req) {
 void page(Response& res, std::string_view title, const std::string& body) {
     res.header("Content-Type", "text/html; charset=utf-8");
     res.write("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>");
-    res.write(html(title));
+    res.write(html_escape(title));
     res.write("</title></head>\n<body>\n");
     res.write(body);
     res.write("</body></html>\n");
@@ -99,13 +71,13 @@ void show_form(const Request& req, Response& res, std::string_view name, std::st
                const std::string& problem) {
     std::string body = "<h1>Who are you?</h1>\n";
     if (!problem.empty())
-        body += "<p class=\"error\">" + html(problem) + "</p>\n";
-    body += "<form method=\"post\" action=\"" + html(base(req)) + "/\">\n";
-    body += "<label>Name <input name=\"name\" maxlength=\"60\" value=\"" + html(name) +
+        body += "<p class=\"error\">" + html_escape(problem) + "</p>\n";
+    body += "<form method=\"post\" action=\"" + html_escape(base(req)) + "/\">\n";
+    body += "<label>Name <input name=\"name\" maxlength=\"60\" value=\"" + html_escape(name) +
             "\"></label>\n<label>Favourite colour <select name=\"colour\">\n";
     for (const auto c : kColours) {
-        body +=
-            "<option" + std::string(c == colour ? " selected" : "") + ">" + html(c) + "</option>\n";
+        body += "<option" + std::string(c == colour ? " selected" : "") + ">" + html_escape(c) +
+                "</option>\n";
     }
     body += "</select></label>\n<button>Go</button>\n</form>\n";
     page(res, "Who are you?", body);
@@ -155,9 +127,9 @@ void hello(Request& req, Response& res) {
         postern::Params::parse_urlencoded("n=" + std::string(cookie->substr(0, dot)));
     const std::string_view name = decoded.get("n", "");
     const std::string_view colour = cookie->substr(dot + 1);
-    std::string body = "<h1>Hello, " + html(name) + "!</h1>\n<p>Your colour is " + html(colour) +
-                       ".</p>\n<form method=\"post\" action=\"" + html(base(req)) +
-                       "/forget\"><button>Forget me</button></form>\n";
+    std::string body = "<h1>Hello, " + html_escape(name) + "!</h1>\n<p>Your colour is " +
+                       html_escape(colour) + ".</p>\n<form method=\"post\" action=\"" +
+                       html_escape(base(req)) + "/forget\"><button>Forget me</button></form>\n";
     page(res, "Hello", body);
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "fcgi_client.hpp"
+#include "load.hpp"
 #include "notify_socket.hpp"
 #include "process.hpp"
 #include "socket_client.hpp"
@@ -38,30 +39,6 @@ std::string postern_bin() {
 }
 std::string example(const std::string& name) {
     return binary_dir() + "/examples/" + name + ".so";
-}
-
-/// The live children of `parent` (/proc/PID/stat, field 4).
-std::set<pid_t> children_of(pid_t parent) {
-    std::set<pid_t> out;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-        const std::string name = entry.path().filename();
-        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
-            continue;
-        std::string stat;
-        try {
-            stat = read_file("/proc/" + name + "/stat");
-        } catch (const std::exception&) {
-            continue;
-        }
-        const auto close = stat.rfind(')');
-        char state = 0;
-        int ppid = 0;
-        if (close != std::string::npos &&
-            std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent &&
-            state != 'Z')
-            out.insert(static_cast<pid_t>(std::stoi(name)));
-    }
-    return out;
 }
 
 /// A listening TCP socket on a free loopback port; its address in `addr`.

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "load.hpp"
 #include "process.hpp"
 #include "socket_client.hpp"
 #include "wait.hpp"
@@ -32,30 +33,6 @@ namespace {
 std::string postern_bin() {
     const char* d = std::getenv("POSTERN_BINARY_DIR");
     return std::string(d ? d : ".") + "/bin/postern";
-}
-
-/// The live children of `parent` (/proc/PID/stat: state, then ppid).
-std::set<pid_t> children_of(pid_t parent) {
-    std::set<pid_t> out;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-        const std::string name = entry.path().filename();
-        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
-            continue;
-        std::string stat;
-        try {
-            stat = read_file("/proc/" + name + "/stat");
-        } catch (const std::exception&) {
-            continue;
-        }
-        const auto close = stat.rfind(')');
-        char state = 0;
-        int ppid = 0;
-        if (close != std::string::npos &&
-            std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent &&
-            state != 'Z')
-            out.insert(static_cast<pid_t>(std::stoi(name)));
-    }
-    return out;
 }
 
 std::size_t count_of(const std::string& text, const std::string& what) {

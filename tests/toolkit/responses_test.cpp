@@ -120,5 +120,12 @@ TEST(Redirect, RefusesAnotherStatusOrABadLocationAndLeavesTheResponse) {
     }
 }
 
+TEST(HtmlEscape, EscapesTheFiveCharactersAndKeepsTheRest) {
+    EXPECT_EQ(html_escape("<a href=\"x?a=1&b='2'\">caf\xC3\xA9</a>"),
+              "&lt;a href=&quot;x?a=1&amp;b=&#39;2&#39;&quot;&gt;caf\xC3\xA9&lt;/a&gt;");
+    EXPECT_EQ(html_escape(""), "");
+    EXPECT_EQ(html_escape(std::string_view("a\0b", 3)), std::string("a\0b", 3));
+}
+
 }  // namespace
 }  // namespace postern

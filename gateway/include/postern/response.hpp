@@ -67,6 +67,11 @@ class ResponseSink {
     virtual void abort() = 0;
 };
 
+/// `text` with the five characters HTML gives meaning to (& < > " ')
+/// escaped, so that request data shows as text in an element or a quoted
+/// attribute value. Pure; thread-safe.
+std::string html_escape(std::string_view text);
+
 /// The response a callback builds: status, headers, body.
 ///
 /// Headers are validated when set: a name that is not a token, or a value

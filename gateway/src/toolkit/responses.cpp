@@ -6,11 +6,9 @@
 
 namespace postern {
 
-namespace {
-
-/// `text` escaped for HTML text and double- or single-quoted attribute
-/// values (the five characters HTML gives meaning to).
-void append_html_escaped(std::string& out, std::string_view text) {
+std::string html_escape(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
     for (char c : text) {
         switch (c) {
             case '&':
@@ -32,9 +30,8 @@ void append_html_escaped(std::string& out, std::string_view text) {
                 out += c;
         }
     }
+    return out;
 }
-
-}  // namespace
 
 void Response::json(std::string_view text, int status) {
     this->status(status);
@@ -71,9 +68,9 @@ void Response::redirect(std::string_view location, int status) {
     std::string body = "<!DOCTYPE html>\n<html><head><title>";
     body += reason_phrase(status);
     body += "</title></head><body><p>Redirecting to <a href=\"";
-    append_html_escaped(body, location);
+    body += html_escape(location);
     body += "\">";
-    append_html_escaped(body, location);
+    body += html_escape(location);
     body += "</a>.</p></body></html>\n";
     write(body);
 }
