@@ -249,6 +249,8 @@ Connection::Next HttpConnection::serve_request() {
     }
 
     Outcome outcome = settings_.app->handle("http", std::move(env), *this, *this, peer());
+    if (outcome.channel)
+        return detached(std::move(outcome.channel));
 
     const bool keep = outcome.reusable && finished_ && keep_alive_ && !broken_ && !gone_ &&
                       body_done_ && !body_failed_;

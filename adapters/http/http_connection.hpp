@@ -94,6 +94,10 @@ class HttpConnection final : public Connection, public BodySource, public Respon
     bool flush() override;
     bool finish() override;
     void abort() override;
+    /// The body as the head chose it (chunked, or up to the close), a 101
+    /// head then raw bytes for a WebSocket; the connection closes at the
+    /// end, and the bytes already read past the request go to the channel.
+    std::unique_ptr<DetachedFraming> detach_framing() override;
 
   private:
     enum class Io {

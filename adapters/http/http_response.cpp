@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "core/detached.hpp"
 #include "core/http_head.hpp"
 #include "core/log.hpp"
 #include "core/send_all.hpp"
@@ -24,7 +25,107 @@ void append_number(std::string& out, std::uint64_t n, int base = 10) {
     out.append(buf, r.ptr);
 }
 
+/// A detached HTTP response (core/detached.hpp): the framing chosen as
+/// send_head chooses it, without keep-alive (the connection closes at the
+/// end), or the one the head already sent chose.
+class HttpDetachedFraming final : public DetachedFraming {
+  public:
+    enum class Body { length, chunked, close_delimited, none };
+
+    HttpDetachedFraming(int fd, int minor, bool head_request, std::optional<Body> sent,
+                        InputBuffer& in)
+        : fd_(fd), minor_(minor), head_request_(head_request), in_(&in) {
+        if (sent)
+            body_ = *sent;
+    }
+
+    int fd() const noexcept override { return fd_; }
+
+    void head(const ResponseHead& head, std::string& out) override {
+        HttpFraming framing;
+        framing.date = true;
+        if (head.status == 101) {
+            // RFC 9110 §15.2.2, RFC 6455 §4.2.2: the head as given, then the
+            // connection carries the new protocol.
+            body_ = Body::close_delimited;
+            append_http_head(out, head.status, head.headers, framing);
+            return;
+        }
+        framing.connection = HttpFraming::Connection::close;
+        if (head.head_only || head_request_ || !status_has_body(head.status)) {
+            body_ = Body::none;
+            if (head.content_length && status_has_body(head.status))
+                framing.content_length = head.content_length;
+        } else if (head.content_length) {
+            body_ = Body::length;
+            framing.content_length = head.content_length;
+        } else if (minor_ >= 1) {
+            body_ = Body::chunked;
+            framing.chunked = true;
+        } else {
+            body_ = Body::close_delimited;
+        }
+        append_http_head(out, head.status, head.headers, framing);
+    }
+
+    void body(std::string_view data, std::string& out) override {
+        switch (body_) {
+            case Body::none:
+                return;
+            case Body::chunked:
+                append_number(out, data.size(), 16);
+                out += "\r\n";
+                out += data;
+                out += "\r\n";
+                return;
+            case Body::length:
+            case Body::close_delimited:
+                out += data;
+                return;
+        }
+    }
+
+    void end(std::string& out) override {
+        if (body_ == Body::chunked)
+            out += "0\r\n\r\n";  // RFC 9112 §7.1: last-chunk
+    }
+
+    /// Called once, when the channel is attached: after the core read the
+    /// request body, before the connection can go away. What the client
+    /// sent past the request is the new protocol's (a WebSocket's first
+    /// frames); the connection carries no other request.
+    std::string take_input() override {
+        std::string input(in_->data());
+        in_->consume(in_->size());
+        return input;
+    }
+
+  private:
+    int fd_;
+    int minor_;
+    bool head_request_;
+    Body body_ = Body::none;
+    InputBuffer* in_;
+};
+
 }  // namespace
+
+std::unique_ptr<DetachedFraming> HttpConnection::detach_framing() {
+    std::optional<HttpDetachedFraming::Body> sent;
+    if (head_sent_) {
+        if (no_body_)
+            sent = HttpDetachedFraming::Body::none;
+        else if (body_out_ == BodyOut::chunked)
+            sent = HttpDetachedFraming::Body::chunked;
+        else if (body_out_ == BodyOut::length)
+            sent = HttpDetachedFraming::Body::length;
+        else
+            sent = HttpDetachedFraming::Body::close_delimited;
+    }
+    finished_ = true;
+    force_close_ = true;
+    return std::make_unique<HttpDetachedFraming>(fd(), minor_, head_request_, sent, in_);
+}
 
 bool HttpConnection::send_head(const ResponseHead& head) {
     if (head_sent_)

@@ -19,6 +19,7 @@
 #include "postern/response.hpp"
 #include "postern/router.hpp"
 #include "postern/server.hpp"
+#include "postern/stream.hpp"
 #include "postern/version.hpp"
 
 namespace postern {

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,9 @@
 namespace postern {
 
 class Request;
+class Stream;
+class Channel;
+class DetachedFraming;
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
@@ -65,6 +69,12 @@ class ResponseSink {
     /// The response cannot complete (the callback threw after the head was
     /// sent): end it so that the front end sees it cut off, never complete.
     virtual void abort() = 0;
+    /// A detached response (Response::detach): the framing of this
+    /// protocol for what is written after the callback returned, from any
+    /// thread (core/detached.hpp); called after everything sent through
+    /// this sink was flushed. nullptr (the default) where the protocol
+    /// cannot stream past its callback (CGI).
+    virtual std::unique_ptr<DetachedFraming> detach_framing();
 };
 
 /// `text` with the five characters HTML gives meaning to (& < > " ')
@@ -199,6 +209,29 @@ class Response {
     /// serve: use path_under() for a path taken from the request.
     void send_file(const Request& req, const std::string& path, const FileOptions& options = {});
 
+    /// Hands the response over to a Stream and lets the callback return
+    /// while it goes on: the worker thread is free, the connection waits in
+    /// the reactor, and the Stream writes from any thread (postern/stream.hpp).
+    /// The status and headers set so far, and what was written, go out with
+    /// the stream's first write (already flushed ones stay sent). The
+    /// request body is read to its end before the connection is handed over
+    /// (read it first if it matters). After detach() this Response takes no
+    /// more writes (std::logic_error).
+    ///
+    /// Throws std::logic_error when the response already finished or was
+    /// detached, or when the protocol cannot stream past its callback (CGI).
+    std::shared_ptr<Stream> detach();
+    bool detached() const noexcept { return channel_ != nullptr; }
+
+    // Used by the gateway.
+
+    /// detach() for WebSocket::accept: a head of `status` (101) and
+    /// `headers` that the callback cannot set, sent as soon as the callback
+    /// returns, then raw bytes; `max_queued` bounds the queue.
+    std::shared_ptr<Channel> detach_channel(int status, HeaderList headers, std::size_t max_queued);
+    /// The channel of a detached response, nullptr otherwise.
+    const std::shared_ptr<Channel>& channel() const noexcept { return channel_; }
+
     // Used by the core once the callback has returned.
     /// Sends whatever remains; returns false if the front end went away.
     bool finish();
@@ -225,6 +258,7 @@ class Response {
     bool finished_ = false;
     std::optional<std::uint64_t> declared_length_;
     std::uint64_t sent_ = 0;
+    std::shared_ptr<Channel> channel_;
 };
 
 }  // namespace postern

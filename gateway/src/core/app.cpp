@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "core/decimal.hpp"
+#include "core/detached.hpp"
 #include "core/environ.hpp"
 #include "core/log.hpp"
 #include "core/log_escape.hpp"
@@ -430,7 +431,7 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
     if (slots.path_translated != Slots::none)
         env.erase(env.begin() + static_cast<std::ptrdiff_t>(slots.path_translated));
     if (mount == nullptr) {
-        Outcome out{res.status(), res.body_bytes_sent(), reusable && !res.client_gone()};
+        Outcome out{res.status(), res.body_bytes_sent(), reusable && !res.client_gone(), nullptr};
         const auto elapsed = took();
         log_access(env, peer, out.status, out.body_bytes, elapsed);
         count_request(counters, out.status, guarded.bytes(), out.body_bytes, elapsed);
@@ -475,7 +476,22 @@ Outcome App::handle(std::string_view protocol, Environ env, BodySource& body, Re
     }
     if (reusable && !guarded.drain())
         reusable = false;
-    Outcome out{res.status(), res.body_bytes_sent(), reusable && !res.client_gone()};
+    if (res.detached()) {
+        // The connection goes to the channel: the body must have been read
+        // to its end, and the access line is written when the channel ends.
+        Outcome out{res.status(), 0, false, res.channel()};
+        if (!reusable)
+            out.channel->cut();
+        out.channel->on_finished([env = req.environ(), peer, status = out.status, counters, start,
+                                  timed, received = guarded.bytes()](std::uint64_t bytes, bool) {
+            const auto elapsed = timed ? std::chrono::steady_clock::now() - start
+                                       : std::chrono::steady_clock::duration::zero();
+            log_access(env, peer, status, bytes, elapsed);
+            count_request(counters, status, received, bytes, elapsed);
+        });
+        return out;
+    }
+    Outcome out{res.status(), res.body_bytes_sent(), reusable && !res.client_gone(), nullptr};
     const auto elapsed = took();
     log_access(req.environ(), peer, out.status, out.body_bytes, elapsed);
     count_request(counters, out.status, guarded.bytes(), out.body_bytes, elapsed);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,10 @@ struct Outcome {
     /// The response completed and the request body was read to its end: the
     /// connection can serve another request.
     bool reusable = false;
+    /// The callback detached the response (Response::detach,
+    /// WebSocket::accept): the adapter returns Connection::detached() with
+    /// it, and the channel writes the access log line when it ends.
+    std::shared_ptr<Channel> channel;
 };
 
 /// The core every adapter hands its requests to. Thread-safe: called from

@@ -14,6 +14,7 @@
 namespace postern {
 
 class App;
+class Channel;
 
 /// One accepted connection of some protocol. The reactor owns it: it waits
 /// in the reactor while idle, and is handed to one worker thread at a time
@@ -23,6 +24,9 @@ class Connection {
     enum class Next {
         keep,   ///< back to the reactor, wait for the next request
         close,  ///< destroy (close) the connection
+        /// the response was detached (Response::detach): the connection
+        /// belongs to its Channel (core/detached.hpp) from now on
+        detach,
     };
 
     Connection(int fd, Peer peer) : fd_(fd), peer_(std::move(peer)) {}
@@ -56,6 +60,9 @@ class Connection {
     }
 
     int fd() const noexcept { return fd_.load(std::memory_order_relaxed); }
+    /// The channel of a detached response (after serve() returned
+    /// Next::detach), nullptr otherwise.
+    Channel* channel() const noexcept { return channel_.get(); }
     const Peer& peer() const noexcept { return peer_; }
 
   protected:
@@ -81,6 +88,13 @@ class Connection {
     /// Only before serve() returns Next::close: the reactor needs fd() of
     /// a connection it keeps.
     void release_fd() noexcept { fd_.store(-1, std::memory_order_relaxed); }
+    /// Return from serve_one() for a request whose response was detached
+    /// (Outcome::channel): keeps the channel with the connection and tells
+    /// the reactor.
+    Next detached(std::shared_ptr<Channel> channel) noexcept {
+        channel_ = std::move(channel);
+        return Next::detach;
+    }
     void set_wait_deadline(std::chrono::steady_clock::time_point t) noexcept {
         wait_deadline_.store(t.time_since_epoch().count(), std::memory_order_relaxed);
     }
@@ -98,6 +112,7 @@ class Connection {
     std::atomic<int> fd_;
     std::atomic<std::chrono::steady_clock::rep> wait_deadline_{kNoDeadline};
     Peer peer_;
+    std::shared_ptr<Channel> channel_;
 };
 
 /// A listener's protocol: makes a Connection for each accepted socket.

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/detached.hpp"
 #include "core/log.hpp"
 #include "core/reactor_sources.hpp"
 #include "core/status.hpp"
@@ -164,6 +165,9 @@ void Reactor::start(unsigned threads, unsigned pollers) {
     slots_ = std::make_unique<ThreadSlot[]>(threads);
     active_ = threads;
     allowed_ = pollers_ == 0 ? threads : pollers_;
+    streams_ = std::make_unique<StreamLoop>(
+        [this](void* source) { close_connection(static_cast<ConnectionSource*>(source)); });
+    streams_->start();
     for (unsigned i = 0; i < threads; ++i)
         threads_.emplace_back([this, slot = &slots_[i]] { worker_loop(*slot); });
     sweeper_ = std::thread([this] { sweeper_loop(); });
@@ -434,12 +438,37 @@ void Reactor::serve(ConnectionSource& c) {
         next = c.conn->serve();
     c.touch();
     c.served.store(true);
+    if (next == Connection::Next::detach) {
+        hand_over(c);
+        return;
+    }
     c.busy.store(false);
     busy_.fetch_sub(1);
     if (next == Connection::Next::close || draining_.load())
         close_connection(&c);
     else
         watch(c);
+}
+
+void Reactor::hand_over(ConnectionSource& c) {
+    // Out of this epoll set and into the stream thread's; from attach() on
+    // the stream thread may close the connection at any time, so nothing
+    // here touches it after that.
+    if (c.registered) {
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.conn->fd(), nullptr);
+        c.registered = false;
+    }
+    if (auto* counters = status::counters(c.listener->status_slot))
+        counters->detached.fetch_add(1, std::memory_order_relaxed);
+    Channel* channel = c.conn->channel();
+    // As in serve(): busy cleared, then draining_ read; either stop() sees
+    // the connection idle and shuts it down, or it is shut down here
+    // (before attach: the stream thread may close it at once after).
+    c.busy.store(false);
+    busy_.fetch_sub(1);
+    if (draining_.load())
+        ::shutdown(c.conn->fd(), SHUT_RDWR);
+    channel->attach(*streams_, &c, limits_.write_timeout);
 }
 
 void Reactor::close_connection(ConnectionSource* c) {
@@ -457,6 +486,9 @@ void Reactor::close_connection(ConnectionSource* c) {
     if (owned->registered && owned->conn->fd() >= 0)
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, owned->conn->fd(), nullptr);
     --owned->listener->open;
+    if (owned->conn->channel() != nullptr)
+        if (auto* counters = status::counters(owned->listener->status_slot))
+            counters->detached.fetch_sub(1, std::memory_order_relaxed);
     owned.reset();  // closes the socket
     if (draining_.load()) {
         std::lock_guard lock(mutex_);
@@ -466,6 +498,10 @@ void Reactor::close_connection(ConnectionSource* c) {
 std::size_t Reactor::connections() const {
     std::lock_guard lock(mutex_);
     return connections_.size();
+}
+
+std::size_t Reactor::detached() const {
+    return streams_ ? streams_->open() : 0;
 }
 
 void Reactor::stop(std::chrono::milliseconds drain) {
@@ -523,9 +559,14 @@ void Reactor::stop(std::chrono::milliseconds drain) {
     threads_.clear();
     if (sweeper_.joinable())
         sweeper_.join();
+    if (streams_)
+        streams_->stop();
     std::lock_guard lock(mutex_);
-    for (auto& [raw, c] : connections_)
+    for (auto& [raw, c] : connections_) {
         --c->listener->open;
+        if (Channel* channel = c->conn->channel())
+            channel->abandon();  // lets go of the descriptor before it closes
+    }
     connections_.clear();
 }
 

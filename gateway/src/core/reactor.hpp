@@ -69,6 +69,8 @@ struct Look {
 /// How many threads should be waiting for or serving requests after `look`.
 unsigned threads_wanted(const Look& look) noexcept;
 
+class StreamLoop;
+
 class Reactor {
   public:
     Reactor(const Limits& limits, const AddressList& allow);
@@ -98,6 +100,8 @@ class Reactor {
 
     /// Open connections (for tests and status).
     std::size_t connections() const;
+    /// Of them, detached responses (streams, WebSockets).
+    std::size_t detached() const;
 
   private:
     struct Source;
@@ -130,6 +134,8 @@ class Reactor {
     /// Adds the connection to the epoll set, or re-arms it there.
     void watch(ConnectionSource& c);
     void close_connection(ConnectionSource* c);
+    /// Hands a connection whose response was detached to the stream thread.
+    void hand_over(ConnectionSource& c);
 
     Limits limits_;
     AddressList allow_;
@@ -143,6 +149,8 @@ class Reactor {
     std::vector<std::unique_ptr<ListenerSource>> listeners_;
     std::vector<std::thread> threads_;
     std::thread sweeper_;
+    // Detached responses (core/detached.hpp).
+    std::unique_ptr<StreamLoop> streams_;
 
     // Pollers (see the top of this file). All unused when pollers_ == 0.
     unsigned pollers_ = 0;

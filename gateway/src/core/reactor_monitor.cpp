@@ -11,6 +11,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "core/detached.hpp"
 #include "core/reactor.hpp"
 #include "core/reactor_sources.hpp"
 #include "core/scoreboard.hpp"
@@ -166,6 +167,14 @@ void Reactor::sweeper_loop() {
                 now.count() - c->last_active.load(std::memory_order_relaxed));
             if (c->busy.load() || c->conn->fd() < 0)
                 continue;
+            if (Channel* channel = c->conn->channel()) {
+                // A detached response is idle by nature; only a client that
+                // takes nothing for the write timeout (or one already gone)
+                // is ended, the same way.
+                if (channel->stalled(std::chrono::steady_clock::time_point(now)))
+                    ::shutdown(c->conn->fd(), SHUT_RDWR);
+                continue;
+            }
             if (c->conn->wait_deadline() <= now.count()) {
                 // A request stalled half-way (slowloris): end of file for
                 // the reader, so a worker answers the timeout and closes.

@@ -78,6 +78,7 @@ std::atomic<int> g_record{-1};
 void Totals::add(const Counters& c) noexcept {
     add_into(requests, c.requests);
     in_flight += static_cast<std::int64_t>(c.in_flight.load(relaxed));
+    detached += static_cast<std::int64_t>(c.detached.load(relaxed));
     bytes_received += c.bytes_received.load(relaxed);
     bytes_sent += c.bytes_sent.load(relaxed);
     add_into(refused, c.refused);
@@ -90,6 +91,7 @@ void Totals::add(const Totals& t) noexcept {
     for (std::size_t i = 0; i < requests.size(); ++i)
         requests[i] += t.requests[i];
     in_flight += t.in_flight;
+    detached += t.detached;
     bytes_received += t.bytes_received;
     bytes_sent += t.bytes_sent;
     for (std::size_t i = 0; i < refused.size(); ++i)
@@ -185,6 +187,7 @@ void Board::release(int record) noexcept {
         fold_into(to.requests, from.requests);
         // Requests in flight died with the worker: not carried over.
         from.in_flight.store(0, relaxed);
+        from.detached.store(0, relaxed);
         to.bytes_received.fetch_add(from.bytes_received.exchange(0, relaxed), relaxed);
         to.bytes_sent.fetch_add(from.bytes_sent.exchange(0, relaxed), relaxed);
         fold_into(to.refused, from.refused);

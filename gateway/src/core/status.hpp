@@ -72,6 +72,7 @@ inline constexpr std::array<std::string_view, 6> kClassNames = {"1xx", "2xx", "3
 struct Counters {
     std::array<std::atomic<std::uint64_t>, 6> requests;
     std::atomic<std::uint64_t> in_flight;       ///< may wrap below zero transiently: read signed
+    std::atomic<std::uint64_t> detached;        ///< detached responses open (read signed)
     std::atomic<std::uint64_t> bytes_received;  ///< request body bytes
     std::atomic<std::uint64_t> bytes_sent;      ///< response body bytes
     std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(Refused::count_)> refused;
@@ -84,6 +85,7 @@ struct Counters {
 struct Totals {
     std::array<std::uint64_t, 6> requests{};
     std::int64_t in_flight = 0;
+    std::int64_t detached = 0;
     std::uint64_t bytes_received = 0;
     std::uint64_t bytes_sent = 0;
     std::array<std::uint64_t, static_cast<std::size_t>(Refused::count_)> refused{};

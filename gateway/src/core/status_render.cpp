@@ -66,6 +66,7 @@ void json_totals(std::string& out, const Totals& t) {
              std::array<std::uint64_t, 5>{t.requests[0], t.requests[1], t.requests[2],
                                           t.requests[3], t.requests[4]});
     out += ",\"in_flight\":" + std::to_string(std::max<std::int64_t>(t.in_flight, 0));
+    out += ",\"detached\":" + std::to_string(std::max<std::int64_t>(t.detached, 0));
     out += ",\"bytes_received\":" + std::to_string(t.bytes_received);
     out += ",\"bytes_sent\":" + std::to_string(t.bytes_sent) + ',';
     json_map(out, "refused_connections", kRefusedNames, t.refused);
@@ -177,6 +178,11 @@ std::string render_prometheus(const Snapshot& s) {
     for (const auto& l : s.listeners)
         sample("postern_requests_in_flight", listener_labels(l),
                std::to_string(std::max<std::int64_t>(l.totals.in_flight, 0)));
+    family("postern_detached_responses", "gauge",
+           "Detached responses (streams, WebSockets) open, by listener.");
+    for (const auto& l : s.listeners)
+        sample("postern_detached_responses", listener_labels(l),
+               std::to_string(std::max<std::int64_t>(l.totals.detached, 0)));
     family("postern_request_body_bytes_total", "counter", "Request body bytes received.");
     for (const auto& l : s.listeners)
         sample("postern_request_body_bytes_total", listener_labels(l),
