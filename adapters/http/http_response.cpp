@@ -96,7 +96,7 @@ class HttpDetachedFraming final : public DetachedFraming {
     /// frames); the connection carries no other request.
     std::string take_input() override {
         std::string input(in_->data());
-        in_->consume(in_->size());
+        in_->release();  // an idle stream holds no buffer
         return input;
     }
 
@@ -124,6 +124,7 @@ std::unique_ptr<DetachedFraming> HttpConnection::detach_framing() {
     }
     finished_ = true;
     force_close_ = true;
+    std::string().swap(out_);  // flushed before the detach; the channel has its own
     return std::make_unique<HttpDetachedFraming>(fd(), minor_, head_request_, sent, in_);
 }
 

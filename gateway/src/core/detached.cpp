@@ -183,7 +183,11 @@ bool Channel::send_locked() {
         return false;
     }
     if (sent_ == out_.size()) {
-        out_.clear();
+        // An idle stream holds no buffer once a burst went out.
+        if (out_.capacity() > kCompactAt)
+            std::string().swap(out_);
+        else
+            out_.clear();
         sent_ = 0;
     } else if (sent_ >= kCompactAt && sent_ * 2 >= out_.size()) {
         out_.erase(0, sent_);
