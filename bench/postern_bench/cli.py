@@ -195,7 +195,7 @@ def main(doc: str) -> int:
                                            f"{', '.join(sorted(protos))}, no {r.needs_proto}")
                 elif r.snippet and not (ROOT / r.snippet).exists():
                     unavailable[r.name] = f"not available yet: no {r.snippet}"
-        if any(r.name.startswith(("nginx-fastcgi-libfcgi", "apache-fcgi-libfcgi")) for r in ctx.rows):
+        if any("libfcgi" in r.name for r in ctx.rows):
             why = build_libfcgi(ctx)
             if why:
                 for r in ctx.rows:

@@ -13,6 +13,7 @@ from .common import BIG_BYTES, DOWNLOAD_BYTES, HELLO, ROOT
 from .peers import (
     make_ceiling_row, make_libfcgi_row, make_tomcat_fronted, start_basehttp, start_gunicorn, start_nginx_uwsgi,
     start_php, start_tomcat_direct, start_uwsgi_http)
+from .plain import make_plain_row
 from .processes import free_port, start_apache, start_nginx, start_postern, wait_backend
 from .snippets import AJP_SECRET, apache_target, nginx_target, render_snippet, snippet_values
 
@@ -195,6 +196,17 @@ def build_rows() -> list[Row]:
                  make_libfcgi_row("apache", 128), LIBFCGI_PATHS, pa + ["libfcgi-dev", "gcc"]))
     R.append(Row("nginx-fastcgi-ceiling", "nginx → FastCGI → ceiling (pre-built records, epoll)", "peer",
                  make_ceiling_row(), {"hello": "/hello"}, pn + ["gcc"]))
+    # Plain configurations from the front ends' own docs (bench/postern_bench/plain.py).
+    for front, label in (("nginx-ka8", "nginx (keepalive 8, stock params) → FastCGI"),
+                         ("nginx-nokeep", "nginx (no keep_conn) → FastCGI"),
+                         ("apache-stock", "Apache stock mod_proxy_fcgi")):
+        fam = pa if front.startswith("apache") else pn
+        R.append(Row(f"{front.replace('nginx-', 'nginx-fastcgi-').replace('apache-', 'apache-fcgi-')}-postern",
+                     f"{label} → Postern, 8 threads", "postern", make_plain_row(front, "postern"),
+                     POSTERN_PATHS, fam, "fastcgi"))
+        R.append(Row(f"{front.replace('nginx-', 'nginx-fastcgi-').replace('apache-', 'apache-fcgi-')}-libfcgi128",
+                     f"{label} → libfcgi C, 128 threads", "peer", make_plain_row(front, "libfcgi"),
+                     LIBFCGI_PATHS, fam + ["libfcgi-dev", "gcc"]))
     R.append(Row("nginx-php-fpm", "nginx → FastCGI → PHP-FPM (pm static)", "peer", start_php, PEER_PATHS,
                  pn + ["php-fpm"]))
     R.append(Row("nginx-uwsgi", "nginx → uwsgi → uWSGI (Python WSGI)", "peer", start_nginx_uwsgi, PEER_PATHS,
