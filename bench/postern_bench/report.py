@@ -194,6 +194,26 @@ def targets(results: list[dict]) -> list[tuple[str, str, str, str]]:
     if w("apache-fcgi-postern") and w("apache-fcgi-libfcgi128"):
         ratio_line("Apache→mod_proxy_fcgi→Postern ≥ 1.0× Apache→mod_proxy_fcgi→libfcgi C", w("apache-fcgi-postern"),
                    w("apache-fcgi-libfcgi128"), 1.0)
+    # issue 17 items 1 and 2: the plain configurations (bench/postern_bench/plain.py), each Postern
+    # row against libfcgi C behind the same front-end text; SCGI and uwsgi (a connection per
+    # request, like FastCGI without keep_conn) against libfcgi C behind nginx without keep_conn
+    plain = [("nginx-fastcgi-ka8", "nginx keepalive 8 → FastCGI"),
+             ("nginx-fastcgi-nokeep", "nginx without keep_conn → FastCGI"),
+             ("apache-fcgi-stock", "Apache stock mod_proxy_fcgi")]
+    for stem, label in plain:
+        for wl in ("hello", "doc", "big100k", "big1m"):
+            mine = get(results, f"{stem}-postern", wl, "wrk")
+            theirs = get(results, f"{stem}-libfcgi128", wl, "wrk")
+            if not mine or not theirs:
+                continue
+            ratio_line(f"{label} → Postern ≥ 1.0× libfcgi C, `{wl}`, req/s", mine, theirs, 1.0)
+            if mine["p99_ms"] != "" and theirs["p99_ms"] != "":
+                ratio_line(f"… `{wl}` p99 ≤ libfcgi C's p99", mine, theirs, 1.0, key="p99_ms", higher=False)
+    for proto in ("scgi", "uwsgi"):
+        mine, theirs = w(f"nginx-{proto}-postern"), w("nginx-fastcgi-nokeep-libfcgi128")
+        if mine and theirs:
+            ratio_line(f"nginx→{proto.upper() if proto == 'scgi' else proto}→Postern (a connection per request) "
+                       f"≥ 1.0× nginx without keep_conn → libfcgi C", mine, theirs, 1.0)
     if w("postern-http") and w("tomcat-direct"):
         ratio_line("Postern direct HTTP ≥ 1.0× Tomcat direct", w("postern-http"), w("tomcat-direct"), 1.0)
     # zero failures in every round of every Postern row
