@@ -39,7 +39,8 @@ SCALE_CONCURRENCY = [1, 8, 64, 256, 1024]
 # nginx's upstream keepalive pool (per worker) for the libfcgi C rows; see
 # make_libfcgi_row.
 LIBFCGI_KEEPALIVE = 32
-SCALE_ROWS = ["nginx-static", "nginx-fastcgi-postern", "postern-http", "nginx-fastcgi-libfcgi128", "nginx-fastcgi-ceiling"]
+SCALE_ROWS = ["nginx-static", "nginx-fastcgi-postern", "postern-http", "nginx-fastcgi-libfcgi128", "nginx-fastcgi-ceiling",
+              "nginx-fastcgi-ka8-postern", "nginx-fastcgi-ka8-libfcgi128"]
 
 
 def log(msg: str) -> None:

@@ -214,6 +214,28 @@ def targets(results: list[dict]) -> list[tuple[str, str, str, str]]:
         if mine and theirs:
             ratio_line(f"nginx→{proto.upper() if proto == 'scgi' else proto}→Postern (a connection per request) "
                        f"≥ 1.0× nginx without keep_conn → libfcgi C", mine, theirs, 1.0)
+    # issue 17 item 3: flat under load, with the snippet's pool and with nginx's usual `keepalive 8`
+    def sc(row, c):
+        return get(results, row, "hello", f"scale-c{c}")
+    for mine_row, lib_row in (("nginx-fastcgi-postern", "nginx-fastcgi-libfcgi128"),
+                              ("nginx-fastcgi-ka8-postern", "nginx-fastcgi-ka8-libfcgi128")):
+        base = sc(mine_row, 64)
+        for c in (256, 1024):
+            mine = sc(mine_row, c)
+            if not mine:
+                continue
+            if base:
+                ratio_line(f"{mine_row} at -c{c} ≥ 0.9× its own req/s at -c64", mine, base, 0.9,
+                           theirs_name=f"{mine_row} -c64")
+            if sc(lib_row, c):
+                ratio_line(f"{mine_row} at -c{c} ≥ 1.0× libfcgi C at -c{c}", mine, sc(lib_row, c), 1.0)
+            if sc("nginx-static", c) and mine["p99_ms"] != "" and sc("nginx-static", c)["p99_ms"] != "":
+                ratio_line(f"… -c{c} p99 ≤ 2× nginx static's p99", mine, sc("nginx-static", c), 2.0,
+                           key="p99_ms", higher=False)
+            errs = sum(int(mine[k] or 0) for k in ("failed", "non2xx", "err_connect", "err_read",
+                                                    "err_write", "err_timeout"))
+            T.append((f"… -c{c} errors ({mine_row})", str(errs), "PASS" if errs == 0 else "FAIL",
+                      f"{errs} errors"))
     if w("postern-http") and w("tomcat-direct"):
         ratio_line("Postern direct HTTP ≥ 1.0× Tomcat direct", w("postern-http"), w("tomcat-direct"), 1.0)
     # zero failures in every round of every Postern row

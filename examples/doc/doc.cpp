@@ -5,9 +5,13 @@
 // examples/doc/index.html (path compiled in as POSTERN_DOC_DEFAULT).
 // Served as text/html whatever PATH_INFO is; 404 when the file cannot be
 // opened.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
 #include <cstdlib>
-#include <fstream>
 #include <stdexcept>
 #include <string>
 
@@ -28,26 +32,39 @@ const std::string& doc_path() {
     return path;
 }
 
+/// Closes a descriptor on every path out.
+struct Fd {
+    int fd;
+    ~Fd() {
+        if (fd >= 0)
+            ::close(fd);
+    }
+};
+
 void doc(postern::Request&, postern::Response& res) {
-    std::ifstream file(doc_path(), std::ios::binary);
-    if (!file) {
+    const Fd file{::open(doc_path().c_str(), O_RDONLY | O_CLOEXEC)};
+    struct stat st {};
+    if (file.fd < 0 || ::fstat(file.fd, &st) != 0) {
         res.status(404);
         res.header("Content-Type", "text/plain");
         res.write("doc: document not found\n");
         return;
     }
     res.header("Content-Type", "text/html");
-    std::array<char, 64 * 1024> piece{};
-    while (file) {
-        file.read(piece.data(), piece.size());
-        const auto n = file.gcount();
-        if (n <= 0)
+    res.header("Content-Length", std::to_string(st.st_size));
+    // Not zeroed: read() fills what is used.
+    std::array<char, 64 * 1024> piece;
+    for (;;) {
+        const ssize_t n = ::read(file.fd, piece.data(), piece.size());
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            throw std::runtime_error("doc: reading " + doc_path() + " failed");
+        if (n == 0)
             break;
         if (!res.write({piece.data(), static_cast<std::size_t>(n)}))
             return;
     }
-    if (file.bad())
-        throw std::runtime_error("doc: reading " + doc_path() + " failed");
 }
 
 }  // namespace
