@@ -25,13 +25,30 @@ namespace postern {
 
 namespace {
 
+/// Dotted decimal, as inet_ntop writes it, without its sprintf (a new
+/// connection per request makes this a per-request cost).
+std::string ipv4_text(std::uint32_t host_order) {
+    char buf[16];
+    char* p = buf;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        const unsigned octet = (host_order >> shift) & 0xff;
+        if (octet >= 100)
+            *p++ = static_cast<char>('0' + octet / 100);
+        if (octet >= 10)
+            *p++ = static_cast<char>('0' + octet / 10 % 10);
+        *p++ = static_cast<char>('0' + octet % 10);
+        if (shift != 0)
+            *p++ = '.';
+    }
+    return std::string(buf, p);
+}
+
 std::string address_text(const sockaddr_storage& ss, std::string& port) {
     char buf[INET6_ADDRSTRLEN] = {0};
     if (ss.ss_family == AF_INET) {
         const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
-        ::inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof(buf));
         port = std::to_string(ntohs(s4->sin_port));
-        return buf;
+        return ipv4_text(ntohl(s4->sin_addr.s_addr));
     }
     if (ss.ss_family == AF_INET6) {
         const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
