@@ -36,7 +36,7 @@ class FcgxDetachedFraming final : public DetachedFraming {
 
     void head(const ResponseHead& head, std::string& out) override {
         // RFC 9110 §6.4.1: as FcgxSink::send_head.
-        no_body_ = !status_has_body(head.status);
+        no_body_ = head.head_only || !status_has_body(head.status);
         append_stdout(out, request_id_, cgi_head(head));
     }
 
@@ -78,8 +78,10 @@ bool FcgxSink::send_head(const ResponseHead& head) {
     if (!ok())
         return false;
     // RFC 9110 §6.4.1: a 1xx, 204 or 304 response has no content, whatever
-    // the callback wrote (the other adapters drop it too).
-    no_body_ = !status_has_body(head.status);
+    // the callback wrote (the other adapters drop it too); nor has the
+    // answer to HEAD (the core writes none; a detached stream's framing
+    // must know it too).
+    no_body_ = head.head_only || !status_has_body(head.status);
     return put(cgi_head(head));
 }
 

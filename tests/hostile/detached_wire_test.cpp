@@ -210,6 +210,36 @@ TEST_P(DetachedWire, AStreamIsFramedAsTheProtocolFramesAResponse) {
     EXPECT_EQ(closes_.load(), 1);
 }
 
+TEST_P(DetachedWire, AHeadRequestGetsTheHeadAlone) {
+    const ProtocolClient pc(protocol(), "s3cret");
+    ProtocolRequest r;
+    r.method = "HEAD";
+    r.target = target();
+    r.keep = false;
+    SocketClient c = gateway_.connect(protocol());
+    ASSERT_TRUE(c.send(pc.encode(r)));
+    const std::string wire = c.recv_until_close(10s);
+    EXPECT_TRUE(c.closed());
+    // No byte of the body, whatever the stream wrote: the head ends the
+    // response (HTTP, SCGI, uwsgi: the close; FastCGI: FCGI_END_REQUEST
+    // right after the head; AJP: END_RESPONSE right after SEND_HEADERS).
+    EXPECT_EQ(wire.find("zzzz"), std::string::npos) << wire.size() << " bytes";
+    EXPECT_EQ(wire.find("start"), std::string::npos) << wire.size() << " bytes";
+    EXPECT_EQ(wire.find("one\n"), std::string::npos) << wire.size() << " bytes";
+    if (protocol() == "fastcgi" || protocol() == "ajp") {
+        SocketClient again = gateway_.connect(protocol());
+        ASSERT_TRUE(again.send(pc.encode(r)));
+        const ProtocolReply reply = pc.read(again, 10s);
+        EXPECT_TRUE(reply.answered) << reply.error;
+        EXPECT_EQ(reply.status, 200);
+        EXPECT_TRUE(reply.body.empty()) << reply.body.size() << " body bytes";
+    } else {
+        EXPECT_NE(wire.find("200 OK\r\n"), std::string::npos) << wire.substr(0, 300);
+        EXPECT_TRUE(wire.ends_with("\r\n\r\n")) << wire.substr(0, 300);
+    }
+    EXPECT_TRUE(wait_until([&] { return closes_.load() >= 1; }, 5s));
+}
+
 INSTANTIATE_TEST_SUITE_P(Protocols, DetachedWire,
                          ::testing::Combine(::testing::Values("http", "fastcgi", "ajp", "scgi",
                                                               "uwsgi"),
