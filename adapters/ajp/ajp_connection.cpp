@@ -8,7 +8,9 @@
 #include <cstring>
 
 #include "ajp/ajp_environ.hpp"
+#include "ajp/ajp_response.hpp"
 #include "core/decimal.hpp"
+#include "core/detached.hpp"
 #include "core/log.hpp"
 #include "core/send_all.hpp"
 #include "core/status.hpp"
@@ -216,7 +218,14 @@ Connection::Next AjpConnection::serve_request(ForwardRequest& req) {
         return reuse_sent_ ? Next::keep : Next::close;
     }
     Environ env = request_environ(req, peer(), settings_.allowed_attributes);
-    settings_.app->handle("ajp", std::move(env), *this, *this, peer());
+    Outcome outcome = settings_.app->handle("ajp", std::move(env), *this, *this, peer());
+    if (outcome.channel) {
+        // Detached: the channel frames the rest (ajp_response.hpp) and ends
+        // with END_RESPONSE reuse=0; the connection closes after it.
+        if (gone_)
+            outcome.channel->cut();
+        return detached(std::move(outcome.channel));
+    }
     if (!finished_) {
         // The core always finishes or aborts; be safe with the wire anyway.
         return Next::close;
@@ -371,34 +380,10 @@ bool AjpConnection::send_head(const ResponseHead& head) {
     if (head_sent_)
         return !gone_;
     head_sent_ = true;
-    status_ = head.status;
-    no_body_ = head.head_only || head_request_ || !status_has_body(head.status);
-    std::vector<std::pair<std::string, std::string>> headers;
-    if (head.headers != nullptr) {
-        headers.reserve(head.headers->size() + 1);
-        for (const auto& [name, value] : *head.headers) {
-            // Framing is the front end's: it picks Content-Length or chunked
-            // for the client from what is given here.
-            if (iequals(name, "content-length") || iequals(name, "transfer-encoding"))
-                continue;
-            headers.emplace_back(name, value);
-        }
-    }
-    if (head.content_length && status_has_body(head.status))
-        headers.emplace_back("Content-Length", std::to_string(*head.content_length));
-    if (!encode_send_headers(out_, head.status, reason_phrase(head.status), headers,
-                             settings_.packet_size)) {
-        // AJPv13 has one SEND_HEADERS packet: headers that do not fit cannot
-        // be sent. Say so in place of the response.
-        log::error("application response to " + peer().describe() +
-                   " has headers larger than the AJP packet size of " +
-                   std::to_string(settings_.packet_size) + " bytes; sending 500 instead");
-        status_ = 500;
-        no_body_ = true;
-        encode_send_headers(out_, 500, reason_phrase(500),
-                            {{"Content-Type", "text/plain"}, {"Content-Length", "0"}},
-                            settings_.packet_size);
-    }
+    const bool as_given =
+        append_response_head(out_, head, settings_.packet_size, peer().describe());
+    status_ = as_given ? head.status : 500;
+    no_body_ = !as_given || head.head_only || head_request_ || !status_has_body(head.status);
     return true;  // goes out with the body, at flush or at finish
 }
 
@@ -448,6 +433,17 @@ bool AjpConnection::finish() {
         return false;
     reuse_sent_ = reuse;
     return true;
+}
+
+std::unique_ptr<DetachedFraming> AjpConnection::detach_framing() {
+    // Response::detach flushed what the sink held; be safe with out_ anyway.
+    if (!out_.empty() && !gone_)
+        send_out();
+    out_.clear();
+    finished_ = true;
+    close_after_ = true;
+    return make_detached_framing(fd(), settings_.packet_size, head_request_, head_sent_ && no_body_,
+                                 peer().describe());
 }
 
 void AjpConnection::abort() {

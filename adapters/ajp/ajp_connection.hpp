@@ -89,6 +89,9 @@ class AjpConnection final : public Connection, public BodySource, public Respons
     bool flush() override;
     bool finish() override;
     void abort() override;
+    /// A detached response: ajp_response.hpp's framing, ending with
+    /// END_RESPONSE reuse=0; the connection is not kept.
+    std::unique_ptr<DetachedFraming> detach_framing() override;
 
   private:
     Next serve_packet();

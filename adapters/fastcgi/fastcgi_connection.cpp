@@ -13,6 +13,7 @@
 
 #include "core/decimal.hpp"
 #include "core/decode.hpp"
+#include "core/detached.hpp"
 #include "core/environ.hpp"
 #include "core/log.hpp"
 #include "core/log_escape.hpp"
@@ -234,7 +235,7 @@ Connection::Next FastCgiConnection::serve_request() {
             repeated = name;
     }
 
-    FcgxSink sink(req.r.out, fd);
+    FcgxSink sink(req.r.out, fd, static_cast<std::uint16_t>(req.r.requestId));
     Outcome outcome;
     if (params_count > max_params_) {
         const char* method = FCGX_GetParam("REQUEST_METHOD", req.r.envp);
@@ -263,6 +264,16 @@ Connection::Next FastCgiConnection::serve_request() {
         outcome = app_.handle("fastcgi", std::move(env), body, sink, peer());
     }
 
+    if (outcome.channel) {
+        // Detached (Response::detach): the channel frames the rest of the
+        // response and closes the connection when it ends (never kept: the
+        // front end may not send another request before it). The libfcgi
+        // request is freed by ~LibfcgiRequest without a byte written and
+        // without closing the descriptor, which stays the connection's.
+        if (sink.broken())
+            outcome.channel->cut();
+        return detached(std::move(outcome.channel));
+    }
     if (sink.broken()) {
         // Aborted, or the front end is gone: no FCGI_END_REQUEST, so the
         // response reads as cut off. ~LibfcgiRequest frees without writing.

@@ -6,8 +6,57 @@
 #include <algorithm>
 
 #include "core/cgi_head.hpp"
+#include "core/detached.hpp"
+#include "fastcgi/record.hpp"
 
 namespace postern::fastcgi {
+
+namespace {
+
+/// Appends `data` as FCGI_STDOUT records of at most kMaxContent bytes.
+void append_stdout(std::string& out, std::uint16_t request_id, std::string_view data) {
+    while (!data.empty()) {
+        const std::size_t n = std::min(data.size(), kMaxContent);
+        append_record(out, kStdout, request_id, data.substr(0, n));
+        data.remove_prefix(n);
+    }
+}
+
+/// A detached FastCGI response (core/detached.hpp): the CGI head and the
+/// body as FCGI_STDOUT records (FastCGI 1.0 §6.2), then the empty
+/// FCGI_STDOUT and FCGI_END_REQUEST (§5.5) that libfcgi's FCGX_Finish_r
+/// would have written. Each write() becomes whole records at once, so the
+/// front end passes it on without waiting for a buffer to fill.
+class FcgxDetachedFraming final : public DetachedFraming {
+  public:
+    FcgxDetachedFraming(int fd, std::uint16_t request_id, bool no_body) noexcept
+        : fd_(fd), request_id_(request_id), no_body_(no_body) {}
+
+    int fd() const noexcept override { return fd_; }
+
+    void head(const ResponseHead& head, std::string& out) override {
+        // RFC 9110 §6.4.1: as FcgxSink::send_head.
+        no_body_ = head.head_only || !status_has_body(head.status);
+        append_stdout(out, request_id_, cgi_head(head));
+    }
+
+    void body(std::string_view data, std::string& out) override {
+        if (!no_body_)
+            append_stdout(out, request_id_, data);
+    }
+
+    void end(std::string& out) override {
+        append_record(out, kStdout, request_id_, {});
+        append_end_request(out, request_id_, 0, kRequestComplete);
+    }
+
+  private:
+    int fd_;
+    std::uint16_t request_id_;
+    bool no_body_;
+};
+
+}  // namespace
 
 bool FcgxSink::ok() const noexcept {
     return !aborted_ && FCGX_GetError(out_) == 0;
@@ -29,8 +78,10 @@ bool FcgxSink::send_head(const ResponseHead& head) {
     if (!ok())
         return false;
     // RFC 9110 §6.4.1: a 1xx, 204 or 304 response has no content, whatever
-    // the callback wrote (the other adapters drop it too).
-    no_body_ = !status_has_body(head.status);
+    // the callback wrote (the other adapters drop it too); nor has the
+    // answer to HEAD (the core writes none; a detached stream's framing
+    // must know it too).
+    no_body_ = head.head_only || !status_has_body(head.status);
     return put(cgi_head(head));
 }
 
@@ -65,6 +116,20 @@ void FcgxSink::abort() {
     // (FastCGI 1.0 §5.5), e.g. nginx: "upstream prematurely closed FastCGI
     // stdout". What libfcgi still buffers is dropped with the request.
     ::shutdown(fd_, SHUT_RDWR);
+}
+
+}  // namespace postern::fastcgi
+
+namespace postern::fastcgi {
+
+std::unique_ptr<DetachedFraming> FcgxSink::detach_framing() {
+    // The channel writes to the descriptor itself from now on: what libfcgi
+    // still buffers (nothing, after the core's flush, but that is its
+    // contract, not libfcgi's) must precede it. A failed write leaves the
+    // sink broken(), and the adapter cuts the channel.
+    if (ok())
+        FCGX_FFlush(out_);
+    return std::make_unique<FcgxDetachedFraming>(fd_, request_id_, no_body_);
 }
 
 }  // namespace postern::fastcgi

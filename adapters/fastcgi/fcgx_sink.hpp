@@ -2,6 +2,8 @@
 // libfcgi's output stream.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "postern/response.hpp"
@@ -25,17 +27,26 @@ namespace postern::fastcgi {
 /// connection must then be freed with FCGX_Free(request, 0), never
 /// FCGX_Finish_r, which would write FCGI_END_REQUEST.
 ///
+/// A detached response (Response::detach, detach_framing()): what libfcgi
+/// still buffers is flushed, then the rest of the response is framed by
+/// the gateway itself (FCGI_STDOUT records of `request_id`, then the empty
+/// FCGI_STDOUT and FCGI_END_REQUEST, §5.5), written by the channel; the
+/// libfcgi request must then be freed with FCGX_Free(request, 0), never
+/// finished, and the connection closes when the channel ends.
+///
 /// Threading: the worker thread serving the request. Does not own the stream
 /// or the descriptor.
 class FcgxSink : public ResponseSink {
   public:
-    FcgxSink(FCGX_Stream* out, int fd) noexcept : out_(out), fd_(fd) {}
+    FcgxSink(FCGX_Stream* out, int fd, std::uint16_t request_id) noexcept
+        : out_(out), fd_(fd), request_id_(request_id) {}
 
     bool send_head(const ResponseHead& head) override;
     bool send_body(std::string_view data) override;
     bool flush() override;
     bool finish() override;
     void abort() override;
+    std::unique_ptr<DetachedFraming> detach_framing() override;
 
     bool aborted() const noexcept { return aborted_; }
     /// A write failed or abort() was called: the response did not complete.
@@ -47,6 +58,7 @@ class FcgxSink : public ResponseSink {
 
     FCGX_Stream* out_;
     int fd_;
+    std::uint16_t request_id_;
     bool aborted_ = false;
     bool no_body_ = false;
 };

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
+#include "core/detached.hpp"
 #include "core/environ.hpp"
 #include "core/log.hpp"
 #include "core/send_all.hpp"
@@ -131,7 +133,15 @@ Connection::Next OneRequestConnection::serve_request() {
                       head_request_);
     }
 
-    settings_.app->handle(protocol(), std::move(head.env), *this, *this, peer());
+    Outcome outcome = settings_.app->handle(protocol(), std::move(head.env), *this, *this, peer());
+    if (outcome.channel) {
+        // Detached: the channel sends the rest and closes the connection
+        // (one request per connection, as always). A response already cut
+        // (the front end gone, abort()) ends at once.
+        if (aborted_ || gone_)
+            outcome.channel->cut();
+        return detached(std::move(outcome.channel));
+    }
     if (aborted_)
         return Next::close;  // ~Connection closes the descriptor: a reset (abort())
     if (gone_) {
@@ -302,6 +312,65 @@ bool OneRequestConnection::finish() {
         return true;
     finished_ = true;
     return out_.empty() || send_out();
+}
+
+// ---------------------------------------------------------------------------
+// A detached response
+
+namespace {
+
+/// The framing of a detached SCGI or uwsgi response (core/detached.hpp):
+/// the protocol's head, then raw body bytes; the close ends the body. The
+/// descriptor resets on close (SO_LINGER 0, set by detach_framing) until
+/// end() is framed: a stream cut short must not look complete.
+class OneRequestDetachedFraming final : public DetachedFraming {
+  public:
+    using EncodeHead = std::function<std::string(const ResponseHead&)>;
+
+    OneRequestDetachedFraming(int fd, bool head_request, bool no_body, EncodeHead encode) noexcept
+        : fd_(fd), head_request_(head_request), no_body_(no_body), encode_(std::move(encode)) {}
+
+    int fd() const noexcept override { return fd_; }
+
+    void head(const ResponseHead& head, std::string& out) override {
+        no_body_ = head.head_only || head_request_ || !status_has_body(head.status);
+        out += encode_(head);
+    }
+
+    void body(std::string_view data, std::string& out) override {
+        if (!no_body_)
+            out += data;
+    }
+
+    void end(std::string&) override {
+        // The whole response is queued: a plain close after it (what is
+        // queued is sent before the channel lets the connection close).
+        linger off{0, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &off, sizeof(off));
+    }
+
+  private:
+    int fd_;
+    bool head_request_;
+    bool no_body_;
+    EncodeHead encode_;
+};
+
+}  // namespace
+
+std::unique_ptr<DetachedFraming> OneRequestConnection::detach_framing() {
+    // Response::detach flushed what the sink held; be safe with out_ anyway.
+    if (!out_.empty() && !gone_)
+        send_out();
+    out_.clear();
+    finished_ = true;
+    linger reset{1, 0};
+    ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    // The connection outlives its channel (the reactor destroys it only
+    // once the channel has ended), so the head's encoder may call back.
+    return std::make_unique<OneRequestDetachedFraming>(
+        fd(), head_request_, head_sent_ && no_body_,
+        [this](const ResponseHead& head) { return encode_head(head); });
 }
 
 void OneRequestConnection::abort() {

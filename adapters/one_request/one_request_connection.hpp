@@ -86,6 +86,9 @@ class OneRequestProtocol final : public Protocol {
 /// front end and answered with 400 (431 for a limit) in the protocol's own
 /// response format, then the connection closes.
 ///
+/// A detached response (Response::detach) goes the same way from any
+/// thread: the head, the body raw, the connection closed at its end.
+///
 /// Threading: one worker thread at a time, as the reactor guarantees.
 class OneRequestConnection : public Connection, public BodySource, public ResponseSink {
   public:
@@ -107,6 +110,12 @@ class OneRequestConnection : public Connection, public BodySource, public Respon
     bool flush() override;
     bool finish() override;
     void abort() override;
+    /// A detached response (Response::detach): the protocol's head, then
+    /// the body raw, as here; the close ends it. Until the channel frames
+    /// its end, a close is a reset (SO_LINGER 0, as abort()), so a stream
+    /// cut short (the write timeout, the gateway stopping) never reads as
+    /// a whole response of unknown length.
+    std::unique_ptr<DetachedFraming> detach_framing() override;
 
   protected:
     /// What a protocol's decode_head() found at the start of the input.

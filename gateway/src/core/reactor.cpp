@@ -470,6 +470,12 @@ void Reactor::serve(ConnectionSource& c) {
 }
 
 void Reactor::hand_over(ConnectionSource& c) {
+    // A detached response is ended by cutting its channel (the drain, the
+    // write timeout), never by shutdown(2): its FIN would reach the front
+    // end before the close, and a body that ends at the close (SCGI, uwsgi,
+    // HTTP/1.0) would read as whole. The stream thread closes it instead,
+    // the way its framing ends a response cut off (a reset there).
+    //
     // Out of this epoll set and into the stream thread's; from attach() on
     // the stream thread may close the connection at any time, so nothing
     // here touches it after that.
@@ -486,7 +492,7 @@ void Reactor::hand_over(ConnectionSource& c) {
     c.busy.store(false);
     busy_.fetch_sub(1);
     if (draining_.load())
-        ::shutdown(c.conn->fd(), SHUT_RDWR);
+        channel->cut();  // ended as soon as it is attached
     channel->attach(*streams_, &c, limits_.write_timeout);
 }
 
@@ -546,9 +552,14 @@ void Reactor::stop(std::chrono::milliseconds drain) {
     {
         std::unique_lock lock(mutex_);
         draining_ = true;
-        for (auto& [c, owned] : connections_)
-            if (!c->busy.load() && c->served.load() && c->conn->fd() >= 0)
+        for (auto& [c, owned] : connections_) {
+            if (c->busy.load() || !c->served.load() || c->conn->fd() < 0)
+                continue;
+            if (Channel* channel = c->conn->channel())
+                channel->cut();  // not shutdown(2): see hand_over()
+            else
                 ::shutdown(c->conn->fd(), SHUT_RDWR);
+        }
         if (!idle_cv_.wait_for(lock, drain, [this] { return connections_.empty(); })) {
             log::warn(std::to_string(busy_.load()) +
                       " request(s) still running after the drain time; cutting their connections");

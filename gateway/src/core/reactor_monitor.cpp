@@ -170,9 +170,9 @@ void Reactor::sweeper_loop() {
             if (Channel* channel = c->conn->channel()) {
                 // A detached response is idle by nature; only a client that
                 // takes nothing for the write timeout (or one already gone)
-                // is ended, the same way.
+                // is ended, by the stream thread.
                 if (channel->stalled(std::chrono::steady_clock::time_point(now)))
-                    ::shutdown(c->conn->fd(), SHUT_RDWR);
+                    channel->cut();  // not shutdown(2): see Reactor::hand_over
                 continue;
             }
             if (c->conn->wait_deadline() <= now.count()) {
