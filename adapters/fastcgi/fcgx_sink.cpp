@@ -2,8 +2,10 @@
 
 #include <fcgiapp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "core/cgi_head.hpp"
 #include "core/detached.hpp"
@@ -59,7 +61,66 @@ class FcgxDetachedFraming final : public DetachedFraming {
 }  // namespace
 
 bool FcgxSink::ok() const noexcept {
-    return !aborted_ && FCGX_GetError(out_) == 0;
+    return !aborted_ && !write_failed_ && FCGX_GetError(out_) == 0;
+}
+
+namespace {
+
+// A body piece this large goes out by put_direct(); a smaller one is
+// gathered in libfcgi's buffer (a small response: one write(2) in all).
+constexpr std::size_t kDirect = 16 * 1024;
+// Content per record: the largest multiple of 8 (FastCGI 1.0 §3.3: no
+// padding needed) within the 16-bit length.
+constexpr std::size_t kDirectRecord = 65528;
+constexpr int kRecordsPerWrite = 16;
+
+}  // namespace
+
+bool FcgxSink::put_direct(std::string_view data) {
+    // What libfcgi holds (the head, small writes) goes first. FCGX_FFlush
+    // writes no record when its buffer is empty.
+    FCGX_FFlush(out_);
+    if (!ok())
+        return false;
+    while (!data.empty()) {
+        unsigned char headers[kRecordsPerWrite][kHeaderLength];
+        iovec iov[2 * kRecordsPerWrite];
+        int count = 0;
+        for (int r = 0; r < kRecordsPerWrite && !data.empty(); ++r) {
+            const std::size_t n = std::min(data.size(), kDirectRecord);
+            unsigned char* h = headers[r];
+            h[0] = kVersion1;
+            h[1] = kStdout;
+            h[2] = static_cast<unsigned char>(request_id_ >> 8);
+            h[3] = static_cast<unsigned char>(request_id_ & 0xff);
+            h[4] = static_cast<unsigned char>(n >> 8);
+            h[5] = static_cast<unsigned char>(n & 0xff);
+            h[6] = 0;  // paddingLength
+            h[7] = 0;
+            iov[count++] = {h, kHeaderLength};
+            iov[count++] = {const_cast<char*>(data.data()), n};
+            data.remove_prefix(n);
+        }
+        int first = 0;
+        while (first < count) {
+            const ssize_t w = ::writev(fd_, iov + first, count - first);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                // The front end went away, or SO_SNDTIMEO expired.
+                write_failed_ = true;
+                return false;
+            }
+            auto sent = static_cast<std::size_t>(w);
+            while (first < count && sent >= iov[first].iov_len)
+                sent -= iov[first++].iov_len;
+            if (first < count) {
+                iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + sent;
+                iov[first].iov_len -= sent;
+            }
+        }
+    }
+    return true;
 }
 
 bool FcgxSink::put(std::string_view data) {
@@ -90,7 +151,7 @@ bool FcgxSink::send_body(std::string_view data) {
         return false;
     if (no_body_)
         return true;
-    return put(data);
+    return data.size() >= kDirect ? put_direct(data) : put(data);
 }
 
 bool FcgxSink::flush() {

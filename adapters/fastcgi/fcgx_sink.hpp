@@ -54,6 +54,10 @@ class FcgxSink : public ResponseSink {
 
   private:
     bool put(std::string_view data);
+    /// A large piece of body straight to the socket as FCGI_STDOUT records
+    /// of up to 64 KiB, several per writev(2), after what libfcgi buffers:
+    /// not copied into libfcgi's 8 KiB buffer and written a record at a time.
+    bool put_direct(std::string_view data);
     bool ok() const noexcept;
 
     FCGX_Stream* out_;
@@ -61,6 +65,7 @@ class FcgxSink : public ResponseSink {
     std::uint16_t request_id_;
     bool aborted_ = false;
     bool no_body_ = false;
+    bool write_failed_ = false;  // put_direct's writev failed
 };
 
 }  // namespace postern::fastcgi

@@ -197,6 +197,24 @@ TEST_F(FastCgiAdapter, PostBodyOfOneMebibyteArrivesIntact) {
     EXPECT_EQ(wire::parse_cgi(r.out).body, "bytes=1048576 fnv=" + std::to_string(fnv1a(body)));
 }
 
+TEST_F(FastCgiAdapter, LargeResponseGoesOutAsWholeRecordsInOrder) {
+    // 16 KiB and more bypass libfcgi's 8 KiB buffer (FcgxSink::put_direct):
+    // records of up to 65528 bytes, after the head libfcgi buffered.
+    start();
+    for (std::size_t size :
+         {std::size_t{16 * 1024}, std::size_t{65528 * 3 + 5}, std::size_t{1000003}}) {
+        const std::string body = deterministic_bytes(size, 7);
+        const wire::Response r = round_trip(post("/app/echo", body));
+        ASSERT_TRUE(r.ended) << size << ": " << r.error;
+        EXPECT_TRUE(r.out_closed);
+        const wire::CgiResponse cgi = wire::parse_cgi(r.out);
+        EXPECT_EQ(cgi.status, 200);
+        EXPECT_EQ(cgi.body.size(), size);
+        EXPECT_TRUE(cgi.body == body) << size;
+    }
+    expect_served();
+}
+
 TEST_F(FastCgiAdapter, BodyWithoutContentLengthEndsAtTheEmptyStdinRecord) {
     start();
     const std::string body = deterministic_bytes(100'000, 7);
