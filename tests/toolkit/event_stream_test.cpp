@@ -1,6 +1,7 @@
 // Tests postern::EventStream (gateway/src/toolkit/event_stream.cpp): the
 // event encoding against exact bytes and against a client's parser written
-// from the WHATWG algorithm (HTML §9.2.5-9.2.6), the refusals, and a real
+// from the WHATWG algorithm (HTML §9.2.5-9.2.6, tests/support/
+// sse_client.hpp), the refusals, and a real
 // gateway on port 0 over HTTP/1.1: the head, Last-Event-ID read back,
 // events from another thread, heartbeats, on_close when the client goes,
 // and the next request on the same gateway.
@@ -18,6 +19,7 @@
 #include "in_process_gateway.hpp"
 #include "postern/postern.hpp"
 #include "socket_client.hpp"
+#include "sse_client.hpp"
 #include "wait.hpp"
 
 namespace postern {
@@ -25,58 +27,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Parsed {
-    std::string type;
-    std::string data;
-    std::string last_id;
-};
-
-/// The client side: HTML §9.2.5 (lines end with CRLF, LF or CR) and §9.2.6
-/// (fields, one leading space dropped, dispatch on a blank line unless the
-/// data buffer is empty, the last LF of the data removed).
-std::vector<Parsed> parse(std::string_view stream) {
-    std::vector<Parsed> events;
-    std::string data, type, last_id;
-    bool has_data = false;
-    std::size_t i = 0;
-    while (i < stream.size()) {
-        std::size_t end = stream.find_first_of("\r\n", i);
-        if (end == std::string_view::npos)
-            break;  // an unfinished line is not processed
-        std::string_view line = stream.substr(i, end - i);
-        i = end +
-            (stream[end] == '\r' && end + 1 < stream.size() && stream[end + 1] == '\n' ? 2 : 1);
-        if (line.empty()) {
-            if (has_data) {
-                if (!data.empty() && data.back() == '\n')
-                    data.pop_back();
-                events.push_back({type.empty() ? "message" : type, data, last_id});
-            }
-            data.clear();
-            type.clear();
-            has_data = false;
-            continue;
-        }
-        if (line[0] == ':')
-            continue;
-        std::string_view field = line, value;
-        if (const auto colon = line.find(':'); colon != std::string_view::npos) {
-            field = line.substr(0, colon);
-            value = line.substr(colon + 1);
-            if (!value.empty() && value[0] == ' ')
-                value.remove_prefix(1);
-        }
-        if (field == "data") {
-            data.append(value).append("\n");
-            has_data = true;
-        } else if (field == "event") {
-            type = value;
-        } else if (field == "id" && value.find('\0') == std::string_view::npos) {
-            last_id = value;
-        }
-    }
-    return events;
-}
+using test::parse_sse;
 
 // ---------------------------------------------------------------- encoding
 
@@ -97,7 +48,7 @@ TEST_P(EncodeTest, ExactBytesAndWhatAClientReceives) {
     const EncodeCase& c = GetParam();
     const std::string wire = EventStream::encode(c.event, c.data, c.id);
     EXPECT_EQ(wire, c.wire);
-    const auto events = parse(wire);
+    const auto events = parse_sse(wire);
     ASSERT_EQ(events.size(), 1u) << wire;
     EXPECT_EQ(events[0].type, c.event.empty() ? "message" : c.event);
     EXPECT_EQ(events[0].data, c.received);
@@ -140,9 +91,9 @@ TEST(EventStreamEncode, CommentsAreIgnoredByTheClient) {
     EXPECT_EQ(EventStream::encode_comment("hi"), ": hi\n");
     const std::string two = EventStream::encode_comment("a\r\ndata: injected\n\n");
     EXPECT_EQ(two, ": a\n: data: injected\n:\n:\n");
-    EXPECT_TRUE(parse(two + "\n").empty());
+    EXPECT_TRUE(parse_sse(two + "\n").empty());
     // A comment between the lines of the stream changes no event.
-    const auto events = parse(two + EventStream::encode("", "x") + two);
+    const auto events = parse_sse(two + EventStream::encode("", "x") + two);
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(events[0].data, "x");
 }
@@ -152,7 +103,7 @@ TEST(EventStreamEncode, ManyEventsInOneStream) {
     for (int i = 0; i < 100; ++i)
         wire +=
             EventStream::encode(i % 2 ? "odd" : "", "n\n" + std::to_string(i), std::to_string(i));
-    const auto events = parse(wire);
+    const auto events = parse_sse(wire);
     ASSERT_EQ(events.size(), 100u);
     for (int i = 0; i < 100; ++i) {
         EXPECT_EQ(events[i].data, "n\n" + std::to_string(i));
@@ -311,7 +262,7 @@ TEST_F(EventStreamGatewayTest, WritersOnManyThreadsNeverInterleave) {
         body += raw.substr(eol + 2, size);
         i = eol + 2 + size + 2;
     }
-    const auto parsed = parse(body);
+    const auto parsed = parse_sse(body);
     ASSERT_EQ(parsed.size(), 1u + 4 * 50);
     for (std::size_t k = 1; k < parsed.size(); ++k)
         EXPECT_EQ(parsed[k].data, line + "\n" + line);
