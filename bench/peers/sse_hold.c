@@ -9,8 +9,8 @@
  * gap is a missed event, an id seen again a duplicate) and, when its data
  * holds `"sent_us":T` (the wall clock in microseconds when the hub
  * published it, as examples/events' ticker does), the delay from T to its
- * arrival. Stops by itself after DURATION seconds, closes everything and
- * prints one line:
+ * arrival. Stops by itself after DURATION seconds (or at SIGINT or SIGTERM),
+ * closes everything and prints one line:
  *
  *   RESULT {"connections":N,"open":..,"connect_errors":..,"bad_heads":..,
  *           "closed_by_server":..,"events":..,"steady_events":..,
@@ -64,6 +64,13 @@ struct conn {
     long long sent_us;  /* of the event being read, -1 if none */
     long long last_id;  /* of the last event, -1 before one */
 };
+
+static volatile sig_atomic_t stop_now;
+
+static void on_stop(int sig) {
+    (void)sig;
+    stop_now = 1;
+}
 
 static long long now_us(void) {
     struct timespec ts;
@@ -415,6 +422,8 @@ int main(int argc, char **argv) {
     req_text = req;
     req_len = strlen(req);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_stop);
+    signal(SIGTERM, on_stop);
 
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)count + 64) {
@@ -432,7 +441,7 @@ int main(int argc, char **argv) {
     struct epoll_event evs[256];
     for (;;) {
         const double t = mono_s();
-        if (t - start >= duration)
+        if (t - start >= duration || stop_now)
             break;
         /* Ramp: as many new connections as RATE allows by now. */
         long due = (long)((t - start) * (double)rate) + 1;
