@@ -117,7 +117,10 @@ class HeartbeatTimer {
             }
             const Clock::time_point now = Clock::now();
             if (heap_.top().due > now) {
-                wake_.wait_until(lock, heap_.top().due);
+                // A copy: add() may grow the heap (and move its entries)
+                // while this waits.
+                const Clock::time_point until = heap_.top().due;
+                wake_.wait_until(lock, until);
                 continue;
             }
             while (!heap_.empty() && heap_.top().due <= now) {
