@@ -21,6 +21,13 @@
 //                         0: no ticker
 //   heartbeat-ms = 15000  a comment on a stream silent this long (0: none)
 //   retry-ms = 0          the reconnection delay sent to clients (0: none)
+//   spread-ms = 0         deliver each event in slices of 256 subscribers
+//                         spread over this many ms, rather than in one burst
+//                         (0): the front end then interleaves other requests
+//                         with the slices (bench/sse), at the price of the
+//                         last subscribers getting the event that much later.
+//                         The publisher (the ticker, or the worker thread of
+//                         POST /publish) waits meanwhile.
 //   max-subscribers = 100000
 //
 // State is per worker process: run with --processes 1 (or --processes 0)
@@ -56,6 +63,7 @@ struct Settings {
     long long tick_ms = 0;
     long long heartbeat_ms = 15'000;
     long long retry_ms = 0;
+    long long spread_ms = 0;
     std::size_t max_subscribers = 100'000;
 };
 
@@ -127,7 +135,15 @@ class Hub : public std::enable_shared_from_this<Hub> {
         // and sends what the socket takes at once, without blocking.
         std::size_t delivered = 0;
         std::vector<const EventStream*> failed;
-        for (const auto& s : to) {
+        constexpr std::size_t kSlice = 256;
+        std::chrono::microseconds pause{0};
+        if (settings_.spread_ms > 0 && to.size() > kSlice)
+            pause = std::chrono::microseconds(settings_.spread_ms * 1000) /
+                    ((to.size() + kSlice - 1) / kSlice);
+        for (std::size_t i = 0; i < to.size(); ++i) {
+            if (i > 0 && i % kSlice == 0 && pause.count() > 0)
+                std::this_thread::sleep_for(pause);
+            const auto& s = to[i];
             if (s->send_encoded(bytes)) {
                 ++delivered;
                 continue;
@@ -260,6 +276,7 @@ postern::Handler setup(const postern::ModuleConfig& config) {
     s.tick_ms = config.get_int("tick-ms", 0, 0, 3'600'000);
     s.heartbeat_ms = config.get_int("heartbeat-ms", 15'000, 0, 3'600'000);
     s.retry_ms = config.get_int("retry-ms", 0, 0, 3'600'000);
+    s.spread_ms = config.get_int("spread-ms", 0, 0, 60'000);
     s.max_subscribers =
         static_cast<std::size_t>(config.get_int("max-subscribers", 100'000, 1, 10'000'000));
     auto hub = std::make_shared<Hub>(s);
