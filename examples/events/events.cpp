@@ -21,7 +21,7 @@
 //                         0: no ticker
 //   heartbeat-ms = 15000  a comment on a stream silent this long (0: none)
 //   retry-ms = 0          the reconnection delay sent to clients (0: none)
-//   spread-ms = 0         deliver each event in slices of 256 subscribers
+//   spread-ms = 0         deliver each event in slices (one every 10 ms)
 //                         spread over this many ms, rather than in one burst
 //                         (0): the front end then interleaves other requests
 //                         with the slices (bench/sse), at the price of the
@@ -39,6 +39,7 @@
 // missed from the history, rather than silently losing an event.
 #include <postern/postern.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -135,14 +136,21 @@ class Hub : public std::enable_shared_from_this<Hub> {
         // and sends what the socket takes at once, without blocking.
         std::size_t delivered = 0;
         std::vector<const EventStream*> failed;
-        constexpr std::size_t kSlice = 256;
-        std::chrono::microseconds pause{0};
-        if (settings_.spread_ms > 0 && to.size() > kSlice)
-            pause = std::chrono::microseconds(settings_.spread_ms * 1000) /
-                    ((to.size() + kSlice - 1) / kSlice);
+        // Paced: slice k (one every 10 ms at most: finer slices wake this
+        // thread so often that it disturbs the rest more than it smooths)
+        // is due at k/slices of the spread, so a late start or a slow slice
+        // never stretches the whole past it.
+        const std::size_t slices =
+            settings_.spread_ms >= 20
+                ? std::min<std::size_t>(to.size(),
+                                        static_cast<std::size_t>(settings_.spread_ms / 10))
+                : 1;
+        const std::size_t slice = slices > 0 ? (to.size() + slices - 1) / slices : 1;
+        const auto start = std::chrono::steady_clock::now();
         for (std::size_t i = 0; i < to.size(); ++i) {
-            if (i > 0 && i % kSlice == 0 && pause.count() > 0)
-                std::this_thread::sleep_for(pause);
+            if (i > 0 && i % slice == 0 && slices > 1)
+                std::this_thread::sleep_until(
+                    start + std::chrono::milliseconds(settings_.spread_ms) * (i / slice) / slices);
             const auto& s = to[i];
             if (s->send_encoded(bytes)) {
                 ++delivered;
