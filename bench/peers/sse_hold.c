@@ -93,7 +93,7 @@ static struct {
     long late_ms;
 } st;
 
-static void event_done(struct conn *c) {
+static void event_done(struct conn* c) {
     st.events++;
     if (st.steady)
         st.steady_events++;
@@ -121,8 +121,8 @@ static void event_done(struct conn *c) {
 }
 
 /* One line of the event stream (without its end). */
-static void sse_line(struct conn *c) {
-    const char *l = c->line;
+static void sse_line(struct conn* c) {
+    const char* l = c->line;
     size_t n = c->line_len;
     if (n == 0) {
         if (c->has_data)
@@ -136,7 +136,7 @@ static void sse_line(struct conn *c) {
         return;
     if (n >= 5 && memcmp(l, "data:", 5) == 0) {
         c->has_data = 1;
-        const char *p = memmem(l, n, "\"sent_us\":", 10);
+        const char* p = memmem(l, n, "\"sent_us\":", 10);
         if (p != NULL) {
             p += 10;
             long long v = 0;
@@ -145,7 +145,7 @@ static void sse_line(struct conn *c) {
             c->sent_us = v;
         }
     } else if (n >= 3 && memcmp(l, "id:", 3) == 0) {
-        const char *p = l + 3;
+        const char* p = l + 3;
         if (p < l + n && *p == ' ')
             p++;
         long long v = 0;
@@ -158,7 +158,7 @@ static void sse_line(struct conn *c) {
     }
 }
 
-static void sse_bytes(struct conn *c, const char *p, size_t n) {
+static void sse_bytes(struct conn* c, const char* p, size_t n) {
     for (size_t i = 0; i < n; i++) {
         char b = p[i];
         if (c->line_cr && b == '\n') {
@@ -179,7 +179,7 @@ static void sse_bytes(struct conn *c, const char *p, size_t n) {
 
 /* Body bytes: through the chunked decoder when the head said so. Returns
  * -1 at the end of the body or on a framing error. */
-static int body_bytes(struct conn *c, const char *p, size_t n) {
+static int body_bytes(struct conn* c, const char* p, size_t n) {
     if (!c->chunked) {
         sse_bytes(c, p, n);
         return 0;
@@ -188,64 +188,64 @@ static int body_bytes(struct conn *c, const char *p, size_t n) {
     while (i < n) {
         char b = p[i];
         switch (c->ch) {
-        case CH_SIZE:
-            i++;
-            if (b >= '0' && b <= '9')
-                c->chunk_left = c->chunk_left * 16 + (uint64_t)(b - '0');
-            else if (b >= 'a' && b <= 'f')
-                c->chunk_left = c->chunk_left * 16 + (uint64_t)(b - 'a' + 10);
-            else if (b >= 'A' && b <= 'F')
-                c->chunk_left = c->chunk_left * 16 + (uint64_t)(b - 'A' + 10);
-            else if (b == '\r')
-                c->ch = CH_SIZE_LF;
-            else if (b != ';' && b != ' ')
+            case CH_SIZE:
+                i++;
+                if (b >= '0' && b <= '9')
+                    c->chunk_left = c->chunk_left * 16 + (uint64_t)(b - '0');
+                else if (b >= 'a' && b <= 'f')
+                    c->chunk_left = c->chunk_left * 16 + (uint64_t)(b - 'a' + 10);
+                else if (b >= 'A' && b <= 'F')
+                    c->chunk_left = c->chunk_left * 16 + (uint64_t)(b - 'A' + 10);
+                else if (b == '\r')
+                    c->ch = CH_SIZE_LF;
+                else if (b != ';' && b != ' ')
+                    return -1;
+                break;
+            case CH_SIZE_LF:
+                i++;
+                if (b != '\n')
+                    return -1;
+                if (c->chunk_left == 0)
+                    return -1; /* the last chunk: the server ended the stream */
+                c->ch = CH_DATA;
+                break;
+            case CH_DATA: {
+                size_t take = n - i;
+                if (take > c->chunk_left)
+                    take = (size_t)c->chunk_left;
+                sse_bytes(c, p + i, take);
+                i += take;
+                c->chunk_left -= take;
+                if (c->chunk_left == 0)
+                    c->ch = CH_DATA_CR;
+                break;
+            }
+            case CH_DATA_CR:
+                i++;
+                if (b != '\r')
+                    return -1;
+                c->ch = CH_DATA_LF;
+                break;
+            case CH_DATA_LF:
+                i++;
+                if (b != '\n')
+                    return -1;
+                c->ch = CH_SIZE;
+                c->chunk_left = 0;
+                break;
+            case CH_NONE:
                 return -1;
-            break;
-        case CH_SIZE_LF:
-            i++;
-            if (b != '\n')
-                return -1;
-            if (c->chunk_left == 0)
-                return -1; /* the last chunk: the server ended the stream */
-            c->ch = CH_DATA;
-            break;
-        case CH_DATA: {
-            size_t take = n - i;
-            if (take > c->chunk_left)
-                take = (size_t)c->chunk_left;
-            sse_bytes(c, p + i, take);
-            i += take;
-            c->chunk_left -= take;
-            if (c->chunk_left == 0)
-                c->ch = CH_DATA_CR;
-            break;
-        }
-        case CH_DATA_CR:
-            i++;
-            if (b != '\r')
-                return -1;
-            c->ch = CH_DATA_LF;
-            break;
-        case CH_DATA_LF:
-            i++;
-            if (b != '\n')
-                return -1;
-            c->ch = CH_SIZE;
-            c->chunk_left = 0;
-            break;
-        case CH_NONE:
-            return -1;
         }
     }
     return 0;
 }
 
 static int ep;
-static const char *req_text;
+static const char* req_text;
 static size_t req_len;
 static struct sockaddr_in addr;
 
-static void conn_close(struct conn *c) {
+static void conn_close(struct conn* c) {
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -255,7 +255,7 @@ static void conn_close(struct conn *c) {
     c->state = DONE;
 }
 
-static void conn_start(struct conn *c) {
+static void conn_start(struct conn* c) {
     memset(c, 0, sizeof(*c));
     c->event_id = c->sent_us = c->last_id = -1;
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -266,7 +266,7 @@ static void conn_start(struct conn *c) {
     }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 && errno != EINPROGRESS) {
+    if (connect(c->fd, (struct sockaddr*)&addr, sizeof(addr)) != 0 && errno != EINPROGRESS) {
         st.connect_errors++;
         close(c->fd);
         c->fd = -1;
@@ -278,7 +278,7 @@ static void conn_start(struct conn *c) {
     epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
-static void conn_event(struct conn *c, uint32_t events) {
+static void conn_event(struct conn* c, uint32_t events) {
     if (c->state == CONNECTING) {
         int err = 0;
         socklen_t len = sizeof(err);
@@ -316,7 +316,7 @@ static void conn_event(struct conn *c, uint32_t events) {
             conn_close(c);
             return;
         }
-        const char *p = buf;
+        const char* p = buf;
         size_t left = (size_t)n;
         if (c->state == HEAD) {
             size_t take = left;
@@ -325,7 +325,7 @@ static void conn_event(struct conn *c, uint32_t events) {
             memcpy(c->head + c->head_len, p, take);
             c->head_len += take;
             c->head[c->head_len] = 0;
-            char *end = strstr(c->head, "\r\n\r\n");
+            char* end = strstr(c->head, "\r\n\r\n");
             if (end == NULL) {
                 if (c->head_len == sizeof(c->head) - 1) {
                     st.bad_heads++;
@@ -334,7 +334,8 @@ static void conn_event(struct conn *c, uint32_t events) {
                 }
                 continue;
             }
-            if (strncmp(c->head, "HTTP/1.1 200", 12) != 0 || !strcasestr(c->head, "text/event-stream")) {
+            if (strncmp(c->head, "HTTP/1.1 200", 12) != 0 ||
+                !strcasestr(c->head, "text/event-stream")) {
                 st.bad_heads++;
                 conn_close(c);
                 return;
@@ -374,27 +375,27 @@ static double percentile(double q) {
     return MAX_DELAY_MS;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     long count = 1000, rate = 2500;
     double duration = 30;
     st.late_ms = 1000;
     int opt;
     while ((opt = getopt(argc, argv, "c:d:r:l:")) != -1) {
         switch (opt) {
-        case 'c':
-            count = atol(optarg);
-            break;
-        case 'd':
-            duration = atof(optarg);
-            break;
-        case 'r':
-            rate = atol(optarg);
-            break;
-        case 'l':
-            st.late_ms = atol(optarg);
-            break;
-        default:
-            goto usage;
+            case 'c':
+                count = atol(optarg);
+                break;
+            case 'd':
+                duration = atof(optarg);
+                break;
+            case 'r':
+                rate = atol(optarg);
+                break;
+            case 'l':
+                st.late_ms = atol(optarg);
+                break;
+            default:
+                goto usage;
         }
     }
     if (optind + 2 != argc || count <= 0 || rate <= 0 || duration <= 0) {
@@ -403,7 +404,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     char host[64];
-    const char *colon = strrchr(argv[optind], ':');
+    const char* colon = strrchr(argv[optind], ':');
     if (colon == NULL || (size_t)(colon - argv[optind]) >= sizeof(host))
         goto usage;
     memcpy(host, argv[optind], (size_t)(colon - argv[optind]));
@@ -431,7 +432,7 @@ int main(int argc, char **argv) {
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
-    struct conn *conns = calloc((size_t)count, sizeof(struct conn));
+    struct conn* conns = calloc((size_t)count, sizeof(struct conn));
     if (conns == NULL)
         return 1;
     ep = epoll_create1(EPOLL_CLOEXEC);
@@ -458,13 +459,14 @@ int main(int argc, char **argv) {
             steady_from = t;
         }
         if (t >= next_report) {
-            fprintf(stderr, "sse_hold t=%.0fs started=%ld open=%lld events=%lld missed=%lld late=%lld\n",
+            fprintf(stderr,
+                    "sse_hold t=%.0fs started=%ld open=%lld events=%lld missed=%lld late=%lld\n",
                     t - start, started, st.open, st.events, st.missed, st.late);
             next_report += 1;
         }
         const int n = epoll_wait(ep, evs, 256, 20);
         for (int i = 0; i < n; i++) {
-            struct conn *c = evs[i].data.ptr;
+            struct conn* c = evs[i].data.ptr;
             if (c->state != DONE)
                 conn_event(c, evs[i].events);
         }
@@ -475,15 +477,16 @@ int main(int argc, char **argv) {
         if (conns[i].state != DONE)
             conn_close(&conns[i]);
     const double steady_s = st.steady ? end - steady_from : 0;
-    printf("RESULT {\"connections\":%ld,\"open\":%lld,\"connect_errors\":%lld,\"bad_heads\":%lld,"
-           "\"closed_by_server\":%lld,\"events\":%lld,\"steady_events\":%lld,"
-           "\"steady_seconds\":%.2f,\"steady_events_per_s\":%.1f,\"missed\":%lld,"
-           "\"duplicates\":%lld,\"late\":%lld,\"p50_ms\":%.0f,\"p99_ms\":%.0f,\"max_ms\":%.0f,"
-           "\"all_open_after_s\":%.2f}\n",
-           count, open, st.connect_errors, st.bad_heads, st.closed_by_server, st.events,
-           st.steady_events, steady_s, steady_s > 0 ? (double)st.steady_events / steady_s : 0.0,
-           st.missed, st.duplicates, st.late, percentile(0.50), percentile(0.99), percentile(1.0),
-           all_open_at);
+    printf(
+        "RESULT {\"connections\":%ld,\"open\":%lld,\"connect_errors\":%lld,\"bad_heads\":%lld,"
+        "\"closed_by_server\":%lld,\"events\":%lld,\"steady_events\":%lld,"
+        "\"steady_seconds\":%.2f,\"steady_events_per_s\":%.1f,\"missed\":%lld,"
+        "\"duplicates\":%lld,\"late\":%lld,\"p50_ms\":%.0f,\"p99_ms\":%.0f,\"max_ms\":%.0f,"
+        "\"all_open_after_s\":%.2f}\n",
+        count, open, st.connect_errors, st.bad_heads, st.closed_by_server, st.events,
+        st.steady_events, steady_s, steady_s > 0 ? (double)st.steady_events / steady_s : 0.0,
+        st.missed, st.duplicates, st.late, percentile(0.50), percentile(0.99), percentile(1.0),
+        all_open_at);
     free(conns);
     return 0;
 }
