@@ -214,7 +214,8 @@ def run_cmd(argv, timeout: float) -> tuple[int, str, str]:
         return -998, "", str(e)
 
 
-def nginx_conf(tmp: Path, server_text: str) -> Path:
+def nginx_conf(tmp: Path, server_text: str, worker_connections: int = 8192,
+               rlimit_nofile: int = 16384) -> Path:
     ndir = tmp / "nginx"
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (ndir / sub).mkdir(parents=True, exist_ok=True)
@@ -228,10 +229,10 @@ def nginx_conf(tmp: Path, server_text: str) -> Path:
 # (wrk timeouts that are nginx's, in every fronted row alike).
 daemon off;
 worker_processes auto;
-worker_rlimit_nofile 16384;
+worker_rlimit_nofile {rlimit_nofile};
 pid {ndir}/nginx.pid;
 error_log {ndir}/error.log warn;
-events {{ worker_connections 8192; multi_accept on; }}
+events {{ worker_connections {worker_connections}; multi_accept on; }}
 http {{
     access_log off;
     sendfile on;
@@ -322,8 +323,9 @@ def backend_addr(spec: str):
     return (host, int(port))
 
 
-def start_nginx(ctx, tmp: Path, server_text: str, port: int) -> Proc:
-    conf = nginx_conf(tmp, server_text)
+def start_nginx(ctx, tmp: Path, server_text: str, port: int, **limits) -> Proc:
+    """`limits`: nginx_conf's worker_connections and rlimit_nofile."""
+    conf = nginx_conf(tmp, server_text, **limits)
     # the shipped snippets include their params files next to nginx.conf
     for params in ("postern_fastcgi_params", "postern_scgi_params", "postern_uwsgi_params"):
         shutil.copy(ROOT / "nginx-conf" / params, conf.parent / params)

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "postern/cookie.hpp"
+#include "postern/event_stream.hpp"
 #include "postern/files.hpp"
 #include "postern/handler.hpp"
 #include "postern/log.hpp"
