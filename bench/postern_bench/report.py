@@ -348,7 +348,8 @@ def write_report(ctx, results: list[dict], elapsed: float) -> None:
             r = get(results, row.name, w, "wrk")
             if r:
                 wrk_rows.append([row.label, fmt_num(r["rps"]), fmt_ms(r["p50_ms"]), fmt_ms(r["p99_ms"]),
-                                 wrk_errors_cell(r), r["cpu_us_per_req"] or "–", r["backend_cpu_us_per_req"] or "–"])
+                                 wrk_errors_cell(r), r["cpu_us_per_req"] or "–", r["backend_cpu_us_per_req"] or "–",
+                                 r.get("tcp_opens_per_1k") or "–"])
         if ab_rows or wrk_rows:
             what = {"hello": " (14 bytes, text/plain)",
                     "doc": f" ({len(ctx.doc_bytes):,} bytes read from disk per request)",
@@ -367,7 +368,8 @@ def write_report(ctx, results: list[dict], elapsed: float) -> None:
             L.append("")
         if wrk_rows:
             L += md_table([f"row", f"wrk -c64 -d{ctx.duration}s req/s", "p50 ms", "p99 ms", "errors",
-                           "CPU µs/req (row)", "CPU µs/req (backend)"], wrk_rows, "lrrrlrr")
+                           "CPU µs/req (row)", "CPU µs/req (backend)",
+                           "new backend connections per 1,000 requests"], wrk_rows, "lrrrlrrr")
         if w == "form":
             L += [""] + form_against_hello(results, ran)
     # scaling

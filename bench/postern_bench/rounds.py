@@ -162,7 +162,8 @@ def result(row: Row, workload: str, rnd: str, **kw) -> dict:
          "status": "ok", "concurrency": "", "requests": "", "rps": "", "time_s": "", "complete": "",
          "failed": "", "non2xx": "", "p50_ms": "", "p99_ms": "", "err_connect": "", "err_read": "",
          "err_write": "", "err_timeout": "", "cpu_us_per_req": "", "backend_cpu_us_per_req": "",
-         "mb_per_s": "", "backend_rss_peak_mib": "", "backend_rss_process_mib": "", "note": ""}
+         "mb_per_s": "", "backend_rss_peak_mib": "", "backend_rss_process_mib": "", "tcp_opens_per_1k": "",
+         "note": ""}
     r.update(kw)
     return r
 
@@ -217,11 +218,23 @@ def wrk_argv(ctx, url: str, conns: int, duration: int, script: Path | None = Non
     return argv + [url]
 
 
+def tcp_active_opens() -> int | None:
+    """Connections this machine opened so far (/proc/net/snmp Tcp ActiveOpens): around a round,
+    wrk's own plus every connection the front end opened to its backend."""
+    try:
+        rows = [l.split() for l in open("/proc/net/snmp") if l.startswith("Tcp:")]
+        return int(rows[1][rows[0].index("ActiveOpens")])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run_wrk_round(ctx, row, procs, port, path, workload, rnd, conns, duration, script=None,
                   timeout="2s", payload: int = 0) -> dict:
     url = f"http://127.0.0.1:{port}{path}"
+    opens0 = tcp_active_opens()
     (rc, out, err), cpu_all, cpu_be, peak = measure(
         procs, lambda: run_cmd(wrk_argv(ctx, url, conns, duration, script, timeout), duration + 60))
+    opens1 = tcp_active_opens()
     p = parse_wrk(out)
     status, note = "ok", ""
     if rc != 0 or p.get("complete") is None:
@@ -240,7 +253,10 @@ def run_wrk_round(ctx, row, procs, port, path, workload, rnd, conns, duration, s
                   err_connect=p["err_connect"], err_read=p["err_read"], err_write=p["err_write"],
                   err_timeout=p["err_timeout"], cpu_us_per_req=per_req(cpu_all, done),
                   backend_cpu_us_per_req=per_req(cpu_be, done), mb_per_s=mbps,
-                  backend_rss_peak_mib=mib(peak), note=note)
+                  backend_rss_peak_mib=mib(peak),
+                  tcp_opens_per_1k=(f"{(opens1 - opens0 - conns) * 1000 / done:.1f}"
+                                    if done and opens0 is not None and opens1 is not None else ""),
+                  note=note)
 
 
 def wait_ready(port: int, path: str, deadline: float, procs: list[Proc]) -> str | None:
@@ -368,6 +384,8 @@ def summary(r: dict) -> str:
         s += f", non-2xx {r['non2xx']}"
     if r["backend_cpu_us_per_req"]:
         s += f", CPU {r['cpu_us_per_req']} µs/req (backend {r['backend_cpu_us_per_req']})"
+        if r.get("tcp_opens_per_1k"):
+            s += f", {r['tcp_opens_per_1k']} new connections per 1k requests"
     if r["note"]:
         s += f" [{r['note']}]"
     return s
