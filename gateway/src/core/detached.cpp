@@ -203,11 +203,16 @@ void Channel::wake_locked() {
     loop_->wake(shared_from_this());
 }
 
+void Channel::close_by(std::chrono::steady_clock::time_point deadline) {
+    std::lock_guard lock(mutex_);
+    deadline_ = std::min(deadline_, deadline);
+}
+
 bool Channel::stalled(std::chrono::steady_clock::time_point now) const {
     std::lock_guard lock(mutex_);
     if (closed_ || fd_ < 0)
         return false;
-    if (gone_)
+    if (gone_ || now >= deadline_)
         return true;
     return sent_ < out_.size() && now - progress_ > write_timeout_;
 }
