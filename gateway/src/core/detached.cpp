@@ -115,6 +115,17 @@ void Channel::end() {
     }
 }
 
+void Channel::end_lingering(std::chrono::milliseconds linger) {
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_ || ending_)
+            return;
+        linger_ = true;
+        deadline_ = std::min(deadline_, std::chrono::steady_clock::now() + linger);
+    }
+    end();
+}
+
 void Channel::cut() {
     std::lock_guard lock(mutex_);
     if (closed_)
@@ -193,7 +204,7 @@ bool Channel::send_locked() {
 }
 
 bool Channel::finished_locked() const {
-    return gone_ || (ending_ && sent_ == out_.size());
+    return gone_ || (ending_ && sent_ == out_.size() && !linger_);
 }
 
 void Channel::wake_locked() {
@@ -310,6 +321,13 @@ bool Channel::service(std::uint32_t events) {
     }
     if (!reader_ || reading_stopped_)
         input_.clear();
+    if (linger_ && ending_ && !gone_ && !write_shut_ && sent_ == out_.size()) {
+        // All sent: the client reads it, then the end of file; the
+        // connection closes when the client's end of file arrives (gone_)
+        // or at the deadline (the sweeper).
+        ::shutdown(fd_, SHUT_WR);
+        write_shut_ = true;
+    }
     if (!finished_locked()) {
         if (more)
             wake_locked();

@@ -88,6 +88,13 @@ class Channel : public std::enable_shared_from_this<Channel> {
     /// Frames the end of the response after what is queued; the connection
     /// closes once it is sent. Later writes return false. Idempotent.
     void end();
+    /// end(), closing the way a server that refuses more input must
+    /// (RFC 9112 §9.6, RFC 6455 §7.1.7): once the end is sent, the sending
+    /// side is shut and what the client still sends is read and dropped
+    /// until it closes, for `linger` at most. Closing with bytes unread
+    /// would reset the connection, and the client's TCP may then drop the
+    /// last bytes it had not read (a WebSocket's Close frame).
+    void end_lingering(std::chrono::milliseconds linger);
     /// Ends at once, dropping what is queued (a request body that failed,
     /// a WebSocket client that broke the protocol after the close frame was
     /// sent).
@@ -179,6 +186,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
     bool closed_ = false;  // torn down: callbacks run, fd released
     bool woken_ = false;   // in the stream thread's wake list
     bool reading_stopped_ = false;
+    bool linger_ = false;      // end_lingering(): the end waits for the client's close
+    bool write_shut_ = false;  // end_lingering(): shutdown(SHUT_WR) done
 
     std::function<void()> on_close_;
     std::function<void(std::uint64_t, bool)> finished_;
