@@ -530,6 +530,7 @@ std::shared_ptr<Channel> Response::detach_channel(int status, HeaderList headers
     head.status = status;
     channel_ = std::make_shared<Channel>(std::move(framing), head, std::move(headers),
                                          std::string(), false, max_queued);
+    status_ = status;  // what the access log and the counters see
     committed_ = true;
     finished_ = true;
     return channel_;
