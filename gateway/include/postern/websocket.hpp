@@ -87,9 +87,10 @@ class WebSocket {
     ///    HTTP (req.protocol() != "http").
     /// Refusals are logged at info level.
     ///
-    /// Throws std::logic_error when the response was already started (a
-    /// write, a flush) or detached; std::invalid_argument for an Options
-    /// bound of 0.
+    /// Throws std::logic_error when the head was already sent (a flush) or
+    /// the response detached; std::invalid_argument for an Options bound of
+    /// 0. Body bytes written to `res` before an accepted handshake are not
+    /// sent (a 101 has no body).
     static std::shared_ptr<WebSocket> accept(Request& req, Response& res);
     static std::shared_ptr<WebSocket> accept(Request& req, Response& res, const Options& options);
 
