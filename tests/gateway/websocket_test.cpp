@@ -402,6 +402,52 @@ TEST_F(WebSocketTest, SendsFromAnotherThreadUntilClosed) {
     EXPECT_EQ(late, 1001);
 }
 
+TEST_F(WebSocketTest, SendsFromManyThreadsAtOnceFrameByFrame) {
+    WsClient c = connect("/app/ws/push");
+    std::shared_ptr<WebSocket> ws = slot_.take();
+    ASSERT_TRUE(ws);
+    constexpr int kThreads = 4;
+    constexpr int kEach = 200;
+    std::vector<std::thread> writers;
+    for (int t = 0; t < kThreads; ++t)
+        writers.emplace_back([&, t] {
+            for (int i = 0; i < kEach; ++i)
+                EXPECT_TRUE(ws->send(std::to_string(t) + ":" + std::to_string(i) + ":" +
+                                     std::string(static_cast<std::size_t>(i * 37 % 1000), 'w')));
+        });
+    // Whole frames, each thread's in its own order.
+    std::vector<int> next(kThreads, 0);
+    for (int n = 0; n < kThreads * kEach; ++n) {
+        std::optional<WsFrame> f = c.read_frame();
+        ASSERT_TRUE(f) << "after " << n << " frames";
+        const int t = std::stoi(f->payload);
+        const std::size_t colon = f->payload.find(':', 2);
+        const int i = std::stoi(f->payload.substr(2));
+        ASSERT_EQ(i, next[t]++);
+        EXPECT_EQ(f->payload.size() - colon - 1, static_cast<std::size_t>(i * 37 % 1000));
+    }
+    for (auto& w : writers)
+        w.join();
+}
+
+TEST_F(WebSocketTest, ServerCloseEndsTheConnectionWhenTheClientNeverAnswers) {
+    WsClient c = connect("/app/ws/push");
+    std::shared_ptr<WebSocket> ws = slot_.take();
+    ASSERT_TRUE(ws);
+    const auto start = std::chrono::steady_clock::now();
+    ws->close(1000, "done");
+    std::optional<WsFrame> f = c.read_until_close();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->close_code(), 1000);
+    // No Close back: the gateway closes after its wait (5 s), and reports
+    // no Close frame from the client.
+    EXPECT_TRUE(c.wait_closed(8000ms));
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 4500ms);
+    auto report = closes_.nth(0);
+    ASSERT_TRUE(report);
+    EXPECT_EQ(report->first, 1006);
+}
+
 TEST_F(WebSocketTest, SendRefusesPastTheQueueBound) {
     // The default bound (1 MiB). The client reads nothing, so once the
     // socket buffers are full the queue fills and send() says no.
