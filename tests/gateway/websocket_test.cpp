@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <mutex>
@@ -17,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/detached.hpp"
+#include "core/http_head.hpp"
 #include "in_process_gateway.hpp"
 #include "postern/postern.hpp"
 #include "protocol_client.hpp"
@@ -134,6 +138,45 @@ class WebSocketTest : public testing::Test {
     Closes closes_;
     Slot slot_;
 };
+
+/// The HTTP adapter's framing of a 101 in short: the head, then raw bytes.
+class RawFraming : public DetachedFraming {
+  public:
+    explicit RawFraming(int fd) : fd_(fd) {}
+    int fd() const noexcept override { return fd_; }
+    void head(const ResponseHead& head, std::string& out) override {
+        append_http_head(out, head.status, head.headers, HttpFraming{});
+    }
+    void body(std::string_view data, std::string& out) override { out += data; }
+    void end(std::string&) override {}
+
+  private:
+    int fd_;
+};
+
+TEST(WebSocketChannel, AHandshakeWaitingForTheStreamThreadIsNotTakenForStalled) {
+    // The 101 is queued before the connection reaches the stream thread;
+    // until its first look, the reactor's sweeper asks stalled(). It said
+    // yes (no progress ever recorded), and the sweeper shut the connection
+    // down before the 101 went out: a handshake answered by a close, now and
+    // then under load.
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    StreamLoop loop([](void*) {});  // not started: no first look
+    ResponseHead head;
+    head.status = 101;
+    auto channel =
+        std::make_shared<Channel>(std::make_unique<RawFraming>(fds[0]), head,
+                                  HeaderList{{"Upgrade", "websocket"}}, std::string(), false, 1024);
+    channel->attach(loop, nullptr, std::chrono::milliseconds(30'000));
+    EXPECT_FALSE(channel->stalled(std::chrono::steady_clock::now()));
+    EXPECT_GT(channel->queued(), 0u);
+    // Past the write timeout with nothing taken, it is.
+    EXPECT_TRUE(channel->stalled(std::chrono::steady_clock::now() + std::chrono::seconds(31)));
+    channel->abandon();
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
 
 TEST_F(WebSocketTest, AnswersTheHandshakeWith101AndTheAcceptKey) {
     WsClient c(gateway_.address("http"));

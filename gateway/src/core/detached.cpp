@@ -106,6 +106,8 @@ void Channel::end() {
     ending_ = true;
     if (gone_)
         return;
+    if (sent_ == out_.size())
+        progress_ = std::chrono::steady_clock::now();  // the write timeout starts now
     release_locked();
     framing_->end(out_);
     complete_ = !length_left_ || *length_left_ == 0;
@@ -234,6 +236,10 @@ void Channel::attach(StreamLoop& loop, void* source, std::chrono::milliseconds w
     source_ = source;
     write_timeout_ = write_timeout;
     input_ = framing_->take_input();
+    // What was queued before (a WebSocket's 101) waits for the stream
+    // thread's first look: the write timeout counts from now, not from a
+    // progress_ never set (the sweeper would take it for stalled).
+    progress_ = std::chrono::steady_clock::now();
     fd_ = framing_->fd();
     loop.opened();
     epoll_event ev{};
