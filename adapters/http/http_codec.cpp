@@ -159,6 +159,7 @@ struct FieldSummary {
     std::string_view host_value;
     bool close = false;
     bool keep_alive_token = false;
+    bool upgrade_token = false;
 };
 
 // --- Request line (RFC 9112 §3): method SP request-target SP version.
@@ -300,6 +301,8 @@ Stop parse_field_lines(std::string_view in, std::size_t fields_start, std::size_
                     sum.close = true;
                 if (iequals(token, "keep-alive"))
                     sum.keep_alive_token = true;
+                if (iequals(token, "upgrade"))
+                    sum.upgrade_token = true;
                 rest =
                     comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
             }
@@ -416,6 +419,7 @@ HeadResult parse_request_head(std::string_view in, const HeadLimits& limits, Req
     // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with
     // "keep-alive".
     out.keep_alive = !sum.close && (out.minor >= 1 || sum.keep_alive_token);
+    out.upgrade = sum.upgrade_token;
 
     HeadResult r;
     r.status = Status::done;

@@ -65,6 +65,9 @@ struct RequestHead {
     bool keep_alive = true;
     /// "Expect: 100-continue" in an HTTP/1.1 request (RFC 9110 §10.1.1).
     bool expect_continue = false;
+    /// Connection lists "upgrade": the Upgrade field is meant for this
+    /// server (RFC 9110 §7.8; a WebSocket handshake, RFC 6455 §4.2.1).
+    bool upgrade = false;
 };
 
 /// What parse_request_head found (core/decode.hpp). `consumed`, done: bytes

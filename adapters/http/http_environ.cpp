@@ -130,8 +130,13 @@ Environ request_environ(const RequestHead& head, const Peer& peer,
     if (https)
         env.emplace_back("HTTPS", "on");
 
+    // RFC 9110 §7.8: a client sends Upgrade with the "upgrade" option in
+    // Connection, which this adapter consumed; without it the field is
+    // not a request to switch protocols, and does not reach the callback
+    // as one (HTTP_UPGRADE then stands for both: WebSocket::accept).
     for (const Field& f : head.fields)
-        add_header(env, f.name, f.value);
+        if (head.upgrade || !iequals(f.name, "upgrade"))
+            add_header(env, f.name, f.value);
     return env;
 }
 

@@ -1,4 +1,4 @@
-// libFuzzer driver for adapters/http/websocket_codec (RFC 6455).
+// libFuzzer driver for core/websocket_codec (RFC 6455).
 //
 // Input: byte 0 picks the message bound (16 bytes, 300 bytes or the default
 // 1 MiB), byte 1 seeds the split into random pieces; the rest is what a
@@ -14,19 +14,21 @@
 //     two fragments with a ping between them), decode to themselves;
 //   - a frame header that decodes is 6 to 14 bytes and every cut of it
 //     needs more.
-// The same bytes, read as header lines "name: value", go through the
-// handshake check: accepted means a 28-character Sec-WebSocket-Accept,
-// refused means 400 or 426.
+// The same bytes, read as header lines "name: value" (turned into CGI
+// variables as the adapters do, repeats joined), go through the handshake
+// check: accepted means a 28-character Sec-WebSocket-Accept, refused means
+// 400 or 426 with a reason.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/environ.hpp"
+#include "core/websocket_codec.hpp"
 #include "fuzz_check.hpp"
-#include "http/websocket_codec.hpp"
 
-namespace ws = postern::http::ws;
+namespace ws = postern::ws;
 using postern::DecodeStatus;
 
 namespace {
@@ -132,7 +134,7 @@ std::string reencode(const std::vector<ws::Message>& messages) {
 }
 
 void check_handshake(std::string_view in) {
-    std::vector<postern::http::Field> fields;
+    postern::Environ env{{"REQUEST_METHOD", "GET"}, {"SERVER_PROTOCOL", "HTTP/1.1"}};
     while (!in.empty()) {
         const std::size_t nl = in.find('\n');
         std::string_view line = in.substr(0, nl);
@@ -141,13 +143,13 @@ void check_handshake(std::string_view in) {
             std::string_view value = line.substr(colon + 1);
             if (!value.empty() && value.front() == ' ')
                 value.remove_prefix(1);
-            fields.push_back({line.substr(0, colon), value});
+            postern::add_header(env, line.substr(0, colon), value);
         }
         if (nl == std::string_view::npos)
             break;
         in.remove_prefix(nl + 1);
     }
-    ws::Handshake h = ws::check_handshake("GET", 1, fields);
+    ws::Handshake h = ws::check_handshake(env);
     if (h.ok)
         FUZZ_CHECK(h.accept.size() == 28 && h.status == 0);
     else

@@ -21,6 +21,7 @@
 #include "postern/router.hpp"
 #include "postern/server.hpp"
 #include "postern/stream.hpp"
+#include "postern/websocket.hpp"
 #include "postern/version.hpp"
 
 namespace postern {

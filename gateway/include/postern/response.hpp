@@ -225,6 +225,10 @@ class Response {
 
     // Used by the gateway.
 
+    /// Adds a header that header() refuses because the gateway manages it
+    /// (Upgrade on WebSocket::accept's 426 answer, RFC 9110 §15.5.22); the
+    /// name and value are checked as header() checks them.
+    void gateway_header(std::string_view name, std::string_view value);
     /// detach() for WebSocket::accept: a head of `status` (101) and
     /// `headers` that the callback cannot set, sent as soon as the callback
     /// returns, then raw bytes; `max_queued` bounds the queue.

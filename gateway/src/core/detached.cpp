@@ -106,6 +106,8 @@ void Channel::end() {
     ending_ = true;
     if (gone_)
         return;
+    if (sent_ == out_.size())
+        progress_ = std::chrono::steady_clock::now();  // the write timeout starts now
     release_locked();
     framing_->end(out_);
     complete_ = !length_left_ || *length_left_ == 0;
@@ -113,6 +115,17 @@ void Channel::end() {
         send_locked();
         wake_locked();  // the stream thread closes once everything is sent
     }
+}
+
+void Channel::end_lingering(std::chrono::milliseconds linger) {
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_ || ending_)
+            return;
+        linger_ = true;
+        deadline_ = std::min(deadline_, std::chrono::steady_clock::now() + linger);
+    }
+    end();
 }
 
 void Channel::cut() {
@@ -197,7 +210,7 @@ bool Channel::send_locked() {
 }
 
 bool Channel::finished_locked() const {
-    return gone_ || (ending_ && sent_ == out_.size());
+    return gone_ || (ending_ && sent_ == out_.size() && !linger_);
 }
 
 void Channel::wake_locked() {
@@ -207,11 +220,16 @@ void Channel::wake_locked() {
     loop_->wake(shared_from_this());
 }
 
+void Channel::close_by(std::chrono::steady_clock::time_point deadline) {
+    std::lock_guard lock(mutex_);
+    deadline_ = std::min(deadline_, deadline);
+}
+
 bool Channel::stalled(std::chrono::steady_clock::time_point now) const {
     std::lock_guard lock(mutex_);
     if (closed_ || fd_ < 0)
         return false;
-    if (gone_)
+    if (gone_ || now >= deadline_)
         return true;
     return sent_ < out_.size() && now - progress_ > write_timeout_;
 }
@@ -222,6 +240,10 @@ void Channel::attach(StreamLoop& loop, void* source, std::chrono::milliseconds w
     source_ = source;
     write_timeout_ = write_timeout;
     input_ = framing_->take_input();
+    // What was queued before (a WebSocket's 101) waits for the stream
+    // thread's first look: the write timeout counts from now, not from a
+    // progress_ never set (the sweeper would take it for stalled).
+    progress_ = std::chrono::steady_clock::now();
     fd_ = framing_->fd();
     loop.opened();
     epoll_event ev{};
@@ -309,6 +331,13 @@ bool Channel::service(std::uint32_t events) {
     }
     if (!reader_ || reading_stopped_)
         input_.clear();
+    if (linger_ && ending_ && !gone_ && !write_shut_ && sent_ == out_.size()) {
+        // All sent: the client reads it, then the end of file; the
+        // connection closes when the client's end of file arrives (gone_)
+        // or at the deadline (the sweeper).
+        ::shutdown(fd_, SHUT_WR);
+        write_shut_ = true;
+    }
     if (!finished_locked()) {
         if (more)
             wake_locked();
@@ -511,6 +540,7 @@ std::shared_ptr<Channel> Response::detach_channel(int status, HeaderList headers
     head.status = status;
     channel_ = std::make_shared<Channel>(std::move(framing), head, std::move(headers),
                                          std::string(), false, max_queued);
+    status_ = status;  // what the access log and the counters see
     committed_ = true;
     finished_ = true;
     return channel_;

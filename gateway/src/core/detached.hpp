@@ -88,6 +88,13 @@ class Channel : public std::enable_shared_from_this<Channel> {
     /// Frames the end of the response after what is queued; the connection
     /// closes once it is sent. Later writes return false. Idempotent.
     void end();
+    /// end(), closing the way a server that refuses more input must
+    /// (RFC 9112 §9.6, RFC 6455 §7.1.7): once the end is sent, the sending
+    /// side is shut and what the client still sends is read and dropped
+    /// until it closes, for `linger` at most. Closing with bytes unread
+    /// would reset the connection, and the client's TCP may then drop the
+    /// last bytes it had not read (a WebSocket's Close frame).
+    void end_lingering(std::chrono::milliseconds linger);
     /// Ends at once, dropping what is queued (a request body that failed,
     /// a WebSocket client that broke the protocol after the close frame was
     /// sent).
@@ -112,6 +119,11 @@ class Channel : public std::enable_shared_from_this<Channel> {
     /// what arrives is read and dropped. The end of file ends the channel.
     /// Set before the callback returns.
     void set_reader(std::function<bool(std::string_view bytes)> reader);
+    /// Ends the connection as if the front end went away if it is still
+    /// open at `deadline` (a WebSocket waiting for the client's Close
+    /// frame, RFC 6455 §7.1.1); the reactor's sweeper looks (stalled()).
+    /// Only moves it earlier.
+    void close_by(std::chrono::steady_clock::time_point deadline);
 
     // The reactor's side.
 
@@ -124,8 +136,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
     /// no longer uses the descriptor and has run its callbacks.
     bool service(std::uint32_t events);
     /// Bytes have waited with none taken for longer than the write timeout,
-    /// or the front end is gone and the stream thread not yet told (the
-    /// sweeper then shuts the connection down).
+    /// the close_by() deadline passed, or the front end is gone and the
+    /// stream thread not yet told (the sweeper then shuts the connection
+    /// down).
     bool stalled(std::chrono::steady_clock::time_point now) const;
     void* source() const noexcept { return source_; }
     /// The gateway stops with the connection still open: the channel lets
@@ -165,6 +178,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
     int fd_ = -1;  // -1 before attach and after the close
     std::chrono::milliseconds write_timeout_{30'000};
     std::chrono::steady_clock::time_point progress_{};  // the last byte taken, or the queueing
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
 
     bool ending_ = false;  // end() or cut() called
     bool gone_ = false;    // the front end went away
@@ -172,6 +186,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
     bool closed_ = false;  // torn down: callbacks run, fd released
     bool woken_ = false;   // in the stream thread's wake list
     bool reading_stopped_ = false;
+    bool linger_ = false;      // end_lingering(): the end waits for the client's close
+    bool write_shut_ = false;  // end_lingering(): shutdown(SHUT_WR) done
 
     std::function<void()> on_close_;
     std::function<void(std::uint64_t, bool)> finished_;

@@ -207,6 +207,15 @@ void Response::status(int code) {
     status_ = code;
 }
 
+void Response::gateway_header(std::string_view name, std::string_view value) {
+    if (!valid_header_name(name) || !valid_header_value(value))
+        throw std::invalid_argument("invalid response header " + std::string(name));
+    if (committed_)
+        throw std::logic_error("response header " + std::string(name) +
+                               " set after the head was sent");
+    headers_.emplace_back(std::string(name), std::string(value));
+}
+
 void Response::header(std::string_view name, std::string_view value) {
     check_header(name, value, committed_);
     if (iequals(name, "Content-Length")) {

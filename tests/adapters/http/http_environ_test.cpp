@@ -55,6 +55,23 @@ TEST(HttpEnviron, HasTheRequestVariables) {
     EXPECT_EQ(var(env, "HTTP_X_UNDER"), "<unset>");
 }
 
+TEST(HttpEnviron, PassesUpgradeOnOnlyWhenConnectionAnnouncesIt) {
+    // RFC 9110 §7.8: Upgrade goes with the "upgrade" option in Connection,
+    // which the adapter consumes; the pair becomes HTTP_UPGRADE alone.
+    Environ env = environ_of(
+        "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\n"
+        "Upgrade: websocket\r\n\r\n",
+        tcp_peer());
+    EXPECT_EQ(var(env, "HTTP_UPGRADE"), "websocket");
+    EXPECT_EQ(var(env, "HTTP_CONNECTION"), "<unset>");
+    env = environ_of(
+        "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nUpgrade: websocket\r\n\r\n",
+        tcp_peer());
+    EXPECT_EQ(var(env, "HTTP_UPGRADE"), "<unset>");
+    env = environ_of("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n", tcp_peer());
+    EXPECT_EQ(var(env, "HTTP_UPGRADE"), "<unset>");
+}
+
 TEST(HttpEnviron, ServerNameForms) {
     EXPECT_EQ(
         var(environ_of("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", tcp_peer()), "SERVER_NAME"),

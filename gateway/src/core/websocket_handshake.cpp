@@ -1,12 +1,13 @@
 // The WebSocket opening handshake (websocket_codec.hpp, RFC 6455 §4.2),
-// and the SHA-1 (RFC 3174) and base64 (RFC 4648) it needs: the adapters
-// depend on the core only, not on Poco's DigestEngine.
+// and the SHA-1 (RFC 3174) and base64 (RFC 4648) it needs: the core depends
+// on libc only, not on Poco's DigestEngine.
 #include <cstring>
 
+#include "core/environ.hpp"
 #include "core/text.hpp"
-#include "http/websocket_codec.hpp"
+#include "core/websocket_codec.hpp"
 
-namespace postern::http::ws {
+namespace postern::ws {
 
 namespace {
 
@@ -151,7 +152,7 @@ std::string accept_key(std::string_view key) {
 
 // --- The opening handshake --------------------------------------------------
 
-Handshake check_handshake(std::string_view method, int minor, const std::vector<Field>& fields) {
+Handshake check_handshake(const Environ& env) {
     Handshake h;
     const auto refuse = [&](int status, std::string reason) {
         h.status = status;
@@ -162,44 +163,36 @@ Handshake check_handshake(std::string_view method, int minor, const std::vector<
         }
         return h;
     };
-    // RFC 6455 §4.2.1, in its order: GET over HTTP/1.1 or higher, Upgrade,
-    // Connection, Sec-WebSocket-Key, Sec-WebSocket-Version.
+    const auto var = [&](std::string_view name) -> std::string_view {
+        const std::string* v = find_var(env, name);
+        return v != nullptr ? std::string_view(*v) : std::string_view();
+    };
+    // RFC 6455 §4.2.1, in its order: GET over HTTP/1.1 or higher, Upgrade
+    // (with Connection: upgrade, which the adapter checked), Sec-WebSocket-Key,
+    // Sec-WebSocket-Version.
+    const std::string_view method = var("REQUEST_METHOD");
     if (method != "GET")
         return refuse(400, "WebSocket handshake with method " + std::string(method));
-    if (minor < 1)
-        return refuse(400, "WebSocket handshake over HTTP/1.0");
-    bool upgrade = false;
-    bool connection = false;
-    int keys = 0;
-    std::string_view key;
-    int versions = 0;
-    bool version13 = false;
-    for (const Field& f : fields) {
-        if (iequals(f.name, "Upgrade")) {
-            upgrade = upgrade || has_token(f.value, "websocket");
-        } else if (iequals(f.name, "Connection")) {
-            connection = connection || has_token(f.value, "upgrade");
-        } else if (iequals(f.name, "Sec-WebSocket-Key")) {
-            ++keys;
-            key = f.value;
-        } else if (iequals(f.name, "Sec-WebSocket-Version")) {
-            ++versions;
-            version13 = f.value == "13";
-        }
-    }
-    if (!upgrade)
-        return refuse(426, "request without Upgrade: websocket");
-    if (!connection)
-        return refuse(400, "WebSocket handshake without the upgrade token in Connection");
-    if (keys != 1 || !valid_key(key))
-        return refuse(400, keys == 0  ? "WebSocket handshake without Sec-WebSocket-Key"
-                           : keys > 1 ? "WebSocket handshake with Sec-WebSocket-Key repeated"
-                                      : "Sec-WebSocket-Key that is not the base64 of 16 bytes");
-    if (versions != 1 || !version13)
+    const std::string_view protocol = var("SERVER_PROTOCOL");
+    if (protocol != "HTTP/1.1")
+        return refuse(400, "WebSocket handshake over " + (protocol.empty()
+                                                              ? std::string("an unknown protocol")
+                                                              : std::string(protocol)));
+    if (!has_token(var("HTTP_UPGRADE"), "websocket"))
+        return refuse(426, "request without Upgrade: websocket (and Connection: upgrade)");
+    const std::string* key = find_var(env, "HTTP_SEC_WEBSOCKET_KEY");
+    if (key == nullptr)
+        return refuse(400, "WebSocket handshake without Sec-WebSocket-Key");
+    if (!valid_key(*key))
+        return refuse(400, key->find(',') != std::string::npos
+                               ? "WebSocket handshake with Sec-WebSocket-Key repeated"
+                               : "Sec-WebSocket-Key that is not the base64 of 16 bytes");
+    // Repeated, the versions arrive joined ("13, 13"): not exactly one 13.
+    if (var("HTTP_SEC_WEBSOCKET_VERSION") != "13")
         return refuse(426, "WebSocket handshake without Sec-WebSocket-Version: 13");
     h.ok = true;
-    h.accept = accept_key(key);
+    h.accept = accept_key(*key);
     return h;
 }
 
-}  // namespace postern::http::ws
+}  // namespace postern::ws

@@ -1,13 +1,13 @@
 // The WebSocket codec (websocket_codec.hpp): frames, messages and the
 // encoder (RFC 6455 §5). The opening handshake, SHA-1 and base64 are in
 // websocket_handshake.cpp.
-#include "http/websocket_codec.hpp"
+#include "core/websocket_codec.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 
-namespace postern::http::ws {
+namespace postern::ws {
 
 namespace {
 
@@ -416,4 +416,4 @@ std::string encode_close(int code, std::string_view reason) {
     return encode_frame(Opcode::close, payload);
 }
 
-}  // namespace postern::http::ws
+}  // namespace postern::ws

@@ -1,5 +1,6 @@
-// Postern HTTP adapter: the WebSocket codec (RFC 6455). Pure functions of
-// bytes, no sockets: the opening handshake check, the frame decoder for
+// Postern core: the WebSocket codec (RFC 6455). Pure functions of bytes, no
+// sockets: the opening handshake check (on the request's CGI variables, as
+// every adapter presents them), the frame decoder for
 // client-to-server frames, the message assembler over it (fragmentation,
 // UTF-8 of text messages, Close payloads, a maximum message size) and the
 // encoder of server-to-client frames.
@@ -20,9 +21,9 @@
 #include <vector>
 
 #include "core/decode.hpp"
-#include "http/http_codec.hpp"
+#include "postern/request.hpp"
 
-namespace postern::http::ws {
+namespace postern::ws {
 
 // --- Close codes (RFC 6455 §7.4.1) ------------------------------------------
 
@@ -243,17 +244,23 @@ struct Handshake {
     std::string accept;
 };
 
-/// Checks an opening handshake (RFC 6455 §4.2.1) from the request's method,
-/// HTTP minor version (1 for HTTP/1.1; major 1 is assumed) and header
-/// fields (names case-insensitive; a field may be repeated).
+/// Checks an opening handshake (RFC 6455 §4.2.1) from the request's CGI
+/// variables: REQUEST_METHOD, SERVER_PROTOCOL, HTTP_UPGRADE,
+/// HTTP_SEC_WEBSOCKET_KEY and HTTP_SEC_WEBSOCKET_VERSION. A header the
+/// client repeated arrives as one variable, its copies joined with ", "
+/// (postern/request.hpp), so a list token may be in any copy and a key
+/// sent twice is no key. Connection is not among them: the HTTP adapter
+/// consumes it, and passes Upgrade on only when Connection lists the
+/// "upgrade" option (RFC 9110 §7.8), so HTTP_UPGRADE stands for both.
 ///
 /// Refused with 426 (and Upgrade: websocket, Sec-WebSocket-Version: 13):
-/// no "websocket" token in Upgrade, or a Sec-WebSocket-Version other than
-/// exactly one "13". With 400: a method other than GET, HTTP/1.0, no
-/// "upgrade" token in Connection, a Sec-WebSocket-Key missing, repeated or
-/// not the base64 of 16 bytes. Subprotocols and extensions are not
-/// negotiated (none is answered, §4.2.2).
-Handshake check_handshake(std::string_view method, int minor, const std::vector<Field>& fields);
+/// no "websocket" token in Upgrade (or no Upgrade announced in Connection),
+/// or a Sec-WebSocket-Version other than exactly one "13". With 400: a
+/// method other than GET, a protocol other than HTTP/1.1, a
+/// Sec-WebSocket-Key missing, repeated or not the base64 of 16 bytes.
+/// Subprotocols and extensions are not negotiated (none is answered,
+/// §4.2.2).
+Handshake check_handshake(const Environ& env);
 
 /// Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 §4.2.2): the
 /// base64 of the SHA-1 of the key followed by the protocol's GUID.
@@ -265,4 +272,4 @@ std::array<std::uint8_t, 20> sha1(std::string_view data);
 /// Base64 (RFC 4648 §4, with padding) of `data`.
 std::string base64_encode(std::string_view data);
 
-}  // namespace postern::http::ws
+}  // namespace postern::ws
