@@ -133,6 +133,7 @@ void Channel::cut() {
     if (closed_)
         return;
     ending_ = true;
+    linger_ = false;  // at once, even when an end_lingering() waits for the client
     complete_ = false;
     out_.clear();
     sent_ = 0;
