@@ -65,6 +65,12 @@ std::string address_text(const sockaddr_storage& ss, std::string& port) {
     return "unix";
 }
 
+// Connections taken per readiness of a listener. Few: the worker processes
+// share the listeners, and a poller that took every queued connection would
+// pin them all to its process, which can run only --threads of their
+// requests at once; re-armed after each few, the other processes take
+// their share.
+constexpr int kAcceptBatch = 1;
 // A dispatch this long counts towards calling more threads in: short
 // requests (and short preemptions of them) do not.
 constexpr std::int64_t kSlowDispatchNs = 250'000;
@@ -156,7 +162,7 @@ void Reactor::start(unsigned threads, unsigned pollers) {
             }
         }
         epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLET | EPOLLEXCLUSIVE;  // see accept_ready()
+        ev.events = EPOLLIN | EPOLLONESHOT;
         ev.data.ptr = static_cast<Source*>(l.get());
         if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, l->fd, &ev) != 0)
             throw std::runtime_error("epoll_ctl on listener " + l->name + ": " +
@@ -232,32 +238,21 @@ void Reactor::worker_loop(ThreadSlot& slot) {
 }
 
 void Reactor::accept_ready(ListenerSource& l) {
-    // The listener is in every worker process's epoll set with
-    // EPOLLEXCLUSIVE and edge-triggered: a new connection wakes one process
-    // (one that has a thread waiting, when there is one), not all of them,
-    // and one thread there. That thread takes every connection queued (the
-    // edge comes once per arrival, and coalesced arrivals must not be left
-    // behind), serves the first at once when its request is already there
-    // (front ends write it right after connecting: no epoll round trip and
-    // no wake-up of another thread for it), and puts the others in the
-    // epoll set, where the process's other threads take them.
-    //
-    // Also called when the listener's pause timer fires (same source): the
-    // listener, taken out of the set when descriptors ran out, goes back in
-    // (an edge is reported at once if connections are waiting).
-    if (l.paused.load()) {
+    // The listener is non-blocking: take up to kAcceptBatch connections,
+    // then re-arm it. The first connection taken is served by this worker at
+    // once when its request is already there (front ends write it right
+    // after connecting): no epoll round trip and no wake-up of another
+    // thread for it. Any others go to the epoll set.
+    // Also called when the listener's pause timer fires (same source): then
+    // it simply tries again.
+    if (l.paused) {
+        l.paused = false;
         std::uint64_t expirations;
-        if (::read(l.pause_timer, &expirations, sizeof(expirations)) > 0 &&
-            l.paused.exchange(false) && accepting_) {
-            epoll_event ev{};
-            ev.events = EPOLLIN | EPOLLET | EPOLLEXCLUSIVE;
-            ev.data.ptr = static_cast<Source*>(&l);
-            ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, l.fd, &ev);
-        }
-        return;
+        [[maybe_unused]] ssize_t r = ::read(l.pause_timer, &expirations, sizeof(expirations));
     }
     ConnectionSource* first = nullptr;
-    while (accepting_) {
+    bool paused = false;
+    for (int i = 0; i < kAcceptBatch && accepting_; ++i) {
         sockaddr_storage ss{};
         socklen_t len = sizeof(ss);
         int fd = ::accept4(l.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
@@ -266,20 +261,7 @@ void Reactor::accept_ready(ListenerSource& l) {
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 accept_exhausted(l, errno);
-                if (!l.paused.exchange(true)) {
-                    // The listener stays readable: out of the set, and its
-                    // timer, once, puts it back.
-                    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, l.fd, nullptr);
-                    itimerspec when{};
-                    when.it_value.tv_sec = static_cast<time_t>(kAcceptPause.count() / 1000);
-                    when.it_value.tv_nsec =
-                        static_cast<long>(kAcceptPause.count() % 1000) * 1'000'000;
-                    ::timerfd_settime(l.pause_timer, 0, &when, nullptr);
-                    epoll_event ev{};
-                    ev.events = EPOLLIN | EPOLLONESHOT;
-                    ev.data.ptr = static_cast<Source*>(&l);
-                    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, l.pause_timer, &ev);
-                }
+                paused = true;
                 break;
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -293,6 +275,22 @@ void Reactor::accept_ready(ListenerSource& l) {
             first = c;
         else
             watch(*c);
+    }
+    if (accepting_) {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLONESHOT;
+        ev.data.ptr = static_cast<Source*>(&l);
+        if (paused) {
+            // Not the listener, which stays readable: its timer, once.
+            itimerspec when{};
+            when.it_value.tv_sec = static_cast<time_t>(kAcceptPause.count() / 1000);
+            when.it_value.tv_nsec = static_cast<long>(kAcceptPause.count() % 1000) * 1'000'000;
+            ::timerfd_settime(l.pause_timer, 0, &when, nullptr);
+            l.paused = true;
+            ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, l.pause_timer, &ev);
+        } else {
+            ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, l.fd, &ev);
+        }
     }
     if (first == nullptr)
         return;
@@ -315,8 +313,8 @@ void Reactor::accept_exhausted(ListenerSource& l, int err) {
     // callback's open() may take it in between: then it is taken back at
     // a later pause). The front end sees a refusal, and fails over.
     bool dropped = false;
-    std::lock_guard lock(reserve_mutex_);
     {
+        std::lock_guard lock(reserve_mutex_);
         if (reserve_fd_ < 0)
             reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (reserve_fd_ >= 0) {

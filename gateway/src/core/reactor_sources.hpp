@@ -38,14 +38,14 @@ struct Reactor::ListenerSource : Source {
     bool fixed_local = false;
     std::string local_addr;
     std::string local_port;
-    // Out of descriptors (see accept_ready): the listener is taken out of
-    // the epoll set and this timer, in the set with the listener as its
-    // source, puts it back after kAcceptPause. Made at start(), as none can
-    // be made once descriptors have run out.
+    // Out of descriptors (see accept_ready): the listener is left disarmed
+    // and this timer, in the epoll set with the listener as its source,
+    // re-arms it after kAcceptPause. Made at start(), as none can be made
+    // once descriptors have run out. Only the thread holding the listener's
+    // one-shot readiness touches the fields below.
     int pause_timer = -1;
-    std::atomic<bool> paused{false};
-    // Failed accepts not logged yet, and when the last line was written
-    // (under the reactor's reserve_mutex_: threads accept at once).
+    bool paused = false;
+    // Failed accepts not logged yet, and when the last line was written.
     std::uint64_t unlogged_failures = 0;
     std::chrono::steady_clock::time_point last_logged{};
 };
