@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "detach_ticks.hpp"
 #include "http_client.hpp"
 #include "load.hpp"
 #include "protocol_client.hpp"
@@ -44,17 +45,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kWriteTimeout = 1000ms;
-
-/// What /detach writes: "tick I" lines padded with '.' to `bytes`.
-std::string ticks(int n, std::size_t bytes = 16) {
-    std::string out;
-    for (int i = 0; i < n; ++i) {
-        std::string line = "tick " + std::to_string(i);
-        line.append(bytes - 1 - line.size(), '.');
-        out += line + '\n';
-    }
-    return out;
-}
 
 Poco::JSON::Object::Ptr json_of(const std::string& address, const std::string& target) {
     HttpRequest req;

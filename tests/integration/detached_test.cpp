@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "detach_ticks.hpp"
 #include "http_client.hpp"
 #include "stack_suite.hpp"
 #include "wait.hpp"
@@ -30,17 +31,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-/// What /detach writes: "tick I" lines padded with '.' to `bytes`.
-std::string ticks(int n, std::size_t bytes = 16) {
-    std::string out;
-    for (int i = 0; i < n; ++i) {
-        std::string line = "tick " + std::to_string(i);
-        line.append(bytes - 1 - line.size(), '.');
-        out += line + '\n';
-    }
-    return out;
-}
 
 /// Every shipped topology but CGI (one process per request: nothing to
 /// detach from).

@@ -264,9 +264,18 @@ void Channel::abandon() {
     std::unique_lock lock(mutex_);
     if (closed_)
         return;
-    closed_ = true;
     gone_ = true;
+    close_locked(lock);
+}
+
+void Channel::close_locked(std::unique_lock<std::mutex>& lock) {
+    // Release the descriptor (the reactor closes it), then run the
+    // callbacks once, outside the lock.
+    closed_ = true;
+    if (fd_ >= 0 && loop_ != nullptr)
+        ::epoll_ctl(loop_->epoll_fd(), EPOLL_CTL_DEL, fd_, nullptr);
     fd_ = -1;
+    const bool complete = complete_ && !gone_;
     out_.clear();
     sent_ = 0;
     auto finished = std::move(finished_);
@@ -274,14 +283,16 @@ void Channel::abandon() {
     auto reader = std::move(reader_);
     const std::uint64_t bytes = body_bytes_;
     lock.unlock();
-    reader = nullptr;
+    reader = nullptr;  // may own what refers back to this channel
     try {
         if (finished)
-            finished(bytes, false);
+            finished(bytes, complete);
         if (on_close)
             on_close();
+    } catch (const std::exception& e) {
+        log::error(std::string("a detached response's on_close threw: ") + e.what());
     } catch (...) {
-        log::error("a detached response's on_close threw");
+        log::error("a detached response's on_close threw a non-standard exception");
     }
 }
 
@@ -344,32 +355,7 @@ bool Channel::service(std::uint32_t events) {
             wake_locked();
         return false;
     }
-    // The end: release the descriptor (the reactor closes it) and run the
-    // callbacks once, outside the lock.
-    closed_ = true;
-    if (fd_ >= 0) {
-        ::epoll_ctl(loop_->epoll_fd(), EPOLL_CTL_DEL, fd_, nullptr);
-        fd_ = -1;
-    }
-    const bool complete = complete_ && !gone_;
-    out_.clear();
-    sent_ = 0;
-    auto finished = std::move(finished_);
-    auto on_close = std::move(on_close_);
-    auto reader = std::move(reader_);
-    const std::uint64_t bytes = body_bytes_;
-    lock.unlock();
-    reader = nullptr;  // may own what refers back to this channel
-    try {
-        if (finished)
-            finished(bytes, complete);
-        if (on_close)
-            on_close();
-    } catch (const std::exception& e) {
-        log::error(std::string("a detached response's on_close threw: ") + e.what());
-    } catch (...) {
-        log::error("a detached response's on_close threw a non-standard exception");
-    }
+    close_locked(lock);
     return true;
 }
 

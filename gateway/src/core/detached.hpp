@@ -154,6 +154,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
     void release_locked();
     /// The connection can be closed now.
     bool finished_locked() const;
+    /// Marks the channel closed, lets go of the descriptor and runs the
+    /// callbacks once; unlocks `lock` (held on mutex_) first.
+    void close_locked(std::unique_lock<std::mutex>& lock);
     /// Asks the stream thread to look at this channel (an end, a gone front
     /// end found by a writer).
     void wake_locked();
