@@ -246,6 +246,25 @@ TEST_F(DetachedTest, ReaderGetsEarlyInputThenWhatArrives) {
     EXPECT_EQ(seen, "early:late");
 }
 
+TEST_F(DetachedTest, BytesFromAClientWithoutAReaderAreDroppedAndTheStreamGoesOn) {
+    // A stream (no reader) whose client sends 4 MiB of junk after the
+    // request: read and dropped, the stream still writes, and the client's
+    // end of file ends it.
+    auto ch = make(false);
+    ch->attach(loop_, &source_tag_, 5000ms);
+    const std::string head = "H200|X-A=1\nB3:pre";
+    ASSERT_EQ(read_peer(head.size()), head);
+    const std::string junk(64 * 1024, 'j');
+    for (int i = 0; i < 64; ++i)
+        ASSERT_EQ(::send(peer_, junk.data(), junk.size(), 0), static_cast<ssize_t>(junk.size()));
+    EXPECT_TRUE(ch->open());
+    EXPECT_TRUE(ch->write("still"));
+    EXPECT_EQ(read_peer(8), "B5:still");
+    ::shutdown(peer_, SHUT_WR);
+    ASSERT_TRUE(wait_closed());
+    EXPECT_FALSE(ch->open());
+}
+
 TEST_F(DetachedTest, ConcurrentWritersNeverInterleaveAPiece) {
     auto ch = make(false, 64 << 20);
     ch->attach(loop_, &source_tag_, 5000ms);
