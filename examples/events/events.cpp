@@ -21,13 +21,14 @@
 //                         0: no ticker
 //   heartbeat-ms = 15000  a comment on a stream silent this long (0: none)
 //   retry-ms = 0          the reconnection delay sent to clients (0: none)
-//   spread-ms = 0         deliver each event in slices (one every 10 ms)
+//   spread-ms = 0         deliver each event in slices (one every slice-ms)
 //                         spread over this many ms, rather than in one burst
 //                         (0): the front end then interleaves other requests
 //                         with the slices (bench/sse), at the price of the
 //                         last subscribers getting the event that much later.
 //                         The publisher (the ticker, or the worker thread of
 //                         POST /publish) waits meanwhile.
+//   slice-ms = 10         with spread-ms: how often a slice goes out (1..1000)
 //   max-subscribers = 100000
 //
 // State is per worker process: run with --processes 1 (or --processes 0)
@@ -65,6 +66,7 @@ struct Settings {
     long long heartbeat_ms = 15'000;
     long long retry_ms = 0;
     long long spread_ms = 0;
+    long long slice_ms = 10;
     std::size_t max_subscribers = 100'000;
 };
 
@@ -136,14 +138,13 @@ class Hub : public std::enable_shared_from_this<Hub> {
         // and sends what the socket takes at once, without blocking.
         std::size_t delivered = 0;
         std::vector<const EventStream*> failed;
-        // Paced: slice k (one every 10 ms at most: finer slices wake this
-        // thread so often that it disturbs the rest more than it smooths)
-        // is due at k/slices of the spread, so a late start or a slow slice
-        // never stretches the whole past it.
+        // Paced: slice k (one every slice-ms) is due at k/slices of the
+        // spread, so a late start or a slow slice never stretches the whole
+        // past it.
         const std::size_t slices =
-            settings_.spread_ms >= 20
-                ? std::min<std::size_t>(to.size(),
-                                        static_cast<std::size_t>(settings_.spread_ms / 10))
+            settings_.spread_ms >= 2 * settings_.slice_ms
+                ? std::min<std::size_t>(
+                      to.size(), static_cast<std::size_t>(settings_.spread_ms / settings_.slice_ms))
                 : 1;
         const std::size_t slice = slices > 0 ? (to.size() + slices - 1) / slices : 1;
         const auto start = std::chrono::steady_clock::now();
@@ -285,6 +286,7 @@ postern::Handler setup(const postern::ModuleConfig& config) {
     s.heartbeat_ms = config.get_int("heartbeat-ms", 15'000, 0, 3'600'000);
     s.retry_ms = config.get_int("retry-ms", 0, 0, 3'600'000);
     s.spread_ms = config.get_int("spread-ms", 0, 0, 60'000);
+    s.slice_ms = config.get_int("slice-ms", 10, 1, 1'000);
     s.max_subscribers =
         static_cast<std::size_t>(config.get_int("max-subscribers", 100'000, 1, 10'000'000));
     auto hub = std::make_shared<Hub>(s);
