@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -489,6 +490,40 @@ TEST_F(WebSocketTest, ServerCloseEndsTheConnectionWhenTheClientNeverAnswers) {
     auto report = closes_.nth(0);
     ASSERT_TRUE(report);
     EXPECT_EQ(report->first, 1006);
+}
+
+TEST_F(WebSocketTest, TheGatewayStoppingSaysGoingAway1001AndWaitsBriefly) {
+    WsClient answers = connect();
+    WsClient silent = connect();
+    ASSERT_TRUE(answers.send_text("hi"));
+    ASSERT_TRUE(answers.read_frame());  // both are served before the stop
+    const auto start = std::chrono::steady_clock::now();
+    std::thread stopper([this] { gateway_.stop(); });
+    // RFC 6455 §7.4.1: 1001, the server goes away. One client answers with
+    // its Close and is closed at once; the other never answers and is
+    // closed after a short wait (1 s), well within the 2 s drain.
+    std::optional<WsFrame> f = answers.read_until_close();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->close_code(), 1001);
+    EXPECT_EQ(f->close_reason(), "going away");
+    ASSERT_TRUE(answers.send_close(1001));
+    EXPECT_TRUE(answers.wait_closed());
+    f = silent.read_until_close();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->close_code(), 1001);
+    EXPECT_TRUE(silent.wait_closed(3000ms));
+    stopper.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1900ms);
+    // on_close: the echoed 1001 for the one that answered, 1006 (no Close
+    // frame from the client) for the other.
+    std::vector<int> codes;
+    for (std::size_t i = 0; i < 2; ++i) {
+        auto report = closes_.nth(i);
+        ASSERT_TRUE(report);
+        codes.push_back(report->first);
+    }
+    std::sort(codes.begin(), codes.end());
+    EXPECT_EQ(codes, (std::vector<int>{1001, 1006}));
 }
 
 TEST_F(WebSocketTest, SendRefusesPastTheQueueBound) {

@@ -13,6 +13,11 @@ handshake with the client's code echoed, a message one byte over the bound
 closed with 1009 (and the next connection served), the room broadcasting to
 every member and closing a binary sender with 1003, and a plain GET of a
 WebSocket route answered 426 on a connection that then serves the page.
+
+With --going-away: connects to /echo, has one message echoed, prints
+"connected", then waits (30 s at most) for the server to close, and prints
+"closed CODE REASON": the code of the server's Close frame ("closed none"
+without one) once the closing handshake is over.
 """
 import asyncio
 import http.client
@@ -123,7 +128,25 @@ async def main(base):
     plain_request(base.replace("ws://", "http://", 1))
 
 
+async def going_away(base):
+    ws = await connect(base + "/echo")
+    await ws.send("before the stop")
+    check(await recv(ws) == "before the stop", "echoed before the stop")
+    print("connected", flush=True)
+    try:
+        await asyncio.wait_for(ws.recv(), 30)
+        raise AssertionError("a message arrived instead of the close")
+    except websockets.exceptions.ConnectionClosed as e:
+        if e.rcvd is None:
+            print("closed none", flush=True)
+        else:
+            print("closed %d %s" % (e.rcvd.code, e.rcvd.reason), flush=True)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: websocket_client.py ws://HOST:PORT/chat")
-    asyncio.run(main(sys.argv[1]))
+    if len(sys.argv) == 3 and sys.argv[1] == "--going-away":
+        asyncio.run(going_away(sys.argv[2]))
+    elif len(sys.argv) == 2:
+        asyncio.run(main(sys.argv[1]))
+    else:
+        sys.exit("usage: websocket_client.py [--going-away] ws://HOST:PORT/chat")

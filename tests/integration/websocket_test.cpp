@@ -16,6 +16,7 @@
 
 #include <sys/wait.h>
 
+#include <csignal>
 #include <memory>
 #include <string>
 #include <vector>
@@ -253,6 +254,43 @@ TEST(WebSocketAccessLog, AnUpgradedConnectionIsLoggedAs101WhenItEnds) {
         },
         5000ms))
         << tail_file(log);
+}
+
+TEST(WebSocketGoingAway, SigtermSendsEveryClientACloseFrameWith1001) {
+    // RFC 6455 §7.4.1: the gateway stopping is 1001 ("going away") to each
+    // client, directly and through each front end's snippet; then it exits
+    // 0, well within its drain.
+    Stacks stacks;
+    const std::vector<std::string> ways{"direct", "nginx", "apache"};
+    std::vector<std::unique_ptr<Process>> clients;
+    for (const std::string& way : ways) {
+        clients.push_back(std::make_unique<Process>());
+        clients.back()->start({kPython, source_dir() + "/tests/integration/websocket_client.py",
+                               "--going-away", "ws://" + stacks.address(way) + "/chat"},
+                              {}, stacks.dir().file("python-going-away-" + way + ".log"));
+    }
+    for (std::size_t i = 0; i < ways.size(); ++i)
+        ASSERT_TRUE(wait_until(
+            [&] {
+                return read_file(clients[i]->log_path()).find("connected") != std::string::npos;
+            },
+            15000ms))
+            << ways[i] << ":\n"
+            << tail_file(clients[i]->log_path()) << stacks.log_tails();
+    const auto start = std::chrono::steady_clock::now();
+    stacks.gateway().process().signal(SIGTERM);
+    const std::optional<int> status = stacks.gateway().process().wait(10s);
+    ASSERT_TRUE(status) << stacks.log_tails();
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(*status);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+    for (std::size_t i = 0; i < ways.size(); ++i) {
+        const std::optional<int> done = clients[i]->wait(15s);
+        ASSERT_TRUE(done) << ways[i] << ":\n" << tail_file(clients[i]->log_path());
+        EXPECT_NE(read_file(clients[i]->log_path()).find("closed 1001 going away"),
+                  std::string::npos)
+            << ways[i] << ":\n"
+            << tail_file(clients[i]->log_path());
+    }
 }
 
 }  // namespace

@@ -109,7 +109,10 @@ class WebSocket {
     ///    1007, 1009) and why;
     ///  - no Close frame from the client (it vanished, the connection was
     ///    cut, it took nothing for --write-timeout, it did not answer
-    ///    close() within 5 s, the gateway stopped): 1006 and "".
+    ///    close() within 5 s): 1006 and "".
+    /// When the gateway stops (SIGTERM, a reload), it sends the client a
+    /// Close frame with 1001 ("going away") and waits 1 s for its answer:
+    /// then the client's code, or 1006.
     /// Set after the end, it is called at once, on the caller's thread.
     /// Replaces an earlier function.
     void on_close(std::function<void(int code, std::string_view reason)> fn);

@@ -141,6 +141,29 @@ void Channel::cut() {
         wake_locked();
 }
 
+void Channel::on_going_away(std::function<void()> fn) {
+    std::lock_guard lock(mutex_);
+    if (!closed_)
+        going_away_ = std::move(fn);
+}
+
+void Channel::going_away() {
+    std::function<void()> fn;
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_)
+            return;
+        // Already ending (or gone): nothing to say; the end goes on as it
+        // was, or at once.
+        if (!ending_ && !gone_)
+            fn = going_away_;
+    }
+    if (fn)
+        fn();
+    else
+        cut();
+}
+
 bool Channel::open() const {
     std::lock_guard lock(mutex_);
     return !closed_ && !gone_ && !ending_;
@@ -281,9 +304,11 @@ void Channel::close_locked(std::unique_lock<std::mutex>& lock) {
     auto finished = std::move(finished_);
     auto on_close = std::move(on_close_);
     auto reader = std::move(reader_);
+    auto going_away = std::move(going_away_);
     const std::uint64_t bytes = body_bytes_;
     lock.unlock();
     reader = nullptr;  // may own what refers back to this channel
+    going_away = nullptr;
     try {
         if (finished)
             finished(bytes, complete);

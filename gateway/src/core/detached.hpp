@@ -124,6 +124,14 @@ class Channel : public std::enable_shared_from_this<Channel> {
     /// frame, RFC 6455 §7.1.1); the reactor's sweeper looks (stalled()).
     /// Only moves it earlier.
     void close_by(std::chrono::steady_clock::time_point deadline);
+    /// What the gateway's drain does to this channel instead of cut()
+    /// (a WebSocket sends its Close frame, 1001 "going away", and waits a
+    /// moment for the client's). The function must end the channel, soon.
+    /// Set before the callback returns.
+    void on_going_away(std::function<void()> fn);
+    /// The gateway stops (the drain of SIGTERM or a reload): the function
+    /// given to on_going_away(), or cut(). Called by the reactor.
+    void going_away();
 
     // The reactor's side.
 
@@ -195,6 +203,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
     std::function<void()> on_close_;
     std::function<void(std::uint64_t, bool)> finished_;
     std::function<bool(std::string_view)> reader_;
+    std::function<void()> going_away_;
 };
 
 /// The stream thread: one per worker process, with its own epoll set

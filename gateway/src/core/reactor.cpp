@@ -469,10 +469,10 @@ void Reactor::serve(ConnectionSource& c) {
 
 void Reactor::hand_over(ConnectionSource& c) {
     // A detached response is ended by cutting its channel (the drain, the
-    // write timeout), never by shutdown(2): its FIN would reach the front
-    // end before the close, and a body that ends at the close (SCGI, uwsgi,
-    // HTTP/1.0) would read as whole. The stream thread closes it instead,
-    // the way its framing ends a response cut off (a reset there).
+    // write timeout; a WebSocket says 1001 first), never by shutdown(2): its FIN would reach the
+    // front end before the close, and a body that ends at the close (SCGI, uwsgi, HTTP/1.0) would
+    // read as whole. The stream thread closes it instead, the way its framing ends a response cut
+    // off (a reset there).
     //
     // Out of this epoll set and into the stream thread's; from attach() on
     // the stream thread may close the connection at any time, so nothing
@@ -490,7 +490,7 @@ void Reactor::hand_over(ConnectionSource& c) {
     c.busy.store(false);
     busy_.fetch_sub(1);
     if (draining_.load())
-        channel->cut();  // ended as soon as it is attached
+        channel->going_away();  // ended as soon as it is attached
     channel->attach(*streams_, &c, limits_.write_timeout);
 }
 
@@ -554,7 +554,8 @@ void Reactor::stop(std::chrono::milliseconds drain) {
             if (c->busy.load() || !c->served.load() || c->conn->fd() < 0)
                 continue;
             if (Channel* channel = c->conn->channel())
-                channel->cut();  // not shutdown(2): see hand_over()
+                channel
+                    ->going_away();  // cut, or a WebSocket's 1001; not shutdown(2): see hand_over()
             else
                 ::shutdown(c->conn->fd(), SHUT_RDWR);
         }

@@ -34,6 +34,10 @@ constexpr auto kCloseWait = std::chrono::seconds(5);
 // Failing the connection (§7.1.7), the server reads and drops what the
 // client still sends while the Close frame reaches it, this long at most.
 constexpr auto kFailLinger = std::chrono::seconds(2);
+// The gateway stops: after its Close frame (1001, going away) it waits this
+// long for the client's, so that a drain is not held up by a client that
+// never answers.
+constexpr auto kGoingAwayWait = std::chrono::seconds(1);
 
 // Room in the channel's queue past Options::max_queued for the frames the
 // gateway sends itself (pongs, the Close frame): a queue full of messages
@@ -75,6 +79,9 @@ struct WebSocket::State {
     /// Fails the connection (RFC 6455 §7.1.7): our Close frame with `code`
     /// unless one was sent, then the end.
     void fail(int code, std::string why);
+    /// The gateway stops (Channel::going_away): our Close frame with 1001
+    /// unless one was sent, then the end once the client's arrives.
+    void go_away();
     /// Queues a frame the gateway sends itself. Under mutex.
     void control_locked(const std::string& frame) { channel->write_raw(frame); }
 
@@ -184,6 +191,17 @@ void WebSocket::State::fail(int c, std::string why) {
     channel->end_lingering(kFailLinger);
 }
 
+void WebSocket::State::go_away() {
+    std::lock_guard lock(mutex);
+    if (ended)
+        return;
+    if (!close_sent) {
+        close_sent = true;
+        control_locked(ws::encode_close(ws::close_code::going_away, "going away"));
+    }
+    channel->close_by(std::chrono::steady_clock::now() + kGoingAwayWait);
+}
+
 void WebSocket::State::finished() {
     CloseFn fn;
     int c;
@@ -259,6 +277,13 @@ std::shared_ptr<WebSocket> WebSocket::accept(Request& req, Response& res, const 
     auto state = std::make_shared<State>(channel, options, describe(req));
     channel->set_reader([state](std::string_view bytes) { return state->read(bytes); });
     channel->on_close([state] { state->finished(); });
+    // The channel owns this function: its pointer is good while it runs.
+    channel->on_going_away([weak = std::weak_ptr<State>(state), ch = channel.get()] {
+        if (auto s = weak.lock())
+            s->go_away();
+        else
+            ch->cut();
+    });
     return std::make_shared<WebSocket>(std::move(state));
 }
 
