@@ -10,6 +10,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -207,19 +209,30 @@ bool wait_for_listener(const std::string& address, std::chrono::milliseconds tim
 }
 
 int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    // Never the same port twice in one test process: two picks made before
+    // either process binds (two Apache sites of one configuration) could
+    // otherwise get the same port back from the kernel.
+    static std::mutex mutex;
+    static std::set<int> given;
+    std::lock_guard lock(mutex);
+    for (int attempt = 0; attempt < 64; ++attempt) {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sa.sin_port = 0;
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+            ::close(fd);
+            throw std::runtime_error("cannot bind a free port");
+        }
+        socklen_t len = sizeof(sa);
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
         ::close(fd);
-        throw std::runtime_error("cannot bind a free port");
+        const int port = ntohs(sa.sin_port);
+        if (given.insert(port).second)
+            return port;
     }
-    socklen_t len = sizeof(sa);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-    ::close(fd);
-    return ntohs(sa.sin_port);
+    throw std::runtime_error("no free port that was not given out before");
 }
 
 }  // namespace postern::test
