@@ -19,13 +19,13 @@
 #include <utility>
 #include <vector>
 
-#include "recording_sink.hpp"
 #include "core/send_all.hpp"
 #include "fcgi_client.hpp"
 #include "http1_client.hpp"
 #include "in_process_gateway.hpp"
 #include "postern/postern.hpp"
 #include "protocol_client.hpp"
+#include "recording_sink.hpp"
 #include "socket_client.hpp"
 #include "test_data.hpp"
 #include "toolkit/byte_range.hpp"
@@ -300,6 +300,27 @@ TEST_F(SendFile, AnOlderOrMalformedIfModifiedSinceIsIgnored) {
                   .status,
               200);
     EXPECT_EQ(serve("POST", {{"HTTP_IF_MODIFIED_SINCE", imf_date(1'000'000'000)}}).status, 200);
+}
+
+TEST_F(SendFile, DatesKeptFromTheLastRequestNeverAnswerTheNextOne) {
+    // Each thread keeps the last date it formatted and the last
+    // If-Modified-Since it read: answers in turn, on one thread, must be
+    // those of each request alone.
+    for (int round = 0; round < 2; ++round) {
+        EXPECT_EQ(serve("GET", {{"HTTP_IF_MODIFIED_SINCE", imf_date(1'000'000'000)}}).status, 304);
+        EXPECT_EQ(serve("GET", {{"HTTP_IF_MODIFIED_SINCE", "garbage"}}).status, 200);
+        EXPECT_EQ(serve("GET", {{"HTTP_IF_MODIFIED_SINCE", imf_date(999'999'999)}}).status, 200);
+        EXPECT_EQ(serve("GET", {{"HTTP_IF_MODIFIED_SINCE", imf_date(1'000'000'000)}}).status, 304);
+        EXPECT_EQ(serve("GET", {{"HTTP_IF_MODIFIED_SINCE", imf_date(1'000'000'000)}}).status, 304);
+    }
+    // The file changes: its new date, and the old If-Modified-Since no
+    // longer holds.
+    set_mtime(file_, 1'100'000'000);
+    const RecordingSink s = serve("GET", {{"HTTP_IF_MODIFIED_SINCE", imf_date(1'000'000'000)}});
+    EXPECT_EQ(s.status, 200);
+    EXPECT_EQ(header_of(s.headers, "Last-Modified"), imf_date(1'100'000'000));
+    set_mtime(file_, 1'000'000'000);
+    EXPECT_EQ(header_of(serve("GET").headers, "Last-Modified"), imf_date(1'000'000'000));
 }
 
 TEST_F(SendFile, HeadSendsTheLengthAndNeverReadsTheFile) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 #include <stdexcept>
 #include <system_error>
 
@@ -379,12 +380,12 @@ bool Response::write_file(int fd, std::uint64_t offset, std::uint64_t count) {
 }
 
 bool ResponseSink::send_file(int fd, std::uint64_t offset, std::uint64_t count) {
-    std::string buf;
-    buf.resize(static_cast<std::size_t>(std::min<std::uint64_t>(count, 64 * 1024)));
+    // Not zeroed: pread fills what is sent.
+    const auto size = static_cast<std::size_t>(std::min<std::uint64_t>(count, 64 * 1024));
+    const auto buf = std::make_unique_for_overwrite<char[]>(size);
     while (count > 0) {
-        const std::size_t want =
-            static_cast<std::size_t>(std::min<std::uint64_t>(count, buf.size()));
-        const ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(count, size));
+        const ssize_t n = ::pread(fd, buf.get(), want, static_cast<off_t>(offset));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -392,7 +393,7 @@ bool ResponseSink::send_file(int fd, std::uint64_t offset, std::uint64_t count) 
         if (n == 0)
             throw std::runtime_error("the file to send ended " + std::to_string(count) +
                                      " bytes early (truncated while being sent)");
-        if (!send_body(std::string_view(buf.data(), static_cast<std::size_t>(n))))
+        if (!send_body(std::string_view(buf.get(), static_cast<std::size_t>(n))))
             return false;
         offset += static_cast<std::uint64_t>(n);
         count -= static_cast<std::uint64_t>(n);

@@ -191,17 +191,25 @@ std::string content_disposition(std::string_view name) {
     return out;
 }
 
-std::string http_date(std::time_t t) {
-    return Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(t),
-                                           Poco::DateTimeFormat::HTTP_FORMAT);
+// The same file is sent again and again with the same modification time:
+// each thread keeps the last date it formatted (Poco's formatter is a good
+// part of a small file's cost otherwise).
+const std::string& http_date(std::time_t t) {
+    thread_local std::time_t last = -1;
+    thread_local std::string text;
+    if (t != last || text.empty()) {
+        text = Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(t),
+                                               Poco::DateTimeFormat::HTTP_FORMAT);
+        last = t;
+    }
+    return text;
 }
 
 // An HTTP-date (RFC 9110 §5.6.7) in any of its three forms, as seconds since
 // the epoch; empty for anything else. Poco's parser skips what it does not
 // expect ("garbage" reads as the year 0), so a value counts only when it
 // is exactly how its date is written in the form it claims.
-std::optional<std::time_t> parse_http_date(std::string_view text) {
-    const std::string value(trim(text));
+std::optional<std::time_t> parse_http_date_uncached(const std::string& value) {
     Poco::DateTime dt;
     int tzd = 0;
     if (!Poco::DateTimeParser::tryParse(value, dt, tzd) || tzd != 0)
@@ -213,6 +221,19 @@ std::optional<std::time_t> parse_http_date(std::string_view text) {
             return static_cast<std::time_t>(dt.timestamp().epochTime());
     }
     return std::nullopt;
+}
+
+std::optional<std::time_t> parse_http_date(std::string_view text) {
+    // Clients revalidate with the date they were given: each thread keeps
+    // the last answer.
+    thread_local std::string last_text;
+    thread_local std::optional<std::time_t> last_date;
+    if (!last_text.empty() && text == last_text)
+        return last_date;
+    const std::string value(trim(text));
+    last_text = text;
+    last_date = parse_http_date_uncached(value);
+    return last_date;
 }
 
 // The descriptor of the file being sent, closed on every way out.
@@ -280,7 +301,8 @@ void Response::send_file(const Request& req, const std::string& path, const File
         throw std::system_error(errno, std::generic_category(), "fstat of " + path);
     if (!S_ISREG(st.st_mode))
         throw RequestError(404, path + " is not a regular file");
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    // Of the flags F_SETFL changes, the open above set O_NONBLOCK alone.
+    ::fcntl(fd, F_SETFL, 0);
     const auto size = static_cast<std::uint64_t>(st.st_size);
 
     // RFC 9110 §8.8.2.1: never a Last-Modified later than now.
