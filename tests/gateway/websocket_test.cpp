@@ -542,6 +542,28 @@ TEST_F(WebSocketTest, SendRefusesPastTheQueueBound) {
     EXPECT_GT(ws->queued(), 0u);
 }
 
+TEST_F(WebSocketTest, AClientThatReadsNothingDoesNotHoldUpTheStop) {
+    // Its queue is full, so the Close frame (1001) waits behind it; the
+    // gateway still ends the connection after its 1 s wait and stops.
+    WsClient c(gateway_.address("http"));
+    ASSERT_TRUE(c.handshake("/app/ws/push"));
+    std::shared_ptr<WebSocket> ws = slot_.take();
+    ASSERT_TRUE(ws);
+    const std::string piece(64 * 1024, 'q');
+    bool refused = false;
+    for (int i = 0; i < 2000 && !refused; ++i)
+        refused = !ws->send(piece, true);
+    ASSERT_TRUE(refused);
+    const auto start = std::chrono::steady_clock::now();
+    gateway_.stop();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1900ms);
+    auto report = closes_.nth(0);
+    ASSERT_TRUE(report);
+    EXPECT_EQ(report->first, 1006);  // no Close frame from the client
+    EXPECT_FALSE(ws->open());
+    EXPECT_FALSE(ws->send("after the stop"));
+}
+
 TEST_F(WebSocketTest, APlainRequestIsRefusedWith426AndTheConnectionServesOn) {
     WsClient c(gateway_.address("http"));
     ASSERT_EQ(c.request("GET /app/ws/echo HTTP/1.1\r\nHost: x\r\n\r\n"), 426) << c.head();
