@@ -31,8 +31,8 @@
 
 struct conn {
     int fd;
-    int64_t next_due;    /* ns: when this connection's next request is due */
-    int64_t in_flight;   /* ns: the due time of the request in flight, -1: none */
+    int64_t next_due;  /* ns: when this connection's next request is due */
+    int64_t in_flight; /* ns: the due time of the request in flight, -1: none */
     char buf[8192];
     size_t have;
 };
@@ -221,7 +221,6 @@ int main(int argc, char** argv) {
         "RESULT {\"due\":%ld,\"completed\":%ld,\"failed\":%ld,\"non2xx\":%ld,\"rps\":%.1f,"
         "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f}\n",
         due, done, failed, non2xx, (double)done / duration, pct(lat, done, 0.50),
-        pct(lat, done, 0.90), pct(lat, done, 0.99), pct(lat, done, 0.999),
-        pct(lat, done, 1.0));
+        pct(lat, done, 0.90), pct(lat, done, 0.99), pct(lat, done, 0.999), pct(lat, done, 1.0));
     return 0;
 }
