@@ -125,6 +125,16 @@ class WebSocketTest : public testing::Test {
         return c;
     }
 
+    /// Sends 64 KiB binary messages to a client that reads nothing until
+    /// send() refuses one (125 MiB at most): true once it did.
+    static bool fill_queue(WebSocket& ws) {
+        const std::string piece(64 * 1024, 'q');
+        for (int i = 0; i < 2000; ++i)
+            if (!ws.send(piece, true))
+                return true;
+        return false;
+    }
+
     /// A message echoed on a new connection: the gateway still serves.
     void expect_still_serving() {
         WsClient c = connect();
@@ -529,15 +539,10 @@ TEST_F(WebSocketTest, TheGatewayStoppingSaysGoingAway1001AndWaitsBriefly) {
 TEST_F(WebSocketTest, SendRefusesPastTheQueueBound) {
     // The default bound (1 MiB). The client reads nothing, so once the
     // socket buffers are full the queue fills and send() says no.
-    WsClient c(gateway_.address("http"));
-    ASSERT_TRUE(c.handshake("/app/ws/push"));
+    WsClient c = connect("/app/ws/push");
     std::shared_ptr<WebSocket> ws = slot_.take();
     ASSERT_TRUE(ws);
-    const std::string piece(64 * 1024, 'q');
-    bool refused = false;
-    for (int i = 0; i < 2000 && !refused; ++i)  // 125 MiB at most
-        refused = !ws->send(piece, true);
-    EXPECT_TRUE(refused);
+    EXPECT_TRUE(fill_queue(*ws));
     EXPECT_TRUE(ws->open());  // refused for the bound, not closed
     EXPECT_GT(ws->queued(), 0u);
 }
@@ -545,15 +550,10 @@ TEST_F(WebSocketTest, SendRefusesPastTheQueueBound) {
 TEST_F(WebSocketTest, AClientThatReadsNothingDoesNotHoldUpTheStop) {
     // Its queue is full, so the Close frame (1001) waits behind it; the
     // gateway still ends the connection after its 1 s wait and stops.
-    WsClient c(gateway_.address("http"));
-    ASSERT_TRUE(c.handshake("/app/ws/push"));
+    WsClient c = connect("/app/ws/push");
     std::shared_ptr<WebSocket> ws = slot_.take();
     ASSERT_TRUE(ws);
-    const std::string piece(64 * 1024, 'q');
-    bool refused = false;
-    for (int i = 0; i < 2000 && !refused; ++i)
-        refused = !ws->send(piece, true);
-    ASSERT_TRUE(refused);
+    ASSERT_TRUE(fill_queue(*ws));
     const auto start = std::chrono::steady_clock::now();
     gateway_.stop();
     EXPECT_LT(std::chrono::steady_clock::now() - start, 1900ms);

@@ -43,8 +43,18 @@ class EventsExampleTest : public StackSuite<EventsExampleTest> {
                           "[/events]\n"
                           "history = 50\n"
                           "heartbeat-ms = 200\n"
-                          "retry-ms = 1500\n"}};
-        options.gateway_mounts = {"/events=events"};
+                          "retry-ms = 1500\n"
+                          // Paced: 4 subscribers get a slice each, one
+                          // every 50 ms, spread over 300 ms.
+                          "[/paced]\n"
+                          "spread-ms = 300\n"
+                          "slice-ms = 50\n"
+                          // Slices of 200 ms do not fit twice in 300 ms:
+                          // one burst.
+                          "[/unpaced]\n"
+                          "spread-ms = 300\n"
+                          "slice-ms = 200\n"}};
+        options.gateway_mounts = {"/events=events", "/paced=events", "/unpaced=events"};
         options.gateway_args = {"--config", "@DIR@/postern.conf", "--processes",
                                 "1",        "--threads",          "2"};
         return std::make_unique<Stack>(events_topologies(), options);
@@ -68,10 +78,10 @@ class EventsExampleTest : public StackSuite<EventsExampleTest> {
     }
     long long subscribers() const { return stat("subscribers"); }
 
-    HttpResponse publish(const std::string& form) const {
+    HttpResponse publish(const std::string& form, const std::string& hub = "/events") const {
         HttpRequest req;
         req.method = "POST";
-        req.target = "/events/publish";
+        req.target = hub + "/publish";
         req.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
         req.body = form;
         return send(req);
@@ -88,8 +98,9 @@ class EventsExampleTest : public StackSuite<EventsExampleTest> {
         return m[1];
     }
 
-    std::unique_ptr<SseSubscriber> subscribe(const std::string& last_id = {}) const {
-        auto s = std::make_unique<SseSubscriber>(endpoint_.address, "/events", last_id);
+    std::unique_ptr<SseSubscriber> subscribe(const std::string& last_id = {},
+                                             const std::string& hub = "/events") const {
+        auto s = std::make_unique<SseSubscriber>(endpoint_.address, hub, last_id);
         const std::string head = s->head();
         EXPECT_NE(head.find(" 200 "), std::string::npos) << head;
         EXPECT_NE(head.find("text/event-stream"), std::string::npos) << head;
@@ -200,6 +211,38 @@ TEST_P(EventsExampleTest, ABadEventNameIsRefusedAndTheNextPublishGoesOut) {
     EXPECT_EQ(e->type, "ok");
     EXPECT_EQ(e->data, "fine");
     EXPECT_EQ(e->last_id, id);
+}
+
+TEST_P(EventsExampleTest, SpreadMsPacesABroadcastInSlicesOfSliceMs) {
+    // The publisher waits while the slices go out: 4 subscribers, one
+    // slice every 50 ms, the last due 225 ms in. With 200 ms slices the
+    // 300 ms spread holds no two of them: one burst.
+    for (const auto& [hub, paced] : {std::pair{"/paced", true}, std::pair{"/unpaced", false}}) {
+        std::vector<std::unique_ptr<SseSubscriber>> subs;
+        for (int i = 0; i < 4; ++i)
+            subs.push_back(subscribe({}, hub));
+        ASSERT_TRUE(wait_until(
+            [&] {
+                return get(std::string(hub) + "/stats").body.find("\"subscribers\":4") !=
+                       std::string::npos;
+            },
+            10s))
+            << get(std::string(hub) + "/stats").body;
+        const auto start = std::chrono::steady_clock::now();
+        const HttpResponse res = publish("event=tick&data=paced", hub);
+        const auto took = std::chrono::steady_clock::now() - start;
+        ASSERT_EQ(res.status, 200) << res.body;
+        EXPECT_NE(res.body.find("\"delivered\":4"), std::string::npos) << res.body;
+        if (paced)
+            EXPECT_GE(took, 200ms) << hub;
+        else
+            EXPECT_LT(took, 150ms) << hub;
+        for (auto& s : subs) {
+            const auto e = s->next();
+            ASSERT_TRUE(e.has_value()) << hub;
+            EXPECT_EQ(e->data, "paced") << hub;
+        }
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Events, EventsExampleTest, ::testing::ValuesIn(events_topologies()),

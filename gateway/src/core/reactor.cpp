@@ -553,9 +553,10 @@ void Reactor::stop(std::chrono::milliseconds drain) {
         for (auto& [c, owned] : connections_) {
             if (c->busy.load() || !c->served.load() || c->conn->fd() < 0)
                 continue;
+            // A detached response: cut, or a WebSocket's 1001 first; not
+            // shutdown(2), see hand_over().
             if (Channel* channel = c->conn->channel())
-                channel
-                    ->going_away();  // cut, or a WebSocket's 1001; not shutdown(2): see hand_over()
+                channel->going_away();
             else
                 ::shutdown(c->conn->fd(), SHUT_RDWR);
         }
