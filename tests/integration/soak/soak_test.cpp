@@ -2,9 +2,12 @@
 // postern, with the shipped nginx-conf/postern-fastcgi.conf (keep-alive
 // upstream, FCGI_KEEP_CONN). Every answer must be 200 with its exact body,
 // and the resident memory of every postern process must stay flat: at the
-// 100,000th request within 10 % of what it was at the 10,000th, once the
+// 100,000th request within 10 % of what it was at the 30,000th, once the
 // worker threads, the allocator's arenas and the kept connections are warm.
 // A leak of even a few dozen bytes per request shows as more than that.
+// (At the 10,000th, 0.2 s in, a worker could still call in a thread: one
+// grew by 11 % after it, 5,468 -> 6,056 KiB, in one CI run while the other
+// worker stayed flat.)
 //
 // The client is in the test: 64 threads, each with its own kept-alive
 // connection to nginx (reopened when nginx closes it after its
@@ -35,7 +38,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::uint64_t kRequests = 100'000;
-constexpr std::uint64_t kWarm = 10'000;
+constexpr std::uint64_t kWarm = 30'000;
 constexpr int kConcurrency = 64;
 // Bounds the run if the stack gets slow: no request is started after it
 // (every request not made counts as failed).
@@ -168,7 +171,7 @@ TEST(Soak, NginxFastcgiKeepsEveryAnswerAndFlatMemoryOver100kRequests) {
         std::chrono::duration<double>(warm_time).count(), at_warm.describe().c_str(),
         static_cast<unsigned long long>(kRequests), at_end.describe().c_str());
     RecordProperty("seconds", std::to_string(seconds));
-    RecordProperty("rss_kib_at_10k", std::to_string(at_warm.total_kib()));
+    RecordProperty("rss_kib_at_30k", std::to_string(at_warm.total_kib()));
     RecordProperty("rss_kib_at_100k", std::to_string(at_end.total_kib()));
 
     EXPECT_EQ(completed.load(), kRequests);
