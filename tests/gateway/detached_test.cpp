@@ -222,6 +222,72 @@ TEST_F(DetachedTest, StalledAfterTheWriteTimeout) {
     EXPECT_FALSE(ch->open());
 }
 
+TEST_F(DetachedTest, OnlyChannelsWithATimeoutRunningAreOnTheTimedList) {
+    // The sweeper's look at detached responses (StreamLoop::check) walks
+    // the timed list, not every open stream: an idle stream is not on it.
+    auto ch = make(true, 64 << 20);
+    ch->attach(loop_, &source_tag_, 100ms);
+    ASSERT_TRUE(ch->write("abc"));
+    EXPECT_FALSE(read_peer(1).empty());
+    EXPECT_EQ(loop_.timed(), 0u);
+    // The client stops reading: bytes wait, the write timeout runs.
+    const std::string piece(1 << 20, 'q');
+    for (int i = 0; i < 8 && ch->queued() == 0; ++i)
+        ch->write(piece);
+    ASSERT_GT(ch->queued(), 0u);
+    EXPECT_EQ(loop_.timed(), 1u);
+    ch->write(piece);  // once on the list is enough
+    EXPECT_EQ(loop_.timed(), 1u);
+    // Before the timeout, it stays; the client reads everything, and the
+    // next look drops it.
+    loop_.check(std::chrono::steady_clock::now());
+    EXPECT_EQ(loop_.timed(), 1u);
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (ch->queued() > 0 && std::chrono::steady_clock::now() < until)
+        read_peer(1 << 22, 50ms);
+    ASSERT_EQ(ch->queued(), 0u);
+    loop_.check(std::chrono::steady_clock::now() + 1h);
+    EXPECT_EQ(loop_.timed(), 0u);
+    EXPECT_TRUE(ch->open());  // an idle stream is never stalled
+    // Stuck again: past the write timeout the look ends it.
+    for (int i = 0; i < 64 && ch->queued() == 0; ++i)
+        ch->write(piece);
+    ASSERT_GT(ch->queued(), 0u);
+    EXPECT_EQ(loop_.timed(), 1u);
+    loop_.check(std::chrono::steady_clock::now() + 200ms);
+    ASSERT_TRUE(wait_closed());
+    EXPECT_FALSE(ch->open());
+    loop_.check(std::chrono::steady_clock::now());
+    EXPECT_EQ(loop_.timed(), 0u);
+}
+
+TEST_F(DetachedTest, ACloseByDeadlineEndsTheChannelAtTheNextLookPastIt) {
+    auto ch = make(false);
+    ch->attach(loop_, &source_tag_, 60'000ms);
+    EXPECT_FALSE(read_peer(1).empty());  // the head and "pre"
+    EXPECT_EQ(loop_.timed(), 0u);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    ch->close_by(deadline);
+    EXPECT_EQ(loop_.timed(), 1u);
+    loop_.check(deadline - 1s);
+    EXPECT_TRUE(ch->open());
+    EXPECT_EQ(loop_.timed(), 1u);
+    loop_.check(deadline);
+    ASSERT_TRUE(wait_closed());
+    EXPECT_FALSE(ch->open());
+}
+
+TEST_F(DetachedTest, ADeadlineSetBeforeTheAttachIsTimedFromIt) {
+    auto ch = make(false);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    ch->close_by(deadline);
+    EXPECT_EQ(loop_.timed(), 0u);  // no loop yet
+    ch->attach(loop_, &source_tag_, 60'000ms);
+    EXPECT_EQ(loop_.timed(), 1u);
+    loop_.check(deadline);
+    ASSERT_TRUE(wait_closed());
+}
+
 TEST_F(DetachedTest, ReaderGetsEarlyInputThenWhatArrives) {
     auto ch = make(false, 1 << 20, "early:");
     std::mutex m;

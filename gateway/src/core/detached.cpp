@@ -21,6 +21,7 @@ namespace {
 constexpr std::size_t kReadPerLook = 256 * 1024;
 // Sent bytes are dropped from the front of the queue once this many pile up.
 constexpr std::size_t kCompactAt = 64 * 1024;
+constexpr auto kNoDeadline = std::chrono::steady_clock::time_point::max();
 
 }  // namespace
 
@@ -212,8 +213,10 @@ bool Channel::send_locked() {
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;  // the stream thread sends the rest when epoll says it can
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            time_locked();  // the write timeout runs until the socket takes more
+            break;          // the stream thread sends the rest when epoll says it can
+        }
         gone_ = true;
         out_.clear();
         sent_ = 0;
@@ -244,9 +247,36 @@ void Channel::wake_locked() {
     loop_->wake(shared_from_this());
 }
 
+void Channel::time_locked() {
+    if (timed_ || loop_ == nullptr || closed_)
+        return;
+    timed_ = true;
+    loop_->time(weak_from_this());
+}
+
 void Channel::close_by(std::chrono::steady_clock::time_point deadline) {
     std::lock_guard lock(mutex_);
     deadline_ = std::min(deadline_, deadline);
+    time_locked();  // before attach: attach() does
+}
+
+bool Channel::check(std::chrono::steady_clock::time_point now) {
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_ || fd_ < 0) {
+            timed_ = false;
+            return false;
+        }
+        const bool waiting = sent_ < out_.size() || deadline_ != kNoDeadline;
+        if (!gone_ && !waiting) {
+            timed_ = false;  // back on the list when a send leaves bytes again
+            return false;
+        }
+        if (!gone_ && now < deadline_ && !(sent_ < out_.size() && now - progress_ > write_timeout_))
+            return true;
+    }
+    cut();  // not shutdown(2): see Reactor::hand_over; the stream thread closes it
+    return false;
 }
 
 bool Channel::stalled(std::chrono::steady_clock::time_point now) const {
@@ -270,6 +300,8 @@ void Channel::attach(StreamLoop& loop, void* source, std::chrono::milliseconds w
     progress_ = std::chrono::steady_clock::now();
     fd_ = framing_->fd();
     loop.opened();
+    if (deadline_ != kNoDeadline)
+        time_locked();
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = this;
@@ -430,6 +462,34 @@ void StreamLoop::wake(std::shared_ptr<Channel> channel) {
         std::uint64_t one = 1;
         [[maybe_unused]] ssize_t w = ::write(wake_fd_, &one, sizeof(one));
     }
+}
+
+void StreamLoop::time(std::weak_ptr<Channel> channel) {
+    std::lock_guard lock(timed_mutex_);
+    timed_.push_back(std::move(channel));
+}
+
+void StreamLoop::check(std::chrono::steady_clock::time_point now) {
+    std::vector<std::weak_ptr<Channel>> looking;
+    {
+        std::lock_guard lock(timed_mutex_);
+        if (timed_.empty())
+            return;
+        looking.swap(timed_);
+    }
+    // Outside the list's lock: a channel's lock comes first (time_locked).
+    std::erase_if(looking, [now](const std::weak_ptr<Channel>& weak) {
+        const std::shared_ptr<Channel> channel = weak.lock();
+        return !channel || !channel->check(now);
+    });
+    std::lock_guard lock(timed_mutex_);
+    timed_.insert(timed_.end(), std::make_move_iterator(looking.begin()),
+                  std::make_move_iterator(looking.end()));
+}
+
+std::size_t StreamLoop::timed() const {
+    std::lock_guard lock(timed_mutex_);
+    return timed_.size();
 }
 
 void StreamLoop::run() {

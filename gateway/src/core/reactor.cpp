@@ -484,6 +484,11 @@ void Reactor::hand_over(ConnectionSource& c) {
     if (auto* counters = status::counters(c.listener->status_slot))
         counters->detached.fetch_add(1, std::memory_order_relaxed);
     Channel* channel = c.conn->channel();
+    {
+        // Still busy: the drain skips it here as it did there.
+        std::lock_guard lock(mutex_);
+        detached_.insert(connections_.extract(&c));
+    }
     // As in serve(): busy cleared, then draining_ read; either stop() sees
     // the connection idle and shuts it down, or it is shut down here
     // (before attach: the stream thread may close it at once after).
@@ -499,10 +504,15 @@ void Reactor::close_connection(ConnectionSource* c) {
     {
         std::lock_guard lock(mutex_);
         auto it = connections_.find(c);
-        if (it == connections_.end())
+        if (it != connections_.end()) {
+            owned = std::move(it->second);
+            connections_.erase(it);
+        } else if (auto d = detached_.find(c); d != detached_.end()) {
+            owned = std::move(d->second);
+            detached_.erase(d);
+        } else {
             return;
-        owned = std::move(it->second);
-        connections_.erase(it);
+        }
     }
     // Removed from the set before the close: a child process forked by a
     // callback may hold a copy of the descriptor, which would keep it there.
@@ -520,7 +530,7 @@ void Reactor::close_connection(ConnectionSource* c) {
 }
 std::size_t Reactor::connections() const {
     std::lock_guard lock(mutex_);
-    return connections_.size();
+    return connections_.size() + detached_.size();
 }
 
 std::size_t Reactor::detached() const {
@@ -553,22 +563,25 @@ void Reactor::stop(std::chrono::milliseconds drain) {
         for (auto& [c, owned] : connections_) {
             if (c->busy.load() || !c->served.load() || c->conn->fd() < 0)
                 continue;
-            // A detached response: cut, or a WebSocket's 1001 first; not
-            // shutdown(2), see hand_over().
-            if (Channel* channel = c->conn->channel())
-                channel->going_away();
-            else
-                ::shutdown(c->conn->fd(), SHUT_RDWR);
+            ::shutdown(c->conn->fd(), SHUT_RDWR);
         }
-        if (!idle_cv_.wait_for(lock, drain, [this] { return connections_.empty(); })) {
+        // Detached responses: cut, or a WebSocket's 1001 first; not
+        // shutdown(2), see hand_over(). One still busy is being handed
+        // over, and hand_over() sees draining_.
+        for (auto& [c, owned] : detached_)
+            if (!c->busy.load() && c->conn->fd() >= 0)
+                c->conn->channel()->going_away();
+        if (!idle_cv_.wait_for(lock, drain,
+                               [this] { return connections_.empty() && detached_.empty(); })) {
             log::warn(std::to_string(busy_.load()) +
                       " request(s) still running after the drain time; cutting their connections");
             // A worker blocked reading from or writing to its front end wakes
             // up with an error; one inside a callback finishes the callback
             // first (a thread cannot be cancelled safely).
-            for (auto& [c, owned] : connections_)
-                if (int fd = c->conn->fd(); fd >= 0)
-                    ::shutdown(fd, SHUT_RDWR);
+            for (auto* table : {&connections_, &detached_})
+                for (auto& [c, owned] : *table)
+                    if (int fd = c->conn->fd(); fd >= 0)
+                        ::shutdown(fd, SHUT_RDWR);
         }
         stopping_ = true;
     }
@@ -592,12 +605,14 @@ void Reactor::stop(std::chrono::milliseconds drain) {
     if (streams_)
         streams_->stop();
     std::lock_guard lock(mutex_);
-    for (auto& [raw, c] : connections_) {
-        --c->listener->open;
-        if (Channel* channel = c->conn->channel())
-            channel->abandon();  // lets go of the descriptor before it closes
+    for (auto* table : {&connections_, &detached_}) {
+        for (auto& [raw, c] : *table) {
+            --c->listener->open;
+            if (Channel* channel = c->conn->channel())
+                channel->abandon();  // lets go of the descriptor before it closes
+        }
+        table->clear();
     }
-    connections_.clear();
 }
 
 }  // namespace postern

@@ -170,6 +170,9 @@ class Reactor {
     std::condition_variable idle_cv_;   // draining: signalled as connections close
     std::condition_variable sweep_cv_;  // wakes the sweeper to stop
     std::unordered_map<ConnectionSource*, std::unique_ptr<ConnectionSource>> connections_;
+    // Detached ones, moved here by hand_over(): the sweeper does not walk
+    // them (the stream loop keeps their timeouts, StreamLoop::check).
+    std::unordered_map<ConnectionSource*, std::unique_ptr<ConnectionSource>> detached_;
     std::atomic<std::size_t> busy_{0};
     std::atomic<bool> draining_{false};
     bool stopping_ = false;

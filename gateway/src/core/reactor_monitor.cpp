@@ -167,14 +167,6 @@ void Reactor::sweeper_loop() {
                 now.count() - c->last_active.load(std::memory_order_relaxed));
             if (c->busy.load() || c->conn->fd() < 0)
                 continue;
-            if (Channel* channel = c->conn->channel()) {
-                // A detached response is idle by nature; only a client that
-                // takes nothing for the write timeout (or one already gone)
-                // is ended, by the stream thread.
-                if (channel->stalled(std::chrono::steady_clock::time_point(now)))
-                    channel->cut();  // not shutdown(2): see Reactor::hand_over
-                continue;
-            }
             if (c->conn->wait_deadline() <= now.count()) {
                 // A request stalled half-way (slowloris): end of file for
                 // the reader, so a worker answers the timeout and closes.
@@ -185,6 +177,13 @@ void Reactor::sweeper_loop() {
                 c->touch();  // once is enough
             }
         }
+        // Detached responses: only those with a timeout running (a client
+        // that takes nothing for the write timeout, a WebSocket's close
+        // deadline) are looked at, by the stream loop; outside the table's
+        // lock.
+        lock.unlock();
+        streams_->check(std::chrono::steady_clock::time_point(now));
+        lock.lock();
     }
 }
 
