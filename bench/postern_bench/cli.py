@@ -201,10 +201,12 @@ def main(doc: str) -> int:
                 for r in ctx.rows:
                     if "libfcgi" in r.name:
                         unavailable.setdefault(r.name, why)
-        if any(r.name == "nginx-fastcgi-ceiling" for r in ctx.rows):
+        if any("ceiling" in r.name for r in ctx.rows):
             why = build_ceiling(ctx)
             if why:
-                unavailable.setdefault("nginx-fastcgi-ceiling", why)
+                for r in ctx.rows:
+                    if "ceiling" in r.name:
+                        unavailable.setdefault(r.name, why)
 
         log(f"rows: {', '.join(r.name for r in ctx.rows)}; rounds {','.join(ctx.rounds)}; "
             f"workloads {','.join(ctx.workloads)}")

@@ -40,7 +40,7 @@ SCALE_CONCURRENCY = [1, 8, 64, 256, 1024]
 # make_libfcgi_row.
 LIBFCGI_KEEPALIVE = 32
 SCALE_ROWS = ["nginx-static", "nginx-fastcgi-postern", "postern-http", "nginx-fastcgi-libfcgi128", "nginx-fastcgi-ceiling",
-              "nginx-fastcgi-ka8-postern", "nginx-fastcgi-ka8-libfcgi128"]
+              "nginx-fastcgi-ka8-postern", "nginx-fastcgi-ka8-libfcgi128", "nginx-fastcgi-ka8-ceiling"]
 
 
 def log(msg: str) -> None:

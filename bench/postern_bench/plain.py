@@ -16,11 +16,15 @@ the gateway's alone:
                           connection per request.
 
 Postern runs with `--threads 8` here (the issue's setting), libfcgi with 128
-threads (its best row)."""
+threads (its best row). nginx-fastcgi-ka8-ceiling puts bench/peers/fcgi_ceiling.c
+(one epoll thread per process, as many processes as CPUs) behind the same
+`keepalive 8` text: what a responder that costs nearly nothing a request, new
+connections included, gets through it."""
 from __future__ import annotations
 
 from .peers import start_libfcgi
-from .processes import free_port, start_apache, start_nginx, start_postern, wait_backend
+from .common import NPROC
+from .processes import Proc, free_port, start_apache, start_nginx, start_postern, wait_backend
 
 PLAIN_THREADS = 8
 STOCK_PARAMS = "/etc/nginx/fastcgi_params"
@@ -59,9 +63,20 @@ def apache_stock(port: int, where: str) -> str:
 
 
 def start_plain_backend(ctx, tmp, backend: str):
-    """(procs, where) for 'postern' or 'libfcgi'."""
+    """(procs, where) for 'postern', 'libfcgi' or 'ceiling'."""
     if backend == "libfcgi":
         proc, where = start_libfcgi(ctx, tmp, 128)
+        return [proc], where
+    if backend == "ceiling":
+        bport = free_port()
+        where = f"127.0.0.1:{bport}"
+        proc = Proc("fcgi-ceiling", [ctx.ceiling_bin, "-l", where, "-p", ctx.args.processes or NPROC],
+                    "backend", tmp)
+        try:
+            wait_backend(proc, ("127.0.0.1", bport), "fcgi_ceiling")
+        except Exception:
+            proc.stop()
+            raise
         return [proc], where
     bport = free_port()
     where = f"127.0.0.1:{bport}"

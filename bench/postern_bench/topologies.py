@@ -207,6 +207,8 @@ def build_rows() -> list[Row]:
         R.append(Row(f"{front.replace('nginx-', 'nginx-fastcgi-').replace('apache-', 'apache-fcgi-')}-libfcgi128",
                      f"{label} → libfcgi C, 128 threads", "peer", make_plain_row(front, "libfcgi"),
                      LIBFCGI_PATHS, fam + ["libfcgi-dev", "gcc"]))
+    R.append(Row("nginx-fastcgi-ka8-ceiling", "nginx (keepalive 8, stock params) → FastCGI → ceiling", "peer",
+                 make_plain_row("nginx-ka8", "ceiling"), {"hello": "/hello"}, pn + ["gcc"]))
     R.append(Row("nginx-php-fpm", "nginx → FastCGI → PHP-FPM (pm static)", "peer", start_php, PEER_PATHS,
                  pn + ["php-fpm"]))
     R.append(Row("nginx-uwsgi", "nginx → uwsgi → uWSGI (Python WSGI)", "peer", start_nginx_uwsgi, PEER_PATHS,
