@@ -106,9 +106,34 @@ class WebSocketTest : public testing::Test {
             slot_.put(ws);
             return true;
         }
+        if (path == "/ws/ping" || path == "/ws/pongthrow") {
+            // A weak pointer in on_pong: the connection must not keep
+            // itself alive through its own handler beyond on_close.
+            std::weak_ptr<WebSocket> weak = ws;
+            const bool throws = path == "/ws/pongthrow";
+            ws->on_pong([weak, throws](std::string_view payload) {
+                if (throws)
+                    throw std::runtime_error("pong handler fault");
+                if (auto w = weak.lock())
+                    w->send("pong:" + std::string(payload));
+            });
+        }
         ws->on_message([ws, path = std::string(path)](std::string_view data, bool binary) {
             if (path == "/ws/throw")
                 throw std::runtime_error("handler fault");
+            if (data == "ping me") {
+                ws->send(ws->ping("hello") ? "pinged" : "not pinged");
+                return;
+            }
+            if (data == "big ping") {
+                try {
+                    ws->ping(std::string(126, 'p'));
+                    ws->send("sent");
+                } catch (const std::invalid_argument&) {
+                    ws->send("refused");
+                }
+                return;
+            }
             if (data == "close please") {
                 ws->close(4000, "bye");
                 return;
@@ -133,6 +158,15 @@ class WebSocketTest : public testing::Test {
             if (!ws.send(piece, true))
                 return true;
         return false;
+    }
+
+    /// The next frame from `c` is `opcode`, carrying `payload`, unmasked.
+    static void expect_frame(WsClient& c, int opcode, std::string_view payload) {
+        std::optional<WsFrame> f = c.read_frame();
+        ASSERT_TRUE(f);
+        EXPECT_EQ(f->opcode, opcode);
+        EXPECT_FALSE(f->masked);  // a server's frames are never masked
+        EXPECT_EQ(f->payload, payload);
     }
 
     /// A message echoed on a new connection: the gateway still serves.
@@ -333,6 +367,8 @@ const std::vector<BadInput>& bad_inputs() {
         {"ReservedOpcode", "/app/ws/echo", raw_ws_frame(0x83, "x"), 1002},
         {"PingOver125", "/app/ws/echo", raw_ws_frame(0x89, std::string(126, 'p')), 1002},
         {"FragmentedPing", "/app/ws/echo", raw_ws_frame(0x09, "p"), 1002},
+        {"PongOver125", "/app/ws/ping", raw_ws_frame(0x8A, std::string(126, 'p')), 1002},
+        {"FragmentedPong", "/app/ws/ping", raw_ws_frame(0x0A, "p"), 1002},
         {"ContinuationFirst", "/app/ws/echo", raw_ws_frame(0x80, "x"), 1002},
         {"TextInsideAMessage", "/app/ws/echo", raw_ws_frame(0x01, "a") + raw_ws_frame(0x81, "b"),
          1002},
@@ -408,17 +444,66 @@ TEST_F(WebSocketTest, AClientVanishingMidFrameIsReported1006) {
 }
 
 TEST_F(WebSocketTest, AHandlerThatThrowsClosesWith1011) {
-    {
-        WsClient c = connect("/app/ws/throw");
-        ASSERT_TRUE(c.send_text("boom"));
-        std::optional<WsFrame> f = c.read_until_close();
-        ASSERT_TRUE(f);
-        EXPECT_EQ(f->close_code(), 1011);
+    // on_message, then on_pong: each throws on its first call.
+    const std::pair<const char*, int> cases[] = {{"/app/ws/throw", 0x1},
+                                                 {"/app/ws/pongthrow", 0xA}};
+    std::size_t n = 0;
+    for (const auto& [path, opcode] : cases) {
+        SCOPED_TRACE(path);
+        {
+            WsClient c = connect(path);
+            ASSERT_TRUE(c.send_frame(opcode, "boom"));
+            std::optional<WsFrame> f = c.read_until_close();
+            ASSERT_TRUE(f);
+            EXPECT_EQ(f->close_code(), 1011);
+        }
+        auto report = closes_.nth(n);
+        ASSERT_TRUE(report);
+        EXPECT_EQ(report->first, 1011);
+        expect_still_serving();
+        ASSERT_TRUE(closes_.nth(n + 1));  // that connection's end, before the next case
+        n += 2;
     }
-    auto report = closes_.nth(0);
-    ASSERT_TRUE(report);
-    EXPECT_EQ(report->first, 1011);
-    expect_still_serving();
+}
+
+TEST_F(WebSocketTest, APingReachesTheClientAndItsPongReachesOnPong) {
+    WsClient c = connect("/app/ws/ping");
+    ASSERT_TRUE(c.send_text("ping me"));
+    expect_frame(c, 0x9, "hello");
+    expect_frame(c, 0x1, "pinged");
+    ASSERT_TRUE(c.send_frame(0xA, "hello"));
+    expect_frame(c, 0x1, "pong:hello");
+    // An unsolicited pong (a client's heartbeat) reaches on_pong too.
+    ASSERT_TRUE(c.send_frame(0xA, "beat"));
+    expect_frame(c, 0x1, "pong:beat");
+    // Messages still flow.
+    ASSERT_TRUE(c.send_text("after"));
+    expect_frame(c, 0x1, "after");
+}
+
+TEST_F(WebSocketTest, APingOver125BytesIsRefusedAndNothingGoesOut) {
+    WsClient c = connect("/app/ws/ping");
+    ASSERT_TRUE(c.send_text("big ping"));
+    expect_frame(c, 0x1, "refused");
+    EXPECT_FALSE(c.read_frame(200ms));
+    ASSERT_TRUE(c.send_text("ping me"));
+    expect_frame(c, 0x9, "hello");
+}
+
+TEST_F(WebSocketTest, NoPingAfterTheCloseStarted) {
+    WsClient c = connect("/app/ws/push");
+    std::shared_ptr<WebSocket> ws = slot_.take();
+    ASSERT_TRUE(ws);
+    EXPECT_TRUE(ws->ping("first"));
+    std::optional<WsFrame> f = c.read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->opcode, 0x9);
+    ws->close(1000, "done");
+    EXPECT_FALSE(ws->ping("late"));
+    f = c.read_frame();
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->opcode, 0x8);  // the Close frame, and no ping after it
+    EXPECT_EQ(f->close_code(), 1000);
 }
 
 TEST_F(WebSocketTest, SendsFromAnotherThreadUntilClosed) {

@@ -125,6 +125,23 @@ class WebSocket {
     /// connection with 1007).
     bool send(std::string_view data, bool binary = false);
 
+    /// Sends a ping (RFC 6455 §5.5.2) carrying `payload` (at most 125
+    /// bytes; more throws std::invalid_argument); the client's pong arrives
+    /// at on_pong(). Use it to find a client that vanished without closing
+    /// (a network gone, a NAT that forgot the connection): such a client
+    /// sends nothing and takes what is sent, so only a missing pong tells;
+    /// close() it when none came in the time you allow. False, sending
+    /// nothing, once the connection is closing or closed, or when more
+    /// than max_queued bytes wait already.
+    bool ping(std::string_view payload = {});
+
+    /// `fn(payload)` receives each pong from the client, on the stream
+    /// thread: the answer to ping(), or an unsolicited one (RFC 6455
+    /// §5.5.3 allows them, as a heartbeat). Not called after close() or
+    /// once the client's Close frame arrived. An exception from it closes
+    /// the connection with 1011 and is logged. Replaces an earlier function.
+    void on_pong(std::function<void(std::string_view payload)> fn);
+
     /// Starts the closing handshake: a Close frame with `code` and `reason`
     /// (cut at a character boundary to 123 bytes), after what is queued;
     /// from then on send() returns false and no message is delivered. The

@@ -45,6 +45,7 @@ constexpr auto kGoingAwayWait = std::chrono::seconds(1);
 constexpr std::size_t kControlRoom = 4 * (ws::max_control_payload + ws::max_frame_header);
 
 using MessageFn = std::function<void(std::string_view, bool)>;
+using PongFn = std::function<void(std::string_view)>;
 using CloseFn = std::function<void(int, std::string_view)>;
 
 /// "GET /chat from 127.0.0.1:51234", escaped, for log lines.
@@ -76,6 +77,9 @@ struct WebSocket::State {
     /// The channel's on_close (the stream thread, once).
     void finished();
     void deliver(const ws::Message& m);
+    /// Runs a handler on the stream thread; an exception fails the
+    /// connection with 1011. `what` names the handler in the log.
+    void run_handler(const char* what, const std::function<void()>& call);
     /// Fails the connection (RFC 6455 §7.1.7): our Close frame with `code`
     /// unless one was sent, then the end.
     void fail(int code, std::string why);
@@ -93,6 +97,7 @@ struct WebSocket::State {
     const std::string who;
     // Shared, so a message is delivered without copying the function.
     std::shared_ptr<const MessageFn> on_message;
+    std::shared_ptr<const PongFn> on_pong;
     CloseFn on_close;
     bool close_sent = false;              // our Close frame is queued: no frame follows it
     bool close_received = false;          // the client's Close frame arrived
@@ -144,7 +149,18 @@ bool WebSocket::State::read(std::string_view bytes) {
                 channel->end();
                 return false;
             }
-            default:  // pong: nothing to do
+            case ws::Opcode::pong: {
+                std::shared_ptr<const PongFn> fn;
+                {
+                    std::lock_guard lock(mutex);
+                    if (!close_sent && !ended)
+                        fn = on_pong;
+                }
+                if (fn && *fn)
+                    run_handler("on_pong", [&] { (*fn)(m.data); });
+                break;
+            }
+            default:
                 break;
         }
     }
@@ -161,15 +177,20 @@ void WebSocket::State::deliver(const ws::Message& m) {
     }
     if (!fn || !*fn)
         return;
+    run_handler("on_message", [&] { (*fn)(m.data, m.opcode == ws::Opcode::binary); });
+}
+
+void WebSocket::State::run_handler(const char* what, const std::function<void()>& call) {
     try {
-        (*fn)(m.data, m.opcode == ws::Opcode::binary);
+        call();
         return;
     } catch (const std::exception& e) {
-        log::error("application WebSocket on_message handler threw (" + who + "): " + e.what() +
-                   "; closing the connection with 1011");
+        log::error(std::string("application WebSocket ") + what + " handler threw (" + who +
+                   "): " + e.what() + "; closing the connection with 1011");
     } catch (...) {
-        log::error("application WebSocket on_message handler threw a non-standard exception (" +
-                   who + "); closing the connection with 1011");
+        log::error(std::string("application WebSocket ") + what +
+                   " handler threw a non-standard exception (" + who +
+                   "); closing the connection with 1011");
     }
     fail(ws::close_code::internal_error, "internal error");
 }
@@ -212,6 +233,7 @@ void WebSocket::State::finished() {
         fn = std::move(on_close);
         on_close = nullptr;
         on_message.reset();
+        on_pong.reset();  // may hold the WebSocket
         c = code;
         r = reason;
     }
@@ -321,6 +343,26 @@ bool WebSocket::send(std::string_view data, bool binary) {
     if (waiting > 0 && waiting + frame.size() > s.max_queued)
         return false;
     return s.channel->write_raw(frame);
+}
+
+bool WebSocket::ping(std::string_view payload) {
+    if (payload.size() > ws::max_control_payload)
+        throw std::invalid_argument("WebSocket::ping: a payload over 125 bytes");
+    const std::string frame = ws::encode_frame(ws::Opcode::ping, payload);
+    State& s = *state_;
+    std::lock_guard lock(s.mutex);
+    if (s.close_sent || s.ended)
+        return false;
+    if (s.channel->queued() > s.max_queued)
+        return false;  // the client takes nothing: a ping would not reach it either
+    return s.channel->write_raw(frame);
+}
+
+void WebSocket::on_pong(std::function<void(std::string_view payload)> fn) {
+    auto shared = std::make_shared<const PongFn>(std::move(fn));
+    std::lock_guard lock(state_->mutex);
+    if (!state_->ended)
+        state_->on_pong = std::move(shared);
 }
 
 void WebSocket::close(int code, std::string_view reason) {
