@@ -20,6 +20,20 @@ def start_libfcgi(ctx, tmp, threads: int) -> tuple[Proc, str]:
     return p, where
 
 
+def start_ceiling(ctx, tmp) -> tuple[Proc, str]:
+    """bench/peers/fcgi_ceiling.c on a free port: as many one-thread
+    processes as Postern runs worker processes."""
+    bport = free_port()
+    where = f"127.0.0.1:{bport}"
+    p = Proc("fcgi-ceiling", [ctx.ceiling_bin, "-l", where, "-p", ctx.args.processes or NPROC], "backend", tmp)
+    try:
+        wait_backend(p, ("127.0.0.1", bport), "fcgi_ceiling")
+    except Exception:
+        p.stop()
+        raise
+    return p, where
+
+
 def make_libfcgi_row(front: str, threads: int):
     def start(ctx, row, tmp):
         backend, where = start_libfcgi(ctx, tmp, threads)
@@ -58,13 +72,9 @@ def make_ceiling_row():
     of one-thread epoll responders, one process per Postern worker process,
     that answer pre-built records."""
     def start(ctx, row, tmp):
-        bport, port = free_port(), free_port()
-        where = f"127.0.0.1:{bport}"
-        # as many one-thread processes as Postern runs worker processes
-        procs = ctx.args.processes or NPROC
-        backend = Proc("fcgi-ceiling", [ctx.ceiling_bin, "-l", where, "-p", procs], "backend", tmp)
+        backend, where = start_ceiling(ctx, tmp)
+        port = free_port()
         try:
-            wait_backend(backend, ("127.0.0.1", bport), "fcgi_ceiling")
             snippet = "nginx-conf/postern-fastcgi.conf"
             text = render_snippet(ROOT / snippet, snippet_values("fastcgi", snippet, where,
                                                                  nginx_target("fastcgi", where), port, tmp))

@@ -22,9 +22,8 @@ threads (its best row). nginx-fastcgi-ka8-ceiling puts bench/peers/fcgi_ceiling.
 connections included, gets through it."""
 from __future__ import annotations
 
-from .peers import start_libfcgi
-from .common import NPROC
-from .processes import Proc, free_port, start_apache, start_nginx, start_postern, wait_backend
+from .peers import start_ceiling, start_libfcgi
+from .processes import free_port, start_apache, start_nginx, start_postern, wait_backend
 
 PLAIN_THREADS = 8
 STOCK_PARAMS = "/etc/nginx/fastcgi_params"
@@ -68,15 +67,7 @@ def start_plain_backend(ctx, tmp, backend: str):
         proc, where = start_libfcgi(ctx, tmp, 128)
         return [proc], where
     if backend == "ceiling":
-        bport = free_port()
-        where = f"127.0.0.1:{bport}"
-        proc = Proc("fcgi-ceiling", [ctx.ceiling_bin, "-l", where, "-p", ctx.args.processes or NPROC],
-                    "backend", tmp)
-        try:
-            wait_backend(proc, ("127.0.0.1", bport), "fcgi_ceiling")
-        except Exception:
-            proc.stop()
-            raise
+        proc, where = start_ceiling(ctx, tmp)
         return [proc], where
     bport = free_port()
     where = f"127.0.0.1:{bport}"

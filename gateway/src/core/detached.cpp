@@ -267,13 +267,12 @@ bool Channel::check(std::chrono::steady_clock::time_point now) {
             timed_ = false;
             return false;
         }
-        const bool waiting = sent_ < out_.size() || deadline_ != kNoDeadline;
-        if (!gone_ && !waiting) {
+        if (!stalled_locked(now)) {
+            if (sent_ < out_.size() || deadline_ != kNoDeadline)
+                return true;
             timed_ = false;  // back on the list when a send leaves bytes again
             return false;
         }
-        if (!gone_ && now < deadline_ && !(sent_ < out_.size() && now - progress_ > write_timeout_))
-            return true;
     }
     cut();  // not shutdown(2): see Reactor::hand_over; the stream thread closes it
     return false;
@@ -281,6 +280,10 @@ bool Channel::check(std::chrono::steady_clock::time_point now) {
 
 bool Channel::stalled(std::chrono::steady_clock::time_point now) const {
     std::lock_guard lock(mutex_);
+    return stalled_locked(now);
+}
+
+bool Channel::stalled_locked(std::chrono::steady_clock::time_point now) const {
     if (closed_ || fd_ < 0)
         return false;
     if (gone_ || now >= deadline_)

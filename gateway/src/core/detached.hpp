@@ -174,6 +174,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
     /// Puts the channel on the loop's list of channels with a timeout
     /// running (bytes the socket did not take, a close_by() deadline).
     void time_locked();
+    bool stalled_locked(std::chrono::steady_clock::time_point now) const;
 
     mutable std::mutex mutex_;
     std::unique_ptr<DetachedFraming> framing_;
