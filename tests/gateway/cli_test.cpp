@@ -45,6 +45,16 @@ TEST(Cli, BadOptionsAreOneClearLine) {
     }
 }
 
+TEST(Cli, PollersSaysHowManyThreadsWaitForRequests) {
+    EXPECT_EQ(parse({"--app", "x.so"}).options.pollers, 0u) << "0: one per CPU";
+    EXPECT_EQ(parse({"--pollers", "1", "--threads", "4"}).options.pollers, 1u);
+    EXPECT_EQ(parse({"--pollers=0"}).options.pollers, 0u);
+    EXPECT_THROW(parse({"--pollers", "-1"}), CliError);
+    EXPECT_THROW(parse({"--pollers", "one"}), CliError);
+    EXPECT_THROW(parse({"--pollers", "5000"}), CliError);
+    EXPECT_THROW(parse({"--pollers"}), CliError);
+}
+
 TEST(Cli, ConfigFileHoldsTheSameSettings) {
     std::string path = ::testing::TempDir() + "postern-cli-test.conf";
     {

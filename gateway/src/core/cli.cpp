@@ -33,6 +33,10 @@ const OptionDef kOptions[] = {
     {"threads", "N",
      "threads running callbacks, in each worker process (default 16); one per CPU waits for "
      "requests, the others are called in as requests take long"},
+    {"pollers", "N",
+     "how many of the threads wait for requests at one time, in each worker process (default 0: "
+     "one per CPU of the process's share); the others stand by. Fewer leaves CPUs to a front end "
+     "on the same machine; --threads or more: every thread waits"},
     {"processes", "N",
      "worker processes sharing the listeners, supervised and replaced when they die (default: "
      "the number of CPUs; 0: one process, no supervisor, for debugging)"},
@@ -263,6 +267,8 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
         o.listeners.push_back(ListenSpec{proto, address});
     } else if (name == "threads") {
         o.threads = static_cast<unsigned>(to_number(name, value, 1, 4096));
+    } else if (name == "pollers") {
+        o.pollers = static_cast<unsigned>(to_number(name, value, 0, 4096));
     } else if (name == "config") {
         read_config(cfg, value, depth);
     } else if (name == "allow") {
