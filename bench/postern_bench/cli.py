@@ -53,6 +53,8 @@ def main(doc: str) -> int:
     ap.add_argument("--threads", type=int, default=16, help="Postern worker threads (default 16)")
     ap.add_argument("--processes", type=int, default=None,
                     help="Postern worker processes (default: Postern's own, one per CPU)")
+    ap.add_argument("--pollers", type=int, default=None,
+                    help="Postern --pollers: threads waiting for requests per process (default: Postern's own)")
     ap.add_argument("--php-children", type=int, default=8, help="PHP-FPM pm.max_children (default 8)")
     ap.add_argument("--py-workers", type=int, default=2 * NPROC,
                     help=f"uWSGI processes (default 2×nproc = {2 * NPROC}); gunicorn runs 2×nproc+1")

@@ -309,6 +309,8 @@ def start_postern(ctx, tmp: Path, listens: list[str], extra: list[str] | None = 
             "--socket-mode", "0666"]
     if ctx.args.processes is not None:
         argv += ["--processes", str(ctx.args.processes)]
+    if ctx.args.pollers is not None:
+        argv += ["--pollers", str(ctx.args.pollers)]
     for l in listens:
         argv += ["--listen", l]
     argv += extra or []
