@@ -21,6 +21,7 @@
 #include "core/status.hpp"
 #include "fastcgi/fcgx_body.hpp"
 #include "fastcgi/fcgx_sink.hpp"
+#include "fastcgi/record.hpp"
 
 namespace postern::fastcgi {
 
@@ -164,6 +165,33 @@ Connection::Next FastCgiConnection::serve_request() {
     } reset{validator_};
     RecordValidator& validator = *validator_;
 
+    // The params are decoded here, from the bytes the validator passed
+    // (every pair whole, within the limits), and libfcgi gets the request
+    // without them: FCGI_BEGIN_REQUEST, the empty FCGI_PARAMS that ends the
+    // params, then the body. Its own decoding (an allocation per pair, a
+    // "NAME=value" string the adapter split again) was a third of the
+    // adapter's work on a small request; it still reads the role, the
+    // flags and the body, and writes the response's records.
+    thread_local std::string pairs_buffer;
+    pairs_buffer.clear();
+    if (!take_params(prefiltered, pairs_buffer)) {
+        // Never: the validator said the head is complete.
+        log::error("front end " + peer().describe() +
+                   ": a FastCGI request head the validator passed is not whole; closed the "
+                   "connection");
+        return Next::close;
+    }
+    // The buffer is the thread's: a request with a large head does not keep
+    // its size.
+    struct Trim {
+        std::string& s;
+        ~Trim() {
+            if (s.capacity() > 16 * 1024)
+                std::string().swap(s);
+        }
+    } trim{pairs_buffer};
+    const std::string_view pairs = pairs_buffer;
+
     // FCGX_InitRequest zeroes the request. No listening socket (-1): when a
     // head fails, libfcgi closes the connection and tries to accept another
     // one itself; accept(-1) fails at once and FCGX_Accept_r returns.
@@ -205,9 +233,8 @@ Connection::Next FastCgiConnection::serve_request() {
     if (req.r.role != kResponder)
         return refuse_role(req.r.requestId, req.r.role);
 
-    // The params, as libfcgi decoded them ("NAME=value"). It adds
-    // FCGI_ROLE itself (first); the role was checked above, and the limit
-    // counts the pairs the front end sent, as the validator saw them.
+    // The params, as the front end sent them (libfcgi's own FCGI_ROLE is
+    // not among them). The limit counts the pairs the validator saw.
     const std::uint64_t params_count = validator.params_count();
     Environ env;
     // One allocation for the table: growing it would move every string
@@ -217,48 +244,45 @@ Connection::Next FastCgiConnection::serve_request() {
         env.reserve(params_count + 4);
     std::uint64_t params_bytes = 0;
     ParamBuilder params(env);
-    bool role_seen = false;
     std::string repeated;  // the first variable sent twice
-    for (char** p = req.r.envp; params_count <= max_params_ && p != nullptr && *p != nullptr; ++p) {
-        const std::string_view entry(*p);
-        const auto eq = entry.find('=');
-        if (eq == std::string_view::npos || eq == 0)
+    std::string_view method;
+    std::string_view rest = pairs;
+    std::string_view name;
+    std::string_view value;
+    while (take_name_value(rest, name, value)) {
+        if (name.empty())
             continue;
-        const std::string_view name = entry.substr(0, eq);
-        const std::string_view value = entry.substr(eq + 1);
-        if (!role_seen && name == "FCGI_ROLE") {
-            role_seen = true;
-            continue;
-        }
+        if (name == "REQUEST_METHOD" && method.empty())
+            method = value;
+        if (params_count > max_params_)
+            continue;  // refused below; only the method is wanted
         params_bytes += name_value_size(name.size(), value.size());
         if (!params.add(name, value) && repeated.empty())
             repeated = name;
     }
+    const bool head_only = method == "HEAD";
 
     FcgxSink sink(req.r.out, fd, static_cast<std::uint16_t>(req.r.requestId));
     Outcome outcome;
     if (params_count > max_params_) {
-        const char* method = FCGX_GetParam("REQUEST_METHOD", req.r.envp);
         app_.refuse(sink, 431,
                     "front end sent " + std::to_string(params_count) + " FastCGI params (limit " +
                         std::to_string(max_params_) + ", --max-params)",
-                    peer(), "fastcgi", method != nullptr && std::string_view(method) == "HEAD");
+                    peer(), "fastcgi", head_only);
     } else if (params_bytes > max_params_bytes_) {
         // The validator bounds the pairs as they arrive; this holds for what
-        // libfcgi decoded too.
-        const std::string* method = find_var(env, "REQUEST_METHOD");
+        // was decoded too.
         app_.refuse(sink, 431,
                     "front end sent FastCGI params of " + std::to_string(params_bytes) +
                         " bytes (limit " + std::to_string(max_params_bytes_) + ")",
-                    peer(), "fastcgi", method != nullptr && *method == "HEAD");
+                    peer(), "fastcgi", head_only);
     } else if (!repeated.empty()) {
         // As over SCGI, uwsgi, AJP and HTTP: which of two values frames the
         // body or names the request is not for the gateway to guess.
-        const std::string* method = find_var(env, "REQUEST_METHOD");
         app_.refuse(sink, 400,
                     "front end sent the FastCGI param " + log_escape(repeated) +
                         " twice (only a header other than Host may repeat)",
-                    peer(), "fastcgi", method != nullptr && *method == "HEAD");
+                    peer(), "fastcgi", head_only);
     } else {
         FcgxBody body(req.r.in, content_length_of(env), &validator);
         outcome = app_.handle("fastcgi", std::move(env), body, sink, peer());

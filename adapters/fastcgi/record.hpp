@@ -51,6 +51,23 @@ void append_record(std::string& out, std::uint8_t type, std::uint16_t request_id
 /// Appends one name-value pair (§3.4).
 void append_name_value(std::string& out, std::string_view name, std::string_view value);
 
+/// Takes the first name-value pair (§3.4) off the front of `pairs` into
+/// `name` and `value` (views into `pairs`' bytes). False, and `pairs` left
+/// as it was, when it is empty or does not start with a whole pair.
+bool take_name_value(std::string_view& pairs, std::string_view& name,
+                     std::string_view& value) noexcept;
+
+/// Splits the head of a request out of `bytes`, the request's records from
+/// its first byte with no management record among them (as the
+/// RecordValidator passes them on): the contents of its non-empty
+/// FCGI_PARAMS records, in order, are appended to `params`, and those
+/// records are removed from `bytes`, in place. What is left is every other
+/// record as it was: FCGI_BEGIN_REQUEST, the empty FCGI_PARAMS that ends
+/// the params, and whatever followed it (the body's records). False, with
+/// `bytes` unchanged, when `bytes` does not hold the whole head (the empty
+/// FCGI_PARAMS record, padding included); `params` may then have grown.
+bool take_params(std::string& bytes, std::string& params);
+
 /// FCGI_END_REQUEST (§5.5) for `request_id` with `app_status` and
 /// `protocol_status`.
 void append_end_request(std::string& out, std::uint16_t request_id, std::uint32_t app_status,

@@ -10,7 +10,9 @@
 // passed-on bytes (up to an error). The params it let through never exceed the limit; once
 // failed it ignores further bytes; an error names its offset inside the
 // input; what it passes on holds no management record and is itself a
-// valid stream with the same verdict.
+// valid stream with the same verdict. A whole head it passed splits
+// (take_params) into pairs that decode to the counts it gave, and the same
+// request without them.
 //
 // Seed corpus: tests/data/fastcgi/ (connections captured from nginx
 // fastcgi_pass and Apache mod_proxy_fcgi: BEGIN_REQUEST, PARAMS, STDIN).
@@ -127,6 +129,41 @@ void check(std::string_view in, std::uint64_t limit, std::size_t piece) {
     FUZZ_CHECK(again.params_bytes() == whole.params_bytes &&
                again.params_count() == whole.params_count);
     FUZZ_CHECK(again.body_complete() == whole.body_complete);
+    // The adapter's split of what was passed on (take_params): only a whole
+    // head splits; its pairs decode to exactly what the validator counted,
+    // and what is left is the same request with no params.
+    std::string rest = whole.passed;
+    std::string pairs;
+    const bool split = postern::fastcgi::take_params(rest, pairs);
+    // The validator is done at the empty FCGI_PARAMS record's header; the
+    // split needs its padding too, which is there once the body is (the
+    // adapter splits a head only then).
+    if (whole.body_complete)
+        FUZZ_CHECK(split);
+    if (whole.status != RecordValidator::Status::done)
+        FUZZ_CHECK(!split);
+    if (!split) {
+        FUZZ_CHECK(rest == whole.passed);
+        return;
+    }
+    std::string_view left = pairs;
+    std::string_view name;
+    std::string_view value;
+    std::uint64_t count = 0;
+    std::uint64_t bytes = 0;
+    while (postern::fastcgi::take_name_value(left, name, value)) {
+        ++count;
+        bytes += postern::fastcgi::name_value_size(name.size(), value.size());
+    }
+    FUZZ_CHECK(left.empty());
+    FUZZ_CHECK(count == whole.params_count && bytes == whole.params_bytes);
+    FUZZ_CHECK(rest.size() + pairs.size() <= whole.passed.size());
+    RecordValidator after(limit, {100, 4});
+    after.feed(rest);
+    FUZZ_CHECK(after.status() == RecordValidator::Status::done);
+    FUZZ_CHECK(after.params_count() == 0 && after.params_bytes() == 0);
+    FUZZ_CHECK(after.request_id() == whole.request_id && after.role() == whole.role);
+    FUZZ_CHECK(after.body_complete() == whole.body_complete);
 }
 
 }  // namespace

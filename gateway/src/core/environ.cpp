@@ -3,6 +3,8 @@
 #include "postern/response.hpp"
 
 #include <cctype>
+#include <tuple>
+#include <utility>
 
 namespace postern {
 
@@ -126,7 +128,9 @@ bool ParamBuilder::add(std::string_view name, std::string_view value) {
         }
     }
     mark(h);
-    env_.emplace_back(std::string(name), std::string(value));
+    // Built in place: no temporary strings to move.
+    env_.emplace_back(std::piecewise_construct, std::forward_as_tuple(name),
+                      std::forward_as_tuple(value));
     return true;
 }
 
