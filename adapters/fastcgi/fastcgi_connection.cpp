@@ -172,8 +172,7 @@ Connection::Next FastCgiConnection::serve_request() {
     // "NAME=value" string the adapter split again) was a third of the
     // adapter's work on a small request; it still reads the role, the
     // flags and the body, and writes the response's records.
-    thread_local std::string pairs_buffer;
-    pairs_buffer.clear();
+    std::string pairs_buffer;
     if (!take_params(prefiltered, pairs_buffer)) {
         // Never: the validator said the head is complete.
         log::error("front end " + peer().describe() +
@@ -181,15 +180,6 @@ Connection::Next FastCgiConnection::serve_request() {
                    "connection");
         return Next::close;
     }
-    // The buffer is the thread's: a request with a large head does not keep
-    // its size.
-    struct Trim {
-        std::string& s;
-        ~Trim() {
-            if (s.capacity() > 16 * 1024)
-                std::string().swap(s);
-        }
-    } trim{pairs_buffer};
     const std::string_view pairs = pairs_buffer;
 
     // FCGX_InitRequest zeroes the request. No listening socket (-1): when a
