@@ -212,8 +212,8 @@ Connection::Next FastCgiConnection::serve_request() {
         return Next::close;
     }
     if (FCGX_GetError(req.r.in) != 0) {
-        // libfcgi's ReadParams stops quietly at an error between two pairs:
-        // FCGX_Accept_r succeeds with the stream in error.
+        // FCGX_Accept_r can succeed with its input stream in error (a read
+        // failed while it took the empty FCGI_PARAMS record).
         log_bad_head(validator, guard.failure(), guard.read_errno(), start);
         return Next::close;
     }

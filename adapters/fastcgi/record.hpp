@@ -64,8 +64,8 @@ bool take_name_value(std::string_view& pairs, std::string_view& name,
 /// records are removed from `bytes`, in place. What is left is every other
 /// record as it was: FCGI_BEGIN_REQUEST, the empty FCGI_PARAMS that ends
 /// the params, and whatever followed it (the body's records). False, with
-/// `bytes` unchanged, when `bytes` does not hold the whole head (the empty
-/// FCGI_PARAMS record, padding included); `params` may then have grown.
+/// `bytes` and `params` unchanged, when `bytes` does not hold the whole
+/// head (the empty FCGI_PARAMS record, padding included).
 bool take_params(std::string& bytes, std::string& params);
 
 /// FCGI_END_REQUEST (§5.5) for `request_id` with `app_status` and
