@@ -462,7 +462,7 @@ void Reactor::serve(ConnectionSource& c) {
     c.busy.store(false);
     busy_.fetch_sub(1);
     if (next == Connection::Next::close || draining_.load())
-        close_connection(&c);
+        close_connection(&c, true);
     else
         watch(c);
 }
@@ -499,7 +499,7 @@ void Reactor::hand_over(ConnectionSource& c) {
     channel->attach(*streams_, &c, limits_.write_timeout);
 }
 
-void Reactor::close_connection(ConnectionSource* c) {
+void Reactor::close_connection(ConnectionSource* c, bool disarmed) {
     std::unique_ptr<ConnectionSource> owned;
     {
         std::lock_guard lock(mutex_);
@@ -516,7 +516,11 @@ void Reactor::close_connection(ConnectionSource* c) {
     }
     // Removed from the set before the close: a child process forked by a
     // callback may hold a copy of the descriptor, which would keep it there.
-    if (owned->registered && owned->conn->fd() >= 0)
+    // Not when its one-shot readiness has fired and was not re-armed: kept
+    // there by such a copy, it can report nothing, and the close removes it
+    // otherwise. That saves a system call for every connection the front
+    // end closes (nginx, past its kept pool, closes one per request).
+    if (owned->registered && !disarmed && owned->conn->fd() >= 0)
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, owned->conn->fd(), nullptr);
     --owned->listener->open;
     if (owned->conn->channel() != nullptr)

@@ -133,7 +133,10 @@ class Reactor {
     void serve(ConnectionSource& c);
     /// Adds the connection to the epoll set, or re-arms it there.
     void watch(ConnectionSource& c);
-    void close_connection(ConnectionSource* c);
+    /// `disarmed`: the connection's one-shot readiness has fired and was not
+    /// re-armed (the worker serving it closes it), so its registration, if
+    /// any, can never report again and needs no EPOLL_CTL_DEL.
+    void close_connection(ConnectionSource* c, bool disarmed = false);
     /// Hands a connection whose response was detached to the stream thread.
     void hand_over(ConnectionSource& c);
 
