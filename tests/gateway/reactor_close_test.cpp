@@ -14,7 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -95,9 +94,9 @@ class ReactorClose : public ::testing::Test {
 };
 
 TEST_F(ReactorClose, ARegistrationLeftByAForkedChildNeverReports) {
-    // FastCGI without FCGI_KEEP_CONN: the gateway closes after the answer,
-    // and the front end's later bytes (another request) reach the socket the
-    // child still holds.
+    // FastCGI without FCGI_KEEP_CONN: served straight after accept (never
+    // in the set), closed by libfcgi after the answer; the front end's later
+    // bytes (another request) reach the socket the child still holds.
     std::vector<SocketClient> gone;
     for (int i = 0; i < 4; ++i) {
         gone.push_back(gateway_.connect("fastcgi"));
