@@ -20,6 +20,7 @@ from .build import (
 from .common import (
     AB_ROUNDS, ALL_ROUNDS, ALL_WORKLOADS, BENCH, Ctx, DOC_SOURCE, DOWNLOAD_BYTES, NPROC,
     FORM_BODY, QUICK_AB_ROUNDS, ROOT, UPLOAD_BYTES, log)
+from .plain import PLAIN_THREADS
 from .processes import run_cmd
 from .report import targets, write_report
 from .rounds import median_pass, result, run_row
@@ -95,7 +96,8 @@ def main(doc: str) -> int:
     ctx.warmup = 1 if args.quick else 2
     ctx.ab_timeout = 120 if args.quick else 300
     ctx.mode_line = ("quick mode: ab -n 500/100/500, " if args.quick else "") + \
-        f"wrk {ctx.duration}s, {args.threads} Postern threads" + \
+        f"wrk {ctx.duration}s, {args.threads} Postern threads " \
+        f"({PLAIN_THREADS} in the plain-configuration rows)" + \
         (f", median of {args.repeat} interleaved passes" if args.repeat > 1 else "")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
