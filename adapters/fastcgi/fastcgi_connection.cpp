@@ -90,6 +90,9 @@ std::optional<Connection::Next> FastCgiConnection::collect() {
             n = ::recv(fd(), scratch, kRead, MSG_DONTWAIT);
         while (n < 0 && errno == EINTR);
         if (n > 0) {
+            // Less than asked for: the socket was read dry (a stream
+            // socket's recv takes all it has, up to the size).
+            read_dry_ = static_cast<std::size_t>(n) < kRead;
             const bool head_done = v.status() == RecordValidator::Status::done;
             // The header bytes held back from the last read come out first.
             pre_.resize(had + v.held_back() + static_cast<std::size_t>(n));
@@ -124,6 +127,7 @@ std::optional<Connection::Next> FastCgiConnection::collect() {
                 set_wait_deadline(wait_.deadline());
             else
                 validator_.reset();  // idle: the next request counts afresh
+            note_drained();
             return Next::keep;
         }
         clear_wait_deadline();
@@ -307,8 +311,13 @@ Connection::Next FastCgiConnection::serve_request() {
         // the core counted it): the connection is out of step.
         return start_linger();
     }
-    if (keep_conn && outcome.reusable)
+    if (keep_conn && outcome.reusable) {
+        // Read dry in collect(), and libfcgi read nothing more from the
+        // socket: the reactor waits for the next edge without looking again.
+        if (read_dry_ && guard.bytes() == 0)
+            note_drained();
         return Next::keep;
+    }
     if (!outcome.reusable || input_pending())
         return start_linger();
     return Next::close;

@@ -86,6 +86,7 @@ class FastCgiConnection : public Connection {
     std::optional<RecordValidator> validator_;
     std::string pre_;
     std::size_t head_bytes_ = 0;  // pre_'s size before the read that completed the head
+    bool read_dry_ = false;       // collect()'s last read took less than it asked for
     InputWait wait_;
 };
 

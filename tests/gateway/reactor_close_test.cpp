@@ -1,13 +1,14 @@
 // Tests how the reactor closes connections whose descriptor outlives the
 // close: a callback that forks leaves a copy of the connection's socket in
 // the child. The worker that served the connection closes it without
-// EPOLL_CTL_DEL (its one-shot readiness fired and was not re-armed), so
-// the registration stays in the epoll set for as long as the child holds the
-// socket. It must never report: bytes arriving on that socket would
-// otherwise hand a worker a freed connection (AddressSanitizer's
-// heap-use-after-free in build-asan). New connections that get the same
-// descriptor numbers meanwhile are served. A real Server on port 0, HTTP
-// and FastCGI.
+// EPOLL_CTL_DEL, so the (edge-triggered) registration stays in the epoll
+// set for as long as the child holds the socket, and bytes or a reset
+// arriving on that socket do report. Those events name the connection's
+// slot and a generation that is gone (core/reactor.hpp): they must be
+// dropped, never hand a worker a freed connection (AddressSanitizer's
+// heap-use-after-free in build-asan) nor a new connection that took the
+// slot. New connections that get the same descriptor numbers and slots
+// meanwhile are served. A real Server on port 0, HTTP and FastCGI.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -123,8 +124,8 @@ TEST_F(ReactorClose, ARegistrationLeftByAForkedChildNeverReports) {
         c.send(fcgi::encode(again));  // into the child's copy, or refused
     everything_still_served();
     // By now the workers have read those ends of file and closed. A reset
-    // makes the child's copies readable and in error: an armed registration
-    // would report it.
+    // makes the child's copies readable and in error: the registrations
+    // left behind report it, and the events must be dropped.
     for (auto& c : closing) {
         const linger abort{1, 0};
         ::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));

@@ -52,6 +52,7 @@ Connection::Next Connection::continue_linger() {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             // The reactor's sweeper ends the wait at the deadline.
             set_wait_deadline(linger_until_);
+            note_drained();
             return Next::keep;
         }
         break;  // end of file (the peer is done, or the sweeper shut it) or an error

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/peer.hpp"
 #include "postern/response.hpp"
@@ -45,6 +46,13 @@ class Connection {
     /// True when the adapter already buffered bytes of a next request, so
     /// the reactor must not wait for readability before serving again.
     virtual bool pending() const { return false; }
+    /// True when the serve() that just returned `keep` read the socket dry
+    /// (its last read found nothing, or less than it asked for) and nothing
+    /// read the socket after: every byte that arrives from now on comes with
+    /// a readiness edge of its own, and the reactor need not look at the
+    /// socket again before it waits (see core/reactor.hpp). Clears the mark.
+    /// False, the safe answer, unless the adapter said so (note_drained()).
+    bool take_drained() noexcept { return std::exchange(drained_, false); }
     /// While the connection waits in the reactor in the middle of a request
     /// (a request head arriving slowly), the time by which the rest must be
     /// there; Clock::duration::max() (the default) for none. Past it, the
@@ -101,9 +109,14 @@ class Connection {
     static constexpr std::chrono::steady_clock::rep kNoDeadline =
         std::chrono::steady_clock::duration::max().count();
 
+    /// For take_drained(): the socket's receive queue was empty at this
+    /// serve()'s last read of it. Say it only when no read follows.
+    void note_drained() noexcept { drained_ = true; }
+
   private:
     Next continue_linger();
 
+    bool drained_ = false;
     bool lingering_ = false;
     std::chrono::steady_clock::time_point linger_until_{};
     std::size_t linger_bytes_ = 0;

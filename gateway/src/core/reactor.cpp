@@ -82,6 +82,27 @@ constexpr std::chrono::milliseconds kAcceptPause{500};
 // At most one "accept failed" line per listener per this long, with a count.
 constexpr std::chrono::seconds kAcceptLogInterval{5};
 
+// An event of a connection names its slot and generation, with this bit
+// set (see reactor.hpp); the other events carry a Source pointer, which
+// never has it.
+constexpr std::uint64_t kConnectionEvent = std::uint64_t{1} << 63;
+constexpr std::uint32_t kGenerationMask = 0x7fff'ffff;
+// A slot's owner state (the low half of its word).
+constexpr std::uint32_t kIdle = 0;   // in the epoll set, nobody serves it
+constexpr std::uint32_t kBusy = 1;   // a worker serves it
+constexpr std::uint32_t kAgain = 2;  // a worker serves it, and an edge came meanwhile
+constexpr std::uint32_t kFree = 3;   // no connection
+
+constexpr std::uint64_t slot_word(std::uint32_t generation, std::uint32_t state) noexcept {
+    return (std::uint64_t{generation} << 32) | state;
+}
+constexpr std::uint32_t generation_of(std::uint64_t word) noexcept {
+    return static_cast<std::uint32_t>(word >> 32) & kGenerationMask;
+}
+constexpr std::uint32_t state_of(std::uint64_t word) noexcept {
+    return static_cast<std::uint32_t>(word);
+}
+
 void set_timeout(int fd, int option, std::chrono::milliseconds ms) {
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
@@ -91,7 +112,10 @@ void set_timeout(int fd, int option, std::chrono::milliseconds ms) {
 
 }  // namespace
 
-Reactor::Reactor(const Limits& limits, const AddressList& allow) : limits_(limits), allow_(allow) {
+Reactor::Reactor(const Limits& limits, const AddressList& allow)
+    : limits_(limits),
+      allow_(allow),
+      slot_chunks_(std::make_unique<std::atomic<Slot*>[]>(kSlotChunks)) {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -120,6 +144,86 @@ Reactor::~Reactor() {
     ::close(wake_fd_);
     if (reserve_fd_ >= 0)
         ::close(reserve_fd_);
+    for (std::size_t i = 0; i < kSlotChunks; ++i)
+        delete[] slot_chunks_[i].load();
+}
+
+Reactor::Slot& Reactor::slot_at(std::uint32_t index) const noexcept {
+    return slot_chunks_[index / kSlotChunk].load(std::memory_order_acquire)[index % kSlotChunk];
+}
+
+bool Reactor::take_slot(ConnectionSource& c) {
+    std::uint32_t index;
+    if (!free_slots_.empty()) {
+        index = free_slots_.back();
+        free_slots_.pop_back();
+    } else {
+        if (slots_made_ == kSlotChunk * kSlotChunks)
+            return false;
+        if (slots_made_ % kSlotChunk == 0) {
+            auto* chunk = new Slot[kSlotChunk];
+            for (std::size_t i = 0; i < kSlotChunk; ++i)
+                chunk[i].word.store(slot_word(0, kFree), std::memory_order_relaxed);
+            slot_chunks_[slots_made_ / kSlotChunk].store(chunk, std::memory_order_release);
+        }
+        index = slots_made_++;
+    }
+    Slot& s = slot_at(index);
+    const std::uint32_t generation = generation_of(s.word.load(std::memory_order_relaxed));
+    s.source = &c;
+    c.slot = index;
+    c.generation = generation;
+    c.has_slot = true;
+    s.word.store(slot_word(generation, kBusy), std::memory_order_release);
+    return true;
+}
+
+void Reactor::retire_slot(ConnectionSource& c) {
+    if (!c.has_slot)
+        return;
+    slot_at(c.slot).word.store(slot_word((c.generation + 1) & kGenerationMask, kFree),
+                               std::memory_order_release);
+    free_slots_.push_back(c.slot);
+    c.has_slot = false;
+}
+
+Reactor::ConnectionSource* Reactor::claim(std::uint64_t event) noexcept {
+    const auto index = static_cast<std::uint32_t>(event);
+    const std::uint32_t generation = generation_of(event);
+    Slot& s = slot_at(index);
+    std::uint64_t word = s.word.load(std::memory_order_acquire);
+    for (;;) {
+        if (generation_of(word) != generation)
+            return nullptr;  // closed or handed over since
+        switch (state_of(word)) {
+            case kIdle:
+                if (s.word.compare_exchange_weak(word, slot_word(generation, kBusy),
+                                                 std::memory_order_acq_rel,
+                                                 std::memory_order_acquire))
+                    return s.source;
+                break;
+            case kBusy:
+                // Its worker serves it again before giving it back.
+                if (s.word.compare_exchange_weak(word, slot_word(generation, kAgain),
+                                                 std::memory_order_acq_rel,
+                                                 std::memory_order_acquire))
+                    return nullptr;
+                break;
+            default:
+                return nullptr;  // marked already
+        }
+    }
+}
+
+bool Reactor::release(ConnectionSource& c) noexcept {
+    Slot& s = slot_at(c.slot);
+    std::uint64_t busy = slot_word(c.generation, kBusy);
+    if (s.word.compare_exchange_strong(busy, slot_word(c.generation, kIdle),
+                                       std::memory_order_acq_rel, std::memory_order_acquire))
+        return true;
+    // kAgain: only the owner writes it from here on.
+    s.word.store(slot_word(c.generation, kBusy), std::memory_order_relaxed);
+    return false;
 }
 
 void Reactor::add_listener(int fd, std::unique_ptr<Protocol> protocol, std::string name,
@@ -210,9 +314,12 @@ void Reactor::worker_loop(ThreadSlot& slot) {
         }
         if (n == 0)
             continue;
-        auto* src = static_cast<Source*>(ev.data.ptr);
-        if (src->kind == Source::Kind::wake)
-            return;  // stopping: the eventfd stays readable for every worker
+        Source* src = nullptr;
+        if ((ev.data.u64 & kConnectionEvent) == 0) {
+            src = static_cast<Source*>(ev.data.ptr);
+            if (src->kind == Source::Kind::wake)
+                return;  // stopping: the eventfd stays readable for every worker
+        }
         std::chrono::steady_clock::time_point began;
         if (pollers_ != 0) {
             began = std::chrono::steady_clock::now();
@@ -220,10 +327,10 @@ void Reactor::worker_loop(ThreadSlot& slot) {
             if (monitor_asleep_.load())
                 wake_monitor();
         }
-        if (src->kind == Source::Kind::listener)
+        if (src != nullptr)
             accept_ready(*static_cast<ListenerSource*>(src));
-        else
-            serve(*static_cast<ConnectionSource*>(src));
+        else if (ConnectionSource* c = claim(ev.data.u64))
+            serve(*c);
         if (pollers_ != 0) {
             const auto took = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                   std::chrono::steady_clock::now() - began)
@@ -274,7 +381,7 @@ void Reactor::accept_ready(ListenerSource& l) {
         if (first == nullptr)
             first = c;
         else
-            watch(*c);
+            watch_and_release(*c);
     }
     if (accepting_) {
         epoll_event ev{};
@@ -299,9 +406,9 @@ void Reactor::accept_ready(ListenerSource& l) {
     if (peeked > 0)
         serve(*first);
     else if (peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        watch(*first);
+        watch_and_release(*first);
     else
-        close_connection(first);  // closed or broken before it asked anything
+        close_connection(first, true);  // closed or broken before it asked anything
 }
 
 void Reactor::accept_exhausted(ListenerSource& l, int err) {
@@ -421,25 +528,43 @@ Reactor::ConnectionSource* Reactor::set_up(ListenerSource& l, int fd, const sock
     ConnectionSource* raw = c.get();
     {
         std::lock_guard lock(mutex_);
+        if (!take_slot(*raw)) {
+            log::error("refused a connection on " + l.name + " from " +
+                       raw->conn->peer().describe() + ": " +
+                       std::to_string(kSlotChunk * kSlotChunks) +
+                       " connections open in this process");
+            return nullptr;  // ~ConnectionSource closes it
+        }
         connections_.emplace(raw, std::move(c));
     }
     ++l.open;
     return raw;
 }
 
-void Reactor::watch(ConnectionSource& c) {
+bool Reactor::watch(ConnectionSource& c) {
+    const bool drained = c.conn->take_drained();
+    int op;
+    if (!c.registered)
+        op = EPOLL_CTL_ADD;  // reports the bytes already there, if any
+    else if (drained)
+        return true;  // every byte from now on brings an edge
+    else
+        op = EPOLL_CTL_MOD;  // looks at the socket again: bytes there are reported
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-    ev.data.ptr = static_cast<Source*>(&c);
-    const int op = c.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    // Marked before the call: once in the set, the connection may be taken
-    // by another worker before epoll_ctl even returns here.
-    c.registered = true;
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = kConnectionEvent | (std::uint64_t{c.generation} << 32) | c.slot;
     if (::epoll_ctl(epoll_fd_, op, c.conn->fd(), &ev) != 0) {
         log::error(std::string("epoll_ctl: ") + std::strerror(errno));
-        c.registered = op == EPOLL_CTL_MOD;
-        close_connection(&c);
+        close_connection(&c, true);
+        return false;
     }
+    c.registered = true;
+    return true;
+}
+
+void Reactor::watch_and_release(ConnectionSource& c) {
+    if (watch(c) && !release(c))
+        serve(c);  // bytes came before it was given back
 }
 
 void Reactor::serve(ConnectionSource& c) {
@@ -447,24 +572,31 @@ void Reactor::serve(ConnectionSource& c) {
     // connection that is not busy; a worker sets busy before serving and
     // reads draining_ after clearing it (both sequentially consistent), so
     // either the worker sees draining_ and closes, or stop() sees the
-    // connection idle and shuts it down, which wakes a worker to close it.
-    c.busy.store(true);
-    busy_.fetch_add(1);
-    Connection::Next next = c.conn->serve();
-    while (next == Connection::Next::keep && c.conn->pending() && !draining_.load())
-        next = c.conn->serve();
-    c.touch();
-    c.served.store(true);
-    if (next == Connection::Next::detach) {
-        hand_over(c);
-        return;
+    // connection idle and shuts it down, which brings an edge: the worker
+    // still serving it serves again (release() fails), or another one
+    // takes it, and sees end of file.
+    for (;;) {
+        c.busy.store(true);
+        busy_.fetch_add(1);
+        Connection::Next next = c.conn->serve();
+        while (next == Connection::Next::keep && c.conn->pending() && !draining_.load())
+            next = c.conn->serve();
+        c.touch();
+        c.served.store(true);
+        if (next == Connection::Next::detach) {
+            hand_over(c);
+            return;
+        }
+        c.busy.store(false);
+        busy_.fetch_sub(1);
+        if (next == Connection::Next::close || draining_.load()) {
+            close_connection(&c, true);
+            return;
+        }
+        if (!watch(c) || release(c))
+            return;
+        // An edge came while it was served: serve what it brought.
     }
-    c.busy.store(false);
-    busy_.fetch_sub(1);
-    if (next == Connection::Next::close || draining_.load())
-        close_connection(&c, true);
-    else
-        watch(c);
 }
 
 void Reactor::hand_over(ConnectionSource& c) {
@@ -477,6 +609,8 @@ void Reactor::hand_over(ConnectionSource& c) {
     // Out of this epoll set and into the stream thread's; from attach() on
     // the stream thread may close the connection at any time, so nothing
     // here touches it after that.
+    // Out of the set, or every byte the client sends would wake a worker
+    // here for nothing.
     if (c.registered) {
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.conn->fd(), nullptr);
         c.registered = false;
@@ -487,6 +621,7 @@ void Reactor::hand_over(ConnectionSource& c) {
     {
         // Still busy: the drain skips it here as it did there.
         std::lock_guard lock(mutex_);
+        retire_slot(c);  // events on their way are dropped
         detached_.insert(connections_.extract(&c));
     }
     // As in serve(): busy cleared, then draining_ read; either stop() sees
@@ -499,7 +634,7 @@ void Reactor::hand_over(ConnectionSource& c) {
     channel->attach(*streams_, &c, limits_.write_timeout);
 }
 
-void Reactor::close_connection(ConnectionSource* c, bool disarmed) {
+void Reactor::close_connection(ConnectionSource* c, bool owned_by_caller) {
     std::unique_ptr<ConnectionSource> owned;
     {
         std::lock_guard lock(mutex_);
@@ -507,6 +642,7 @@ void Reactor::close_connection(ConnectionSource* c, bool disarmed) {
         if (it != connections_.end()) {
             owned = std::move(it->second);
             connections_.erase(it);
+            retire_slot(*owned);
         } else if (auto d = detached_.find(c); d != detached_.end()) {
             owned = std::move(d->second);
             detached_.erase(d);
@@ -514,13 +650,14 @@ void Reactor::close_connection(ConnectionSource* c, bool disarmed) {
             return;
         }
     }
-    // Removed from the set before the close: a child process forked by a
-    // callback may hold a copy of the descriptor, which would keep it there.
-    // Not when its one-shot readiness has fired and was not re-armed: kept
-    // there by such a copy, it can report nothing, and the close removes it
-    // otherwise. That saves a system call for every connection the front
-    // end closes (nginx, past its kept pool, closes one per request).
-    if (owned->registered && !disarmed && owned->conn->fd() >= 0)
+    // Removed from the set before the close when another thread may be
+    // serving it. Not by its owner, which is the rule: the slot's new
+    // generation turns away the events on their way, and the close removes
+    // the registration (a copy of the descriptor in a child process forked
+    // by a callback may keep it there; its events are turned away too).
+    // That saves a system call for every connection the front end closes
+    // (nginx, past its kept pool, closes one per request).
+    if (owned->registered && !owned_by_caller && owned->conn->fd() >= 0)
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, owned->conn->fd(), nullptr);
     --owned->listener->open;
     if (owned->conn->channel() != nullptr)

@@ -4,9 +4,31 @@
 // idle connections open (nginx `keepalive`, mod_jk's pool); none of them
 // holds a thread, so they can never starve the workers.
 //
-// The worker threads themselves wait in epoll_wait (leader/followers):
-// registrations are EPOLLONESHOT, so each readiness goes to exactly one
-// worker and no hand-off between a reactor thread and a worker is needed.
+// The worker threads themselves wait in epoll_wait (leader/followers), so
+// no hand-off between a reactor thread and a worker is needed.
+//
+// Connections are registered once, edge-triggered (EPOLLET), and never
+// re-armed: a request on a kept connection costs epoll_wait, its reads and
+// its writes, not an epoll_ctl more (a quarter of the system calls of a
+// small FastCGI request). As an edge may reach a second worker while a first
+// one serves the connection, every connection has an owner word (its slot,
+// below): the worker whose compare-and-swap turns it from idle to busy
+// serves; one that finds it busy marks it `again` and goes back to wait,
+// and the serving worker, which can only give the connection back by
+// turning busy into idle, serves again instead. An edge only tells of
+// bytes that arrive after it was taken, so a connection goes back idle
+// only once the socket was read dry (Connection::take_drained()), or after
+// an EPOLL_CTL_MOD that looks at the socket again (one system call, as
+// the one-shot re-arm was) when its adapter cannot tell.
+//
+// An event may still be on its way to a worker when the connection it
+// names is closed and freed, so events do not point at connections: they
+// name a slot and its generation. Slots live as long as the reactor; a
+// slot's generation moves on when its connection is closed or handed over,
+// and an event of an older generation is dropped. That also makes the
+// EPOLL_CTL_DEL before close(2) unneeded: a copy of the descriptor kept
+// open by a forked child can leave the registration behind, but its events
+// name a generation that is gone. Listeners stay one-shot.
 //
 // Only `pollers` of the threads wait in epoll_wait at a time (one per CPU
 // the process has). Waking a sleeping thread for every request costs more
@@ -108,6 +130,29 @@ class Reactor {
     struct ListenerSource;
     struct ConnectionSource;
 
+    /// A connection's place in the epoll set (see the top of this file).
+    /// `word` is the generation (high 32 bits) and the owner state (low).
+    struct Slot {
+        std::atomic<std::uint64_t> word{0};
+        ConnectionSource* source = nullptr;  // written before the word publishes it
+    };
+    static constexpr std::size_t kSlotChunk = 4096;
+    static constexpr std::size_t kSlotChunks = 1024;  // 4 Mi connections at most
+    /// Slot number `index` (one made: below slots_made_).
+    Slot& slot_at(std::uint32_t index) const noexcept;
+    /// Gives `c` a free slot, owned by the caller (busy). Under mutex_;
+    /// false when all kSlotChunks × kSlotChunk are taken.
+    bool take_slot(ConnectionSource& c);
+    /// Moves the slot of `c` to its next generation, free, so that events
+    /// still on their way for `c` are dropped. Under mutex_.
+    void retire_slot(ConnectionSource& c);
+    /// The connection an event names, now owned by the caller; nullptr when
+    /// another worker serves it (marked `again`) or it is gone.
+    ConnectionSource* claim(std::uint64_t event) noexcept;
+    /// Gives `c` back (busy to idle); false when an edge came meanwhile
+    /// (`again`): the caller still owns it and serves it again.
+    bool release(ConnectionSource& c) noexcept;
+
     struct alignas(64) ThreadSlot {
         // The number of the dispatch (event) the thread is serving; 0
         // between dispatches. The monitor sees the same number twice: stuck.
@@ -130,13 +175,19 @@ class Reactor {
     /// accept_ready's answer to running out of descriptors (`err`).
     void accept_exhausted(ListenerSource& l, int err);
     ConnectionSource* set_up(ListenerSource& l, int fd, const sockaddr_storage& peer);
+    /// Serves a connection the caller owns until it goes back idle (or is
+    /// closed, or handed over).
     void serve(ConnectionSource& c);
-    /// Adds the connection to the epoll set, or re-arms it there.
-    void watch(ConnectionSource& c);
-    /// `disarmed`: the connection's one-shot readiness has fired and was not
-    /// re-armed (the worker serving it closes it), so its registration, if
-    /// any, can never report again and needs no EPOLL_CTL_DEL.
-    void close_connection(ConnectionSource* c, bool disarmed = false);
+    /// Adds the connection (owned by the caller) to the epoll set, or, when
+    /// it is there and its socket was not read dry, looks at it again
+    /// there. False when that failed: the connection was closed.
+    bool watch(ConnectionSource& c);
+    /// Puts a connection the caller owns in the epoll set and gives it back.
+    void watch_and_release(ConnectionSource& c);
+    /// `owned`: the caller owns the connection (its slot says busy), so
+    /// no event can make another worker serve it, and the slot's new
+    /// generation turns away those on their way: no EPOLL_CTL_DEL.
+    void close_connection(ConnectionSource* c, bool owned = false);
     /// Hands a connection whose response was detached to the stream thread.
     void hand_over(ConnectionSource& c);
 
@@ -173,6 +224,11 @@ class Reactor {
     std::condition_variable idle_cv_;   // draining: signalled as connections close
     std::condition_variable sweep_cv_;  // wakes the sweeper to stop
     std::unordered_map<ConnectionSource*, std::unique_ptr<ConnectionSource>> connections_;
+    // The slots (see the top of this file), made kSlotChunk at a time under
+    // mutex_ and read without it; never freed before the reactor.
+    std::unique_ptr<std::atomic<Slot*>[]> slot_chunks_;
+    std::uint32_t slots_made_ = 0;           // under mutex_
+    std::vector<std::uint32_t> free_slots_;  // under mutex_
     // Detached ones, moved here by hand_over(): the sweeper does not walk
     // them (the stream loop keeps their timeouts, StreamLoop::check).
     std::unordered_map<ConnectionSource*, std::unique_ptr<ConnectionSource>> detached_;

@@ -54,9 +54,14 @@ struct Reactor::ConnectionSource : Source {
     ConnectionSource() : Source(Kind::connection) {}
     std::unique_ptr<Connection> conn;
     ListenerSource* listener = nullptr;
-    // In the epoll set (EPOLL_CTL_MOD re-arms it) or not yet (a connection
-    // served straight after accept is added when it goes idle).
+    // In the epoll set or not yet (a connection served straight after
+    // accept is added when it goes idle). Touched by its owner only.
     bool registered = false;
+    // Its slot and the slot's generation for it (see reactor.hpp); none
+    // once handed over to the stream loop.
+    bool has_slot = false;
+    std::uint32_t slot = 0;
+    std::uint32_t generation = 0;
     // Written by the worker serving the connection, read by the sweeper and
     // by stop() under the reactor mutex: atomics, so serving a request takes
     // no lock (see serve()).

@@ -241,6 +241,35 @@ TEST_F(FastCgiAdapter, ThreeRequestsOnOneKeptConnection) {
     EXPECT_EQ(calls(), 3);
 }
 
+TEST_F(FastCgiAdapter, ARequestThatArrivesWhileTheLastIsServedIsServedNext) {
+    // The reactor does not look at a kept connection again after a request
+    // that read its socket dry: it waits for the next readiness edge. The
+    // second request arrives while the first one's callback sleeps, after
+    // that read, so its edge comes while a worker still serves the
+    // connection: that worker must serve it too, with no more bytes from
+    // the front end to wake anyone.
+    options_.threads = 2;
+    start();
+    for (int round = 0; round < 3; ++round) {
+        SocketClient c = connect();
+        ASSERT_TRUE(c.send(wire::encode(request("GET", "/app/sleep?ms=300", true, 1))));
+        std::this_thread::sleep_for(100ms);
+        ASSERT_TRUE(c.send(wire::encode(request("GET", "/app/hello", true, 2))));
+        wire::ResponseReader reader(c, 2);
+        const wire::Response& second = reader.read_all(5000ms);
+        ASSERT_TRUE(second.ended) << "round " << round;
+        EXPECT_EQ(wire::parse_cgi(second.out).body, "Hello, world!\n");
+        bool first_ended = false;
+        for (const wire::Record& r : reader.others())
+            first_ended = first_ended || (r.request_id == 1 && r.type == 3);
+        EXPECT_TRUE(first_ended) << "round " << round;
+        // And the connection is still kept for a third.
+        const wire::Response third = wire::round_trip(c, request("GET", "/app/hello", true, 3));
+        ASSERT_TRUE(third.ended) << "round " << round;
+    }
+    EXPECT_EQ(calls(), 9);
+}
+
 TEST_F(FastCgiAdapter, WithoutKeepConnTheGatewayClosesAfterEndRequest) {
     start();
     SocketClient c = connect();
