@@ -56,6 +56,9 @@ class FastCgiConnection : public Connection {
           min_body_rate_(limits.min_body_rate),
           wait_(limits.read_timeout, limits.min_body_rate) {}
 
+    /// Reads to a short read or EAGAIN before it returns keep, and says so.
+    bool edge_triggered() const noexcept override { return true; }
+
   protected:
     Next serve_one() override { return serve_request(); }
     std::string_view wire_name() const noexcept override { return "FastCGI"; }

@@ -1,14 +1,16 @@
 // Tests how the reactor closes connections whose descriptor outlives the
 // close: a callback that forks leaves a copy of the connection's socket in
 // the child. The worker that served the connection closes it without
-// EPOLL_CTL_DEL, so the (edge-triggered) registration stays in the epoll
-// set for as long as the child holds the socket, and bytes or a reset
-// arriving on that socket do report. Those events name the connection's
-// slot and a generation that is gone (core/reactor.hpp): they must be
-// dropped, never hand a worker a freed connection (AddressSanitizer's
-// heap-use-after-free in build-asan) nor a new connection that took the
-// slot. New connections that get the same descriptor numbers and slots
-// meanwhile are served. A real Server on port 0, HTTP and FastCGI.
+// EPOLL_CTL_DEL, so the registration stays in the epoll set for as long as
+// the child holds the socket. A one-shot one (HTTP) is disarmed and cannot
+// report; an edge-triggered one (FastCGI on a kept connection) does report
+// the bytes or the reset that reach that socket, and those events name the
+// connection's slot and a generation that is gone (core/reactor.hpp): they
+// must be dropped, never hand a worker a freed connection
+// (AddressSanitizer's heap-use-after-free in build-asan) nor the new
+// connection that took the slot. New connections that get the same
+// descriptor numbers and slots meanwhile are served. A real Server on port
+// 0, HTTP and FastCGI.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -118,6 +120,22 @@ TEST_F(ReactorClose, ARegistrationLeftByAForkedChildNeverReports) {
         ASSERT_NE(closing.back().recv_until("forked\n", 5s).find("forked\n"), std::string::npos);
         closing.back().shutdown_write();
     }
+    // FastCGI with FCGI_KEEP_CONN: in the set, edge-triggered, after a
+    // first request; the second forks; the front end closes, and the worker
+    // that reads the end of file closes the connection.
+    std::vector<SocketClient> kept;
+    for (int i = 0; i < 4; ++i) {
+        kept.push_back(gateway_.connect("fastcgi"));
+        for (const char* path : {"/app/hello", "/app/fork"}) {
+            fcgi::Request r;
+            r.keep_conn = true;
+            r.params = fcgi::cgi_params("GET", path);
+            const fcgi::Response answer = fcgi::round_trip(kept.back(), r, 5s);
+            ASSERT_TRUE(answer.ended) << path;
+            ASSERT_FALSE(answer.connection_closed) << path;
+        }
+        kept.back().shutdown_write();
+    }
     fcgi::Request again;
     again.params = fcgi::cgi_params("GET", "/app/hello");
     for (auto& c : gone)
@@ -126,16 +144,18 @@ TEST_F(ReactorClose, ARegistrationLeftByAForkedChildNeverReports) {
     // By now the workers have read those ends of file and closed. A reset
     // makes the child's copies readable and in error: the registrations
     // left behind report it, and the events must be dropped.
-    for (auto& c : closing) {
-        const linger abort{1, 0};
-        ::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
+    for (auto* group : {&closing, &kept}) {
+        for (auto& c : *group) {
+            const linger abort{1, 0};
+            ::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
+        }
+        group->clear();
     }
-    closing.clear();
     everything_still_served();
     // And once the children have exited (their copies closed).
     reap();
     everything_still_served();
-    EXPECT_EQ(gateway_.app().calls(), 12 + 3 * 60);
+    EXPECT_EQ(gateway_.app().calls(), 12 + 8 + 3 * 60);
 }
 
 }  // namespace

@@ -53,6 +53,12 @@ class Connection {
     /// socket again before it waits (see core/reactor.hpp). Clears the mark.
     /// False, the safe answer, unless the adapter said so (note_drained()).
     bool take_drained() noexcept { return std::exchange(drained_, false); }
+    /// Registered edge-triggered in the reactor (see core/reactor.hpp): for
+    /// an adapter that marks note_drained() on its request path. The others
+    /// are re-armed after every request (one-shot), which also keeps a
+    /// request body read inside a callback from waking other workers for
+    /// nothing with every segment that arrives.
+    virtual bool edge_triggered() const noexcept { return false; }
     /// While the connection waits in the reactor in the middle of a request
     /// (a request head arriving slowly), the time by which the rest must be
     /// there; Clock::duration::max() (the default) for none. Past it, the

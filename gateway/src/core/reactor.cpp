@@ -542,16 +542,17 @@ Reactor::ConnectionSource* Reactor::set_up(ListenerSource& l, int fd, const sock
 }
 
 bool Reactor::watch(ConnectionSource& c) {
+    const bool edge = c.conn->edge_triggered();
     const bool drained = c.conn->take_drained();
     int op;
     if (!c.registered)
         op = EPOLL_CTL_ADD;  // reports the bytes already there, if any
-    else if (drained)
+    else if (edge && drained)
         return true;  // every byte from now on brings an edge
     else
-        op = EPOLL_CTL_MOD;  // looks at the socket again: bytes there are reported
+        op = EPOLL_CTL_MOD;  // re-arms, or looks at the socket again: bytes there are reported
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    ev.events = EPOLLIN | EPOLLRDHUP | (edge ? EPOLLET : EPOLLONESHOT);
     ev.data.u64 = kConnectionEvent | (std::uint64_t{c.generation} << 32) | c.slot;
     if (::epoll_ctl(epoll_fd_, op, c.conn->fd(), &ev) != 0) {
         log::error(std::string("epoll_ctl: ") + std::strerror(errno));

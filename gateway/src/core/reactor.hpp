@@ -7,28 +7,38 @@
 // The worker threads themselves wait in epoll_wait (leader/followers), so
 // no hand-off between a reactor thread and a worker is needed.
 //
-// Connections are registered once, edge-triggered (EPOLLET), and never
-// re-armed: a request on a kept connection costs epoll_wait, its reads and
-// its writes, not an epoll_ctl more (a quarter of the system calls of a
-// small FastCGI request). As an edge may reach a second worker while a first
-// one serves the connection, every connection has an owner word (its slot,
-// below): the worker whose compare-and-swap turns it from idle to busy
-// serves; one that finds it busy marks it `again` and goes back to wait,
-// and the serving worker, which can only give the connection back by
-// turning busy into idle, serves again instead. An edge only tells of
-// bytes that arrive after it was taken, so a connection goes back idle
-// only once the socket was read dry (Connection::take_drained()), or after
-// an EPOLL_CTL_MOD that looks at the socket again (one system call, as
-// the one-shot re-arm was) when its adapter cannot tell.
+// Connections of an adapter that says when it read its socket dry
+// (Connection::edge_triggered(): FastCGI) are registered once,
+// edge-triggered (EPOLLET), and not re-armed: a request on a kept
+// connection costs epoll_wait, its reads and its writes, not an epoll_ctl
+// more (a quarter of the system calls of a small FastCGI request). As an
+// edge may reach a second worker while a first one serves the connection,
+// every connection has an owner word (its slot, below): the worker whose
+// compare-and-swap turns it from idle to busy serves; one that finds it
+// busy marks it `again` and goes back to wait, and the serving worker,
+// which can only give the connection back by turning busy into idle, serves
+// again instead. An edge only tells of bytes that arrive after it was
+// taken, so a connection goes back idle only once its socket was read dry
+// (Connection::take_drained()), or after an EPOLL_CTL_MOD that looks at the
+// socket again (one system call, as a re-arm) when its adapter cannot tell.
+//
+// The other adapters' connections are one-shot (EPOLLONESHOT), re-armed
+// after every request. Edge-triggered, every segment of a request body that
+// arrives while a callback reads it wakes a worker to find the connection
+// busy: behind nginx → HTTP, 1 MiB uploads ran 5-10 % slower so (three
+// pairs of bench/run's upload rows); behind nginx → FastCGI they did not
+// (three pairs too).
 //
 // An event may still be on its way to a worker when the connection it
 // names is closed and freed, so events do not point at connections: they
 // name a slot and its generation. Slots live as long as the reactor; a
 // slot's generation moves on when its connection is closed or handed over,
-// and an event of an older generation is dropped. That also makes the
-// EPOLL_CTL_DEL before close(2) unneeded: a copy of the descriptor kept
-// open by a forked child can leave the registration behind, but its events
-// name a generation that is gone. Listeners stay one-shot.
+// and an event of an older generation is dropped. The worker that closes
+// a connection it serves needs no EPOLL_CTL_DEL before close(2): a copy of
+// the descriptor kept open by a forked child leaves the registration
+// behind, but a one-shot one is disarmed by then, and the events of an
+// edge-triggered one name a generation that is gone. Listeners stay
+// one-shot.
 //
 // Only `pollers` of the threads wait in epoll_wait at a time (one per CPU
 // the process has). Waking a sleeping thread for every request costs more
