@@ -90,6 +90,7 @@ class FastCgiConnection : public Connection {
     std::string pre_;
     std::size_t head_bytes_ = 0;  // pre_'s size before the read that completed the head
     bool read_dry_ = false;       // collect()'s last read took less than it asked for
+    std::string params_;          // the request's FCGI_PARAMS content, decoded in serve_request()
     InputWait wait_;
 };
 

@@ -76,6 +76,14 @@ class ReadGuard {
     /// the interposed OS_Read).
     std::size_t reads() const noexcept { return reads_; }
     std::size_t bytes() const noexcept { return bytes_; }
+    /// The `prefiltered` buffer, emptied with its capacity kept, for the
+    /// next request to be read into without an allocation. No read may go
+    /// through the guard after.
+    std::string take_buffer() noexcept {
+        pending_.clear();
+        pending_at_ = 0;
+        return std::move(pending_);
+    }
 
     /// The guarded read, called by the OS_Read hook.
     int read(char* buffer, std::size_t size) noexcept;

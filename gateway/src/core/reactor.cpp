@@ -609,9 +609,8 @@ void Reactor::hand_over(ConnectionSource& c) {
     //
     // Out of this epoll set and into the stream thread's; from attach() on
     // the stream thread may close the connection at any time, so nothing
-    // here touches it after that.
-    // Out of the set, or every byte the client sends would wake a worker
-    // here for nothing.
+    // here touches it after that. (Left in this set, every byte the client
+    // sends to an edge-triggered one would wake a worker here for nothing.)
     if (c.registered) {
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.conn->fd(), nullptr);
         c.registered = false;
