@@ -118,6 +118,12 @@ Connection::Next AjpConnection::serve_packet() {
                                               millis(wait_.waited()) + " (--read-timeout " +
                                               millis(settings_.read_timeout) + ")",
                                           peer(), "ajp");
+        } else if (got == Available::failed && error == ECONNRESET && !wait_.started() &&
+                   in_.size() == 0) {
+            // Reset between requests: a front end that closed a pooled
+            // connection with the end of a response unread, as a close, is
+            // its own business (the FastCGI and HTTP adapters say the same).
+            log::debug("front end " + peer().describe() + " reset its idle AJP connection");
         } else if (got == Available::failed) {
             log::warn("reading an AJP packet from front end " + peer().describe() +
                       " failed: " + std::strerror(error));

@@ -142,10 +142,15 @@ std::optional<Connection::Next> FastCgiConnection::collect() {
             return Next::keep;
         }
         clear_wait_deadline();
-        if (n == 0 && nothing_yet()) {
+        if (nothing_yet() && (n == 0 || error == ECONNRESET)) {
             // A front end closes idle kept connections whenever it likes
-            // (nginx's keepalive_timeout): not an error.
-            log::debug("front end " + peer().describe() + " closed its FastCGI connection");
+            // (nginx's keepalive_timeout, a full pool): not an error. It
+            // resets one when it closes with bytes of the last response
+            // still unread, as nginx does when its client went away
+            // mid-response; as the HTTP adapter does for a client, that is
+            // not logged above debug either.
+            log::debug("front end " + peer().describe() + (n == 0 ? " closed" : " reset") +
+                       " its idle FastCGI connection");
         } else if (n == 0 && wait_.expired()) {
             status::count_malformed(peer().listener, status::Malformed::timeout);
             log::warn("front end " + peer().describe() +

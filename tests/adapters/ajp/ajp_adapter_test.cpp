@@ -2,6 +2,7 @@
 // as mod_jk and mod_proxy_ajp speak to it (packet by packet, answering
 // GET_BODY_CHUNK), including what a hostile peer of the port can send.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <unistd.h>
 
@@ -22,9 +23,11 @@
 
 #include "ajp/codec.hpp"
 #include "ajp_client.hpp"
+#include "core/log.hpp"
 #include "in_process_gateway.hpp"
 #include "postern/server.hpp"
 #include "socket_client.hpp"
+#include "stderr_capture.hpp"
 #include "test_data.hpp"
 
 namespace postern {
@@ -163,6 +166,33 @@ TEST_F(AjpAdapter, ManyRequestsAndCpingsOnOneConnection) {
         EXPECT_TRUE(ex.reuse);
         EXPECT_EQ(ex.body, "Hello, world!\n");
     }
+}
+
+TEST_F(AjpAdapter, FrontEndResettingAnIdlePooledConnectionIsNotAWarning) {
+    // A front end that closes a pooled connection with the end of a
+    // response unread resets it: between requests, its own business.
+    start();
+    test::StderrCapture log;
+    const log::Level was = log::level();
+    log::set_level(log::Level::debug);
+    {
+        SocketClient c = connect();
+        ASSERT_TRUE(send(c, request("GET", "/app/hello")).ended);
+        const linger reset{1, 0};  // close(2) sends RST
+        ASSERT_EQ(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
+    }
+    bool seen = false;
+    for (int i = 0; i < 500 && !seen; ++i) {
+        seen = log.text().find(" reset its idle AJP connection") != std::string::npos;
+        if (!seen)
+            std::this_thread::sleep_for(10ms);
+    }
+    log::set_level(was);
+    EXPECT_TRUE(seen) << log.text();
+    EXPECT_EQ(log.text().find("warn: reading an AJP packet"), std::string::npos) << log.text();
+    const Exchange ex = round_trip(request("GET", "/app/hello"));
+    ASSERT_TRUE(ex.ended);
+    EXPECT_EQ(ex.body, "Hello, world!\n");
 }
 
 TEST_F(AjpAdapter, ShutdownIsIgnored) {

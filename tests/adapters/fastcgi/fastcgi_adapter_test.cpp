@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/log.hpp"
 #include "fcgi_client.hpp"
 #include "in_process_gateway.hpp"
 #include "postern/server.hpp"
@@ -430,6 +431,35 @@ TEST_F(FastCgiAdapter, FrontEndClosingAnIdleKeptConnectionIsNotLogged) {
     expect_served();
     stop();
     EXPECT_EQ(log.text().find(who), std::string::npos) << log.text();
+}
+
+TEST_F(FastCgiAdapter, FrontEndResettingAnIdleKeptConnectionIsNotAWarning) {
+    // nginx resets a kept upstream connection when it closes it with the
+    // end of a response unread (its client went away): between requests,
+    // that is the front end's business, as a close is.
+    start();
+    StderrCapture log;
+    const log::Level was = log::level();
+    log::set_level(log::Level::debug);
+    std::string who;
+    {
+        SocketClient c = connect();
+        who = local_endpoint(c);
+        ASSERT_TRUE(wire::round_trip(c, request("GET", "/app/hello", true)).ended);
+        const linger reset{1, 0};  // close(2) sends RST
+        ASSERT_EQ(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
+    }
+    bool seen = false;
+    for (int i = 0; i < 500 && !seen; ++i) {
+        seen = log.text().find(who + " reset its idle") != std::string::npos;
+        if (!seen)
+            std::this_thread::sleep_for(10ms);
+    }
+    log::set_level(was);
+    EXPECT_TRUE(seen) << log.text();
+    EXPECT_EQ(log.text().find("warn: reading a FastCGI request head"), std::string::npos)
+        << log.text();
+    expect_served();
 }
 
 TEST_F(FastCgiAdapter, ServesOverAUnixSocket) {
