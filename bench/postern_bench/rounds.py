@@ -394,7 +394,7 @@ def summary(r: dict) -> str:
 def median_pass(passes: list[list[dict]]) -> list[dict]:
     """One result per (row, workload, round): the pass with the median req/s
     (or MB/s), whole, so that its fields agree with each other; the req/s of
-    every pass goes to its note."""
+    every pass, and its p99 when it has one, go to its note."""
     if len(passes) == 1:
         return passes[0]
     # A row that failed in one pass may have fewer results there: match by
@@ -419,6 +419,13 @@ def median_pass(passes: list[list[dict]]) -> list[dict]:
         ok.sort(key=lambda r: float(r[metric]))
         chosen = dict(ok[(len(ok) - 1) // 2])
         values = ", ".join(f"{float(r[metric]):,.0f}" for r in same if r[metric] != "")
-        chosen["note"] = ((chosen["note"] + "; ") if chosen["note"] else "") + f"passes: {values}"
+        note = f"passes: {values}"
+        # The chosen pass's p99 is one sample of a noisy figure: the note
+        # gives every pass's, so a reader can tell a tail from an accident.
+        measured = [r for r in same if r[metric] != ""]
+        tails = [r["p99_ms"] for r in measured if r.get("p99_ms", "") != ""]
+        if tails and len(tails) == len(measured):
+            note += "; p99 ms of each: " + ", ".join(f"{float(t):g}" for t in tails)
+        chosen["note"] = ((chosen["note"] + "; ") if chosen["note"] else "") + note
         out.append(chosen)
     return out
