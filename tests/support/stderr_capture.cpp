@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <stdexcept>
+#include <thread>
 
 namespace postern::test {
 
@@ -33,6 +34,17 @@ std::string StderrCapture::text() const {
         at += n;
     }
     return out;
+}
+
+bool StderrCapture::wait_for(std::string_view needle, std::chrono::milliseconds timeout) const {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (text().find(needle) != std::string::npos)
+            return true;
+        if (std::chrono::steady_clock::now() >= until)
+            return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
 }
 
 }  // namespace postern::test

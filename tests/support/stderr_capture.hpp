@@ -1,8 +1,10 @@
 // Test support: the gateway's log (stderr) captured in a temporary file.
 #pragma once
 
+#include <chrono>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 namespace postern::test {
 
@@ -19,6 +21,10 @@ class StderrCapture {
 
     /// Everything written to stderr since construction.
     std::string text() const;
+    /// Waits up to `timeout` for `needle` to appear in text(), looking
+    /// every 10 ms (a line a worker thread writes while the gateway runs);
+    /// true once it did.
+    bool wait_for(std::string_view needle, std::chrono::milliseconds timeout) const;
 
   private:
     std::FILE* file_;

@@ -181,12 +181,7 @@ TEST_F(AjpAdapter, FrontEndResettingAnIdlePooledConnectionIsNotAWarning) {
         const linger reset{1, 0};  // close(2) sends RST
         ASSERT_EQ(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
     }
-    bool seen = false;
-    for (int i = 0; i < 500 && !seen; ++i) {
-        seen = log.text().find(" reset its idle AJP connection") != std::string::npos;
-        if (!seen)
-            std::this_thread::sleep_for(10ms);
-    }
+    const bool seen = log.wait_for(" reset its idle AJP connection", 5000ms);
     log::set_level(was);
     EXPECT_TRUE(seen) << log.text();
     EXPECT_EQ(log.text().find("warn: reading an AJP packet"), std::string::npos) << log.text();

@@ -449,12 +449,7 @@ TEST_F(FastCgiAdapter, FrontEndResettingAnIdleKeptConnectionIsNotAWarning) {
         const linger reset{1, 0};  // close(2) sends RST
         ASSERT_EQ(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
     }
-    bool seen = false;
-    for (int i = 0; i < 500 && !seen; ++i) {
-        seen = log.text().find(who + " reset its idle") != std::string::npos;
-        if (!seen)
-            std::this_thread::sleep_for(10ms);
-    }
+    const bool seen = log.wait_for(who + " reset its idle", 5000ms);
     log::set_level(was);
     EXPECT_TRUE(seen) << log.text();
     EXPECT_EQ(log.text().find("warn: reading a FastCGI request head"), std::string::npos)
