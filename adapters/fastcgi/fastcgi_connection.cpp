@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -92,24 +93,41 @@ std::optional<Connection::Next> FastCgiConnection::collect() {
     const auto nothing_yet = [&] { return v.request_bytes() == 0 && v.held_back() == 0; };
     for (;;) {
         if (v.status() == RecordValidator::Status::done) {
-            if (v.body_complete() || pre_.size() - head_bytes_ >= kMaxCollectedBody)
+            // Bytes carried over are taken whatever the body's size: libfcgi
+            // reads the rest from the socket, after them.
+            if (v.body_complete() ||
+                (carry_.empty() && pre_.size() - head_bytes_ >= kMaxCollectedBody))
                 return std::nullopt;
         }
         const std::size_t had = pre_.size();
         ssize_t n;
-        do
-            n = ::recv(fd(), scratch, kRead, MSG_DONTWAIT);
-        while (n < 0 && errno == EINTR);
-        if (n > 0) {
+        if (!carry_.empty()) {
+            // Bytes read with the last request, sent before it was answered.
+            n = static_cast<ssize_t>(std::min(carry_.size(), kRead));
+            std::memcpy(scratch, carry_.data(), static_cast<std::size_t>(n));
+            carry_.erase(0, static_cast<std::size_t>(n));
+        } else {
+            do
+                n = ::recv(fd(), scratch, kRead, MSG_DONTWAIT);
+            while (n < 0 && errno == EINTR);
             // Less than asked for: the socket was read dry (a stream
             // socket's recv takes all it has, up to the size).
-            read_dry_ = static_cast<std::size_t>(n) < kRead;
+            if (n > 0)
+                read_dry_ = static_cast<std::size_t>(n) < kRead;
+        }
+        if (n > 0) {
             const bool head_done = v.status() == RecordValidator::Status::done;
             // The header bytes held back from the last read come out first.
             pre_.resize(had + v.held_back() + static_cast<std::size_t>(n));
             const std::size_t kept =
                 v.filter(scratch, static_cast<std::size_t>(n), pre_.data() + had);
             pre_.resize(had + kept);
+            if (v.ended() && v.taken() < static_cast<std::size_t>(n)) {
+                // The next request began in the same read: it waits, ahead
+                // of whatever was carried over after it, for its own
+                // validator (pending() has the reactor serve it at once).
+                carry_.insert(0, scratch + v.taken(), static_cast<std::size_t>(n) - v.taken());
+            }
             if (!head_done && v.status() == RecordValidator::Status::done)
                 head_bytes_ = had;  // at most: the head ended in this read
             if (v.status() == RecordValidator::Status::error) {
@@ -309,6 +327,10 @@ Connection::Next FastCgiConnection::serve_request() {
         FcgxBody body(req.r.in, content_length_of(env), &validator);
         outcome = app_.handle("fastcgi", std::move(env), body, sink, peer());
     }
+    // A body libfcgi read from the socket may have ended inside a read that
+    // took the start of the next request too.
+    if (carry_.empty())
+        carry_ = guard.take_carry();
 
     if (outcome.channel) {
         // Detached (Response::detach): the channel frames the rest of the
@@ -346,7 +368,7 @@ Connection::Next FastCgiConnection::serve_request() {
             note_drained();
         return Next::keep;
     }
-    if (!outcome.reusable || input_pending())
+    if (!outcome.reusable || !carry_.empty() || input_pending())
         return start_linger();
     return Next::close;
 }

@@ -58,6 +58,9 @@ class FastCgiConnection : public Connection {
 
     /// Reads to a short read or EAGAIN before it returns keep, and says so.
     bool edge_triggered() const noexcept override { return true; }
+    /// Bytes of a next request were read with the last one's: no edge will
+    /// come for them.
+    bool pending() const noexcept override { return !carry_.empty(); }
 
   protected:
     Next serve_one() override { return serve_request(); }
@@ -91,6 +94,11 @@ class FastCgiConnection : public Connection {
     std::size_t head_bytes_ = 0;  // pre_'s size before the read that completed the head
     bool read_dry_ = false;       // collect()'s last read took less than it asked for
     std::string params_;          // the request's FCGI_PARAMS content, decoded in serve_request()
+    // Bytes read from the socket after the end of the last request (a front
+    // end that sent the next one before it was answered), unfiltered: the
+    // next request's collect() takes them before it reads the socket.
+    // Bounded by one read (collect()'s, or libfcgi's through the guard).
+    std::string carry_;
     InputWait wait_;
 };
 

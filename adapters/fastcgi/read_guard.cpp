@@ -123,6 +123,8 @@ int ReadGuard::read(char* buffer, std::size_t size) noexcept {
         return 0;
     if (pending_at_ < pending_.size())
         return take_pending(buffer, size);
+    if (validator_.ended())
+        return 0;  // never: libfcgi reads no further than FCGI_STDIN's end
     // Read behind 8 bytes of head room and filter in place: the header
     // bytes the validator held back from the last read come out first.
     char scratch[64];
@@ -193,9 +195,12 @@ int ReadGuard::read(char* buffer, std::size_t size) noexcept {
         }
         if (validator_.status() == RecordValidator::Status::error)
             return fail(Failure::malformed, EPROTO);
+        if (validator_.ended() && validator_.taken() < static_cast<std::size_t>(n))
+            carry_.assign(into + validator_.taken(),
+                          static_cast<std::size_t>(n) - validator_.taken());
         if (!validator_.answers().empty() && !send_answers())
             return fail(Failure::write_error, errno != 0 ? errno : EPIPE);
-        if (kept == 0)
+        if (kept == 0 && !validator_.ended())
             continue;  // only management records, or a header still incomplete
         return in_place ? static_cast<int>(kept) : take_pending(buffer, size);
     }

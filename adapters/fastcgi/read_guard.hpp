@@ -85,6 +85,10 @@ class ReadGuard {
         return std::move(pending_);
     }
 
+    /// Bytes read from the socket after the end of the request (the next
+    /// request's, unfiltered), taken by the caller once libfcgi is done.
+    std::string take_carry() noexcept { return std::move(carry_); }
+
     /// The guarded read, called by the OS_Read hook.
     int read(char* buffer, std::size_t size) noexcept;
 
@@ -109,6 +113,8 @@ class ReadGuard {
     // reads whole 8 KiB buffers; this only serves a caller that does not).
     std::string pending_;
     std::size_t pending_at_ = 0;
+    // What the last read took past the end of the request (take_carry()).
+    std::string carry_;
 };
 
 /// True when libfcgi's reads reach the hook (checked once, on a socketpair,

@@ -49,7 +49,7 @@ std::size_t RecordValidator::filter(const char* in, std::size_t size, char* out)
         request_bytes_ += n;
     };
     std::size_t i = 0;
-    while (status_ != Status::error && i < size) {
+    while (status_ != Status::error && i < size && !ended()) {
         const std::size_t left = size - i;
         if (header_have_ < kHeaderLength) {
             if (header_have_ == 0)
@@ -93,11 +93,12 @@ std::size_t RecordValidator::filter(const char* in, std::size_t size, char* out)
         }
         // §3.3: a record is its header, contentLength bytes, paddingLength bytes.
         if (header_have_ == kHeaderLength && content_left_ == 0 && padding_left_ == 0) {
-            if (kind_ != Kind::request)
+            if (kind_ == Kind::management || kind_ == Kind::get_values)
                 on_management_end();
             header_have_ = 0;
         }
     }
+    taken_ = i;
     return written;
 }
 
@@ -143,6 +144,20 @@ void RecordValidator::on_header() {
         return;
     }
     if (phase_ == Phase::before_begin) {
+        if (type == kAbortRequest && content_left_ == 0) {
+            // §5.4: the front end gave up on the request it sent last, and
+            // sent this before it read that request's FCGI_END_REQUEST. That
+            // request is over; the record is dropped (no answer is owed),
+            // and counts against the bound on records that are not a
+            // request's.
+            kind_ = Kind::stale_abort;
+            if (++management_records_ > kMaxManagementRecords)
+                fail(ErrorCode::too_many_management,
+                     "more than " + std::to_string(kMaxManagementRecords) +
+                         " FastCGI management records for one request",
+                     record_offset_);
+            return;
+        }
         if (type != kBeginRequest) {
             fail(ErrorCode::unexpected_record,
                  a_record(type) + " for request " + std::to_string(id) +
@@ -213,6 +228,7 @@ void RecordValidator::on_header() {
                 phase_ = Phase::body_done;
             return;
         case Phase::body_done:
+            // Never: filter() stops at the end of the request.
             fail(ErrorCode::unexpected_record,
                  a_record(type) + " after the end of FCGI_STDIN (FastCGI 1.0 §5.3)",
                  record_offset_);

@@ -46,9 +46,16 @@ struct ManagementValues {
 /// request before FCGI_BEGIN_REQUEST; a second request id on the connection
 /// (Postern does not multiplex); a stream record other than FCGI_PARAMS
 /// before the params ended, or other than FCGI_STDIN after; FCGI_DATA (a
-/// responder has no data stream); anything after the empty FCGI_STDIN but
-/// FCGI_ABORT_REQUEST; an FCGI_BEGIN_REQUEST body that is not 8 bytes or an
-/// FCGI_ABORT_REQUEST with content; params past the limit.
+/// responder has no data stream); an FCGI_BEGIN_REQUEST body that is not 8
+/// bytes or an FCGI_ABORT_REQUEST with content; params past the limit.
+///
+/// One request: filter() stops at its end (the empty FCGI_STDIN record and
+/// its padding, ended()), and taken() says how far it read. What follows
+/// is the next request's, sent before this one was answered, for the next
+/// validator: requests a front end sends back to back are served one after
+/// the other whether they arrive in one read or in several. An empty
+/// FCGI_ABORT_REQUEST before FCGI_BEGIN_REQUEST is for a request already
+/// answered (§5.4) and is dropped, as management records are.
 ///
 /// Management records may come anywhere, between any two records: they are
 /// removed from the bytes passed on (filter()), and their answers wait in
@@ -100,6 +107,14 @@ class RecordValidator {
     /// filter() for a caller that does not keep the bytes (tests, fuzzers).
     Status feed(std::string_view bytes);
 
+    /// The request is whole: its empty FCGI_STDIN record, padding included,
+    /// was seen. filter() takes nothing more.
+    bool ended() const noexcept { return phase_ == Phase::body_done && header_have_ == 0; }
+    /// How many of the bytes given to the last filter() (or feed()) it
+    /// examined: all of them unless the request ended, or was in error,
+    /// before their end. The rest are the next request's.
+    std::size_t taken() const noexcept { return taken_; }
+
     Status status() const noexcept { return status_; }
     /// The outcome so far as every codec gives it (core/decode.hpp):
     /// `consumed` is offset(), the bytes examined.
@@ -149,7 +164,7 @@ class RecordValidator {
   private:
     enum class Phase { before_begin, params, body, body_done };
     enum class PairState { name_length, value_length, data };
-    enum class Kind { request, management, get_values };
+    enum class Kind { request, management, get_values, stale_abort };
 
     void on_header();
     void on_management_header(std::uint8_t type);
@@ -171,6 +186,7 @@ class RecordValidator {
     std::uint64_t error_offset_ = 0;
     std::uint64_t offset_ = 0;
     std::uint64_t request_bytes_ = 0;
+    std::size_t taken_ = 0;
 
     // The record being read.
     char header_[kHeaderLength] = {};

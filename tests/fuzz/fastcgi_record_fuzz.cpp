@@ -51,6 +51,7 @@ struct Verdict {
 Verdict feed(std::string_view in, std::uint64_t limit, std::size_t piece) {
     RecordValidator v(limit, {100, 4});
     std::string passed;
+    std::uint64_t examined = 0;
     for (std::size_t at = 0; at < in.size(); at += piece) {
         const std::string_view p = in.substr(at, std::min(piece, in.size() - at));
         // In place behind 8 bytes of head room, as ReadGuard::read does.
@@ -64,6 +65,13 @@ Verdict feed(std::string_view in, std::uint64_t limit, std::size_t piece) {
         FUZZ_CHECK(v.params_bytes() <= limit);
         FUZZ_CHECK(v.offset() <= std::min<std::uint64_t>(at + piece, in.size()));
         FUZZ_CHECK(v.request_bytes() == passed.size());
+        // Every byte given is examined until the request ends (or fails):
+        // the adapter keeps the rest for the next request.
+        examined += v.taken();
+        if (v.status() != RecordValidator::Status::error) {
+            FUZZ_CHECK(v.taken() == p.size() || v.ended());
+            FUZZ_CHECK(v.offset() == examined);
+        }
     }
     if (v.status() == RecordValidator::Status::error) {
         // What was passed on before an error depends on where the reads

@@ -271,6 +271,92 @@ TEST_F(FastCgiAdapter, ARequestThatArrivesWhileTheLastIsServedIsServedNext) {
     EXPECT_EQ(calls(), 9);
 }
 
+TEST_F(FastCgiAdapter, RequestsSentBackToBackInOneWriteAreAllServed) {
+    // A kept connection is registered edge-triggered, and after a request
+    // the reactor waits for the next edge without looking at the socket
+    // again when the adapter says it read the socket dry. Here the front end
+    // writes a POST and two GETs at once and then nothing more: if the
+    // adapter claimed "dry" with bytes of the next request still in the
+    // socket (or in its own buffers), no edge would ever come for them and
+    // the last answer would never arrive. The bodies put the end of the
+    // first request before, at and after the adapter's 16 KiB read, and
+    // past what it collects in the reactor (64 KiB; libfcgi reads the
+    // rest from the socket itself). One makes the first request exactly two
+    // reads long: the second read is full, so the socket is not dry though
+    // the request ended there, and the next requests are still in it.
+    options_.threads = 2;
+    start();
+    // The body in records of up to 65,535 bytes, as nginx sends it.
+    const auto first_of = [](const std::string& body) {
+        const wire::Request r = post("/app/sum", body);
+        return wire::begin_request(1, true) + wire::params_stream(1, r.params) +
+               wire::stdin_stream(1, body, 65535);
+    };
+    std::size_t two_reads = 30 * 1024;
+    while (first_of(std::string(two_reads, 'x')).size() < 32 * 1024)
+        ++two_reads;
+    ASSERT_EQ(first_of(std::string(two_reads, 'x')).size(), 32u * 1024);
+    for (std::size_t size :
+         {std::size_t{0}, std::size_t{100}, std::size_t{16 * 1024 - 200}, std::size_t{16 * 1024},
+          two_reads, std::size_t{40'000}, std::size_t{64 * 1024 + 1}, std::size_t{300'000}}) {
+        SocketClient c = connect();
+        const std::string body = deterministic_bytes(size, 11);
+        const std::string bytes = first_of(body) +
+                                  wire::encode(request("GET", "/app/hello", true, 2)) +
+                                  wire::encode(request("GET", "/app/hello", true, 3));
+        ASSERT_TRUE(c.send(bytes));
+        wire::ResponseReader reader(c, 3);
+        const wire::Response& third = reader.read_all(5000ms);
+        ASSERT_TRUE(third.ended) << "body of " << size << " bytes: " << third.error;
+        EXPECT_EQ(wire::parse_cgi(third.out).body, "Hello, world!\n");
+        std::string first_out;
+        int ended = 0;
+        for (const wire::Record& r : reader.others()) {
+            if (r.request_id == 1 && r.type == 6)  // FCGI_STDOUT
+                first_out += r.content;
+            if (r.type == 3)  // FCGI_END_REQUEST
+                ++ended;
+        }
+        EXPECT_EQ(ended, 2) << "body of " << size << " bytes";
+        EXPECT_EQ(wire::parse_cgi(first_out).body,
+                  "bytes=" + std::to_string(size) + " fnv=" + std::to_string(fnv1a(body)));
+        // Nothing was lost or left over: the connection serves the next one.
+        const wire::Response next = wire::round_trip(c, request("GET", "/app/hello", true, 4));
+        ASSERT_TRUE(next.ended) << "body of " << size << " bytes";
+        EXPECT_EQ(wire::parse_cgi(next.out).body, "Hello, world!\n");
+    }
+}
+
+TEST_F(FastCgiAdapter, WhatFollowsARequestInTheSameWriteIsJudgedAsTheNextRequest) {
+    // The first request is answered whatever follows it; what follows is
+    // held to the rules of a request of its own: garbage closes the
+    // connection after the answer, an empty FCGI_ABORT_REQUEST for the
+    // request just answered (§5.4) is dropped and the request after it served.
+    start();
+    {
+        SocketClient c = connect();
+        ASSERT_TRUE(
+            c.send(wire::encode(request("GET", "/app/hello", true, 1)) + "\x09 not a record"));
+        wire::ResponseReader reader(c, 1);
+        const wire::Response& r = reader.read_all(5000ms);
+        ASSERT_TRUE(r.ended);
+        EXPECT_EQ(wire::parse_cgi(r.out).body, "Hello, world!\n");
+        EXPECT_TRUE(c.wait_closed(5000ms));
+    }
+    {
+        SocketClient c = connect();
+        ASSERT_TRUE(c.send(wire::encode(request("GET", "/app/hello", true, 1)) +
+                           wire::record(wire::kAbortRequest, 1, "") +
+                           wire::encode(request("GET", "/app/hello", true, 2))));
+        wire::ResponseReader reader(c, 2);
+        const wire::Response& r = reader.read_all(5000ms);
+        ASSERT_TRUE(r.ended);
+        EXPECT_EQ(wire::parse_cgi(r.out).body, "Hello, world!\n");
+        EXPECT_FALSE(c.closed());
+    }
+    expect_served();
+}
+
 TEST_F(FastCgiAdapter, WithoutKeepConnTheGatewayClosesAfterEndRequest) {
     start();
     SocketClient c = connect();
