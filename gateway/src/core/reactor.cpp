@@ -578,7 +578,6 @@ void Reactor::serve(ConnectionSource& c) {
     // takes it, and sees end of file.
     for (;;) {
         c.busy.store(true);
-        busy_.fetch_add(1);
         Connection::Next next = c.conn->serve();
         while (next == Connection::Next::keep && c.conn->pending() && !draining_.load())
             next = c.conn->serve();
@@ -589,7 +588,6 @@ void Reactor::serve(ConnectionSource& c) {
             return;
         }
         c.busy.store(false);
-        busy_.fetch_sub(1);
         if (next == Connection::Next::close || draining_.load()) {
             close_connection(&c, true);
             return;
@@ -628,7 +626,6 @@ void Reactor::hand_over(ConnectionSource& c) {
     // the connection idle and shuts it down, or it is shut down here
     // (before attach: the stream thread may close it at once after).
     c.busy.store(false);
-    busy_.fetch_sub(1);
     if (draining_.load())
         channel->going_away();  // ended as soon as it is attached
     channel->attach(*streams_, &c, limits_.write_timeout);
@@ -714,7 +711,11 @@ void Reactor::stop(std::chrono::milliseconds drain) {
                 c->conn->channel()->going_away();
         if (!idle_cv_.wait_for(lock, drain,
                                [this] { return connections_.empty() && detached_.empty(); })) {
-            log::warn(std::to_string(busy_.load()) +
+            std::size_t running = 0;
+            for (auto* table : {&connections_, &detached_})
+                for (auto& [c, owned] : *table)
+                    running += c->busy.load() ? 1 : 0;
+            log::warn(std::to_string(running) +
                       " request(s) still running after the drain time; cutting their connections");
             // A worker blocked reading from or writing to its front end wakes
             // up with an error; one inside a callback finishes the callback

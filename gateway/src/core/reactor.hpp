@@ -242,7 +242,6 @@ class Reactor {
     // Detached ones, moved here by hand_over(): the sweeper does not walk
     // them (the stream loop keeps their timeouts, StreamLoop::check).
     std::unordered_map<ConnectionSource*, std::unique_ptr<ConnectionSource>> detached_;
-    std::atomic<std::size_t> busy_{0};
     std::atomic<bool> draining_{false};
     bool stopping_ = false;
     std::atomic<bool> accepting_{true};

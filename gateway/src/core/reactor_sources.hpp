@@ -64,7 +64,10 @@ struct Reactor::ConnectionSource : Source {
     std::uint32_t generation = 0;
     // Written by the worker serving the connection, read by the sweeper and
     // by stop() under the reactor mutex: atomics, so serving a request takes
-    // no lock (see serve()).
+    // no lock (see serve()). Not the slot word's busy state: the drain needs
+    // the owner to clear this flag and then read draining_ while it still
+    // owns the connection (it may close it then), before it gives the slot
+    // back; and a connection handed over to the stream loop has no slot.
     std::atomic<bool> busy{false};
     // Has carried a request: a front end opens a connection to send one, so
     // until then the connection is not idle but a request on its way.
