@@ -168,6 +168,48 @@ TEST_F(AjpAdapter, ManyRequestsAndCpingsOnOneConnection) {
     }
 }
 
+TEST_F(AjpAdapter, RequestsAndCpingSentBackToBackInOneWriteAreAllAnswered) {
+    // The adapter serves what it already buffered before it waits for the
+    // socket again: a front end that wrote a CPING and two requests at once
+    // (and nothing more) gets every answer, in order, and the connection
+    // stays in step for the next request.
+    start();
+    SocketClient c = connect();
+    const std::string cping("\x12\x34\x00\x01\x0a", 5);
+    ASSERT_TRUE(c.send(cping + forward(request("GET", "/app/hello")) +
+                       forward(request("GET", "/app/hello")) + cping));
+    // The packets' types, in order, up to the fourth answer (read_exchange
+    // would drop what it read past one exchange).
+    std::string types;
+    std::string body;
+    std::string buf;
+    int answers = 0;
+    const auto length_of = [](const std::string& b) {
+        return std::size_t{static_cast<unsigned char>(b[2])} << 8 |
+               static_cast<unsigned char>(b[3]);
+    };
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (answers < 4 && std::chrono::steady_clock::now() < deadline) {
+        buf += c.recv_some(200ms);
+        while (buf.size() >= 4 && buf.size() >= 4 + length_of(buf)) {
+            const std::size_t len = length_of(buf);
+            const char type = buf[4];
+            types += static_cast<char>('0' + type);
+            if (type == 3)  // SEND_BODY_CHUNK: length, bytes, NUL
+                body += buf.substr(7, len - 4);
+            if (type == 5 || type == 9)  // END_RESPONSE, CPONG
+                ++answers;
+            buf.erase(0, 4 + len);
+        }
+    }
+    EXPECT_EQ(types, "94354359");  // CPONG, two responses, CPONG
+    EXPECT_EQ(body, "Hello, world!\nHello, world!\n");
+    Exchange next = send(c, request("GET", "/app/hello"));
+    ASSERT_TRUE(next.ended);
+    EXPECT_EQ(next.body, "Hello, world!\n");
+    EXPECT_EQ(calls(), 3);
+}
+
 TEST_F(AjpAdapter, FrontEndResettingAnIdlePooledConnectionIsNotAWarning) {
     // A front end that closes a pooled connection with the end of a
     // response unread resets it: between requests, its own business.
