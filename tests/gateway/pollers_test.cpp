@@ -85,6 +85,23 @@ TEST(ThreadsWanted, ARequestSeenTwiceCountsEveryRunningOne) {
     EXPECT_EQ(threads_wanted({1, 16, 1, 0, 5'000'000, 0}), 1u);
 }
 
+// How often the monitor looks: every 2 ms while callbacks block, half as
+// often after each look that wanted no thread beyond the pollers.
+TEST(LookPeriod, GrowsWhileNothingBlocksAndShrinksAtOnce) {
+    constexpr long kShortest = 2'000'000;
+    constexpr long kLongest = 16'000'000;
+    long period = kShortest;
+    const long expected[] = {4'000'000, 8'000'000, 16'000'000, 16'000'000};
+    for (long e : expected) {
+        period = next_look_period(period, false, kShortest, kLongest);
+        EXPECT_EQ(period, e);
+    }
+    EXPECT_EQ(next_look_period(period, true, kShortest, kLongest), kShortest);
+    EXPECT_EQ(next_look_period(kShortest, true, kShortest, kLongest), kShortest);
+    // A longest that is not a power of two times the shortest is kept to.
+    EXPECT_EQ(next_look_period(8'000'000, false, kShortest, 10'000'000), 10'000'000);
+}
+
 class Pollers : public ::testing::Test {
   protected:
     void start(unsigned threads, unsigned pollers) {

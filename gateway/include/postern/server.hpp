@@ -99,7 +99,8 @@ struct Options {
     /// How many of the threads wait for requests at one time; 0: one per
     /// CPU this process may run on (the executable gives each worker
     /// process its share of the CPUs). The others stand by and are called
-    /// in, within 2 ms, as requests take long (callbacks that sleep or wait
+    /// in as requests take long (within 2 ms while callbacks block, within
+    /// 32 ms of the first one after a calm spell) (callbacks that sleep or wait
     /// on a database, uploads, downloads), so a callback that blocks never
     /// holds up the requests behind it, while short requests are served
     /// without waking a thread for each (a context switch costs more than a

@@ -45,13 +45,17 @@
 // than a small request itself; a poller that comes back from a request
 // finds the next one already queued and serves it without sleeping, the
 // way an nginx worker does. The other threads stand by, parked. A monitor
-// looks every 2 ms and calls them in when requests take long (callbacks
+// looks now and then and calls them in when requests take long (callbacks
 // that sleep or wait on a database, uploads, downloads), so that the
 // requests queued behind never wait for them: as many threads more as the
 // time spent in requests longer than 250 µs since the last look keeps
 // busy, or, once a thread is seen inside the same request at two looks,
-// one for every request running. Once fewer threads have been enough for
-// 50 ms, the extra ones park again.
+// one for every request running. It looks every 2 ms while it wants such
+// threads, and half as often after each look that wanted none, down to
+// every 16 ms: a look wakes a thread, which on CPUs shared with a front end
+// preempts a poller, and at 2 ms the short requests preempted across two
+// looks called threads in for nothing. Once fewer threads have been enough
+// for 50 ms, the extra ones park again.
 //
 // Heartbeat (--worker-timeout). The sweeper, the reactor's own thread that
 // ends idle and stalled connections, notes in the worker's scoreboard slot
@@ -100,6 +104,11 @@ struct Look {
 
 /// How many threads should be waiting for or serving requests after `look`.
 unsigned threads_wanted(const Look& look) noexcept;
+
+/// The monitor's next wait after a look with period `period` (ns): the
+/// shortest while it wants threads beyond the pollers (`blocking`), else
+/// twice as long, up to `longest`.
+long next_look_period(long period, bool blocking, long shortest, long longest) noexcept;
 
 class StreamLoop;
 

@@ -33,14 +33,22 @@ void futex_wake(std::atomic<std::uint32_t>& word) noexcept {
               nullptr, 0);
 }
 
-// How often the monitor looks while requests run: a request that blocks
-// holds up the ones queued behind it for one to two periods.
-constexpr long kMonitorPeriodNs = 2'000'000;
-// Looks in a row with no request running before the monitor sleeps until
-// the next request (so an idle process does not tick).
-constexpr unsigned kMonitorQuietLooks = 50;
-// Looks in a row that needed fewer threads before the extra ones park.
-constexpr unsigned kMonitorCalmLooks = 25;
+// How often the monitor looks while requests run: every kMonitorMinPeriodNs
+// while it wants threads beyond the pollers (callbacks block), and half as
+// often after every look that wanted none, down to every
+// kMonitorMaxPeriodNs. A request that blocks holds up the ones queued
+// behind it for one to two periods: up to 32 ms when it comes after a calm
+// spell, then 2-4 ms while blocking goes on. Each look wakes the monitor,
+// and on CPUs shared with the front end a wake-up every 2 ms (with the
+// threads it called in whenever a short request was preempted across two
+// looks) cost the 7 KB page a third of its p99 (bench/NOTES.md).
+constexpr long kMonitorMinPeriodNs = 2'000'000;
+constexpr long kMonitorMaxPeriodNs = 16'000'000;
+// No request running for this long: the monitor sleeps until the next one
+// (so an idle process does not tick).
+constexpr std::int64_t kMonitorQuietNs = 100'000'000;
+// Fewer threads enough for this long: the extra ones park.
+constexpr std::int64_t kMonitorCalmNs = 50'000'000;
 // The sweeper's longest sleep: the heartbeat is never older than this in a
 // process that runs (the supervisor's --worker-timeout is far longer).
 constexpr std::chrono::milliseconds kHeartbeatPeriod{250};
@@ -69,11 +77,11 @@ void Reactor::wake_monitor() noexcept {
 void Reactor::monitor_loop() {
     const std::size_t n = threads_.size();
     std::vector<std::uint64_t> last(n, 0);
-    unsigned quiet = 0;
-    unsigned calm = 0;
+    std::int64_t quiet = 0;  // ns with no request running
+    std::int64_t calm = 0;   // ns that needed fewer threads than allowed
+    long period = kMonitorMinPeriodNs;
     std::uint64_t slow_before = 0;
     auto looked = std::chrono::steady_clock::now();
-    const timespec period{0, kMonitorPeriodNs};
     while (!monitor_stop_.load()) {
         const std::uint32_t word = monitor_word_.load();
         unsigned running = 0;
@@ -101,17 +109,20 @@ void Reactor::monitor_loop() {
         // a while: callbacks that block now and then (a database) keep
         // their threads between requests instead of waiting a look for one.
         const unsigned allowed = allowed_.load();
-        calm = want < allowed ? calm + 1 : 0;
-        if (want > allowed || calm >= kMonitorCalmLooks) {
+        calm = want < allowed ? calm + since : 0;
+        if (want > allowed || calm >= kMonitorCalmNs) {
             calm = 0;
             std::lock_guard lock(park_mutex_);
             allowed_.store(want);
             for (unsigned a = active_.load(); a < want; ++a)
                 park_cv_.notify_one();
         }
-        quiet = running == 0 ? quiet + 1 : 0;
-        if (quiet < kMonitorQuietLooks) {
-            futex_wait(monitor_word_, word, &period);
+        period =
+            next_look_period(period, want > pollers_, kMonitorMinPeriodNs, kMonitorMaxPeriodNs);
+        quiet = running == 0 ? quiet + since : 0;
+        if (quiet < kMonitorQuietNs) {
+            const timespec wait{0, period};
+            futex_wait(monitor_word_, word, &wait);
             continue;
         }
         // Idle: sleep until a thread starts serving. Either that thread sees
@@ -125,7 +136,15 @@ void Reactor::monitor_loop() {
             futex_wait(monitor_word_, word, nullptr);
         monitor_asleep_.store(false);
         quiet = 0;
+        period = kMonitorMinPeriodNs;
+        looked = std::chrono::steady_clock::now();
     }
+}
+
+long next_look_period(long period, bool blocking, long shortest, long longest) noexcept {
+    if (blocking)
+        return shortest;
+    return period >= longest / 2 ? longest : period * 2;
 }
 
 unsigned threads_wanted(const Look& look) noexcept {
