@@ -151,11 +151,7 @@ void RecordValidator::on_header() {
             // and counts against the bound on records that are not a
             // request's.
             kind_ = Kind::stale_abort;
-            if (++management_records_ > kMaxManagementRecords)
-                fail(ErrorCode::too_many_management,
-                     "more than " + std::to_string(kMaxManagementRecords) +
-                         " FastCGI management records for one request",
-                     record_offset_);
+            count_management_record();
             return;
         }
         if (type != kBeginRequest) {
@@ -227,13 +223,8 @@ void RecordValidator::on_header() {
             if (content_left_ == 0)
                 phase_ = Phase::body_done;
             return;
-        case Phase::body_done:
-            // Never: filter() stops at the end of the request.
-            fail(ErrorCode::unexpected_record,
-                 a_record(type) + " after the end of FCGI_STDIN (FastCGI 1.0 §5.3)",
-                 record_offset_);
-            return;
-        case Phase::before_begin:
+        case Phase::body_done:     // never: filter() stops at the end of the request
+        case Phase::before_begin:  // handled above
             break;
     }
 }
@@ -242,13 +233,8 @@ void RecordValidator::on_management_header(std::uint8_t type) {
     // §3.3: a management record (FCGI_GET_VALUES, ...) neither opens nor
     // continues a request; it is answered here and never passed on.
     kind_ = type == kGetValues ? Kind::get_values : Kind::management;
-    if (++management_records_ > kMaxManagementRecords) {
-        fail(ErrorCode::too_many_management,
-             "more than " + std::to_string(kMaxManagementRecords) +
-                 " FastCGI management records for one request",
-             record_offset_);
+    if (!count_management_record())
         return;
-    }
     if (kind_ == Kind::get_values && content_left_ > kMaxGetValuesContent) {
         fail(ErrorCode::bad_management,
              "an FCGI_GET_VALUES body of " + std::to_string(content_left_) + " bytes (limit " +
@@ -257,6 +243,16 @@ void RecordValidator::on_management_header(std::uint8_t type) {
         return;
     }
     management_content_.clear();
+}
+
+bool RecordValidator::count_management_record() {
+    if (++management_records_ <= kMaxManagementRecords)
+        return true;
+    fail(ErrorCode::too_many_management,
+         "more than " + std::to_string(kMaxManagementRecords) +
+             " FastCGI management records for one request",
+         record_offset_);
+    return false;
 }
 
 void RecordValidator::on_management_end() {

@@ -169,6 +169,9 @@ class RecordValidator {
     void on_header();
     void on_management_header(std::uint8_t type);
     void on_management_end();
+    /// Counts a record that is not the request's (a management record, a
+    /// stale abort) against kMaxManagementRecords; false, in error, past it.
+    bool count_management_record();
     void on_content(std::string_view bytes);
     /// A length of four bytes, or one arriving in pieces (§3.4); true once
     /// complete, with the value in `length`.

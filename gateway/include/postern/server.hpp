@@ -99,12 +99,12 @@ struct Options {
     /// How many of the threads wait for requests at one time; 0: one per
     /// CPU this process may run on (the executable gives each worker
     /// process its share of the CPUs). The others stand by and are called
-    /// in as requests take long (within 2 ms while callbacks block, within
-    /// 32 ms of the first one after a calm spell) (callbacks that sleep or wait
-    /// on a database, uploads, downloads), so a callback that blocks never
-    /// holds up the requests behind it, while short requests are served
-    /// without waking a thread for each (a context switch costs more than a
-    /// small request).
+    /// in as requests take long (callbacks that sleep or wait on a
+    /// database, uploads, downloads: within 2 ms while callbacks block, and
+    /// within 32 ms for the first one after a calm spell), so a callback
+    /// that blocks never holds up the requests behind it, while short
+    /// requests are served without waking a thread for each (a context
+    /// switch costs more than a small request).
     unsigned pollers = 0;
     Limits limits;
     /// Front-end addresses allowed to connect (IPv4/IPv6 addresses or CIDR
