@@ -9,6 +9,7 @@
 
 #include "core/cgi_head.hpp"
 #include "core/detached.hpp"
+#include "core/send_all.hpp"
 #include "fastcgi/record.hpp"
 
 namespace postern::fastcgi {
@@ -103,7 +104,10 @@ bool FcgxSink::put_direct(std::string_view data) {
         }
         int first = 0;
         while (first < count) {
-            const ssize_t w = ::writev(fd_, iov + first, count - first);
+            msghdr msg{};
+            msg.msg_iov = iov + first;
+            msg.msg_iovlen = static_cast<std::size_t>(count - first);
+            const ssize_t w = send_waiting(fd_, msg, MSG_NOSIGNAL);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0) {

@@ -191,7 +191,7 @@ bool HttpConnection::send_pending(std::string_view data, bool chunk_end) {
         msghdr msg{};
         msg.msg_iov = iov + first;
         msg.msg_iovlen = static_cast<std::size_t>(count - first);
-        ssize_t n = ::sendmsg(fd(), &msg, MSG_NOSIGNAL);
+        ssize_t n = send_waiting(fd(), msg, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/blocking.hpp"
 #include "core/reactor.hpp"
 #include "in_process_gateway.hpp"
 #include "postern/postern.hpp"
@@ -104,13 +105,20 @@ TEST(LookPeriod, GrowsWhileNothingBlocksAndShrinksAtOnce) {
 
 class Pollers : public ::testing::Test {
   protected:
+    static constexpr std::size_t kBig = 32 << 20;
+
     void start(unsigned threads, unsigned pollers) {
         Options& o = gateway_.options();
         o.mounts = {{"/",
                      [this](Request& req, Response& res) {
                          if (req.path_info() == "/block")
                              gate_.wait();
-                         else if (req.path_info() == "/slow")
+                         else if (req.path_info() == "/big") {
+                             // More than the socket buffers hold: the
+                             // write waits for a client that reads.
+                             res.header("Content-Length", std::to_string(kBig + 6));
+                             res.write(std::string(kBig, 'x'));
+                         } else if (req.path_info() == "/slow")
                              std::this_thread::sleep_for(5ms);
                          else if (req.path_info() == "/nap") {
                              // Shorter than the monitor's period: never seen
@@ -183,6 +191,32 @@ TEST_F(Pollers, ABlockedCallbackDoesNotHoldUpTheRequestsBehindIt) {
     gate_.release();
     for (auto& c : held)
         EXPECT_NE(c.recv_until("hello\n", 5s).find("hello\n"), std::string::npos);
+}
+
+TEST_F(Pollers, AResponseWriteThatWaitsForTheClientCallsAThreadInAtOnce) {
+    // The one poller writes a response the client does not read: before the
+    // write waits, it lets a thread that stands by take the requests, with
+    // no wait for the monitor (which would call one in after two looks).
+    start(4, 1);
+    const std::uint64_t before = blocking_handoffs();
+    SocketClient slow(address_);
+    ASSERT_TRUE(slow.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n"));
+    const auto until = Clock::now() + 5s;
+    while (blocking_handoffs() == before && Clock::now() < until)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(blocking_handoffs(), before + 1) << "the write waited without calling a thread in";
+    quick_requests_are_served(10);
+    // Nothing of the response was lost meanwhile, and the connection goes on.
+    const std::string head = slow.recv_until("\r\n\r\n", 5s);
+    ASSERT_NE(head.find("HTTP/1.1 200"), std::string::npos) << head;
+    const std::size_t body_start = head.find("\r\n\r\n") + 4;
+    const std::size_t have = head.size() - body_start;
+    const std::string rest = slow.recv_exact(kBig + 6 - have, 20s);
+    ASSERT_EQ(rest.size(), kBig + 6 - have);
+    EXPECT_EQ((head.substr(body_start) + rest).find_first_not_of('x'), kBig);
+    EXPECT_TRUE(get(slow, "/hello"));
+    // One hand-off per request, however many pieces the write takes.
+    EXPECT_EQ(blocking_handoffs(), before + 1);
 }
 
 TEST_F(Pollers, EveryThreadButOneCanBlockAndTheLastStillServes) {

@@ -298,6 +298,7 @@ void Reactor::start(unsigned threads, unsigned pollers) {
 
 void Reactor::worker_loop(ThreadSlot& slot) {
     std::uint64_t dispatch = 0;
+    set_blocking_context(this, &slot);
     for (;;) {
         if (pollers_ != 0 &&
             active_.load(std::memory_order_relaxed) > allowed_.load(std::memory_order_relaxed)) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "core/blocking.hpp"
 #include "core/detached.hpp"
 #include "core/reactor.hpp"
 #include "core/reactor_sources.hpp"
@@ -49,11 +50,53 @@ constexpr long kMonitorMaxPeriodNs = 16'000'000;
 constexpr std::int64_t kMonitorQuietNs = 100'000'000;
 // Fewer threads enough for this long: the extra ones park.
 constexpr std::int64_t kMonitorCalmNs = 50'000'000;
+// Threads called in by about_to_block(), in this process.
+std::atomic<std::uint64_t> handoffs{0};
+
+struct BlockingContext {
+    Reactor* reactor = nullptr;
+    void* slot = nullptr;
+};
+thread_local BlockingContext t_context;
+
 // The sweeper's longest sleep: the heartbeat is never older than this in a
 // process that runs (the supervisor's --worker-timeout is far longer).
 constexpr std::chrono::milliseconds kHeartbeatPeriod{250};
 
 }  // namespace
+
+void Reactor::set_blocking_context(Reactor* reactor, ThreadSlot* slot) noexcept {
+    t_context = {reactor, slot};
+}
+
+void about_to_block() noexcept {
+    if (t_context.reactor != nullptr)
+        t_context.reactor->hand_off(*static_cast<Reactor::ThreadSlot*>(t_context.slot));
+}
+
+std::uint64_t blocking_handoffs() noexcept {
+    return handoffs.load(std::memory_order_relaxed);
+}
+
+void Reactor::hand_off(ThreadSlot& slot) noexcept {
+    // Once per dispatch: a response written in many pieces calls in one
+    // thread, not one a piece. With every thread polling (pollers_ == 0)
+    // there is none standing by.
+    const std::uint64_t dispatch = slot.serving.load(std::memory_order_relaxed);
+    if (pollers_ == 0 || dispatch == 0 || slot.handed_off == dispatch)
+        return;
+    slot.handed_off = dispatch;
+    std::lock_guard lock(park_mutex_);
+    const unsigned allowed = allowed_.load();
+    if (allowed >= threads_.size())
+        return;
+    // The monitor sees this thread inside the same request at its next
+    // looks and keeps the thread called in while it waits; once it is
+    // back, fewer are enough and the extra one parks after a calm spell.
+    allowed_.store(allowed + 1);
+    handoffs.fetch_add(1, std::memory_order_relaxed);
+    park_cv_.notify_one();
+}
 
 bool Reactor::park() {
     std::unique_lock lock(park_mutex_);
@@ -84,6 +127,7 @@ void Reactor::monitor_loop() {
     auto looked = std::chrono::steady_clock::now();
     while (!monitor_stop_.load()) {
         const std::uint32_t word = monitor_word_.load();
+        const std::uint64_t handoffs_before = handoffs.load();
         unsigned running = 0;
         unsigned stuck = 0;
         std::uint64_t slow = 0;
@@ -113,9 +157,13 @@ void Reactor::monitor_loop() {
         if (want > allowed || calm >= kMonitorCalmNs) {
             calm = 0;
             std::lock_guard lock(park_mutex_);
-            allowed_.store(want);
-            for (unsigned a = active_.load(); a < want; ++a)
-                park_cv_.notify_one();
+            // Not below a thread about_to_block() called in since the look
+            // began: the next look sees why.
+            if (want > allowed_.load() || handoffs.load() == handoffs_before) {
+                allowed_.store(want);
+                for (unsigned a = active_.load(); a < want; ++a)
+                    park_cv_.notify_one();
+            }
         }
         period =
             next_look_period(period, want > pollers_, kMonitorMinPeriodNs, kMonitorMaxPeriodNs);

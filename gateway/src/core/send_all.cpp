@@ -13,14 +13,27 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "core/blocking.hpp"
 #include "core/log.hpp"
 
 namespace postern {
 
+ssize_t send_waiting(int fd, const msghdr& msg, int flags) noexcept {
+    const ssize_t n = ::sendmsg(fd, &msg, flags | MSG_DONTWAIT);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+        return n;
+    about_to_block();
+    return ::sendmsg(fd, &msg, flags);
+}
+
 bool send_all(int fd, std::string_view data) noexcept {
     std::size_t sent = 0;
     while (sent < data.size()) {
-        const ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+        iovec iov{const_cast<char*>(data.data() + sent), data.size() - sent};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        const ssize_t n = send_waiting(fd, msg, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)

@@ -1,6 +1,9 @@
 // Postern core: the connection engine's blocking send, for every adapter.
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -16,6 +19,13 @@ namespace postern {
 /// peer went away or the write timed out; errno says which (EAGAIN: the
 /// timeout).
 bool send_all(int fd, std::string_view data) noexcept;
+
+/// sendmsg(2) on a blocking socket, telling the reactor before it waits:
+/// the first try does not wait (MSG_DONTWAIT); when the socket is full
+/// (EAGAIN), about_to_block() lets a thread that stands by wait for
+/// requests meanwhile, and the send waits as the socket does (SO_SNDTIMEO).
+/// Returns what sendmsg returns, errno included; `flags` are added to both.
+ssize_t send_waiting(int fd, const msghdr& msg, int flags) noexcept;
 
 /// send_all() of a response's bytes, which are then cleared. On failure,
 /// logs why, naming the front end: it did not read the response for

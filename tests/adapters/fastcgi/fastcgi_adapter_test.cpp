@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/blocking.hpp"
 #include "core/log.hpp"
 #include "fcgi_client.hpp"
 #include "in_process_gateway.hpp"
@@ -482,6 +483,29 @@ TEST_F(FastCgiAdapter, HandlerSeesWritesFailOnceTheFrontEndHasGone) {
     test::TestApp& app = gateway_.app();
     ASSERT_TRUE(app.wait([&] { return app.big_done() == 1; }, 15s));
     EXPECT_EQ(app.big_client_gone(), 1);
+}
+
+TEST_F(FastCgiAdapter, AResponseWriteThatWaitsForTheFrontEndCallsAThreadIn) {
+    // One thread waits for requests (three stand by). Its response write
+    // finds the socket full: it lets a standing-by thread take the other
+    // connections before it waits (about_to_block), once for the request.
+    options_.pollers = 1;
+    start();
+    const std::uint64_t before = blocking_handoffs();
+    {
+        SocketClient c = connect();
+        c.send(wire::encode(request("GET", "/app/big")));
+        const auto until = Clock::now() + 5s;
+        while (blocking_handoffs() == before && Clock::now() < until)
+            std::this_thread::sleep_for(1ms);
+        EXPECT_EQ(blocking_handoffs(), before + 1);
+        for (int i = 0; i < 5; ++i)
+            expect_served();
+    }  // the front end closes, with the response unread
+    test::TestApp& app = gateway_.app();
+    ASSERT_TRUE(app.wait([&] { return app.big_done() == 1; }, 15s));
+    EXPECT_EQ(app.big_client_gone(), 1);
+    expect_served();
 }
 
 TEST_F(FastCgiAdapter, AuthorizerRoleIsAnsweredWithUnknownRole) {
