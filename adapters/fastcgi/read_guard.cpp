@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/blocking.hpp"
 #include "core/send_all.hpp"
 
 namespace postern::fastcgi {
@@ -171,7 +172,7 @@ int ReadGuard::read(char* buffer, std::size_t size) noexcept {
             if (left <= 0)
                 return fail(Failure::timeout, ETIMEDOUT);
             pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1'000'000'000))) < 0 &&
+            if (poll_waiting(p, static_cast<int>(std::min<long long>(left, 1'000'000'000))) < 0 &&
                 errno != EINTR)
                 return fail(Failure::read_error, errno);
             continue;

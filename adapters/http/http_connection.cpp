@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/blocking.hpp"
 #include "core/input_wait.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
@@ -90,7 +91,7 @@ HttpConnection::Io HttpConnection::wait_for_body() {
     const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
     pollfd p{fd(), POLLIN, 0};
     const auto before = Clock::now();
-    const int r = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(ms, INT32_MAX)));
+    const int r = poll_waiting(p, static_cast<int>(std::min<std::int64_t>(ms, INT32_MAX)));
     const Clock::duration waited = Clock::now() - before;
     body_waited_ += waited;
     body_idle_ += waited;

@@ -113,7 +113,13 @@ class Pollers : public ::testing::Test {
                      [this](Request& req, Response& res) {
                          if (req.path_info() == "/block")
                              gate_.wait();
-                         else if (req.path_info() == "/big") {
+                         else if (req.path_info() == "/upload") {
+                             char buffer[16384];
+                             std::size_t total = 0;
+                             while (std::size_t n = req.read(buffer, sizeof buffer))
+                                 total += n;
+                             res.write("got " + std::to_string(total) + " ");
+                         } else if (req.path_info() == "/big") {
                              // More than the socket buffers hold: the
                              // write waits for a client that reads.
                              res.header("Content-Length", std::to_string(kBig + 6));
@@ -216,6 +222,32 @@ TEST_F(Pollers, AResponseWriteThatWaitsForTheClientCallsAThreadInAtOnce) {
     EXPECT_EQ((head.substr(body_start) + rest).find_first_not_of('x'), kBig);
     EXPECT_TRUE(get(slow, "/hello"));
     // One hand-off per request, however many pieces the write takes.
+    EXPECT_EQ(blocking_handoffs(), before + 1);
+}
+
+TEST_F(Pollers, ARequestBodyThatIsLateCallsAThreadInAtOnce) {
+    // The one poller reads a body whose client pauses half-way: once it has
+    // waited 1 ms, a thread that stands by takes the requests.
+    start(4, 1);
+    const std::uint64_t before = blocking_handoffs();
+    constexpr std::size_t kBody = 1 << 20;
+    SocketClient slow(address_);
+    ASSERT_TRUE(slow.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                          std::to_string(kBody) + "\r\n\r\n" + std::string(1000, 'y')));
+    const auto until = Clock::now() + 5s;
+    while (blocking_handoffs() == before && Clock::now() < until)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(blocking_handoffs(), before + 1)
+        << "the body read waited without calling a thread in";
+    quick_requests_are_served(10);
+    // The rest of the body, in two pieces: all of it arrives, and the
+    // connection serves the next request.
+    ASSERT_TRUE(slow.send(std::string(kBody / 2, 'y')));
+    std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(slow.send(std::string(kBody - 1000 - kBody / 2, 'y')));
+    EXPECT_NE(slow.recv_until("hello\n", 5s).find("got " + std::to_string(kBody) + " hello\n"),
+              std::string::npos);
+    EXPECT_TRUE(get(slow, "/hello"));
     EXPECT_EQ(blocking_handoffs(), before + 1);
 }
 

@@ -100,9 +100,10 @@ struct Options {
     /// CPU this process may run on (the executable gives each worker
     /// process its share of the CPUs). The others stand by and are called
     /// in as requests take long (callbacks that sleep or wait on a
-    /// database, uploads: within 2 ms while callbacks block, and within
-    /// 32 ms for the first one after a calm spell; a response write that
-    /// finds the front end's socket full: at once), so a callback
+    /// database: within 2 ms while callbacks block, and within 32 ms for
+    /// the first one after a calm spell; a response write that finds the
+    /// front end's socket full, or a request body that is late, for more
+    /// than 1 ms: at once), so a callback
     /// that blocks never holds up the requests behind it, while short
     /// requests are served without waking a thread for each (a context
     /// switch costs more than a small request).

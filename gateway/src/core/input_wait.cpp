@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "core/blocking.hpp"
+
 namespace postern {
 
 InputWait::Clock::time_point InputWait::deadline() const noexcept {
@@ -50,7 +52,7 @@ BodyRate::Wait BodyRate::wait_readable(int fd, int& error) {
             return Wait::too_slow;
         pollfd p{fd, POLLIN, 0};
         const auto start = Clock::now();
-        const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(ms, 1 << 30)));
+        const int ready = poll_waiting(p, static_cast<int>(std::min<long long>(ms, 1 << 30)));
         waited_ += Clock::now() - start;
         if (ready > 0)
             return Wait::ready;

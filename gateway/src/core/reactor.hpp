@@ -56,8 +56,9 @@
 // preempts a poller, and at 2 ms the short requests preempted across two
 // looks called threads in for nothing. Once fewer threads have been enough
 // for 50 ms, the extra ones park again. The gateway's own waits do not wait
-// for a look: a response write that finds the socket full calls a thread
-// in first (about_to_block(), core/blocking.hpp).
+// for a look: a response write that finds the socket full, or a request
+// body that is late, for more than 1 ms calls a thread in first
+// (about_to_block(), core/blocking.hpp).
 //
 // Heartbeat (--worker-timeout). The sweeper, the reactor's own thread that
 // ends idle and stalled connections, notes in the worker's scoreboard slot
@@ -181,16 +182,20 @@ class Reactor {
         // Nanoseconds spent in dispatches longer than kSlowDispatch, in all
         // (written by the thread only).
         std::atomic<std::uint64_t> slow_ns{0};
-        // The dispatch for which about_to_block() last called a thread in
-        // (the thread's own).
-        std::uint64_t handed_off = 0;
+        // The dispatch whose waits have called a thread in, or found the
+        // peer quick (about_to_block(), wait_was_short(); the thread's own).
+        std::uint64_t decided = 0;
     };
 
     void worker_loop(ThreadSlot& slot);
     friend void about_to_block() noexcept;
+    friend bool may_hand_off() noexcept;
+    friend void wait_was_short() noexcept;
     /// about_to_block() on one of this reactor's threads: one more thread
     /// may wait for requests, once per dispatch.
     void hand_off(ThreadSlot& slot) noexcept;
+    /// Whether a wait of the dispatch `slot` serves may still call a thread in.
+    bool undecided(const ThreadSlot& slot) const noexcept;
     /// The calling thread's reactor and slot, for about_to_block().
     static void set_blocking_context(Reactor* reactor, ThreadSlot* slot) noexcept;
     void sweeper_loop();

@@ -3,6 +3,7 @@
 // park again (the pollers, see reactor.hpp), and the sweeper, which ends
 // idle and stalled connections and beats the worker's heartbeat.
 #include <linux/futex.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -74,6 +75,35 @@ void about_to_block() noexcept {
         t_context.reactor->hand_off(*static_cast<Reactor::ThreadSlot*>(t_context.slot));
 }
 
+bool may_hand_off() noexcept {
+    return t_context.reactor != nullptr &&
+           t_context.reactor->undecided(*static_cast<Reactor::ThreadSlot*>(t_context.slot));
+}
+
+void wait_was_short() noexcept {
+    if (t_context.reactor == nullptr)
+        return;
+    auto& slot = *static_cast<Reactor::ThreadSlot*>(t_context.slot);
+    slot.decided = slot.serving.load(std::memory_order_relaxed);
+}
+
+bool Reactor::undecided(const ThreadSlot& slot) const noexcept {
+    const std::uint64_t dispatch = slot.serving.load(std::memory_order_relaxed);
+    return pollers_ != 0 && dispatch != 0 && slot.decided != dispatch;
+}
+
+int poll_waiting(pollfd& p, int timeout_ms) noexcept {
+    if ((timeout_ms >= 0 && timeout_ms <= kHandOffAfterMs) || !may_hand_off())
+        return ::poll(&p, 1, timeout_ms);
+    // A short wait costs the one poll(2) it always did; only a wait past
+    // kHandOffAfterMs takes a second.
+    const int r = ::poll(&p, 1, kHandOffAfterMs);
+    if (r != 0)
+        return r;
+    about_to_block();
+    return ::poll(&p, 1, timeout_ms < 0 ? -1 : timeout_ms - kHandOffAfterMs);
+}
+
 std::uint64_t blocking_handoffs() noexcept {
     return handoffs.load(std::memory_order_relaxed);
 }
@@ -82,10 +112,9 @@ void Reactor::hand_off(ThreadSlot& slot) noexcept {
     // Once per dispatch: a response written in many pieces calls in one
     // thread, not one a piece. With every thread polling (pollers_ == 0)
     // there is none standing by.
-    const std::uint64_t dispatch = slot.serving.load(std::memory_order_relaxed);
-    if (pollers_ == 0 || dispatch == 0 || slot.handed_off == dispatch)
+    if (!undecided(slot))
         return;
-    slot.handed_off = dispatch;
+    slot.decided = slot.serving.load(std::memory_order_relaxed);
     std::lock_guard lock(park_mutex_);
     const unsigned allowed = allowed_.load();
     if (allowed >= threads_.size())

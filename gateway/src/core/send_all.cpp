@@ -19,10 +19,20 @@
 namespace postern {
 
 ssize_t send_waiting(int fd, const msghdr& msg, int flags) noexcept {
+    if (!may_hand_off())
+        return ::sendmsg(fd, &msg, flags);
     const ssize_t n = ::sendmsg(fd, &msg, flags | MSG_DONTWAIT);
     if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
         return n;
-    about_to_block();
+    // Full: a front end that reads at once (nginx, which buffers) makes
+    // room within kHandOffAfterMs; otherwise another thread takes the
+    // requests while this one waits as the socket does (SO_SNDTIMEO).
+    // Either way the request's later sends are plain blocking ones.
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, kHandOffAfterMs) == 0)
+        about_to_block();
+    else
+        wait_was_short();
     return ::sendmsg(fd, &msg, flags);
 }
 

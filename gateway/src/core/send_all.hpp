@@ -20,11 +20,13 @@ namespace postern {
 /// timeout).
 bool send_all(int fd, std::string_view data) noexcept;
 
-/// sendmsg(2) on a blocking socket, telling the reactor before it waits:
-/// the first try does not wait (MSG_DONTWAIT); when the socket is full
-/// (EAGAIN), about_to_block() lets a thread that stands by wait for
-/// requests meanwhile, and the send waits as the socket does (SO_SNDTIMEO).
-/// Returns what sendmsg returns, errno included; `flags` are added to both.
+/// sendmsg(2) on a blocking socket, telling the reactor before it waits
+/// (core/blocking.hpp): while may_hand_off(), the first try does not wait
+/// (MSG_DONTWAIT); when the socket is full (EAGAIN) and still has no room
+/// after kHandOffAfterMs, about_to_block() lets a thread that stands by
+/// wait for requests meanwhile. Then, and for the request's later sends,
+/// the send waits as the socket does (SO_SNDTIMEO). Returns what sendmsg
+/// returns, errno included; `flags` are added to every try.
 ssize_t send_waiting(int fd, const msghdr& msg, int flags) noexcept;
 
 /// send_all() of a response's bytes, which are then cleared. On failure,

@@ -508,6 +508,32 @@ TEST_F(FastCgiAdapter, AResponseWriteThatWaitsForTheFrontEndCallsAThreadIn) {
     expect_served();
 }
 
+TEST_F(FastCgiAdapter, ARequestBodyThatIsLateCallsAThreadIn) {
+    // The front end stops half-way through a 1 MiB body: once the one
+    // polling thread has waited for the rest for 1 ms, a standing-by thread
+    // takes the other connections. The body then arrives whole.
+    options_.pollers = 1;
+    start();
+    const std::uint64_t before = blocking_handoffs();
+    const std::string body = deterministic_bytes(1 << 20, 9);
+    const std::string bytes = wire::encode(post("/app/sum", body));
+    SocketClient c = connect();
+    ASSERT_TRUE(c.send(bytes.substr(0, 300'000)));
+    const auto until = Clock::now() + 5s;
+    while (blocking_handoffs() == before && Clock::now() < until)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(blocking_handoffs(), before + 1);
+    for (int i = 0; i < 5; ++i)
+        expect_served();
+    ASSERT_TRUE(c.send(bytes.substr(300'000)));
+    wire::ResponseReader reader(c);
+    const wire::Response& r = reader.read_all();
+    ASSERT_TRUE(r.ended) << r.error;
+    EXPECT_EQ(wire::parse_cgi(r.out).body, "bytes=1048576 fnv=" + std::to_string(fnv1a(body)));
+    EXPECT_EQ(blocking_handoffs(), before + 1);
+    expect_served();
+}
+
 TEST_F(FastCgiAdapter, AuthorizerRoleIsAnsweredWithUnknownRole) {
     start();
     StderrCapture log;
