@@ -21,6 +21,7 @@
 #include "in_process_gateway.hpp"
 #include "postern/postern.hpp"
 #include "socket_client.hpp"
+#include "wait.hpp"
 
 namespace postern {
 namespace {
@@ -207,9 +208,7 @@ TEST_F(Pollers, AResponseWriteThatWaitsForTheClientCallsAThreadInAtOnce) {
     const std::uint64_t before = blocking_handoffs();
     SocketClient slow(address_);
     ASSERT_TRUE(slow.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n"));
-    const auto until = Clock::now() + 5s;
-    while (blocking_handoffs() == before && Clock::now() < until)
-        std::this_thread::sleep_for(1ms);
+    test::wait_until([&] { return blocking_handoffs() != before; }, 5s, 1ms);
     EXPECT_EQ(blocking_handoffs(), before + 1) << "the write waited without calling a thread in";
     quick_requests_are_served(10);
     // Nothing of the response was lost meanwhile, and the connection goes on.
@@ -234,9 +233,7 @@ TEST_F(Pollers, ARequestBodyThatIsLateCallsAThreadInAtOnce) {
     SocketClient slow(address_);
     ASSERT_TRUE(slow.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " +
                           std::to_string(kBody) + "\r\n\r\n" + std::string(1000, 'y')));
-    const auto until = Clock::now() + 5s;
-    while (blocking_handoffs() == before && Clock::now() < until)
-        std::this_thread::sleep_for(1ms);
+    test::wait_until([&] { return blocking_handoffs() != before; }, 5s, 1ms);
     EXPECT_EQ(blocking_handoffs(), before + 1)
         << "the body read waited without calling a thread in";
     quick_requests_are_served(10);

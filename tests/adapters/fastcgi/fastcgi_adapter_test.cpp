@@ -36,6 +36,7 @@
 #include "socket_client.hpp"
 #include "stderr_capture.hpp"
 #include "test_data.hpp"
+#include "wait.hpp"
 
 namespace postern {
 namespace {
@@ -495,9 +496,7 @@ TEST_F(FastCgiAdapter, AResponseWriteThatWaitsForTheFrontEndCallsAThreadIn) {
     {
         SocketClient c = connect();
         c.send(wire::encode(request("GET", "/app/big")));
-        const auto until = Clock::now() + 5s;
-        while (blocking_handoffs() == before && Clock::now() < until)
-            std::this_thread::sleep_for(1ms);
+        test::wait_until([&] { return blocking_handoffs() != before; }, 5s, 1ms);
         EXPECT_EQ(blocking_handoffs(), before + 1);
         for (int i = 0; i < 5; ++i)
             expect_served();
@@ -519,9 +518,7 @@ TEST_F(FastCgiAdapter, ARequestBodyThatIsLateCallsAThreadIn) {
     const std::string bytes = wire::encode(post("/app/sum", body));
     SocketClient c = connect();
     ASSERT_TRUE(c.send(bytes.substr(0, 300'000)));
-    const auto until = Clock::now() + 5s;
-    while (blocking_handoffs() == before && Clock::now() < until)
-        std::this_thread::sleep_for(1ms);
+    test::wait_until([&] { return blocking_handoffs() != before; }, 5s, 1ms);
     EXPECT_EQ(blocking_handoffs(), before + 1);
     for (int i = 0; i < 5; ++i)
         expect_served();
