@@ -49,8 +49,9 @@
 // that sleep or wait on a database, uploads, downloads), so that the
 // requests queued behind never wait for them: as many threads more as the
 // time spent in requests longer than 250 µs since the last look keeps
-// busy, or, once a thread is seen inside the same request at two looks,
-// one for every request running. It looks every 2 ms while it wants such
+// busy (each thread's at most the time since the last look: a request adds
+// its time when it ends, and a long one mostly before), or, once a thread is seen inside the same
+// request at two looks, one for every request running. It looks every 2 ms while it wants such
 // threads, and half as often after each look that wanted none, down to
 // every 16 ms: a look wakes a thread, which on CPUs shared with a front end
 // preempts a poller, and at 2 ms the short requests preempted across two
@@ -101,7 +102,8 @@ struct Look {
     unsigned threads = 0;        ///< threads in all
     unsigned running = 0;        ///< threads inside a request now
     unsigned stuck = 0;          ///< of them, inside the same request as at the last look
-    std::uint64_t slow_ns = 0;   ///< time in requests of 250 µs or more since the last look
+    std::uint64_t slow_ns = 0;   ///< time in requests of 250 µs or more since the last look,
+                                 ///< at most since_ns for each thread
     std::uint64_t since_ns = 0;  ///< time since the last look
 };
 

@@ -149,14 +149,18 @@ void Reactor::wake_monitor() noexcept {
 void Reactor::monitor_loop() {
     const std::size_t n = threads_.size();
     std::vector<std::uint64_t> last(n, 0);
+    std::vector<std::uint64_t> last_slow(n, 0);
     std::int64_t quiet = 0;  // ns with no request running
     std::int64_t calm = 0;   // ns that needed fewer threads than allowed
     long period = kMonitorMinPeriodNs;
-    std::uint64_t slow_before = 0;
     auto looked = std::chrono::steady_clock::now();
     while (!monitor_stop_.load()) {
         const std::uint32_t word = monitor_word_.load();
         const std::uint64_t handoffs_before = handoffs.load();
+        const auto now = std::chrono::steady_clock::now();
+        const auto since = std::max<std::int64_t>(
+            0, std::chrono::duration_cast<std::chrono::nanoseconds>(now - looked).count());
+        looked = now;
         unsigned running = 0;
         unsigned stuck = 0;
         std::uint64_t slow = 0;
@@ -168,16 +172,16 @@ void Reactor::monitor_loop() {
                     ++stuck;
             }
             last[i] = v;
-            slow += slots_[i].slow_ns.load(std::memory_order_relaxed);
+            // A request adds its whole time when it ends, most of it before
+            // this look's span if it was long: one thread was busy for at
+            // most the span (else one 400 ms write that ends calls every
+            // thread in, after the fact).
+            const std::uint64_t s = slots_[i].slow_ns.load(std::memory_order_relaxed);
+            slow += std::min<std::uint64_t>(s - last_slow[i], static_cast<std::uint64_t>(since));
+            last_slow[i] = s;
         }
-        const auto now = std::chrono::steady_clock::now();
-        const auto since =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(now - looked).count();
-        looked = now;
-        const unsigned want = threads_wanted(
-            Look{pollers_, static_cast<unsigned>(n), running, stuck, slow - slow_before,
-                 static_cast<std::uint64_t>(since > 0 ? since : 0)});
-        slow_before = slow;
+        const unsigned want = threads_wanted(Look{pollers_, static_cast<unsigned>(n), running,
+                                                  stuck, slow, static_cast<std::uint64_t>(since)});
         // More threads at once; fewer only once fewer have been enough for
         // a while: callbacks that block now and then (a database) keep
         // their threads between requests instead of waiting a look for one.
