@@ -1,17 +1,21 @@
 // The gateway's own waits call a standing-by thread in at once, on every
 // socket protocol (core/blocking.hpp): with one thread waiting for requests
 // and three standing by (Options::pollers = 1, threads = 4), a response
-// write to a front end that stops reading and a request body that stops
-// half-way each let a standing-by thread take the other connections before
-// they wait, once for the request however many pieces follow; nothing of
-// the response or the body is lost when the front end goes on, and the next
-// request is served. The same cases over HTTP, FastCGI, AJP13, SCGI and
-// uwsgi, against a real Server on 127.0.0.1:0.
+// write to a front end that stops reading (bytes, or a file sent with
+// sendfile(2)) and a request body that stops part-way each let a
+// standing-by thread take the other connections before they wait, once
+// for the request however many pieces follow; nothing of the response or
+// the body is lost when the front end goes on, and the next request is
+// served. The same cases over HTTP, FastCGI, AJP13, SCGI and uwsgi,
+// against a real Server on 127.0.0.1:0.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <exception>
 #include <string>
@@ -20,6 +24,7 @@
 
 #include "ajp_client.hpp"
 #include "core/blocking.hpp"
+#include "core/send_all.hpp"
 #include "in_process_gateway.hpp"
 #include "postern/postern.hpp"
 #include "protocol_client.hpp"
@@ -58,6 +63,12 @@ class PollersOverEveryProtocol : public ::testing::TestWithParam<const char*> {
                         break;
                 return true;
             }
+            if (req.path_info() == "/file") {
+                // The same bytes from a file: sendfile(2) on HTTP, SCGI and
+                // uwsgi; read and framed on FastCGI and AJP.
+                res.send_file(req, file_);
+                return true;
+            }
             if (req.path_info() == "/partial") {
                 // Reads the body, and counts how it ended.
                 char buffer[50000];
@@ -75,6 +86,17 @@ class PollersOverEveryProtocol : public ::testing::TestWithParam<const char*> {
             }
             return false;
         };
+    }
+
+    ~PollersOverEveryProtocol() override { ::unlink(file_.c_str()); }
+
+    static std::string write_file(const std::string& bytes) {
+        char path[] = "/tmp/postern-pollers-XXXXXX";
+        const int fd = ::mkstemp(path);
+        EXPECT_GE(fd, 0);
+        EXPECT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+        ::close(fd);
+        return path;
     }
 
     const std::string& address() const { return gateway_.address(); }
@@ -171,34 +193,50 @@ class PollersOverEveryProtocol : public ::testing::TestWithParam<const char*> {
         EXPECT_EQ(blocking_handoffs(), before + 1) << what;
     }
 
+    /// GETs `target`, whose response is big_, from a front end that does
+    /// not read it: one thread is called in, requests on other connections
+    /// are served meanwhile; then the front end reads every byte, in order,
+    /// and the next request is served. One hand-off for the request,
+    /// however many pieces the write took.
+    void expect_write_handed_off(const char* target) {
+        gateway_.start();
+        const std::uint64_t before = blocking_handoffs();
+        SocketClient slow(address());
+        ProtocolRequest get;
+        get.target = target;
+        ASSERT_TRUE(slow.send(client_.encode(get)));
+        expect_one_handoff(before, "the write waited without calling a thread in");
+        for (int i = 0; i < 5; ++i)
+            expect_served();
+        const ProtocolReply r = client_.read(slow, 30s);
+        ASSERT_TRUE(r.answered) << r.error;
+        EXPECT_EQ(r.status, 200);
+        ASSERT_EQ(r.body.size(), kBig);
+        EXPECT_TRUE(r.body == big_) << "the response came back changed";
+        expect_next_served(slow);
+        EXPECT_EQ(blocking_handoffs(), before + 1);
+    }
+
     static constexpr std::size_t kPiece = 64 << 10;
     std::atomic<std::uint64_t> partial_bytes_{0};
     std::atomic<int> partial_refused_{0};
     std::atomic<int> partial_done_{0};
     const std::string big_ = test::deterministic_bytes(kBig, 17);
+    const std::string file_ = write_file(big_);
     InProcessGateway gateway_;
     ProtocolClient client_;
 };
 
 TEST_P(PollersOverEveryProtocol, AResponseWriteThatWaitsForTheFrontEndCallsAThreadIn) {
-    gateway_.start();
-    const std::uint64_t before = blocking_handoffs();
-    SocketClient slow(address());
-    ProtocolRequest known;
-    known.target = "/app/known";
-    ASSERT_TRUE(slow.send(client_.encode(known)));
-    expect_one_handoff(before, "the write waited without calling a thread in");
-    for (int i = 0; i < 5; ++i)
-        expect_served();
-    // The front end reads again: every byte, in order, then the next request.
-    const ProtocolReply r = client_.read(slow, 30s);
-    ASSERT_TRUE(r.answered) << r.error;
-    EXPECT_EQ(r.status, 200);
-    ASSERT_EQ(r.body.size(), kBig);
-    EXPECT_TRUE(r.body == big_) << "the response came back changed";
-    expect_next_served(slow);
-    // One hand-off for the request, however many pieces the write took.
-    EXPECT_EQ(blocking_handoffs(), before + 1);
+    expect_write_handed_off("/app/known");
+}
+
+TEST_P(PollersOverEveryProtocol, AFileSentToAFrontEndThatDoesNotReadCallsAThreadIn) {
+    const std::uint64_t sendfile_before = sendfile_bytes();
+    expect_write_handed_off("/app/file");
+    if (is("http") || is("scgi") || is("uwsgi")) {
+        EXPECT_EQ(sendfile_bytes() - sendfile_before, kBig) << "not sent with sendfile(2)";
+    }
 }
 
 TEST_P(PollersOverEveryProtocol, ARequestBodyThatStopsHalfWayCallsAThreadIn) {

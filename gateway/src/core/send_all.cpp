@@ -88,10 +88,36 @@ SendFile send_file_all(int fd, int file, std::uint64_t offset, std::uint64_t cou
     constexpr std::uint64_t kMaxChunk = 0x7ffff000;
     bool any = false;
     int nonblocking = -1;  // looked up at the first stall
+    // sendfile(2) takes no MSG_DONTWAIT: while a full socket may still call
+    // a thread in (send_waiting()), the first call goes out with the socket
+    // made non-blocking, for what fits at once; the flags are its own again
+    // before anything else happens.
+    int try_flags = may_hand_off() ? ::fcntl(fd, F_GETFL) : -1;
+    if (try_flags >= 0 &&
+        ((try_flags & O_NONBLOCK) != 0 || ::fcntl(fd, F_SETFL, try_flags | O_NONBLOCK) != 0))
+        try_flags = -1;
     while (count > 0) {
         auto off = static_cast<off_t>(offset);
         const ssize_t n =
             ::sendfile(fd, file, &off, static_cast<std::size_t>(std::min(count, kMaxChunk)));
+        if (try_flags >= 0) {
+            const int error = errno;
+            ::fcntl(fd, F_SETFL, try_flags);
+            try_flags = -1;
+            const bool full = n > 0 ? static_cast<std::uint64_t>(n) < count
+                                    : n < 0 && (error == EAGAIN || error == EWOULDBLOCK);
+            if (full) {
+                // As send_waiting() decides.
+                pollfd p{fd, POLLOUT, 0};
+                if (::poll(&p, 1, kHandOffAfterMs) == 0)
+                    about_to_block();
+                else
+                    wait_was_short();
+                if (n < 0)
+                    continue;
+            }
+            errno = error;
+        }
         if (n > 0) {
             any = true;
             offset += static_cast<std::uint64_t>(n);

@@ -51,7 +51,10 @@ enum class SendFile {
 /// Throws std::system_error when the file cannot be read (EIO) and
 /// std::runtime_error when it ends before `count` bytes (it shrank while
 /// being sent): bytes already sent cannot be taken back, so the caller's
-/// response must be cut off. Each byte sent is counted in
+/// response must be cut off. On a blocking socket whose wait may call a
+/// thread in (may_hand_off(), core/blocking.hpp), the first call sends what
+/// fits at once with the socket made non-blocking, and a full socket calls
+/// a thread in as send_waiting() does. Each byte sent is counted in
 /// sendfile_bytes(). sendfile(2) takes no MSG_NOSIGNAL: a peer gone raises
 /// SIGPIPE, which the gateway ignores (Server's constructor).
 SendFile send_file_all(int fd, int file, std::uint64_t offset, std::uint64_t count,
