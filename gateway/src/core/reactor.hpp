@@ -50,13 +50,14 @@
 // requests queued behind never wait for them: as many threads more as the
 // time spent in requests longer than 250 µs since the last look keeps
 // busy (each thread's at most the time since the last look: a request adds
-// its time when it ends, and a long one mostly before), or, once a thread is seen inside the same
-// request at two looks, one for every request running. It looks every 2 ms while it wants such
-// threads, and half as often after each look that wanted none, down to
-// every 16 ms: a look wakes a thread, which on CPUs shared with a front end
-// preempts a poller, and at 2 ms the short requests preempted across two
-// looks called threads in for nothing. Once fewer threads have been enough
-// for 50 ms, the extra ones park again. The gateway's own waits do not wait
+// its time when it ends, and a long one mostly before), or, once a thread
+// is seen inside the same request at two looks, one for every request
+// running. It looks every 2 ms while it wants such threads, and half as
+// often after each look that wanted none, down to every 16 ms: a look
+// wakes a thread, which on CPUs shared with a front end preempts a
+// poller, and at 2 ms the short requests preempted across two looks
+// called threads in for nothing. Once fewer threads have been enough for
+// 50 ms, the extra ones park again. The gateway's own waits do not wait
 // for a look: a response write that finds the socket full, or a request
 // body that is late, for more than 1 ms calls a thread in first
 // (about_to_block(), core/blocking.hpp).

@@ -18,21 +18,30 @@
 
 namespace postern {
 
+namespace {
+
+/// The socket was full: a front end that reads at once (nginx, which
+/// buffers) makes room within kHandOffAfterMs; otherwise another thread
+/// takes the requests while this one waits as the socket does
+/// (SO_SNDTIMEO). Either way the request's later sends are plain blocking
+/// ones.
+void decide_on_full_socket(int fd) noexcept {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, kHandOffAfterMs) == 0)
+        about_to_block();
+    else
+        wait_was_short();
+}
+
+}  // namespace
+
 ssize_t send_waiting(int fd, const msghdr& msg, int flags) noexcept {
     if (!may_hand_off())
         return ::sendmsg(fd, &msg, flags);
     const ssize_t n = ::sendmsg(fd, &msg, flags | MSG_DONTWAIT);
     if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
         return n;
-    // Full: a front end that reads at once (nginx, which buffers) makes
-    // room within kHandOffAfterMs; otherwise another thread takes the
-    // requests while this one waits as the socket does (SO_SNDTIMEO).
-    // Either way the request's later sends are plain blocking ones.
-    pollfd p{fd, POLLOUT, 0};
-    if (::poll(&p, 1, kHandOffAfterMs) == 0)
-        about_to_block();
-    else
-        wait_was_short();
+    decide_on_full_socket(fd);
     return ::sendmsg(fd, &msg, flags);
 }
 
@@ -107,12 +116,7 @@ SendFile send_file_all(int fd, int file, std::uint64_t offset, std::uint64_t cou
             const bool full = n > 0 ? static_cast<std::uint64_t>(n) < count
                                     : n < 0 && (error == EAGAIN || error == EWOULDBLOCK);
             if (full) {
-                // As send_waiting() decides.
-                pollfd p{fd, POLLOUT, 0};
-                if (::poll(&p, 1, kHandOffAfterMs) == 0)
-                    about_to_block();
-                else
-                    wait_was_short();
+                decide_on_full_socket(fd);
                 if (n < 0)
                     continue;
             }
