@@ -14,6 +14,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/blocking.hpp"
@@ -85,6 +87,64 @@ TEST(ThreadsWanted, ARequestSeenTwiceCountsEveryRunningOne) {
     EXPECT_EQ(threads_wanted({1, 4, 4, 3, 0, 2'000'000}), 4u);
     // A look right after the last one (no time passed) divides by nothing.
     EXPECT_EQ(threads_wanted({1, 16, 1, 0, 5'000'000, 0}), 1u);
+}
+
+// What a look counts, from each thread's counters at this look and the last.
+TEST(TakeLook, CountsRunningAndStuckThreads) {
+    std::vector<ThreadSample> last = {{0, 0}, {7, 0}, {9, 0}, {0, 0}};
+    const std::vector<ThreadSample> now = {{0, 0}, {7, 0}, {10, 0}, {11, 0}};
+    const Look look = take_look(now, last, 1, 2'000'000);
+    EXPECT_EQ(look.pollers, 1u);
+    EXPECT_EQ(look.threads, 4u);
+    // Thread 1 is inside dispatch 7 at both looks; 2 moved on to another
+    // request, 3 began one; 0 is idle.
+    EXPECT_EQ(look.running, 3u);
+    EXPECT_EQ(look.stuck, 1u);
+    EXPECT_EQ(look.slow_ns, 0u);
+    EXPECT_EQ(look.since_ns, 2'000'000u);
+    // The next look compares with this one.
+    EXPECT_EQ(last[2].serving, 10u);
+    EXPECT_EQ(last[3].serving, 11u);
+    // Idle at both looks is not stuck.
+    const std::vector<ThreadSample> idle(4);
+    std::vector<ThreadSample> was_idle(4);
+    const Look quiet = take_look(idle, was_idle, 1, 2'000'000);
+    EXPECT_EQ(quiet.running, 0u);
+    EXPECT_EQ(quiet.stuck, 0u);
+}
+
+TEST(TakeLook, SlowTimeCountsAtMostTheSpanForEachThread) {
+    // Two threads, each 1.5 ms in long requests in a 2 ms span: 3 ms, so
+    // one thread's worth beyond the poller.
+    std::vector<ThreadSample> last = {{0, 10'000'000}, {0, 20'000'000}};
+    Look look =
+        take_look(std::vector<ThreadSample>{{0, 11'500'000}, {0, 21'500'000}}, last, 1, 2'000'000);
+    EXPECT_EQ(look.slow_ns, 3'000'000u);
+    EXPECT_EQ(threads_wanted(look), 2u);
+    EXPECT_EQ(last[0].slow_ns, 11'500'000u);
+
+    // One request of `ns` ends on one of 16 threads, `since` after the last
+    // look: the look that sees it, then the next one.
+    const auto one_ends = [](std::uint64_t ns, std::uint64_t since) {
+        std::vector<ThreadSample> last(16);
+        std::vector<ThreadSample> now(16);
+        now[3].slow_ns = ns;
+        const Look seen = take_look(now, last, 1, since);
+        return std::pair{seen, take_look(now, last, 1, 2'000'000)};
+    };
+    // A 400 ms write adds its whole time at once: one thread was busy for
+    // the 2 ms span, not 200 threads.
+    auto [seen, next] = one_ends(400'000'000, 2'000'000);
+    EXPECT_EQ(seen.slow_ns, 2'000'000u);
+    EXPECT_EQ(threads_wanted(seen), 2u);
+    // A 1 ms request that ends 5 µs after the last look: not every thread
+    // either.
+    std::tie(seen, next) = one_ends(1'000'000, 5'000);
+    EXPECT_EQ(seen.slow_ns, 5'000u);
+    EXPECT_EQ(threads_wanted(seen), 2u);
+    // The same time counts once: the look after adds nothing.
+    EXPECT_EQ(next.slow_ns, 0u);
+    EXPECT_EQ(threads_wanted(next), 1u);
 }
 
 // How often the monitor looks: every 2 ms while callbacks block, half as

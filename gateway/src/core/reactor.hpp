@@ -84,6 +84,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -107,6 +108,20 @@ struct Look {
                                  ///< at most since_ns for each thread
     std::uint64_t since_ns = 0;  ///< time since the last look
 };
+
+/// One thread's counters as the monitor reads them at a look.
+struct ThreadSample {
+    std::uint64_t serving = 0;  ///< the dispatch it is inside, 0 for none
+    std::uint64_t slow_ns = 0;  ///< its time in requests of 250 µs or more, ever
+};
+
+/// The look at `now` (one sample per thread), `since_ns` after the one at
+/// `last`, which it then overwrites with `now`. A thread counts as stuck
+/// when it is inside the same dispatch at both. Its slow time counts at
+/// most `since_ns`: a request adds its whole time when it ends, most of it
+/// before this look's span if it was long.
+Look take_look(std::span<const ThreadSample> now, std::span<ThreadSample> last, unsigned pollers,
+               std::uint64_t since_ns) noexcept;
 
 /// How many threads should be waiting for or serving requests after `look`.
 unsigned threads_wanted(const Look& look) noexcept;

@@ -148,8 +148,8 @@ void Reactor::wake_monitor() noexcept {
 
 void Reactor::monitor_loop() {
     const std::size_t n = threads_.size();
-    std::vector<std::uint64_t> last(n, 0);
-    std::vector<std::uint64_t> last_slow(n, 0);
+    std::vector<ThreadSample> now_seen(n);
+    std::vector<ThreadSample> last_seen(n);
     std::int64_t quiet = 0;  // ns with no request running
     std::int64_t calm = 0;   // ns that needed fewer threads than allowed
     long period = kMonitorMinPeriodNs;
@@ -161,27 +161,12 @@ void Reactor::monitor_loop() {
         const auto since = std::max<std::int64_t>(
             0, std::chrono::duration_cast<std::chrono::nanoseconds>(now - looked).count());
         looked = now;
-        unsigned running = 0;
-        unsigned stuck = 0;
-        std::uint64_t slow = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::uint64_t v = slots_[i].serving.load();
-            if (v != 0) {
-                ++running;
-                if (v == last[i])
-                    ++stuck;
-            }
-            last[i] = v;
-            // A request adds its whole time when it ends, most of it before
-            // this look's span if it was long: one thread was busy for at
-            // most the span (else one 400 ms write that ends calls every
-            // thread in, after the fact).
-            const std::uint64_t s = slots_[i].slow_ns.load(std::memory_order_relaxed);
-            slow += std::min<std::uint64_t>(s - last_slow[i], static_cast<std::uint64_t>(since));
-            last_slow[i] = s;
-        }
-        const unsigned want = threads_wanted(Look{pollers_, static_cast<unsigned>(n), running,
-                                                  stuck, slow, static_cast<std::uint64_t>(since)});
+        for (std::size_t i = 0; i < n; ++i)
+            now_seen[i] = {slots_[i].serving.load(),
+                           slots_[i].slow_ns.load(std::memory_order_relaxed)};
+        const Look look =
+            take_look(now_seen, last_seen, pollers_, static_cast<std::uint64_t>(since));
+        const unsigned want = threads_wanted(look);
         // More threads at once; fewer only once fewer have been enough for
         // a while: callbacks that block now and then (a database) keep
         // their threads between requests instead of waiting a look for one.
@@ -200,7 +185,7 @@ void Reactor::monitor_loop() {
         }
         period =
             next_look_period(period, want > pollers_, kMonitorMinPeriodNs, kMonitorMaxPeriodNs);
-        quiet = running == 0 ? quiet + since : 0;
+        quiet = look.running == 0 ? quiet + since : 0;
         if (quiet < kMonitorQuietNs) {
             const timespec wait{0, period};
             futex_wait(monitor_word_, word, &wait);
@@ -226,6 +211,26 @@ long next_look_period(long period, bool blocking, long shortest, long longest) n
     if (blocking)
         return shortest;
     return period >= longest / 2 ? longest : period * 2;
+}
+
+Look take_look(std::span<const ThreadSample> now, std::span<ThreadSample> last, unsigned pollers,
+               std::uint64_t since_ns) noexcept {
+    Look look;
+    look.pollers = pollers;
+    look.threads = static_cast<unsigned>(now.size());
+    look.since_ns = since_ns;
+    for (std::size_t i = 0; i < now.size() && i < last.size(); ++i) {
+        if (now[i].serving != 0) {
+            ++look.running;
+            if (now[i].serving == last[i].serving)
+                ++look.stuck;
+        }
+        // One thread was busy for at most the span (else one 400 ms write
+        // that ends calls every thread in, after the fact).
+        look.slow_ns += std::min(now[i].slow_ns - last[i].slow_ns, since_ns);
+        last[i] = now[i];
+    }
+    return look;
 }
 
 unsigned threads_wanted(const Look& look) noexcept {
