@@ -213,6 +213,16 @@ TEST(Cli, MinBodyRate) {
     EXPECT_THROW(parse({"--min-body-rate", "fast"}), CliError);
 }
 
+TEST(Cli, DeferAccept) {
+    EXPECT_EQ(parse({}).options.limits.defer_accept.count(), 1000) << "on by default";
+    EXPECT_EQ(parse({"--defer-accept", "0"}).options.limits.defer_accept.count(), 0) << "off";
+    EXPECT_EQ(parse({"--defer-accept=3000"}).options.limits.defer_accept.count(), 3000);
+    EXPECT_THROW(parse({"--defer-accept", "-1"}), CliError);
+    EXPECT_THROW(parse({"--defer-accept", "soon"}), CliError);
+    EXPECT_THROW(parse({"--defer-accept", "3600001"}), CliError);
+    EXPECT_NE(usage().find("--defer-accept MS"), std::string::npos);
+}
+
 TEST(Cli, StatusPath) {
     EXPECT_EQ(parse({}).options.status_path, "") << "off unless asked for";
     EXPECT_EQ(parse({"--status", "/postern-status"}).options.status_path, "/postern-status");

@@ -58,6 +58,14 @@ struct Limits {
     std::chrono::milliseconds idle_timeout{300'000};
     /// Open connections per listener; beyond it new ones are closed at once.
     std::size_t max_connections = 16'384;
+    /// TCP listeners: a connection is handed to the gateway once its first
+    /// bytes have arrived (Linux TCP_DEFER_ACCEPT, as Apache's default
+    /// `AcceptFilter ... data` and nginx's `listen ... deferred`), so its
+    /// first request is read in the same turn as the accept; one that sends
+    /// nothing is handed over after about this long (whole seconds, which
+    /// the kernel rounds up to its SYN-ACK retransmissions: 1 s, 3 s, 7 s,
+    /// ...). Until then it holds no descriptor of the gateway's. 0: off.
+    std::chrono::milliseconds defer_accept{1'000};
     /// Response bytes buffered before the gateway starts streaming.
     std::size_t response_buffer = 64 * 1024;
 };

@@ -84,6 +84,10 @@ const OptionDef kOptions[] = {
      "request body bytes/s due after --read-timeout, 408 or a close below (default 500; 0: off)"},
     {"write-timeout", "MS", "wait for the front end to take response bytes (default 30000)"},
     {"idle-timeout", "MS", "close a kept-alive connection idle this long (default 300000)"},
+    {"defer-accept", "MS",
+     "TCP listeners: take a connection once its first bytes arrived, or after about this long "
+     "for one that sends nothing (TCP_DEFER_ACCEPT; whole seconds, rounded up by the kernel; "
+     "default 1000; 0: off)"},
     {"drain-timeout", "MS",
      "on SIGTERM, on SIGHUP and when a worker is replaced, let requests in flight finish this "
      "long (default 30000)"},
@@ -318,6 +322,8 @@ void apply(CliConfig& cfg, const std::string& name, const std::string& value, in
         l.write_timeout = ms(to_number(name, value, 1, kDay));
     } else if (name == "idle-timeout") {
         l.idle_timeout = ms(to_number(name, value, 1, kDay));
+    } else if (name == "defer-accept") {
+        l.defer_accept = ms(to_number(name, value, 0, 3'600'000));
     } else if (name == "drain-timeout" || name == "graceful-timeout") {
         o.drain_timeout = ms(to_number(name, value, 0, kDay));
     } else if (name == "processes") {
