@@ -248,14 +248,16 @@ TEST_F(Executable, RunningOutOfDescriptorsRefusesAndRecovers) {
     // With 64 descriptors the gateway cannot take 100 connections; the ones
     // it cannot take are closed (not left queued, with the workers spinning
     // on a listener that stays readable), and once connections go away it
-    // serves again. One worker process: the limit is per process.
+    // serves again. One worker process: the limit is per process. The 100
+    // connections are all open before any sends: deferred accept would keep
+    // them from the gateway until then (defer_accept_test), so it is off.
     int port = free_port();
     std::string addr = "127.0.0.1:" + std::to_string(port);
     Process p;
-    p.start(
-        {"/usr/bin/prlimit", "--nofile=64:64", postern_bin(), "--app", example("hello"), "--listen",
-         "http=" + addr, "--access-log", "off", "--threads", "2", "--processes", "1"},
-        {}, dir.file("emfile.log"));
+    p.start({"/usr/bin/prlimit", "--nofile=64:64", postern_bin(), "--app", example("hello"),
+             "--listen", "http=" + addr, "--access-log", "off", "--threads", "2", "--processes",
+             "1", "--defer-accept", "0"},
+            {}, dir.file("emfile.log"));
     ASSERT_TRUE(wait_for_listener(addr)) << tail_file(p.log_path());
     std::vector<SocketClient> clients;
     for (int i = 0; i < 100; ++i)
