@@ -360,9 +360,11 @@ void Reactor::worker_loop(ThreadSlot& slot) {
 void Reactor::accept_ready(ListenerSource& l) {
     // The listener is non-blocking: take up to kAcceptBatch connections,
     // then re-arm it. The first connection taken is served by this worker at
-    // once when its request is already there (front ends write it right
-    // after connecting): no epoll round trip and no wake-up of another
-    // thread for it. Any others go to the epoll set.
+    // once when its request is already there: no epoll round trip and no
+    // wake-up of another thread for it. On TCP listeners deferred accept
+    // (Limits::defer_accept) makes that the rule; on unix sockets the front
+    // end's request may come a few µs after the accept. Any others go to
+    // the epoll set.
     // Also called when the listener's pause timer fires (same source): then
     // it simply tries again.
     if (l.paused) {
